@@ -1,0 +1,69 @@
+"""Docker Engine with Compose v2, from the distribution or Docker's apt repository."""
+
+from __future__ import annotations
+
+from io import StringIO
+
+from pyinfra import host
+from pyinfra.api import deploy
+from pyinfra.facts.server import Arch, LinuxDistribution
+from pyinfra.operations import apt, files, systemd
+
+from onebox.operations import checked_file
+from onebox.render import render
+from onebox.settings import Settings
+
+# Both ship Docker Engine and the Compose v2 CLI plugin (`docker compose`).
+DISTRO_PACKAGES = {
+    "debian": ["docker.io", "docker-cli", "docker-compose"],
+    "ubuntu": ["docker.io", "docker-compose-v2"],
+}
+DOCKER_REPO_PACKAGES = ["docker-ce", "docker-ce-cli", "containerd.io", "docker-buildx-plugin", "docker-compose-plugin"]
+DPKG_ARCH = {"x86_64": "amd64", "aarch64": "arm64"}
+
+
+def distro() -> tuple[str, str]:
+    """(distribution id, codename), e.g. ("debian", "trixie")."""
+    info = host.get_fact(LinuxDistribution)
+    return info["name"].lower().split()[0], info["release_meta"].get("VERSION_CODENAME", "")
+
+
+def docker_repo_source(s: Settings, distro_id: str, codename: str, arch: str) -> str:
+    """The deb822 source for Docker's repository, e.g. .../linux/debian trixie stable."""
+    return render("docker/docker.sources.j2", url=f"{s.docker_apt_url}/{distro_id}", codename=codename, arch=arch)
+
+
+@deploy("Install Docker")
+def install_docker(s: Settings) -> None:
+    distro_id, codename = distro()
+    if distro_id not in DISTRO_PACKAGES:
+        raise ValueError(f"onebox supports Debian and Ubuntu servers, not {distro_id!r}")
+    if s.docker_source == "docker":
+        add_docker_repository(s, distro_id, codename)
+        packages = DOCKER_REPO_PACKAGES
+    else:
+        packages = DISTRO_PACKAGES[distro_id]
+    apt.packages(name="Install Docker Engine and Compose v2.", packages=packages)
+    daemon = checked_file(
+        name="Write /etc/docker/daemon.json (log rotation, live-restore; checked by dockerd --validate).",
+        dest="/etc/docker/daemon.json", content=render("docker/daemon.json.j2", s=s),
+        check="dockerd --validate --config-file /etc/docker/daemon.json",
+    )
+    systemd.service(name="Run Docker at boot.", service="docker", running=True, enabled=True)
+    systemd.service(name="Restart Docker for the new daemon settings.", service="docker",
+                    restarted=True, _if=daemon.did_change)
+
+
+def add_docker_repository(s: Settings, distro_id: str, codename: str) -> None:
+    files.directory(name="Create /etc/apt/keyrings.", path="/etc/apt/keyrings", mode="755")
+    files.download(
+        name="Fetch Docker's apt signing key.",
+        src=f"{s.docker_apt_url}/{distro_id}/gpg", dest="/etc/apt/keyrings/docker.asc", mode="644",
+    )
+    arch = DPKG_ARCH.get(host.get_fact(Arch), host.get_fact(Arch))
+    source = files.put(
+        name="Add Docker's apt repository.",
+        src=StringIO(docker_repo_source(s, distro_id, codename, arch)),
+        dest="/etc/apt/sources.list.d/docker.sources",
+    )
+    apt.update(name="Refresh apt for Docker's repository.", _if=source.did_change)

@@ -1,0 +1,1 @@
+"""onebox reference FastAPI service."""

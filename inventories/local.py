@@ -1,0 +1,17 @@
+"""The local VPS-like target (`make target`): a Debian 13 container on this machine."""
+
+from onebox.inventory import settings_for_group
+from onebox.local import target
+
+_settings = settings_for_group("local")
+
+local = [
+    (target.TARGET_IP, {
+        "onebox_group": "local",
+        "ssh_user": "root",
+        "ssh_port": _settings.sshd_port,
+        "ssh_key": str(target.SSH_KEY),
+        "ssh_known_hosts_file": str(target.KNOWN_HOSTS),
+        "ssh_strict_host_key_checking": "accept-new",
+    }),
+]

@@ -1,0 +1,1 @@
+"""onebox: put a FastAPI application into production on a single server with pyinfra."""

@@ -1,0 +1,47 @@
+"""Facts onebox reads from a server, beyond pyinfra's own."""
+
+from __future__ import annotations
+
+from pyinfra.api import FactBase
+
+
+class EnvFileKeys(FactBase):
+    """The variable names set in an env file (never the values: they may be secrets)."""
+
+    def command(self, path: str) -> str:
+        return f"sed -n 's/^\\([A-Za-z_][A-Za-z0-9_]*\\)=.*/\\1/p' {path} 2>/dev/null || true"
+
+    def process(self, output: list[str]) -> list[str]:
+        return [line.strip() for line in output if line.strip()]
+
+
+class FileText(FactBase):
+    """A small text file's content, or None when it does not exist."""
+
+    def command(self, path: str) -> str:
+        return f"cat {path} 2>/dev/null || true"
+
+    def process(self, output: list[str]) -> str | None:
+        return "\n".join(output) or None
+
+
+class InContainer(FactBase):
+    """The container technology the server runs in ('docker', 'lxc', ...), or None on a VM or metal."""
+
+    def command(self) -> str:
+        return "systemd-detect-virt --container 2>/dev/null || true"
+
+    def process(self, output: list[str]) -> str | None:
+        value = "".join(output).strip()
+        return None if value in ("", "none") else value
+
+
+class DockerImageIds(FactBase):
+    """Image reference -> image ID for the references asked about (absent ones omitted)."""
+
+    def command(self, references: tuple[str, ...]) -> str:
+        refs = " ".join(references)
+        return f"for ref in {refs}; do id=$(docker image inspect -f '{{{{.Id}}}}' \"$ref\" 2>/dev/null) && echo \"$ref $id\"; done; true"
+
+    def process(self, output: list[str]) -> dict[str, str]:
+        return dict(line.split(" ", 1) for line in output if " " in line)

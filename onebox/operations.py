@@ -1,0 +1,81 @@
+"""onebox's own pyinfra operations: each reads facts, yields commands, and calls
+host.noop when the server already matches."""
+
+from __future__ import annotations
+
+import hashlib
+import shlex
+from io import BytesIO
+
+from pyinfra import host
+from pyinfra.api import FileUploadCommand, StringCommand, operation
+from pyinfra.facts.files import File, Sha1File
+
+from onebox.facts import EnvFileKeys
+
+BACKUP_DIR = "/var/lib/onebox/previous"
+
+
+@operation()
+def checked_file(dest: str, content: str, check: str, mode: str = "644", user: str = "root", group: str = "root"):
+    """Install a config file only if `check` accepts it; otherwise keep the previous file.
+
+    The new file goes into place, `check` runs (it reads the live path, as `sshd -t`
+    or `nginx -t` do), and on failure the previous file is restored and the
+    operation fails with the checker's message: a running service never reloads an
+    invalid config.
+
+        checked_file(
+            name="Harden sshd",
+            dest="/etc/ssh/sshd_config.d/00-onebox.conf",
+            content=rendered,
+            check="sshd -t",
+        )
+    """
+    data = content.encode()
+    current = host.get_fact(File, path=dest)
+    if current and host.get_fact(Sha1File, path=dest) == hashlib.sha1(data).hexdigest():
+        if (str(current["mode"]), current["user"], current["group"]) == (mode, user, group):
+            host.noop(f"{dest} is up to date")
+            return
+    staged = f"{dest}.onebox-new"
+    backup = f"{BACKUP_DIR}/{dest.strip('/').replace('/', '__')}"
+    yield FileUploadCommand(BytesIO(data), staged)
+    yield StringCommand(install_checked_script(staged, dest, backup, check, mode, user, group))
+
+
+def install_checked_script(staged: str, dest: str, backup: str, check: str, mode: str, user: str, group: str) -> str:
+    q_staged, q_dest, q_backup = (shlex.quote(path) for path in (staged, dest, backup))
+    return "\n".join([
+        "set -e",
+        f"chmod {mode} {q_staged} && chown {user}:{group} {q_staged}",
+        f"mkdir -p {BACKUP_DIR} && rm -f {q_backup}",
+        f"if [ -e {q_dest} ]; then cp -p {q_dest} {q_backup}; fi",
+        f"mv {q_staged} {q_dest}",
+        f"if ! ({check}) >&2; then",
+        f"  if [ -e {q_backup} ]; then mv {q_backup} {q_dest}; else rm -f {q_dest}; fi",
+        f"  echo {shlex.quote(f'onebox: `{check}` rejected the new {dest}; the previous version was kept')} >&2",
+        "  exit 1",
+        "fi",
+        f"rm -f {q_backup}",
+    ])
+
+
+@operation()
+def generated_secrets(path: str, names: list[str]):
+    """Generate each missing secret on the server, once; existing values are kept.
+
+    Values come from the server's /dev/urandom and are written straight into a
+    root-only file: they never pass through the controller or the output.
+
+        generated_secrets(name="Generate secrets", path="/etc/onebox/generated.env",
+                          names=["POSTGRES_PASSWORD", "APP_SECRET_KEY"])
+    """
+    present = set(host.get_fact(EnvFileKeys, path=path))
+    missing = [name for name in names if name not in present]
+    if not missing:
+        host.noop(f"all secrets in {path} exist")
+        return
+    random_hex = "$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \\n')"
+    appends = "; ".join(f"printf '%s=%s\\n' {name} \"{random_hex}\"" for name in missing)
+    yield f"umask 077 && {{ {appends}; }} >> {shlex.quote(path)} && chmod 600 {shlex.quote(path)}"
