@@ -4,14 +4,15 @@ from onebox.inventory import settings_for_group
 from onebox.local import target
 
 _settings = settings_for_group("local")
+_target = target.current()
 
 local = [
-    (target.TARGET_IP, {
+    (_target.ip, {
         "onebox_group": "local",
         "ssh_user": "root",
         "ssh_port": _settings.sshd_port,
         "ssh_key": str(target.SSH_KEY),
-        "ssh_known_hosts_file": str(target.KNOWN_HOSTS),
+        "ssh_known_hosts_file": str(_target.known_hosts),
         "ssh_strict_host_key_checking": "accept-new",
     }),
 ]

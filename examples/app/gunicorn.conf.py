@@ -18,7 +18,7 @@ def _allowed_proxies(raw: str) -> str:
     # would refuse to start on the former. "*" (trust everyone) passes through.
     parts = [p.strip() for p in raw.split(",") if p.strip()]
     return ",".join(
-        p if p == "*" else str(ipaddress.ip_network(p, strict=False)) for p in parts
+        str(ipaddress.ip_network(p, strict=False)) if "/" in p else p for p in parts
     )
 
 

@@ -113,7 +113,8 @@ def _ensure_standin(name: str, tag: str, force: bool) -> bool:
 
 
 def _report(tag: str, built: bool, started: float) -> None:
-    print(f"{tag}: {'built' if built else 'cached'} ({time.monotonic() - started:.0f} s)")
+    seconds = time.monotonic() - started
+    print(f"{tag}: {'built' if built else 'cached'} ({seconds:.0f} s)")
 
 
 def ensure_standin_images(force: bool = False) -> dict[str, str]:

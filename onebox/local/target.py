@@ -2,15 +2,20 @@
 its own Docker engine, built without any registry (facts: shared/TARGET.md).
 
     python -m onebox.local.target up|down|status
+
+ONEBOX_TARGET_INDEX picks one of several independent targets (default 0, the demo's);
+the e2e tests use their own, so they never disturb a demo target.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from onebox.local.rootfs import image_exists, import_debootstrap_image
@@ -18,15 +23,11 @@ from onebox.local.rootfs import image_exists, import_debootstrap_image
 ROOT = Path(__file__).resolve().parents[2]
 STATE_DIR = ROOT / ".onebox" / "local"
 SSH_KEY = STATE_DIR / "id_ed25519"
-KNOWN_HOSTS = STATE_DIR / "known_hosts"
 ROOTFS_IMAGE = "onebox-local/rootfs:trixie"
 TARGET_IMAGE = "onebox-local/target:trixie"
-NAME = "onebox-target"
 NETWORK = "onebox-local"
 SUBNET = "172.29.0.0/24"
 GATEWAY_IP = "172.29.0.1"
-TARGET_IP = "172.29.0.10"
-DOCKER_VOLUME = "onebox-target-docker"
 TARGET_PACKAGES = [
     "systemd", "systemd-sysv", "dbus", "openssh-server", "python3", "sudo",
     "iproute2", "ca-certificates", "curl", "procps",
@@ -37,6 +38,31 @@ RUN_FLAGS = [
     "--security-opt", "seccomp=unconfined", "--security-opt", "systempaths=unconfined",
     "--cgroupns=private", "--tmpfs", "/run", "--tmpfs", "/run/lock", "--tmpfs", "/tmp:exec",
 ]
+
+
+@dataclass(frozen=True)
+class Target:
+    index: int
+
+    @property
+    def name(self) -> str:
+        return f"onebox-target-{self.index}"
+
+    @property
+    def ip(self) -> str:
+        return f"172.29.0.{10 + self.index}"
+
+    @property
+    def docker_volume(self) -> str:
+        return f"{self.name}-docker"
+
+    @property
+    def known_hosts(self) -> Path:
+        return STATE_DIR / f"known_hosts-{self.index}"
+
+
+def current() -> Target:
+    return Target(int(os.environ.get("ONEBOX_TARGET_INDEX", "0")))
 
 
 def run(*args: str, check: bool = True, **kwargs) -> subprocess.CompletedProcess:
@@ -78,63 +104,64 @@ def ensure_ssh_key() -> str:
     return SSH_KEY.with_suffix(".pub").read_text().strip()
 
 
-def is_running() -> bool:
-    result = run("docker", "inspect", "-f", "{{.State.Running}}", NAME, check=False, capture_output=True)
+def is_running(target: Target) -> bool:
+    result = run("docker", "inspect", "-f", "{{.State.Running}}", target.name, check=False, capture_output=True)
     return result.stdout.strip() == "true"
 
 
-def wait_for_ssh(port: int = 22, timeout: float = 60) -> None:
+def wait_for_ssh(ip: str, port: int = 22, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            with socket.create_connection((TARGET_IP, port), timeout=1) as sock:
+            with socket.create_connection((ip, port), timeout=1) as sock:
                 if sock.recv(4).startswith(b"SSH-"):
                     return
         except OSError:
             pass
         time.sleep(0.3)
-    sys.exit(f"onebox: the target did not answer SSH on {TARGET_IP}:{port}")
+    sys.exit(f"onebox: the target did not answer SSH on {ip}:{port}")
 
 
-def up() -> None:
+def up(target: Target) -> None:
     """Bring the target up (a no-op when it already runs)."""
     ensure_host_docker()
     ensure_target_image()
     public_key = ensure_ssh_key()
-    if is_running():
+    if is_running(target):
         return
     if run("docker", "network", "inspect", NETWORK, check=False, capture_output=True).returncode != 0:
         run("docker", "network", "create", "--subnet", SUBNET, "--gateway", GATEWAY_IP, NETWORK, stdout=subprocess.DEVNULL)
-    run("docker", "rm", "-f", NAME, check=False, capture_output=True)
-    run("docker", "run", "-d", "--name", NAME, "--hostname", "vps", "--network", NETWORK,
-        "--ip", TARGET_IP, *RUN_FLAGS, "-v", f"{DOCKER_VOLUME}:/var/lib/docker", TARGET_IMAGE,
+    run("docker", "rm", "-f", target.name, check=False, capture_output=True)
+    run("docker", "run", "-d", "--name", target.name, "--hostname", "vps", "--network", NETWORK,
+        "--ip", target.ip, *RUN_FLAGS, "-v", f"{target.docker_volume}:/var/lib/docker", TARGET_IMAGE,
         stdout=subprocess.DEVNULL)
     # A fresh VPS comes with the provider's key in root's authorized_keys.
-    run("docker", "exec", "-i", NAME, "sh", "-c",
+    run("docker", "exec", "-i", target.name, "sh", "-c",
         "install -d -m 700 /root/.ssh && cat > /root/.ssh/authorized_keys && chmod 600 /root/.ssh/authorized_keys",
         input=public_key + "\n")
-    run("docker", "exec", NAME, "systemctl", "is-system-running", "--wait", check=False, capture_output=True)
-    wait_for_ssh()
-    KNOWN_HOSTS.unlink(missing_ok=True)  # a new target may present new host keys
+    run("docker", "exec", target.name, "systemctl", "is-system-running", "--wait", check=False, capture_output=True)
+    wait_for_ssh(target.ip)
+    target.known_hosts.unlink(missing_ok=True)  # a new target may present new host keys
 
 
-def down() -> None:
+def down(target: Target) -> None:
     """Discard the target and its Docker volume: the next `up` is a fresh server."""
-    run("docker", "rm", "-f", NAME, check=False, capture_output=True)
-    run("docker", "volume", "rm", "-f", DOCKER_VOLUME, check=False, capture_output=True)
-    KNOWN_HOSTS.unlink(missing_ok=True)
+    run("docker", "rm", "-f", target.name, check=False, capture_output=True)
+    run("docker", "volume", "rm", "-f", target.docker_volume, check=False, capture_output=True)
+    target.known_hosts.unlink(missing_ok=True)
 
 
 def main(argv: list[str]) -> None:
     command = argv[0] if argv else "status"
+    target = current()
     if command == "up":
-        up()
-        print(f"target up: ssh -i {SSH_KEY} -o UserKnownHostsFile={KNOWN_HOSTS} root@{TARGET_IP}")
+        up(target)
+        print(f"{target.name} up: ssh -i {SSH_KEY} -o UserKnownHostsFile={target.known_hosts} root@{target.ip}")
     elif command == "down":
-        down()
-        print("target removed")
+        down(target)
+        print(f"{target.name} removed")
     elif command == "status":
-        print("running" if is_running() else "not running")
+        print(f"{target.name}: " + ("running" if is_running(target) else "not running"))
     else:
         sys.exit("usage: python -m onebox.local.target up|down|status")
 

@@ -36,7 +36,7 @@ def test_ready_503_when_redis_port_closed(app_env):
         assert r.json() == {"postgres": "ok", "redis": "error"}
 
 
-def test_ready_follows_redis_going_down(app_env, tmp_path):
+def test_ready_follows_redis_down_and_back(app_env, tmp_path):
     redis = RedisServer(tmp_path)
     try:
         with make_client(redis_url=redis.url) as c:
@@ -46,6 +46,17 @@ def test_ready_follows_redis_going_down(app_env, tmp_path):
             assert r.status_code == 503
             assert r.json()["redis"] == "error"
             assert c.get("/health").status_code == 200
+
+            # Same port again: no restart of the app needed.
+            redis = RedisServer(tmp_path, port=redis.port)
+            deadline = time.monotonic() + 10
+            while c.get("/ready").status_code != 200:
+                assert time.monotonic() < deadline, "app did not recover"
+                time.sleep(0.2)
+            # The pub/sub subscriber reconnected as well.
+            with c.websocket_connect("/ws/broadcast") as ws:
+                ws.send_text("back")
+                assert ws.receive_text() == "back"
     finally:
         if redis.proc.poll() is None:
             redis.stop()
