@@ -8,3 +8,12 @@ deploy_ssh_keys = [_target.ensure_ssh_key()]
 domains = ["app.onebox.test"]
 # Contact address for the local ACME account.
 letsencrypt_email = "admin@onebox.test"
+# Certificates come from Pebble on this machine (onebox/local/pebble.py), a real ACME server.
+from onebox.local import pebble as _pebble
+
+# Use the ACME server named by acme_directory_url.
+acme_server = "custom"
+# Pebble's directory, reached from the target through the bridge gateway.
+acme_directory_url = _pebble.DIRECTORY_URL
+# Pebble's self-signed listener certificate (created by `python -m onebox.local.pebble up TARGET_IP`).
+acme_ca_bundle = str(_pebble.LISTENER_CA)

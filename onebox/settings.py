@@ -176,7 +176,7 @@ class Settings(BaseSettings):
         if self.acme_server == "custom" and not self.acme_directory_url:
             raise ValueError("acme_server is 'custom' but acme_directory_url is empty; set the ACME directory URL")
         if self.acme_ca_bundle and not Path(self.acme_ca_bundle).is_file():
-            raise ValueError(f"acme_ca_bundle {self.acme_ca_bundle!r} is not a file on this machine")
+            raise ValueError(f"acme_ca_bundle {self.acme_ca_bundle!r} is not a file on this machine (for the local target, `python -m onebox.local.pebble up TARGET_IP` creates it)")
         if self.app_image_source == "registry" and not self.registry_server:
             raise ValueError("app_image_source is 'registry' but registry_server is empty; set it (e.g. 'ghcr.io')")
         if self.app_image_source != "registry" and not Path(self.app_source_dir, "Dockerfile").is_file():

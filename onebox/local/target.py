@@ -60,6 +60,15 @@ class Target:
     def known_hosts(self) -> Path:
         return STATE_DIR / f"known_hosts-{self.index}"
 
+    @property
+    def ssh_config(self) -> Path:
+        """An ssh_config naming the target, for ssh, scp and testinfra (--ssh-config)."""
+        return STATE_DIR / f"ssh_config-{self.index}"
+
+    @property
+    def testinfra_args(self) -> list[str]:
+        return [f"--hosts=ssh://{self.name}", f"--ssh-config={self.ssh_config}"]
+
 
 def current() -> Target:
     return Target(int(os.environ.get("ONEBOX_TARGET_INDEX", "0")))
@@ -127,6 +136,10 @@ def up(target: Target) -> None:
     ensure_host_docker()
     ensure_target_image()
     public_key = ensure_ssh_key()
+    target.ssh_config.write_text(
+        f"Host {target.name}\n  HostName {target.ip}\n  User root\n  IdentityFile {SSH_KEY}\n"
+        f"  IdentitiesOnly yes\n  UserKnownHostsFile {target.known_hosts}\n  StrictHostKeyChecking accept-new\n"
+    )
     if is_running(target):
         return
     if run("docker", "network", "inspect", NETWORK, check=False, capture_output=True).returncode != 0:

@@ -68,7 +68,8 @@ def test_postgres_password_over_tcp_and_persistence(network: str) -> None:
     url = "postgresql://app:pw@pg/appdb"
     try:
         _docker(*run, "--name", name, STANDIN_IMAGES["postgres"])
-        _wait(name, "psql", "-h", "pg", "-U", "app", "-d", "appdb", "-c", "select 1")
+        # Over TCP: the entrypoint's init server listens on the Unix socket only.
+        _wait(name, "pg_isready", "-h", "127.0.0.1", "-U", "app", "-d", "appdb")
         _docker(*psql, url, "-c", "create table t (x int)",
                 "-c", "insert into t values (42)")
         wrong = _docker(*psql, url.replace(":pw@", ":nope@"), "-c", "select 1",

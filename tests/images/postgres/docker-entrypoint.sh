@@ -41,7 +41,11 @@ if [ "$1" = 'postgres' ] && [ ! -s "$PGDATA/PG_VERSION" ]; then
     fi
     for f in /docker-entrypoint-initdb.d/*; do
         case "$f" in
-            *.sh) echo "running $f"; . "$f" ;;
+            *.sh)
+                echo "running $f"
+                # shellcheck source=/dev/null  # user-supplied init scripts
+                . "$f"
+                ;;
             *.sql) echo "running $f"; "${psql[@]}" --dbname "$POSTGRES_DB" -f "$f" ;;
             *) ;;
         esac

@@ -1,0 +1,41 @@
+"""Host checks run against ANY server converged by onebox:
+
+    pytest tests/host --hosts=ssh://root@203.0.113.7 --onebox-group=prod
+
+--onebox-group names the group_data/<group>.py whose settings the server was
+converged with (default: $ONEBOX_GROUP or "local").
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+
+import pytest
+
+from onebox.inventory import group_data, secrets_file
+from onebox.settings import Settings, validate_settings
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--onebox-group", default=os.environ.get("ONEBOX_GROUP", "local"),
+                     help="group_data group the server was converged with")
+
+
+@pytest.fixture(scope="session")
+def settings(request: pytest.FixtureRequest) -> Settings:
+    group = request.config.getoption("--onebox-group")
+    return validate_settings(group_data(group), secrets_file(group))
+
+
+@pytest.fixture(scope="module")
+def address(host) -> str:  # noqa: ANN001 - testinfra's host fixture
+    """The server's address as this machine reaches it (for outside checks).
+
+    `ssh -G` resolves an ssh_config alias (such as the local target's) to its HostName.
+    """
+    name = host.backend.get_hostname()
+    config = getattr(host.backend, "ssh_config", None)
+    command = ["ssh", "-G", *(["-F", config] if config else []), name]
+    resolved = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    return next(line.split()[1] for line in resolved.splitlines() if line.startswith("hostname "))
