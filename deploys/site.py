@@ -5,6 +5,7 @@ This file only sequences the roles; each role is one module under deploys/.
 
 from pyinfra import host
 
+from deploys.app import deploy_app
 from deploys.base import configure_firewall, create_deploy_user, harden_sshd, prepare_host
 from deploys.docker import install_docker
 from onebox.inventory import settings_for_host
@@ -16,3 +17,4 @@ create_deploy_user(settings)
 harden_sshd(settings)
 configure_firewall(settings)
 install_docker(settings)
+deploy_app(settings)

@@ -78,7 +78,7 @@ api_max_requests = 1000
 api_max_requests_jitter = 100
 # Memory limit of the API container.
 api_memory_limit = "512m"
-# CPU limit of the API container.
+# CPU limit of the API container (None: no limit).
 api_cpus = 1.0
 # Memory limit of the PostgreSQL container.
 postgres_memory_limit = "1g"

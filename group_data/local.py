@@ -17,3 +17,13 @@ acme_server = "custom"
 acme_directory_url = _pebble.DIRECTORY_URL
 # Pebble's self-signed listener certificate (created by `python -m onebox.local.pebble up TARGET_IP`).
 acme_ca_bundle = str(_pebble.LISTENER_CA)
+# Stand-ins built here from Debian packages (tests/images/); production keeps the official images.
+app_python_image = "onebox-test/python:3.13"
+# PostgreSQL stand-in (built here).
+postgres_image = "onebox-test/postgres:17"
+# Redis stand-in (built here).
+redis_image = "onebox-test/redis:8"
+# The stand-ins reach the target's engine from this machine, as no registry is reachable.
+controller_images = ["onebox-test/python:3.13", "onebox-test/postgres:17", "onebox-test/redis:8"]
+# The target has no cgroup CPU controller: the engine refuses CPU limits there.
+api_cpus = None

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from datetime import UTC, datetime
+
 from pyinfra.api import FactBase
 
 
@@ -45,3 +48,42 @@ class DockerImageIds(FactBase):
 
     def process(self, output: list[str]) -> dict[str, str]:
         return dict(line.split(" ", 1) for line in output if " " in line)
+
+
+class NginxVersion(FactBase):
+    """nginx's version as (major, minor, patch): the installed one, else the one apt would
+    install, so the config can be rendered right before nginx is on the server; None if unknown."""
+
+    def command(self) -> str:
+        return ("if command -v nginx >/dev/null; then nginx -v 2>&1 | sed 's|.*nginx/||'; "
+                "else apt-cache policy nginx 2>/dev/null | sed -n 's/^ *Candidate: //p'; fi")
+
+    def process(self, output: list[str]) -> tuple[int, int, int] | None:
+        match = re.match(r"^(\d+)\.(\d+)\.(\d+)", "".join(output).strip())
+        return tuple(int(part) for part in match.groups()) if match else None  # type: ignore[return-value]
+
+
+class CertificateLineage(FactBase):
+    """The certbot lineage `cert_name`: its names, expiry, serial and ACME server; None when absent."""
+
+    def command(self, cert_name: str) -> str:
+        live = f"/etc/letsencrypt/live/{cert_name}/cert.pem"
+        renewal = f"/etc/letsencrypt/renewal/{cert_name}.conf"
+        return (f"if [ -f {live} ]; then openssl x509 -in {live} -noout -enddate -serial -ext subjectAltName; "
+                f"sed -n 's/^server *= */server=/p' {renewal} 2>/dev/null; fi; true")
+
+    def process(self, output: list[str]) -> dict | None:
+        if not output:
+            return None
+        lineage: dict = {"domains": [], "not_after": None, "serial": None, "server": None}
+        for line in (line.strip() for line in output):
+            if line.startswith("notAfter="):
+                when = datetime.strptime(line.removeprefix("notAfter="), "%b %d %H:%M:%S %Y %Z")
+                lineage["not_after"] = when.replace(tzinfo=UTC)
+            elif line.startswith("serial="):
+                lineage["serial"] = line.removeprefix("serial=")
+            elif line.startswith("server="):
+                lineage["server"] = line.removeprefix("server=")
+            elif line.startswith("DNS:"):
+                lineage["domains"] = [part.strip().removeprefix("DNS:") for part in line.split(",")]
+        return lineage

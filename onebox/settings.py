@@ -74,7 +74,7 @@ class Settings(BaseSettings):
     api_max_requests: PositiveInt
     api_max_requests_jitter: Annotated[int, Field(ge=0)]
     api_memory_limit: Size
-    api_cpus: Annotated[float, Field(gt=0)]
+    api_cpus: Annotated[float, Field(gt=0)] | None
     postgres_memory_limit: Size
     redis_memory_limit: Size
     postgres_user: Annotated[str, Field(pattern=r"^[a-z_][a-z0-9_]*$")]

@@ -60,6 +60,16 @@ def _inspect(tag: str, template: str) -> str:
     return result.stdout.strip() if result.returncode == 0 else ""
 
 
+def _drop_superseded(old_id: str, tag: str) -> None:
+    """Remove the image a rebuild replaced, so repeated builds don't fill the disk.
+
+    Refused (and ignored) while a container or a child image still uses it.
+    """
+    if old_id and old_id != _inspect(tag, "{{.Id}}"):
+        subprocess.run(["docker", "image", "rm", old_id], capture_output=True,
+                       check=False)
+
+
 def _is_current(tag: str, wanted: str) -> bool:
     labels = json.loads(_inspect(tag, "{{json .Config.Labels}}") or "null") or {}
     return labels.get(HASH_LABEL) == wanted
@@ -100,6 +110,7 @@ def _ensure_standin(name: str, tag: str, force: bool) -> bool:
         wanted = inputs_hash(context, _inspect(BASE_TAG, "{{.Id}}"))
         if not force and image_exists(tag) and _is_current(tag, wanted):
             return False
+        old_id = _inspect(tag, "{{.Id}}")
         result = subprocess.run(
             ["docker", "build", "--label", f"{HASH_LABEL}={wanted}", "-t", tag,
              str(context)],
@@ -109,6 +120,7 @@ def _ensure_standin(name: str, tag: str, force: bool) -> bool:
         raise RuntimeError(
             f"docker build of {tag} failed:\n{result.stdout[-3000:]}{result.stderr}"
         )
+    _drop_superseded(old_id, tag)
     return True
 
 
@@ -119,11 +131,13 @@ def _report(tag: str, built: bool, started: float) -> None:
 
 def ensure_standin_images(force: bool = False) -> dict[str, str]:
     """Build the missing or outdated stand-in images, base first; role -> tag."""
-    started = time.monotonic()
+    started, old_base = time.monotonic(), _inspect(BASE_TAG, "{{.Id}}")
     _report(BASE_TAG, _ensure_base(force), started)
     for name, tag in STANDIN_IMAGES.items():
         started = time.monotonic()
         _report(tag, _ensure_standin(name, tag, force), started)
+    # Only now: the old stand-ins, built FROM the old base, are gone.
+    _drop_superseded(old_base, BASE_TAG)
     return dict(STANDIN_IMAGES)
 
 

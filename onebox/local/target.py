@@ -173,10 +173,12 @@ def main(argv: list[str]) -> None:
     elif command == "down":
         down(target)
         print(f"{target.name} removed")
+    elif command == "docker":
+        ensure_host_docker()
     elif command == "status":
         print(f"{target.name}: " + ("running" if is_running(target) else "not running"))
     else:
-        sys.exit("usage: python -m onebox.local.target up|down|status")
+        sys.exit("usage: python -m onebox.local.target up|down|status|docker")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,54 @@
+# onebox: `make demo` provisions the local VPS-like target; `make test` runs every test.
+# Both set up what they need on a fresh Debian machine (root): apt packages, dockerd,
+# a Python virtualenv, the target and stand-in images.
+PY := .venv/bin/python
+PYTEST := $(PY) -m pytest
+APT_PACKAGES := docker.io debootstrap pebble nmap wrk openssh-client postgresql redis-server nginx-light
+export PATH := /usr/sbin:/sbin:$(PATH)
+
+.PHONY: setup demo test unit app-tests e2e host verify target down lint bench
+
+setup: .venv/.installed
+	@command -v dockerd >/dev/null && command -v debootstrap >/dev/null && command -v pebble >/dev/null \
+	  && command -v nmap >/dev/null && command -v wrk >/dev/null && command -v nginx >/dev/null \
+	  && test -d /usr/lib/postgresql && command -v redis-server >/dev/null \
+	  || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PACKAGES) >/dev/null)
+	$(PY) -m onebox.local.target docker
+
+.venv/.installed: pyproject.toml examples/app/requirements.txt examples/app/requirements-dev.txt
+	python3 -m venv .venv
+	.venv/bin/pip install -q --upgrade pip
+	.venv/bin/pip install -q -e '.[dev]' -r examples/app/requirements-dev.txt
+	touch $@
+
+# The local target, the stand-in images and Pebble, then converge and verify.
+demo: setup
+	$(PY) -m onebox.local.demo
+
+target: setup
+	$(PY) -m onebox.local.target up
+
+down:
+	$(PY) -m onebox.local.target down
+	$(PY) -m onebox.local.pebble down
+
+# Host checks against the demo target (or any server: see README).
+verify:
+	$(PYTEST) tests/host --hosts=ssh://onebox-target-0 --ssh-config=.onebox/local/ssh_config-0 --onebox-group=local
+
+test: setup lint unit app-tests e2e
+
+lint:
+	.venv/bin/ruff check .
+
+unit:
+	$(PYTEST) -q tests/unit
+
+app-tests:
+	$(PYTEST) -q examples/app/tests
+
+e2e:
+	$(PYTEST) -q tests/e2e
+
+bench: setup
+	$(PY) bench/converge.py

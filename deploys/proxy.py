@@ -1,0 +1,36 @@
+"""nginx in front of the API: TLS, security headers, rate limits, WebSockets."""
+
+from __future__ import annotations
+
+from pyinfra import host
+from pyinfra.api import deploy
+from pyinfra.operations import apt, files, systemd
+from pyinfra.operations.util import any_changed
+
+from deploys.tls import ensure_certificate_paths
+from onebox.facts import NginxVersion
+from onebox.nginx import Layout, nginx_files
+from onebox.operations import checked_file
+from onebox.settings import Settings
+
+LAYOUT = Layout()
+
+
+@deploy("Configure the reverse proxy")
+def configure_proxy(s: Settings) -> None:
+    # Read before the install, from apt's candidate on a fresh server: the config
+    # syntax depends on it and must not change once nginx is there.
+    version = host.get_fact(NginxVersion)
+    apt.packages(name="Install nginx from the distribution.", packages=["nginx", "openssl"])
+    files.directory(name="Create the ACME challenge webroot.", path=LAYOUT.webroot, mode="755")
+    ensure_certificate_paths(s, LAYOUT)
+    # Its catch-all on port 80 would clash with onebox's default server.
+    stock_site = files.link(name="Remove Debian's default site.", path=f"{LAYOUT.nginx_dir}/sites-enabled/default",
+                            present=False)
+    changes = [stock_site]
+    for dest, content in nginx_files(s, LAYOUT, version).items():
+        changes.append(checked_file(name=f"Write {dest} (checked by nginx -t).", dest=dest, content=content,
+                                    check="nginx -t -q"))
+    systemd.service(name="Run nginx at boot.", service="nginx", running=True, enabled=True)
+    systemd.service(name="Reload nginx for the new configuration.", service="nginx", reloaded=True,
+                    _if=any_changed(*changes))

@@ -1,0 +1,76 @@
+"""Certificates: a self-signed placeholder on the first run, then certbot by HTTP-01
+over webroot, renewed by certbot's timer with an nginx reload."""
+
+from __future__ import annotations
+
+from io import StringIO
+
+from pyinfra.api import deploy
+from pyinfra.operations import apt, files, systemd
+from pyinfra.operations.util import any_changed
+
+from onebox.nginx import Layout
+from onebox.operations import certbot_certificate, self_signed_certificate
+from onebox.render import render
+from onebox.settings import Settings
+
+ACME_DIRECTORIES = {
+    "letsencrypt": "https://acme-v02.api.letsencrypt.org/directory",
+    "letsencrypt-staging": "https://acme-staging-v02.api.letsencrypt.org/directory",
+}
+CA_BUNDLE = "/etc/onebox/acme-ca.pem"
+DEPLOY_HOOK = "/etc/letsencrypt/renewal-hooks/deploy/onebox-reload-nginx"
+CERTBOT_DROP_IN = "/etc/systemd/system/certbot.service.d/onebox-acme-ca.conf"
+LAYOUT = Layout()
+
+
+def acme_directory(s: Settings) -> str:
+    return s.acme_directory_url if s.acme_server == "custom" else ACME_DIRECTORIES[s.acme_server]  # type: ignore[return-value]
+
+
+def ensure_certificate_paths(s: Settings, layout: Layout) -> None:
+    """Give nginx a certificate at its stable path before the first real one exists."""
+    files.directory(name="Create the directory of TLS certificates nginx reads.", path=layout.tls_dir, mode="700")
+    self_signed_certificate(name="Create a self-signed bootstrap certificate when there is none.",
+                            cert_dir=layout.cert_dir(s), domains=s.domains)
+
+
+@deploy("Issue TLS certificates")
+def issue_certificates(s: Settings) -> None:
+    apt.packages(name="Install certbot from the distribution.", packages=["certbot"])
+    ca_bundle = trust_custom_acme_server(s)
+    files.put(name="Reload nginx after each renewal (certbot deploy hook).",
+              src=StringIO(render("letsencrypt/renewal-hooks/deploy/onebox-reload-nginx.j2")),
+              dest=DEPLOY_HOOK, mode="755")
+    systemd.service(name="Run certbot's renewal timer.", service="certbot.timer", running=True, enabled=True)
+    name = s.domains[0]
+    issued = certbot_certificate(
+        name=f"Obtain a certificate for {', '.join(s.domains)} when the current one falls short.",
+        cert_name=name, domains=s.domains, webroot=LAYOUT.webroot, email=s.letsencrypt_email,
+        server=acme_directory(s), ca_bundle=ca_bundle,
+    )
+    # certbot's live/ links follow each renewal, so nginx's path never changes again.
+    links = [
+        files.link(name=f"Point nginx's {part} at certbot's.", path=f"{LAYOUT.cert_dir(s)}/{part}",
+                   target=f"/etc/letsencrypt/live/{name}/{part}")
+        for part in ("fullchain.pem", "privkey.pem")
+    ]
+    systemd.service(name="Reload nginx for the new certificate.", service="nginx", reloaded=True,
+                    _if=any_changed(issued, *links))
+
+
+def trust_custom_acme_server(s: Settings) -> str | None:
+    """Upload the custom ACME server's CA and hand it to certbot's renewals too."""
+    custom = s.acme_server == "custom" and s.acme_ca_bundle is not None
+    if custom:
+        files.directory(name="Create /etc/onebox.", path="/etc/onebox", mode="755")
+        files.put(name="Upload the CA bundle of the custom ACME server.", src=s.acme_ca_bundle,
+                  dest=CA_BUNDLE, mode="644")
+        drop_in = files.put(name="Make certbot's renewals trust the custom ACME server.",
+                            src=StringIO(render("systemd/certbot-acme-ca.conf.j2", ca_bundle=CA_BUNDLE)),
+                            dest=CERTBOT_DROP_IN, create_remote_dir=True)
+    else:
+        drop_in = files.file(name="Remove the custom ACME trust from certbot's renewals.", path=CERTBOT_DROP_IN,
+                             present=False)
+    systemd.daemon_reload(name="Reload systemd for certbot's settings.", _if=drop_in.did_change)
+    return CA_BUNDLE if custom else None

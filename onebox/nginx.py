@@ -1,0 +1,38 @@
+"""Where the edge's files live and what nginx is given: one source for the proxy and
+TLS roles and for the tests that run `nginx -t` on the rendered files."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from onebox.render import render
+from onebox.settings import Settings
+
+# `listen ... http2` is deprecated from nginx 1.25.1 on, in favour of `http2 on;`.
+HTTP2_DIRECTIVE_SINCE = (1, 25, 1)
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Paths on the server; tests relocate them under a temporary directory."""
+
+    nginx_dir: str = "/etc/nginx"
+    webroot: str = "/var/www/acme"  # ACME HTTP-01 challenges
+    tls_dir: str = "/etc/onebox/tls"  # stable certificate paths nginx reads
+    log_dir: str = "/var/log/nginx"
+    pid: str = "/run/nginx.pid"
+
+    def cert_dir(self, s: Settings) -> str:
+        """Holds fullchain.pem and privkey.pem: links to the bootstrap or certbot's files."""
+        return f"{self.tls_dir}/{s.domains[0]}"
+
+
+def nginx_files(s: Settings, layout: Layout, nginx_version: tuple[int, int, int] | None) -> dict[str, str]:
+    """Destination path -> content, in the order they can be installed one by one
+    (nginx -t must pass after each)."""
+    context = {
+        "s": s, "p": layout, "cert_dir": layout.cert_dir(s),
+        "http2_directive": nginx_version is not None and nginx_version >= HTTP2_DIRECTIVE_SINCE,
+    }
+    templates = ["nginx.conf", "conf.d/onebox-tls.conf", "sites-enabled/00-default.conf", "sites-enabled/onebox.conf"]
+    return {f"{layout.nginx_dir}/{name}": render(f"nginx/{name}.j2", **context) for name in templates}

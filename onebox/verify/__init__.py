@@ -1,0 +1,1 @@
+"""Live checks of a deployed server, shared by the tests and the smoke run."""
