@@ -72,7 +72,8 @@ def prepare_api_image(s: Settings) -> tuple[str, str, str]:
                        dest=f"{s.app_dir}/api-src.tar.gz")
     server.shell(
         name="Unpack the new application source.",
-        commands=[f"rm -rf {s.app_dir}/src && mkdir {s.app_dir}/src && tar -xzf {s.app_dir}/api-src.tar.gz -C {s.app_dir}/src"],
+        commands=[f"rm -rf {s.app_dir}/src && mkdir {s.app_dir}/src"
+                  f" && tar -xzf {s.app_dir}/api-src.tar.gz -C {s.app_dir}/src"],
         _if=source.did_change,
     )
     return tag, "docker compose build -q api", tag
@@ -86,6 +87,7 @@ def login(s: Settings) -> None:
                          dest="/root/.onebox-registry-password", mode="600")
     server.shell(
         name=f"Log in to {s.registry_server}.",
-        commands=[f"docker login {s.registry_server} -u {s.registry_username} --password-stdin < /root/.onebox-registry-password"],
+        commands=[f"docker login {s.registry_server} -u {s.registry_username}"
+                  " --password-stdin < /root/.onebox-registry-password"],
         _if=password.did_change,
     )

@@ -21,7 +21,10 @@ firewall_tcp_ports = [22, 80, 443]
 # Seconds an apt package list stays fresh before `apt-get update` runs again.
 apt_cache_valid_time = 86400
 # Packages every server gets.
-base_packages = ["ca-certificates", "curl", "gnupg", "nftables", "sudo", "unattended-upgrades", "systemd-timesyncd", "tzdata", "python3"]
+base_packages = [
+    "ca-certificates", "curl", "gnupg", "nftables", "sudo",
+    "unattended-upgrades", "systemd-timesyncd", "tzdata", "python3",
+]
 # Let unattended-upgrades reboot the server when an update needs it.
 unattended_upgrades_auto_reboot = False
 # Local time of such a reboot (HH:MM).
@@ -46,7 +49,8 @@ docker_live_restore = True
 app_name = "onebox"
 # Directory on the server holding the compose project.
 app_dir = "/opt/onebox"
-# How the API image arrives: "build" (on the server from app_source_dir), "registry" (pull app_image), "tarball" (build here, load there).
+# How the API image arrives: "build" (on the server, from app_source_dir), "registry" (pull app_image),
+# or "tarball" (built on this machine, loaded there).
 app_image_source = "build"
 # The application's source directory on this machine (has a Dockerfile).
 app_source_dir = "examples/app"

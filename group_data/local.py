@@ -1,5 +1,5 @@
 # Settings of the local VPS-like target (inventories/local.py); they override all.py.
-# Images come from this machine: no registry is reachable here (see tests/images/).
+from onebox.local import pebble as _pebble
 from onebox.local import target as _target
 
 # The key onebox generated for the local target.
@@ -8,22 +8,22 @@ deploy_ssh_keys = [_target.ensure_ssh_key()]
 domains = ["app.onebox.test"]
 # Contact address for the local ACME account.
 letsencrypt_email = "admin@onebox.test"
-# Certificates come from Pebble on this machine (onebox/local/pebble.py), a real ACME server.
-from onebox.local import pebble as _pebble
 
-# Use the ACME server named by acme_directory_url.
+# Certificates come from Pebble on this machine (onebox/local/pebble.py), a real ACME server.
 acme_server = "custom"
 # Pebble's directory, reached from the target through the bridge gateway.
 acme_directory_url = _pebble.DIRECTORY_URL
 # Pebble's self-signed listener certificate (created by `python -m onebox.local.pebble up TARGET_IP`).
 acme_ca_bundle = str(_pebble.LISTENER_CA)
-# Stand-ins built here from Debian packages (tests/images/); production keeps the official images.
+
+# No registry is reachable here: stand-ins built from Debian packages (tests/images/, test-only)
+# replace the official images, which stay the production defaults in all.py.
 app_python_image = "onebox-test/python:3.13"
 # PostgreSQL stand-in (built here).
 postgres_image = "onebox-test/postgres:17"
 # Redis stand-in (built here).
 redis_image = "onebox-test/redis:8"
-# The stand-ins reach the target's engine from this machine, as no registry is reachable.
+# The stand-ins reach the target's engine from this machine.
 controller_images = ["onebox-test/python:3.13", "onebox-test/postgres:17", "onebox-test/redis:8"]
 # The target has no cgroup CPU controller: the engine refuses CPU limits there.
 api_cpus = None

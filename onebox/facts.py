@@ -44,7 +44,8 @@ class DockerImageIds(FactBase):
 
     def command(self, references: tuple[str, ...]) -> str:
         refs = " ".join(references)
-        return f"for ref in {refs}; do id=$(docker image inspect -f '{{{{.Id}}}}' \"$ref\" 2>/dev/null) && echo \"$ref $id\"; done; true"
+        inspect = "docker image inspect -f '{{.Id}}' \"$ref\" 2>/dev/null"
+        return f"for ref in {refs}; do id=$({inspect}) && echo \"$ref $id\"; done; true"
 
     def process(self, output: list[str]) -> dict[str, str]:
         return dict(line.split(" ", 1) for line in output if " " in line)

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from io import BytesIO
 
 from pyinfra import host
-from pyinfra.api import FileUploadCommand, StringCommand, operation
+from pyinfra.api import FileUploadCommand, operation
 from pyinfra.facts.files import File, Sha1File
 
 from onebox.facts import CertificateLineage, EnvFileKeys
@@ -37,14 +37,14 @@ def checked_file(dest: str, content: str, check: str, mode: str = "644", user: s
     """
     data = content.encode()
     current = host.get_fact(File, path=dest)
-    if current and host.get_fact(Sha1File, path=dest) == hashlib.sha1(data).hexdigest():
-        if (str(current["mode"]), current["user"], current["group"]) == (mode, user, group):
-            host.noop(f"{dest} is up to date")
-            return
+    same_content = current and host.get_fact(Sha1File, path=dest) == hashlib.sha1(data).hexdigest()
+    if same_content and (str(current["mode"]), current["user"], current["group"]) == (mode, user, group):
+        host.noop(f"{dest} is up to date")
+        return
     staged = f"{dest}.onebox-new"
     backup = f"{BACKUP_DIR}/{dest.strip('/').replace('/', '__')}"
     yield FileUploadCommand(BytesIO(data), staged)
-    yield StringCommand(install_checked_script(staged, dest, backup, check, mode, user, group))
+    yield install_checked_script(staged, dest, backup, check, mode, user, group)
 
 
 def install_checked_script(staged: str, dest: str, backup: str, check: str, mode: str, user: str, group: str) -> str:
@@ -104,7 +104,8 @@ def self_signed_certificate(cert_dir: str, domains: list[str], days: int = 30):
     yield (f"install -d -m 700 {boot} && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 "
            f"-nodes -days {days} -subj /CN={domains[0]} -addext subjectAltName={sans} "
            f"-keyout {boot}/privkey.pem -out {boot}/fullchain.pem 2>/dev/null && chmod 600 {boot}/privkey.pem "
-           f"&& ln -sfn {boot}/fullchain.pem {shlex.quote(fullchain)} && ln -sfn {boot}/privkey.pem {shlex.quote(privkey)}")
+           f"&& ln -sfn {boot}/fullchain.pem {shlex.quote(fullchain)} "
+           f"&& ln -sfn {boot}/privkey.pem {shlex.quote(privkey)}")
 
 
 def issuance_reasons(lineage: dict | None, domains: list[str], server: str, now: datetime) -> list[str]:

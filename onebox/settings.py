@@ -22,7 +22,9 @@ PositiveInt = Annotated[int, Field(gt=0)]
 Size = Annotated[str, Field(pattern=r"^[0-9]+[kKmMgG]?$")]  # nginx/docker size, e.g. 10m
 HOSTNAME_RE = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")
-SSH_KEY_RE = re.compile(r"^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com) [A-Za-z0-9+/=]+( .*)?$")
+SSH_KEY_RE = re.compile(
+    r"^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com) [A-Za-z0-9+/=]+( .*)?$"
+)
 PLACEHOLDER_SECRETS = {"changeme", "change-me", "secret", "password", "example", "xxx", "todo"}
 SECRET_FIELDS = ("app_secret_key", "postgres_password", "registry_password")
 
@@ -166,17 +168,24 @@ class Settings(BaseSettings):
             return None
         secret = value.get_secret_value()
         if secret.lower() in PLACEHOLDER_SECRETS or len(secret) < 16:
-            raise ValueError("looks like a placeholder; leave it unset to have one generated on the server, or supply at least 16 random characters")
+            raise ValueError(
+                "looks like a placeholder; leave it unset to have one generated on the server, "
+                "or supply at least 16 random characters"
+            )
         return value
 
     @model_validator(mode="after")
     def _consistent(self) -> Settings:
         if self.sshd_port not in self.firewall_tcp_ports:
-            raise ValueError(f"sshd_port {self.sshd_port} is not in firewall_tcp_ports {self.firewall_tcp_ports}: the firewall would lock SSH out; add it")
+            raise ValueError(
+                f"sshd_port {self.sshd_port} is not in firewall_tcp_ports {self.firewall_tcp_ports}: "
+                "the firewall would lock SSH out; add it"
+            )
         if self.acme_server == "custom" and not self.acme_directory_url:
             raise ValueError("acme_server is 'custom' but acme_directory_url is empty; set the ACME directory URL")
         if self.acme_ca_bundle and not Path(self.acme_ca_bundle).is_file():
-            raise ValueError(f"acme_ca_bundle {self.acme_ca_bundle!r} is not a file on this machine (for the local target, `python -m onebox.local.pebble up TARGET_IP` creates it)")
+            raise ValueError(f"acme_ca_bundle {self.acme_ca_bundle!r} is not a file on this machine "
+                             "(for the local target, `python -m onebox.local.pebble up TARGET_IP` creates it)")
         if self.app_image_source == "registry" and not self.registry_server:
             raise ValueError("app_image_source is 'registry' but registry_server is empty; set it (e.g. 'ghcr.io')")
         if self.app_image_source != "registry" and not Path(self.app_source_dir, "Dockerfile").is_file():

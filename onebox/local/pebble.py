@@ -14,6 +14,7 @@ import json
 import os
 import shutil
 import signal
+import ssl
 import subprocess
 import sys
 import time
@@ -33,9 +34,13 @@ ROOTS_URL = "https://127.0.0.1:15000/roots/0"
 VALIDITY_SECONDS = 7776000
 
 
+def _trust_listener() -> ssl.SSLContext:
+    return ssl.create_default_context(cafile=str(LISTENER_CA))
+
+
 def issuing_root_pem() -> str:
     """Pebble's current issuing root (a new one at every Pebble start)."""
-    return httpx.get(ROOTS_URL, verify=str(LISTENER_CA), timeout=5).raise_for_status().text
+    return httpx.get(ROOTS_URL, verify=_trust_listener(), timeout=5).raise_for_status().text
 
 
 def _pid(name: str) -> int | None:
@@ -85,9 +90,10 @@ def _spawn(name: str, argv: list[str], env: dict[str, str] | None = None) -> Non
 
 def _wait_for_directory(timeout: float = 20) -> None:
     deadline = time.monotonic() + timeout
+    local_url = DIRECTORY_URL.replace(GATEWAY_IP, "127.0.0.1")
     while time.monotonic() < deadline:
         try:
-            httpx.get(DIRECTORY_URL.replace(GATEWAY_IP, "127.0.0.1"), verify=str(LISTENER_CA), timeout=2).raise_for_status()
+            httpx.get(local_url, verify=_trust_listener(), timeout=2).raise_for_status()
             return
         except httpx.HTTPError:
             time.sleep(0.2)

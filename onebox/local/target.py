@@ -82,7 +82,8 @@ def ensure_host_docker() -> None:
     """Install and start this machine's Docker engine when missing (no systemd here)."""
     if shutil.which("dockerd") is None:
         run("apt-get", "update", "-qq")
-        run("apt-get", "install", "-y", "-qq", "docker.io", "debootstrap", env={"DEBIAN_FRONTEND": "noninteractive", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"})
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        run("apt-get", "install", "-y", "-qq", "docker.io", "debootstrap", env=env)
     if run("docker", "info", check=False, capture_output=True).returncode == 0:
         return
     log = open("/var/log/onebox-dockerd.log", "ab")  # noqa: SIM115 - handed to the daemon

@@ -32,7 +32,8 @@ def settings(**overrides: object) -> Settings:
     return validate_settings(data | overrides)
 
 
-def rendered(s: Settings, version: tuple[int, int, int] | None = NEW_NGINX, layout: Layout = Layout()) -> dict[str, str]:
+def rendered(s: Settings, version: tuple[int, int, int] | None = NEW_NGINX) -> dict[str, str]:
+    layout = Layout()
     return {path.removeprefix(layout.nginx_dir + "/"): text for path, text in nginx_files(s, layout, version).items()}
 
 

@@ -1,0 +1,71 @@
+"""What nginx + TLS costs: requests/s and latency of one API path through the proxy vs
+straight to the API, both measured by wrk ON the target at the same concurrency.
+
+    ONEBOX_TARGET_INDEX=2 .venv/bin/python bench/proxy.py [--path /health] [--connections 32] [--seconds 10]
+
+Both runs share the machine, so the ratio isolates the proxy (goal: >= 0.7). The
+proxied run resolves the domain to 127.0.0.1 through a temporary /etc/hosts line,
+so wrk sends the right SNI and Host; the line is removed afterwards.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from onebox.inventory import settings_for_group  # noqa: E402
+from onebox.local import target  # noqa: E402
+
+HOSTS_MARK = "# onebox-bench"
+UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+
+def ssh(command: str) -> str:
+    t = target.current()
+    result = subprocess.run(
+        ["ssh", "-i", str(target.SSH_KEY), "-o", f"UserKnownHostsFile={t.known_hosts}", "-o", "BatchMode=yes",
+         f"root@{t.ip}", command], capture_output=True, text=True)
+    if result.returncode != 0:
+        sys.exit(f"onebox bench: `{command}` failed on {t.ip}: {result.stderr.strip()}")
+    return result.stdout
+
+
+def wrk(url: str, connections: int, seconds: int) -> dict[str, float]:
+    threads = min(connections, 2)  # the target has 2 cores; more threads only contend
+    out = ssh(f"wrk -t{threads} -c{connections} -d{seconds}s --latency {url}")
+    latency = {p: float(v) * UNITS[u] for p, v, u in re.findall(r"^\s+(50|99)%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)}
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out)[1]), "p50": latency["50"], "p99": latency["99"],
+            "errors": float(non2xx[1]) if non2xx else 0.0}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--path", default="/health", help="an API path exempt from rate limiting")
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--seconds", type=int, default=10)
+    args = parser.parse_args()
+    s = settings_for_group("local")
+    domain = s.domains[0]
+    ssh("command -v wrk >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null")
+    direct = wrk(f"http://127.0.0.1:{s.api_port}{args.path}", args.connections, args.seconds)
+    ssh(f"echo '127.0.0.1 {domain} {HOSTS_MARK}' >> /etc/hosts")
+    try:
+        proxied = wrk(f"https://{domain}{args.path}", args.connections, args.seconds)
+    finally:
+        ssh(f"sed -i '/{HOSTS_MARK}$/d' /etc/hosts")
+    print(f"{args.path}, {args.connections} connections, {args.seconds}s each, wrk on the target")
+    for label, figures in (("direct  127.0.0.1", direct), ("nginx+TLS", proxied)):
+        print(f"  {label:18} {figures['rps']:9.0f} req/s  p50 {figures['p50']:7.2f} ms  p99 {figures['p99']:7.2f} ms"
+              f"  non-2xx {figures['errors']:.0f}")
+    ratio = proxied["rps"] / direct["rps"]
+    print(f"  ratio {ratio:.2f} ({'meets' if ratio >= 0.7 else 'below'} the 0.7 goal)")
+
+
+if __name__ == "__main__":
+    main()

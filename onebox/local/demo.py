@@ -1,0 +1,42 @@
+"""`make demo`: everything onebox does, against the local VPS-like target.
+
+Stand-in images and a real ACME server (Pebble) on this machine, a fresh-or-running
+target, `pyinfra inventories/local.py deploys/site.py`, the host checks, then how to
+reach the result.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from onebox.local import images, pebble
+from onebox.local.target import ROOT, STATE_DIR, current, ensure_host_docker, up
+
+
+def main() -> None:
+    target = current()
+    ensure_host_docker()
+    images.ensure_standin_images()
+    up(target)
+    pebble.ensure_running(target.ip)
+    pyinfra = [sys.executable.replace("/python", "/pyinfra"), "-y", "inventories/local.py", "deploys/site.py"]
+    if subprocess.run(pyinfra, cwd=ROOT, check=False).returncode != 0:
+        sys.exit("onebox: the deploy failed; the output above names the operation and the reason")
+    checks = [sys.executable, "-m", "pytest", "-q", "tests/host", *target.testinfra_args, "--onebox-group=local"]
+    if subprocess.run(checks, cwd=ROOT, check=False).returncode != 0:
+        sys.exit("onebox: the target converged but a host check failed (above)")
+    root = STATE_DIR / "pebble-root.pem"
+    root.write_text(pebble.issuing_root_pem())
+    print(f"""
+onebox demo: {target.name} ({target.ip}) is converged and verified.
+  API through nginx + TLS:  curl --cacert {root} --resolve app.onebox.test:443:{target.ip} https://app.onebox.test/ready
+  Run a command there:      .venv/bin/pyinfra inventories/local.py exec -- docker compose -f /opt/onebox/compose.yaml ps
+  Converge again:           .venv/bin/pyinfra -y inventories/local.py deploys/site.py
+  SSH in:                   ssh -F {target.ssh_config} {target.name}
+  Tear down:                make down
+""")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,64 @@
+"""Live checks of the API straight on a server, through an SSH tunnel: the API is bound
+to 127.0.0.1 there, so a tunnel is the only way in that does not pass the proxy."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+
+import httpx
+import websockets
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextlib.contextmanager
+def api_tunnel(ssh_args: list[str], remote_port: int) -> Iterator[str]:
+    """Forward a local port to the server's 127.0.0.1:remote_port; yields the base URL."""
+    port = free_port()
+    tunnel = subprocess.Popen(
+        ["ssh", "-N", "-o", "ExitOnForwardFailure=yes", "-L", f"{port}:127.0.0.1:{remote_port}", *ssh_args],
+    )
+    try:
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+                break
+            time.sleep(0.2)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        tunnel.terminate()
+        tunnel.wait()
+
+
+def wait_ready(base_url: str, timeout: float = 60) -> httpx.Response:
+    """Poll /ready until it answers 200 (after a restart the API needs a moment)."""
+    deadline = time.monotonic() + timeout
+    response = None
+    while time.monotonic() < deadline:
+        with contextlib.suppress(httpx.HTTPError):
+            response = httpx.get(f"{base_url}/ready", timeout=3)
+            if response.status_code == 200:
+                return response
+        time.sleep(0.5)
+    raise AssertionError(f"/ready did not answer 200 in {timeout}s (last: {response})")
+
+
+async def _broadcast(ws_url: str, message: str) -> list[str]:
+    async with websockets.connect(ws_url) as first, websockets.connect(ws_url) as second:
+        await asyncio.sleep(0.5)  # both subscriptions are live before anything is published
+        await first.send(message)
+        return [await asyncio.wait_for(client.recv(), 10) for client in (first, second)]
+
+
+def broadcast_received(base_url: str, path: str, message: str) -> list[str]:
+    """Send one message on a broadcast socket; return what each of two clients received."""
+    return asyncio.run(_broadcast(base_url.replace("http", "ws", 1) + path, message))

@@ -1,0 +1,67 @@
+"""One fresh local target serves the whole e2e session: bringing a server up costs
+minutes, so the modules share it, in order (test_1_... to test_4_...).
+
+The session: stand-in images and Pebble on this machine, a fresh target, the deploy
+twice (the second must change nothing), then each module's checks.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from dataclasses import dataclass
+
+import pytest
+
+from onebox.inventory import settings_for_group
+from onebox.local import images, pebble
+from onebox.local.deploy import DeployResult, run_deploy
+from onebox.local.target import Target, down, ensure_host_docker, up
+from onebox.settings import Settings
+
+TARGET = Target(index=1)  # never the demo's target 0
+
+
+@dataclass
+class Deployed:
+    target: Target
+    settings: Settings
+    first: DeployResult
+    second: DeployResult
+
+    @property
+    def ip(self) -> str:
+        return self.target.ip
+
+    @property
+    def domain(self) -> str:
+        return self.settings.domains[0]
+
+    @property
+    def ssh_args(self) -> list[str]:
+        return ["-F", str(self.target.ssh_config), self.target.name]
+
+    def ssh(self, command: str) -> subprocess.CompletedProcess:
+        return subprocess.run(["ssh", *self.ssh_args, command], capture_output=True, text=True, check=False)
+
+    def container_ids(self) -> dict[str, str]:
+        """compose service -> container ID: tells which services a deploy recreated."""
+        listing = self.ssh(f"cd {self.settings.app_dir} && docker compose ps --format '{{{{.Service}}}} {{{{.ID}}}}'")
+        return dict(line.split() for line in listing.stdout.splitlines())
+
+    def deploy(self, env: dict[str, str] | None = None) -> DeployResult:
+        return run_deploy(self.target.index, env)
+
+
+@pytest.fixture(scope="session")
+def deployed() -> Deployed:
+    ensure_host_docker()
+    images.ensure_standin_images()
+    down(TARGET)
+    up(TARGET)
+    pebble.ensure_running(TARGET.ip)
+    settings = settings_for_group("local")
+    first = run_deploy(TARGET.index)
+    assert first.returncode == 0, first.output[-4000:]
+    second = run_deploy(TARGET.index)
+    yield Deployed(TARGET, settings, first, second)
+    down(TARGET)

@@ -1,0 +1,49 @@
+"""The application stack, live: records survive restarts, broadcasts cross workers,
+secrets stay on the server."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from onebox.verify.api import api_tunnel, broadcast_received, wait_ready
+
+
+@pytest.fixture(scope="module")
+def api(deployed):
+    with api_tunnel(deployed.ssh_args, deployed.settings.api_port) as base_url:
+        wait_ready(base_url)
+        yield base_url
+
+
+def test_health_and_readiness(api) -> None:
+    assert httpx.get(f"{api}/health").json() == {"status": "ok"}
+    assert httpx.get(f"{api}/ready").json() == {"postgres": "ok", "redis": "ok"}
+
+
+def test_a_record_survives_an_api_restart(deployed, api) -> None:
+    created = httpx.post(f"{api}/items", json={"name": "survivor"})
+    assert created.status_code == 201
+    restart = deployed.ssh(f"cd {deployed.settings.app_dir} && docker compose restart api")
+    assert restart.returncode == 0, restart.stderr
+    wait_ready(api)
+    assert httpx.get(f"{api}/items/{created.json()['id']}").json()["name"] == "survivor"
+
+
+def test_redis_counter_counts(api) -> None:
+    first = httpx.post(f"{api}/hits").json()["hits"]
+    assert httpx.post(f"{api}/hits").json()["hits"] == first + 1
+
+
+def test_a_broadcast_reaches_two_clients(api) -> None:
+    assert broadcast_received(api, "/ws/broadcast", "hello both") == ["hello both", "hello both"]
+
+
+def test_generated_secrets_never_leave_the_server(deployed) -> None:
+    env = deployed.ssh(f"cat {deployed.settings.app_dir}/generated.env").stdout
+    secrets = [line.split("=", 1)[1] for line in env.splitlines() if "=" in line]
+    assert len(secrets) == 2 and all(len(secret) == 64 for secret in secrets)
+    labels = deployed.ssh("docker inspect -f '{{json .Config.Labels}}' $(docker ps -q)").stdout
+    for secret in secrets:
+        assert secret not in deployed.first.output and secret not in deployed.second.output
+        assert secret not in labels

@@ -1,0 +1,83 @@
+"""Rollouts: a code change replaces only the API; a broken migration changes nothing
+that serves, and loses no data."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import httpx
+import pytest
+
+from onebox.verify.api import api_tunnel, wait_ready
+
+BROKEN_MIGRATION = '''"""A migration that fails halfway: the deploy must stop and keep the old API."""
+from alembic import op
+
+revision = "0002"
+down_revision = "0001"
+
+
+def upgrade() -> None:
+    op.execute("CREATE TABLE half_done (id integer)")
+    op.execute("SELECT 1 / 0")
+
+
+def downgrade() -> None:
+    pass
+'''
+
+
+def app_copy(tmp_path: Path, version: str, broken_migration: bool = False) -> Path:
+    source = tmp_path / f"app-{version}"
+    shutil.copytree("examples/app", source, ignore=shutil.ignore_patterns("__pycache__", "tests"))
+    (source / "app" / "version.py").write_text(f'VERSION = "{version}"\n')
+    if broken_migration:
+        (source / "migrations" / "versions" / "0002_broken.py").write_text(BROKEN_MIGRATION)
+    return source
+
+
+@pytest.fixture(scope="module")
+def api(deployed):
+    with api_tunnel(deployed.ssh_args, deployed.settings.api_port) as base_url:
+        wait_ready(base_url)
+        yield base_url
+
+
+def test_a_code_change_replaces_only_the_api(deployed, api, tmp_path) -> None:
+    before = deployed.container_ids()
+    result = deployed.deploy({"ONEBOX_APP_SOURCE_DIR": str(app_copy(tmp_path, "e2e-2"))})
+    assert result.returncode == 0, result.output[-3000:]
+    after = deployed.container_ids()
+    assert after["api"] != before["api"]
+    assert (after["postgres"], after["redis"]) == (before["postgres"], before["redis"])
+    wait_ready(api)
+    assert httpx.get(f"{api}/version").json()["version"] == "e2e-2"
+
+
+def test_a_broken_migration_keeps_the_old_version_serving(deployed, api, tmp_path) -> None:
+    record = httpx.post(f"{api}/items", json={"name": "before the broken migration"}).json()
+    stamp = deployed.ssh(f"cat {deployed.settings.app_dir}/.deployed").stdout
+    before = deployed.container_ids()
+
+    result = deployed.deploy({"ONEBOX_APP_SOURCE_DIR": str(app_copy(tmp_path, "e2e-3", broken_migration=True))})
+
+    assert result.returncode != 0
+    assert "the database migration failed; the running API was left as it was" in result.output
+    assert deployed.container_ids() == before
+    assert httpx.get(f"{api}/version").json()["version"] == "e2e-2"
+    assert httpx.get(f"{api}/items/{record['id']}").json()["name"] == "before the broken migration"
+    assert deployed.ssh(f"cat {deployed.settings.app_dir}/.deployed").stdout == stamp
+    # PostgreSQL's transactional DDL rolled the half-done migration back.
+    tables = deployed.ssh(
+        f"cd {deployed.settings.app_dir} && docker compose exec -T postgres "
+        f"psql -U {deployed.settings.postgres_user} -d {deployed.settings.postgres_db} -Atc '\\dt'"
+    ).stdout
+    assert "half_done" not in tables and "items" in tables
+
+
+def test_the_next_good_deploy_recovers(deployed, api) -> None:
+    result = deployed.deploy()
+    assert result.returncode == 0, result.output[-3000:]
+    wait_ready(api)
+    assert httpx.get(f"{api}/version").json()["version"] != "e2e-2"

@@ -1,0 +1,59 @@
+"""Templates of the base and docker roles render what the daemons expect."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+
+import pytest
+from test_settings import valid
+
+from deploys.docker import DISTRO_PACKAGES, DOCKER_REPO_PACKAGES, docker_repo_source
+from onebox.render import HEADER, render
+from onebox.settings import validate_settings
+
+
+@pytest.fixture
+def settings():
+    return validate_settings(valid(firewall_tcp_ports=[2222, 80, 443], sshd_port=2222, docker_live_restore=False))
+
+
+def test_docker_repository_source_names_the_distribution_and_key(settings) -> None:
+    source = docker_repo_source(settings, "ubuntu", "noble", "amd64")
+    assert "URIs: https://download.docker.com/linux/ubuntu\n" in source
+    assert "Suites: noble\n" in source
+    assert "Architectures: amd64\n" in source
+    assert "Signed-By: /etc/apt/keyrings/docker.asc\n" in source
+    assert "docker-compose-plugin" in DOCKER_REPO_PACKAGES
+    assert "docker-compose-v2" in DISTRO_PACKAGES["ubuntu"] and "docker-compose" in DISTRO_PACKAGES["debian"]
+
+
+def test_daemon_json_is_valid_json_with_the_settings(settings) -> None:
+    daemon = json.loads(render("docker/daemon.json.j2", s=settings))
+    assert daemon == {"log-driver": "json-file", "log-opts": {"max-size": "10m", "max-file": "3"}, "live-restore": False}
+
+
+def test_sshd_config_is_hardened_and_uses_the_port(settings) -> None:
+    config = render("ssh/sshd_config.j2", s=settings)
+    assert HEADER in config
+    for line in ("Port 2222", "PermitRootLogin prohibit-password", "PasswordAuthentication no",
+                 "KbdInteractiveAuthentication no"):
+        assert f"\n{line}\n" in config
+
+
+@pytest.mark.skipif(not shutil.which("sshd") and not shutil.which("/usr/sbin/sshd"), reason="no sshd here")
+def test_sshd_accepts_the_rendered_config(settings, tmp_path) -> None:
+    key = tmp_path / "host_key"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    config = tmp_path / "sshd_config"
+    config.write_text(render("ssh/sshd_config.j2", s=settings) + f"HostKey {key}\n")
+    result = subprocess.run(["/usr/sbin/sshd", "-t", "-f", str(config)], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+
+
+def test_firewall_allows_exactly_the_configured_ports(settings) -> None:
+    rules = render("nftables/nftables.conf.j2", s=settings)
+    assert "policy drop;" in rules
+    assert "tcp dport { 2222, 80, 443 } accept" in rules
+    assert "flush ruleset" not in rules.replace("global `flush ruleset`", "")
