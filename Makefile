@@ -3,14 +3,15 @@
 # a Python virtualenv, the target and stand-in images.
 PY := .venv/bin/python
 PYTEST := $(PY) -m pytest
-APT_PACKAGES := docker.io debootstrap pebble nmap wrk openssh-client postgresql redis-server nginx-light
+APT_PACKAGES := docker.io debootstrap pebble nmap wrk openssh-client openssl postgresql redis-server nginx
 export PATH := /usr/sbin:/sbin:$(PATH)
 
-.PHONY: setup demo test unit app-tests e2e host verify target down lint bench
+.PHONY: setup demo test unit app-tests images e2e verify target down lint bench
 
 setup: .venv/.installed
 	@command -v dockerd >/dev/null && command -v debootstrap >/dev/null && command -v pebble >/dev/null \
 	  && command -v nmap >/dev/null && command -v wrk >/dev/null && command -v nginx >/dev/null \
+	  && command -v openssl >/dev/null \
 	  && test -d /usr/lib/postgresql && command -v redis-server >/dev/null \
 	  || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PACKAGES) >/dev/null)
 	$(PY) -m onebox.local.target docker
@@ -36,7 +37,7 @@ down:
 verify:
 	$(PYTEST) tests/host --hosts=ssh://onebox-target-0 --ssh-config=.onebox/local/ssh_config-0 --onebox-group=local
 
-test: setup lint unit app-tests e2e
+test: setup lint unit app-tests images e2e
 
 lint:
 	.venv/bin/ruff check .
@@ -47,8 +48,12 @@ unit:
 app-tests:
 	$(PYTEST) -q examples/app/tests
 
+images:
+	$(PYTEST) -q tests/images
+
 e2e:
 	$(PYTEST) -q tests/e2e
 
 bench: setup
 	$(PY) bench/converge.py
+	$(PY) bench/proxy.py
