@@ -16,19 +16,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from onebox.local import images, pebble  # noqa: E402
 from onebox.local.deploy import run_deploy  # noqa: E402
-from onebox.local.target import Target, down, ensure_host_docker, up  # noqa: E402
+from onebox.local.stack import bring_up  # noqa: E402
+from onebox.local.target import Target, down  # noqa: E402
 
 TARGET = Target(index=3)
 
 
 def main() -> None:
-    ensure_host_docker()
-    images.ensure_standin_images()
-    down(TARGET)
-    up(TARGET)
-    pebble.ensure_running(TARGET.ip)
+    bring_up(TARGET, fresh=True)
     first = run_deploy(TARGET.index)
     if first.returncode:
         sys.exit(first.output[-3000:])

@@ -25,7 +25,7 @@ DPKG_ARCH = {"x86_64": "amd64", "aarch64": "arm64"}
 def distro() -> tuple[str, str]:
     """(distribution id, codename), e.g. ("debian", "trixie")."""
     info = host.get_fact(LinuxDistribution)
-    return info["name"].lower().split()[0], info["release_meta"].get("VERSION_CODENAME", "")
+    return (info["name"] or "unknown").lower().split()[0], info["release_meta"].get("VERSION_CODENAME", "")
 
 
 def docker_repo_source(s: Settings, distro_id: str, codename: str, arch: str) -> str:

@@ -61,10 +61,10 @@ def issue_certificates(s: Settings) -> None:
 
 def trust_custom_acme_server(s: Settings) -> str | None:
     """Upload the custom ACME server's CA and hand it to certbot's renewals too."""
-    custom = s.acme_server == "custom" and s.acme_ca_bundle is not None
-    if custom:
+    bundle = s.acme_ca_bundle if s.acme_server == "custom" else None
+    if bundle:
         files.directory(name="Create /etc/onebox.", path="/etc/onebox", mode="755")
-        files.put(name="Upload the CA bundle of the custom ACME server.", src=s.acme_ca_bundle,
+        files.put(name="Upload the CA bundle of the custom ACME server.", src=bundle,
                   dest=CA_BUNDLE, mode="644")
         drop_in = files.put(name="Make certbot's renewals trust the custom ACME server.",
                             src=StringIO(render("systemd/certbot-acme-ca.conf.j2", ca_bundle=CA_BUNDLE)),
@@ -73,4 +73,4 @@ def trust_custom_acme_server(s: Settings) -> str | None:
         drop_in = files.file(name="Remove the custom ACME trust from certbot's renewals.", path=CERTBOT_DROP_IN,
                              present=False)
     systemd.daemon_reload(name="Reload systemd for certbot's settings.", _if=drop_in.did_change)
-    return CA_BUNDLE if custom else None
+    return CA_BUNDLE if bundle else None

@@ -37,8 +37,11 @@ def checked_file(dest: str, content: str, check: str, mode: str = "644", user: s
     """
     data = content.encode()
     current = host.get_fact(File, path=dest)
-    same_content = current and host.get_fact(Sha1File, path=dest) == hashlib.sha1(data).hexdigest()
-    if same_content and (str(current["mode"]), current["user"], current["group"]) == (mode, user, group):
+    if (
+        current
+        and host.get_fact(Sha1File, path=dest) == hashlib.sha1(data).hexdigest()
+        and (str(current["mode"]), current["user"], current["group"]) == (mode, user, group)
+    ):
         host.noop(f"{dest} is up to date")
         return
     staged = f"{dest}.onebox-new"

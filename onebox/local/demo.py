@@ -10,16 +10,14 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from onebox.local import images, pebble
-from onebox.local.target import ROOT, STATE_DIR, current, ensure_host_docker, up
+from onebox.local import pebble
+from onebox.local.stack import bring_up
+from onebox.local.target import ROOT, STATE_DIR, current
 
 
 def main() -> None:
     target = current()
-    ensure_host_docker()
-    images.ensure_standin_images()
-    up(target)
-    pebble.ensure_running(target.ip)
+    bring_up(target)
     pyinfra = [sys.executable.replace("/python", "/pyinfra"), "-y", "inventories/local.py", "deploys/site.py"]
     if subprocess.run(pyinfra, cwd=ROOT, check=False).returncode != 0:
         sys.exit("onebox: the deploy failed; the output above names the operation and the reason")

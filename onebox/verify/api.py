@@ -52,13 +52,13 @@ def wait_ready(base_url: str, timeout: float = 60) -> httpx.Response:
     raise AssertionError(f"/ready did not answer 200 in {timeout}s (last: {response})")
 
 
-async def _broadcast(ws_url: str, message: str) -> list[str]:
+async def _broadcast(ws_url: str, message: str) -> list[str | bytes]:
     async with websockets.connect(ws_url) as first, websockets.connect(ws_url) as second:
         await asyncio.sleep(0.5)  # both subscriptions are live before anything is published
         await first.send(message)
         return [await asyncio.wait_for(client.recv(), 10) for client in (first, second)]
 
 
-def broadcast_received(base_url: str, path: str, message: str) -> list[str]:
+def broadcast_received(base_url: str, path: str, message: str) -> list[str | bytes]:
     """Send one message on a broadcast socket; return what each of two clients received."""
     return asyncio.run(_broadcast(base_url.replace("http", "ws", 1) + path, message))

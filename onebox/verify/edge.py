@@ -49,7 +49,9 @@ def served_certificate(ip: str, domain: str) -> x509.Certificate:
     """The leaf certificate the server presents for `domain` (not verified: inspect only)."""
     raw = socket.create_connection((ip, 443), timeout=10)
     with _inspect_only().wrap_socket(raw, server_hostname=domain) as tls:
-        return x509.load_der_x509_certificate(tls.getpeercert(binary_form=True))
+        der = tls.getpeercert(binary_form=True)
+        assert der, f"{ip} presented no certificate for {domain}"
+        return x509.load_der_x509_certificate(der)
 
 
 def handshake_refused(ip: str, server_name: str) -> bool:

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 import pytest
 
 from onebox.inventory import settings_for_group
-from onebox.local import images, pebble
 from onebox.local.deploy import DeployResult, run_deploy
-from onebox.local.target import Target, down, ensure_host_docker, up
+from onebox.local.stack import bring_up
+from onebox.local.target import Target, down
 from onebox.settings import Settings
 
 TARGET = Target(index=1)  # never the demo's target 0
@@ -54,11 +54,7 @@ class Deployed:
 
 @pytest.fixture(scope="session")
 def deployed() -> Deployed:
-    ensure_host_docker()
-    images.ensure_standin_images()
-    down(TARGET)
-    up(TARGET)
-    pebble.ensure_running(TARGET.ip)
+    bring_up(TARGET, fresh=True)
     settings = settings_for_group("local")
     first = run_deploy(TARGET.index)
     assert first.returncode == 0, first.output[-4000:]
