@@ -41,6 +41,7 @@ test: setup lint unit app-tests images e2e
 
 lint:
 	.venv/bin/ruff check .
+	.venv/bin/mypy onebox deploys
 
 unit:
 	$(PYTEST) -q tests/unit
