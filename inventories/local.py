@@ -3,8 +3,8 @@
 from onebox.inventory import settings_for_group
 from onebox.local import target
 
-_settings = settings_for_group("local")
 _target = target.current()
+_settings = settings_for_group("local", ssh_user="root", ssh_key=str(target.SSH_KEY))
 
 local = [
     (_target.ip, {

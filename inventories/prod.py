@@ -11,16 +11,20 @@ import os
 
 from onebox.inventory import settings_for_group
 
-_settings = settings_for_group("prod")
+# The first run connects as the provider's root (key login); once deploy_user exists
+# you may connect as it instead (ONEBOX_SSH_USER=deploy) and set sshd_permit_root_login = "no".
+_user = os.environ.get("ONEBOX_SSH_USER", "root")
+_key = os.environ.get("ONEBOX_SSH_KEY")  # None: ssh-agent or ~/.ssh defaults
+_settings = settings_for_group("prod", ssh_user=_user, ssh_key=_key)
 
 prod = [
     (os.environ.get("ONEBOX_HOST", "203.0.113.7"), {
         "onebox_group": "prod",
-        # The first run connects as the provider's root (key login); once deploy_user
-        # exists you may connect as it instead and set sshd_permit_root_login = "no".
-        "ssh_user": os.environ.get("ONEBOX_SSH_USER", "root"),
-        "ssh_port": _settings.sshd_port,
+        "ssh_user": _user,
+        **({"ssh_key": _key} if _key else {}),
+        # Moving sshd to a new port: connect once more on the old one (ONEBOX_SSH_CONNECT_PORT).
+        "ssh_port": int(os.environ.get("ONEBOX_SSH_CONNECT_PORT", _settings.sshd_port)),
         "ssh_strict_host_key_checking": "accept-new",
-        "_sudo": os.environ.get("ONEBOX_SSH_USER", "root") != "root",
+        "_sudo": _user != "root",
     }),
 ]

@@ -43,12 +43,36 @@ def secrets_file(group: str) -> str | None:
     return path if Path(path).is_file() else None
 
 
-def settings_for_group(group: str) -> Settings:
-    """Validated settings of an inventory group; exits with a clear message when invalid."""
+def settings_for_group(group: str, ssh_user: str = "root", ssh_key: str | None = None) -> Settings:
+    """Validated settings of an inventory group, safe for the account pyinfra connects
+    as; exits with a clear message otherwise."""
     try:
-        return validate_settings(group_data(group), secrets_file(group))
+        settings = validate_settings(group_data(group), secrets_file(group))
+        check_connection(settings, ssh_user, ssh_key)
+        return settings
     except SettingsError as error:
         sys.exit(str(error))
+
+
+def _key_body(public_key: str) -> str:
+    return " ".join(public_key.split()[:2])  # type and key; the comment does not matter
+
+
+def check_connection(s: Settings, ssh_user: str, ssh_key: str | None) -> None:
+    """Refuse settings that would lock out the account pyinfra connects with."""
+    if ssh_user == "root" and s.sshd_permit_root_login == "no":
+        raise SettingsError(
+            "onebox: sshd_permit_root_login is 'no' but pyinfra connects as root: the run would lock itself out. "
+            f"Connect as {s.deploy_user} (ONEBOX_SSH_USER={s.deploy_user}) or keep 'prohibit-password'."
+        )
+    public_key = Path(f"{ssh_key}.pub") if ssh_key else None
+    if ssh_user != s.deploy_user or public_key is None or not public_key.is_file():
+        return  # nothing this machine can check: an agent's key, or root's own login
+    if _key_body(public_key.read_text()) not in {_key_body(key) for key in s.deploy_ssh_keys}:
+        raise SettingsError(
+            f"onebox: pyinfra connects as {ssh_user} with {ssh_key}, but deploy_ssh_keys lacks {public_key}: "
+            "the run would remove the key it logs in with. Add that public key to deploy_ssh_keys."
+        )
 
 
 def settings_for_host(data: dict[str, Any], group: str) -> Settings:

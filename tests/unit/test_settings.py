@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from onebox.inventory import GROUP_DATA, group_data, read_group_file
+from onebox.inventory import GROUP_DATA, check_connection, group_data, read_group_file
 from onebox.settings import Settings, SettingsError, validate_settings
 
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDwF/CGfO1iK1iGe/PyFpjWy8+QxR3af2u5cGnj69JZD me@laptop"
@@ -116,3 +116,20 @@ def test_group_files_only_override_known_settings() -> None:
     for path in GROUP_DATA.glob("*.py"):
         unknown = set(read_group_file(path)) - set(Settings.model_fields)
         assert not unknown, f"{path.name} sets unknown settings {unknown}"
+
+
+def test_root_login_off_while_connecting_as_root_is_refused() -> None:
+    settings = validate_settings(valid(sshd_permit_root_login="no"))
+    with pytest.raises(SettingsError, match="would lock itself out. Connect as deploy"):
+        check_connection(settings, "root", None)
+    check_connection(settings, "deploy", None)
+
+
+def test_connecting_with_a_key_the_deploy_user_will_not_have_is_refused(tmp_path: Path) -> None:
+    key = tmp_path / "id_ed25519"
+    key.with_suffix(".pub").write_text("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOther other@host\n")
+    settings = validate_settings(valid())
+    with pytest.raises(SettingsError, match="deploy_ssh_keys lacks"):
+        check_connection(settings, "deploy", str(key))
+    key.with_suffix(".pub").write_text(KEY.replace("me@laptop", "renamed@elsewhere") + "\n")
+    check_connection(settings, "deploy", str(key))
