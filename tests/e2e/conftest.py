@@ -48,8 +48,8 @@ class Deployed:
         listing = self.ssh(f"cd {self.settings.app_dir} && docker compose ps --format '{{{{.Service}}}} {{{{.ID}}}}'")
         return dict(line.split() for line in listing.stdout.splitlines())
 
-    def deploy(self, env: dict[str, str] | None = None) -> DeployResult:
-        return run_deploy(self.target.index, env)
+    def deploy(self, env: dict[str, str] | None = None, deploy: str = "deploys/site.py") -> DeployResult:
+        return run_deploy(self.target.index, env, deploy)
 
 
 @pytest.fixture(scope="session")

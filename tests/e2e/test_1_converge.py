@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 from onebox.local.deploy import changed_operations
 
 
@@ -48,3 +50,19 @@ def test_an_app_setting_recreates_only_the_api(deployed) -> None:
     assert after["api"] != before["api"]
     assert "WEB_CONCURRENCY=3" in deployed.ssh("docker inspect -f '{{.Config.Env}}' " + after["api"]).stdout
     assert deployed.deploy().returncode == 0  # back to the group data's settings
+
+
+@pytest.mark.parametrize(("dest", "check"), [
+    ("/etc/ssh/sshd_config.d/00-onebox.conf", "sshd -t"),
+    ("/etc/nginx/sites-enabled/onebox.conf", "nginx -t -q"),
+    ("/etc/nftables.conf", "nft -c -f /etc/nftables.conf"),
+])
+def test_an_invalid_config_never_replaces_a_working_one(deployed, dest: str, check: str) -> None:
+    before = deployed.ssh(f"sha256sum {dest}").stdout
+    result = deployed.deploy({"ONEBOX_TEST_DEST": dest, "ONEBOX_TEST_CHECK": check},
+                             deploy="tests/e2e/deploys/offer_invalid_config.py")
+    assert result.returncode != 0
+    assert f"`{check}` rejected the new {dest}; the previous version was kept" in result.output
+    assert deployed.ssh(f"sha256sum {dest}").stdout == before
+    assert deployed.ssh(check).returncode == 0  # and a new SSH connection still gets in
+    assert deployed.deploy().changed == 0

@@ -3,6 +3,8 @@ secrets stay on the server."""
 
 from __future__ import annotations
 
+import secrets
+
 import httpx
 import pytest
 
@@ -47,3 +49,18 @@ def test_generated_secrets_never_leave_the_server(deployed) -> None:
     for secret in secrets:
         assert secret not in deployed.first.output and secret not in deployed.second.output
         assert secret not in labels
+
+
+def test_a_supplied_secret_reaches_the_api_but_no_output(deployed, api) -> None:
+    secret = secrets.token_hex(24)
+    supplied = deployed.deploy({"ONEBOX_APP_SECRET_KEY": secret})
+    assert supplied.returncode == 0, supplied.output[-3000:]
+    assert secret not in supplied.output
+    app_dir = deployed.settings.app_dir
+    assert f"APP_SECRET_KEY={secret}" in deployed.ssh(f"cat {app_dir}/supplied.env").stdout
+    api_container = deployed.container_ids()["api"]
+    assert deployed.ssh(f"docker exec {api_container} printenv APP_SECRET_KEY").stdout.strip() == secret
+    assert secret not in deployed.ssh(f"docker inspect -f '{{{{json .Config.Labels}}}}' {api_container}").stdout
+    wait_ready(api)
+    assert deployed.deploy().returncode == 0  # back to the generated secret
+    assert deployed.ssh(f"cat {app_dir}/supplied.env").stdout == ""
