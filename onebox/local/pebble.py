@@ -14,6 +14,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import ssl
 import subprocess
 import sys
@@ -100,12 +101,22 @@ def _wait_for_directory(timeout: float = 20) -> None:
     sys.exit(f"onebox: Pebble did not answer at {DIRECTORY_URL}; see {STATE_DIR}/pebble.log")
 
 
+def _refuse_busy_ports() -> None:
+    """Pebble's ports are the machine's: a Pebble started from another checkout holds them."""
+    for port in (14000, 15000, 8053, 8055):
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                sys.exit(f"onebox: port {port} is taken (a Pebble from another checkout?); "
+                         f"stop it there with `python -m onebox.local.pebble down`, or `pkill -x pebble`")
+
+
 def ensure_running(target_ip: str) -> None:
     """Run Pebble with DNS pointing every name at target_ip (restarted for another target)."""
     running = _pid("pebble") and _pid("challtestsrv")
     if running and TARGET_FILE.is_file() and TARGET_FILE.read_text() == target_ip:
         return
     stop()
+    _refuse_busy_ports()
     _ensure_installed()
     _ensure_listener_cert()
     _write_config()
