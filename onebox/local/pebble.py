@@ -107,7 +107,7 @@ def _refuse_busy_ports() -> None:
         with socket.socket() as sock:
             if sock.connect_ex(("127.0.0.1", port)) == 0:
                 sys.exit(f"onebox: port {port} is taken (a Pebble from another checkout?); "
-                         f"stop it there with `python -m onebox.local.pebble down`, or `pkill -x pebble`")
+                         f"stop it there with `python -m onebox.local.pebble down`, or `pkill -f pebble`")
 
 
 def ensure_running(target_ip: str) -> None:
