@@ -5,15 +5,16 @@ from __future__ import annotations
 from io import BytesIO, StringIO
 
 from pyinfra.api import deploy
-from pyinfra.operations import files, server
+from pyinfra.operations import files
 
 from onebox.images import build_local_image, images_from_controller, local_image_id
-from onebox.operations import generated_secrets
+from onebox.operations import checked_file, generated_secrets
 from onebox.render import render
 from onebox.rollout import compose_rollout, inputs_hash
 from onebox.settings import Settings
 from onebox.source import source_hash, source_tarball
 
+REGISTRY_PASSWORD_FILE = "/root/.onebox-registry-password"
 # Secrets onebox generates on the server when the user supplies none.
 GENERATED_SECRETS = {"postgres_password": "POSTGRES_PASSWORD", "app_secret_key": "APP_SECRET_KEY"}
 
@@ -37,8 +38,8 @@ def deploy_app(s: Settings) -> None:
         names=[variable for field, variable in GENERATED_SECRETS.items() if getattr(s, field) is None],
     )
     supplied = supplied_secrets(s)
-    files.put(name="Upload the supplied secrets (root only).", src=StringIO(supplied),
-              dest=f"{project}/supplied.env", mode="600", user="root", group="root")
+    checked_file(name="Upload the supplied secrets (root only).", content=supplied,
+                 dest=f"{project}/supplied.env", mode="600")
     files.file(name="Keep the generated secrets root only.", path=f"{project}/generated.env",
                mode="600", user="root", group="root")
 
@@ -60,34 +61,23 @@ def deploy_app(s: Settings) -> None:
 def prepare_api_image(s: Settings) -> tuple[str, str, str]:
     """(image reference, the rollout's image step, a fingerprint of the image's inputs)."""
     if s.app_image_source == "registry":
-        login(s)
-        return s.app_image, "docker compose pull api", s.app_image
+        return s.app_image, registry_image_step(s), s.app_image
     tarball = source_tarball(s.app_source_dir)
     tag = f"{s.app_image}:{source_hash(tarball)}-{s.app_python_image.replace('/', '-').replace(':', '-')}"
     if s.app_image_source == "tarball":
         build_local_image(s.app_source_dir, tag, s.app_python_image)
         images_from_controller(name="Load the API image built on this machine.", references=[tag])
         return tag, "true", local_image_id(tag)
-    source = files.put(name="Upload the application source.", src=BytesIO(tarball),
-                       dest=f"{s.app_dir}/api-src.tar.gz")
-    server.shell(
-        name="Unpack the new application source.",
-        commands=[f"rm -rf {s.app_dir}/src && mkdir {s.app_dir}/src"
-                  f" && tar -xzf {s.app_dir}/api-src.tar.gz -C {s.app_dir}/src"],
-        _if=source.did_change,
-    )
-    return tag, "docker compose build -q api", tag
+    files.put(name="Upload the application source.", src=BytesIO(tarball), dest=f"{s.app_dir}/api-src.tar.gz")
+    # Unpacked by the rollout itself: a run interrupted after the upload still builds the new code next time.
+    return tag, "rm -rf src && mkdir src && tar -xzf api-src.tar.gz -C src && docker compose build -q api", tag
 
 
-def login(s: Settings) -> None:
+def registry_image_step(s: Settings) -> str:
+    """Pull the API image, logging in first when credentials are configured."""
     if s.registry_password is None or s.registry_username is None:
-        return  # a public image needs no login
-    password = files.put(name="Upload the registry password (root only).",
-                         src=StringIO(s.registry_password.get_secret_value()),
-                         dest="/root/.onebox-registry-password", mode="600")
-    server.shell(
-        name=f"Log in to {s.registry_server}.",
-        commands=[f"docker login {s.registry_server} -u {s.registry_username}"
-                  " --password-stdin < /root/.onebox-registry-password"],
-        _if=password.did_change,
-    )
+        return "docker compose pull api"  # a public image needs no login
+    checked_file(name="Upload the registry password (root only).", content=s.registry_password.get_secret_value(),
+                 dest=REGISTRY_PASSWORD_FILE, mode="600")
+    login = f"docker login {s.registry_server} -u {s.registry_username} --password-stdin < {REGISTRY_PASSWORD_FILE}"
+    return f"{login} >&2 && docker compose pull api"

@@ -6,6 +6,8 @@ from io import StringIO
 
 from pyinfra import host
 from pyinfra.api import deploy
+from pyinfra.facts.files import Directory
+from pyinfra.facts.systemd import SystemdEnabled
 from pyinfra.operations import apt, files, server, systemd
 
 from onebox.facts import InContainer
@@ -18,6 +20,9 @@ from onebox.settings import Settings
 def prepare_host(s: Settings) -> None:
     apt.update(name="Refresh the apt package lists when they are stale.", cache_time=s.apt_cache_valid_time)
     apt.packages(name="Install the base packages.", packages=s.base_packages)
+    if host.get_fact(Directory, path="/etc/cloud/cloud.cfg.d"):
+        files.put(name="Keep cloud-init from resetting the hostname and /etc/hosts at boot.",
+                  src=StringIO(render("cloud/99-onebox.cfg.j2")), dest="/etc/cloud/cloud.cfg.d/99-onebox.cfg")
     server.hostname(name=f"Set the hostname to {s.hostname}.", hostname=s.hostname)
     files.line(
         name=f"Resolve {s.hostname} locally (sudo looks its own host name up).",
@@ -54,12 +59,25 @@ def harden_sshd(s: Settings) -> None:
         dest="/etc/ssh/sshd_config.d/00-onebox.conf", content=render("ssh/sshd_config.j2", s=s),
         check="sshd -t",
     )
-    systemd.service(name="Reload sshd for the new settings.", service="ssh",
-                    running=True, reloaded=True, _if=config.did_change)
+    if host.get_fact(SystemdEnabled).get("ssh.socket"):
+        # Ubuntu 24.04 starts sshd from ssh.socket, whose port a generator takes from
+        # sshd_config at daemon-reload: reloading sshd alone would leave the old port.
+        systemd.daemon_reload(name="Regenerate ssh.socket from the new settings.", _if=config.did_change)
+        systemd.service(name="Restart ssh.socket for the new settings.", service="ssh.socket",
+                        restarted=True, _if=config.did_change)
+    else:
+        systemd.service(name="Reload sshd for the new settings.", service="ssh",
+                        running=True, reloaded=True, _if=config.did_change)
 
 
 @deploy("Configure the firewall")
 def configure_firewall(s: Settings) -> None:
+    stop = files.put(
+        name="Make stopping nftables drop only onebox's table (Debian's unit flushes every rule, Docker's too).",
+        src=StringIO(render("systemd/nftables-stop.conf.j2")),
+        dest="/etc/systemd/system/nftables.service.d/onebox.conf", create_remote_dir=True,
+    )
+    systemd.daemon_reload(name="Reload systemd for the nftables change.", _if=stop.did_change)
     rules = checked_file(
         name=f"Allow only TCP ports {s.firewall_tcp_ports} in (checked by nft -c).",
         dest="/etc/nftables.conf", content=render("nftables/nftables.conf.j2", s=s),

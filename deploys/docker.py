@@ -23,9 +23,13 @@ DPKG_ARCH = {"x86_64": "amd64", "aarch64": "arm64"}
 
 
 def distro() -> tuple[str, str]:
-    """(distribution id, codename), e.g. ("debian", "trixie")."""
-    info = host.get_fact(LinuxDistribution)
-    return (info["name"] or "unknown").lower().split()[0], info["release_meta"].get("VERSION_CODENAME", "")
+    """(distribution id, version), e.g. ("debian", "13") or ("ubuntu", "24.04")."""
+    meta = host.get_fact(LinuxDistribution)["release_meta"]
+    return meta.get("ID", "unknown").lower(), meta.get("VERSION_ID", "")
+
+
+def codename() -> str:
+    return host.get_fact(LinuxDistribution)["release_meta"].get("VERSION_CODENAME", "")
 
 
 def docker_repo_source(s: Settings, distro_id: str, codename: str, arch: str) -> str:
@@ -35,11 +39,11 @@ def docker_repo_source(s: Settings, distro_id: str, codename: str, arch: str) ->
 
 @deploy("Install Docker")
 def install_docker(s: Settings) -> None:
-    distro_id, codename = distro()
+    distro_id, _ = distro()
     if distro_id not in DISTRO_PACKAGES:
         raise ValueError(f"onebox supports Debian and Ubuntu servers, not {distro_id!r}")
     if s.docker_source == "docker":
-        add_docker_repository(s, distro_id, codename)
+        add_docker_repository(s, distro_id, codename())
         packages = DOCKER_REPO_PACKAGES
     else:
         packages = DISTRO_PACKAGES[distro_id]

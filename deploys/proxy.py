@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.operations import apt, files, systemd
 from pyinfra.operations.util import any_changed
 
+from deploys.docker import distro
 from deploys.tls import ensure_certificate_paths
-from onebox.facts import NginxVersion
-from onebox.nginx import Layout, nginx_files
+from onebox.nginx import Layout, distro_nginx, nginx_files
 from onebox.operations import checked_file
 from onebox.settings import Settings
 
@@ -18,9 +17,8 @@ LAYOUT = Layout()
 
 @deploy("Configure the reverse proxy")
 def configure_proxy(s: Settings) -> None:
-    # Read before the install, from apt's candidate on a fresh server: the config
-    # syntax depends on it and must not change once nginx is there.
-    version = host.get_fact(NginxVersion)
+    distro_id, version_id = distro()
+    version = distro_nginx(distro_id, version_id)
     apt.packages(name="Install nginx from the distribution.", packages=["nginx", "openssl"])
     files.directory(name="Create the ACME challenge webroot.", path=LAYOUT.webroot, mode="755")
     ensure_certificate_paths(s, LAYOUT)

@@ -10,9 +10,9 @@ from pyinfra.operations import apt, files, systemd
 from pyinfra.operations.util import any_changed
 
 from onebox.nginx import Layout
-from onebox.operations import certbot_certificate, self_signed_certificate
 from onebox.render import render
 from onebox.settings import Settings
+from onebox.tls_operations import certbot_certificate, self_signed_certificate
 
 ACME_DIRECTORIES = {
     "letsencrypt": "https://acme-v02.api.letsencrypt.org/directory",

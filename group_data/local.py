@@ -3,7 +3,7 @@ from onebox.local import pebble as _pebble
 from onebox.local import target as _target
 
 # The key onebox generated for the local target.
-deploy_ssh_keys = [_target.ensure_ssh_key()]
+deploy_ssh_keys = [_target.public_key()]
 # The local target answers for this name through Pebble's test DNS.
 domains = ["app.onebox.test"]
 # Contact address for the local ACME account.

@@ -1,4 +1,4 @@
-"""The Vagrant VM (see Vagrantfile): Debian 13 at 192.168.56.10, with local settings.
+"""The Vagrant VM (see Vagrantfile): Debian 13 at 192.168.56.10 (group_data/vagrant.py).
 
 The VM needs only the local key, made once by:
 `.venv/bin/python -c "from onebox.local.target import ensure_ssh_key; ensure_ssh_key()"`
@@ -8,11 +8,11 @@ then `vagrant up`, then `pyinfra inventories/vagrant.py deploys/site.py`.
 from onebox.inventory import settings_for_group
 from onebox.local.target import SSH_KEY, STATE_DIR
 
-_settings = settings_for_group("local")
+_settings = settings_for_group("vagrant", ssh_user="root", ssh_key=str(SSH_KEY))
 
-local = [
+vagrant = [
     ("192.168.56.10", {
-        "onebox_group": "local",
+        "onebox_group": "vagrant",
         "ssh_user": "root",
         "ssh_port": _settings.sshd_port,
         "ssh_key": str(SSH_KEY),

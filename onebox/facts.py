@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime
 
 from pyinfra.api import FactBase
@@ -49,19 +48,6 @@ class DockerImageIds(FactBase):
 
     def process(self, output: list[str]) -> dict[str, str]:
         return dict(line.split(" ", 1) for line in output if " " in line)
-
-
-class NginxVersion(FactBase):
-    """nginx's version as (major, minor, patch): the installed one, else the one apt would
-    install, so the config can be rendered right before nginx is on the server; None if unknown."""
-
-    def command(self) -> str:
-        return ("if command -v nginx >/dev/null; then nginx -v 2>&1 | sed 's|.*nginx/||'; "
-                "else apt-cache policy nginx 2>/dev/null | sed -n 's/^ *Candidate: //p'; fi")
-
-    def process(self, output: list[str]) -> tuple[int, int, int] | None:
-        match = re.match(r"^(\d+)\.(\d+)\.(\d+)", "".join(output).strip())
-        return tuple(int(part) for part in match.groups()) if match else None  # type: ignore[return-value]
 
 
 class CertificateLineage(FactBase):

@@ -10,6 +10,17 @@ from onebox.settings import Settings
 
 # `listen ... http2` is deprecated from nginx 1.25.1 on, in favour of `http2 on;`.
 HTTP2_DIRECTIVE_SINCE = (1, 25, 1)
+# The nginx each supported release ships. Known from the release, not read from the
+# server: apt's answer on a fresh server (empty lists) would differ from the next run's.
+DISTRO_NGINX = {
+    ("debian", "12"): (1, 22, 1), ("debian", "13"): (1, 26, 3),
+    ("ubuntu", "22.04"): (1, 18, 0), ("ubuntu", "24.04"): (1, 24, 0),
+}
+
+
+def distro_nginx(distro_id: str, version_id: str) -> tuple[int, int, int] | None:
+    """The nginx version a release ships; None (the syntax every version reads) if unknown."""
+    return DISTRO_NGINX.get((distro_id, version_id))
 
 
 @dataclass(frozen=True)

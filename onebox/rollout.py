@@ -17,6 +17,10 @@ from pyinfra.api import operation
 from onebox.facts import FileText
 
 STAMP = ".deployed"
+UNHEALTHY = (
+    "onebox: the new version did not become healthy; the previous version was started again. "
+    "Its logs: docker compose logs api"
+)
 MIGRATION_FAILED = (
     "onebox: the database migration failed; the running API was left as it was. "
     "Fix the migration and deploy again."
@@ -32,7 +36,17 @@ def inputs_hash(*parts: str | bytes) -> str:
 
 
 def rollout_script(project_dir: str, desired: str, image_step: str, migrate: str) -> str:
-    """Dependencies healthy -> image ready -> migrate (if the API image changed) -> API up."""
+    """Dependencies healthy -> image ready -> migrate (if the API image changed) -> API up.
+
+    The files of the last good rollout are kept (compose.deployed.yaml, .env.deployed):
+    if the new version never gets healthy, the previous one is started again from them,
+    with the images it had (--no-build). Migrations must therefore stay compatible with
+    the previous version (expand first, contract in a later release).
+    """
+    restore = (
+        "if [ -f compose.deployed.yaml ]; then docker compose -f compose.deployed.yaml --env-file .env.deployed "
+        "up -d --no-build --pull never --wait --wait-timeout 180 --remove-orphans >&2 || true; fi"
+    )
     image_id = "docker image inspect -f '{{.Id}}' \"$(sed -n 's/^API_IMAGE=//p' .env)\""
     running_id = "docker inspect -f '{{.Image}}' \"$(docker compose ps -q api)\" 2>/dev/null || true"
     return "\n".join([
@@ -45,7 +59,12 @@ def rollout_script(project_dir: str, desired: str, image_step: str, migrate: str
         'if [ "$new" != "$running" ]; then',
         f"  docker compose run --rm --no-deps -T api {migrate} >&2 || {{ echo {shlex.quote(MIGRATION_FAILED)} >&2; exit 1; }}",
         "fi",
-        "docker compose up -d --wait --wait-timeout 180 --remove-orphans",
+        "if ! docker compose up -d --wait --wait-timeout 180 --remove-orphans >&2; then",
+        f"  echo {shlex.quote(UNHEALTHY)} >&2",
+        f"  {restore}",
+        "  exit 1",
+        "fi",
+        "cp compose.yaml compose.deployed.yaml && cp .env .env.deployed",
         f"echo {desired} > {STAMP}",
     ])
 

@@ -20,6 +20,12 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 Port = Annotated[int, Field(ge=1, le=65535)]
 PositiveInt = Annotated[int, Field(gt=0)]
 Size = Annotated[str, Field(pattern=r"^[0-9]+[kKmMgG]?$")]  # nginx/docker size, e.g. 10m
+# Values that reach shell commands and config files: plain characters only, so no
+# setting can smuggle in a `;`, a space or a newline.
+UrlPath = Annotated[str, Field(pattern=r"^/[A-Za-z0-9._~/-]*$")]
+ImageRef = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9._/:@-]*$")]
+HostName = Annotated[str, Field(pattern=r"^[A-Za-z0-9.-]+(:[0-9]+)?$")]
+PackageName = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9+.-]+$")]
 HOSTNAME_RE = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")
 SSH_KEY_RE = re.compile(
@@ -45,10 +51,10 @@ class Settings(BaseSettings):
     sshd_permit_root_login: Literal["prohibit-password", "no"]
     firewall_tcp_ports: Annotated[list[Port], Field(min_length=1)]
     apt_cache_valid_time: PositiveInt
-    base_packages: list[str]
+    base_packages: list[PackageName]
     unattended_upgrades_auto_reboot: bool
     unattended_upgrades_reboot_time: Annotated[str, Field(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
-    ntp_servers: list[str]
+    ntp_servers: list[HostName]
 
     # --- docker (deploys/docker.py) ---
     docker_source: Literal["distro", "docker"]
@@ -59,16 +65,16 @@ class Settings(BaseSettings):
 
     # --- app (deploys/app.py) ---
     app_name: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")]
-    app_dir: Annotated[str, Field(pattern=r"^/")]
+    app_dir: Annotated[str, Field(pattern=r"^/[A-Za-z0-9._/-]+$")]
     app_image_source: Literal["build", "registry", "tarball"]
     app_source_dir: str
-    app_image: str
-    app_python_image: str
-    postgres_image: str
-    redis_image: str
-    controller_images: list[str]
-    registry_server: str | None
-    registry_username: str | None
+    app_image: ImageRef
+    app_python_image: ImageRef
+    postgres_image: ImageRef
+    redis_image: ImageRef
+    controller_images: list[ImageRef]
+    registry_server: HostName | None
+    registry_username: Annotated[str, Field(pattern=r"^[A-Za-z0-9._@-]+$")] | None
     api_port: Port
     api_workers: PositiveInt
     api_timeout: PositiveInt
@@ -93,16 +99,16 @@ class Settings(BaseSettings):
     rate_limit_burst: PositiveInt
     strict_rate_limit_rps: PositiveInt
     strict_rate_limit_burst: PositiveInt
-    strict_rate_limit_paths: list[Annotated[str, Field(pattern=r"^/")]]
-    rate_limit_exempt_paths: list[Annotated[str, Field(pattern=r"^/")]]
-    websocket_paths: list[Annotated[str, Field(pattern=r"^/")]]
+    strict_rate_limit_paths: list[UrlPath]
+    rate_limit_exempt_paths: list[UrlPath]
+    websocket_paths: list[UrlPath]
     websocket_read_timeout: PositiveInt
     hsts_max_age: Annotated[int, Field(ge=0)]
 
     # --- tls (deploys/tls.py) ---
     letsencrypt_email: str
     acme_server: Literal["letsencrypt", "letsencrypt-staging", "custom"]
-    acme_directory_url: str | None
+    acme_directory_url: Annotated[str, Field(pattern=r"^https://[^\s]+$")] | None
     acme_ca_bundle: str | None
 
     # --- secrets: environment or the git-ignored secrets file only, never group data ---
@@ -128,6 +134,13 @@ class Settings(BaseSettings):
     def _known_timezone(cls, value: str) -> str:
         if value not in zoneinfo.available_timezones():
             raise ValueError(f"unknown time zone {value!r}; use an IANA name such as 'UTC' or 'Europe/Berlin'")
+        return value
+
+    @field_validator("deploy_user")
+    @classmethod
+    def _not_root(cls, value: str) -> str:
+        if value == "root":
+            raise ValueError("must be an unprivileged account (it gets sudo); root's own keys stay as they are")
         return value
 
     @field_validator("deploy_ssh_keys")
@@ -206,7 +219,9 @@ def describe_errors(error: ValidationError) -> str:
             lines.append(f"  - {message}")
             continue
         path = ".".join(str(part) for part in item["loc"])
-        got = "" if item["type"] == "missing" or path in SECRET_FIELDS else f" (got {item.get('input')!r})"
+        # Never echo a secret, nor an unknown name's value: it may be a misspelt secret.
+        hidden = item["type"] in ("missing", "extra_forbidden") or path in SECRET_FIELDS
+        got = "" if hidden else f" (got {item.get('input')!r})"
         lines.append(f"  - {path}: {message}{got}")
     lines.append("Fix them in group_data/*.py, or for secrets in the environment (ONEBOX_<NAME>) or the secrets file.")
     return "\n".join(lines)

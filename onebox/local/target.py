@@ -114,6 +114,13 @@ def ensure_ssh_key() -> str:
     return SSH_KEY.with_suffix(".pub").read_text().strip()
 
 
+def public_key() -> str:
+    """The local key's public half for group data, which must not create files: pyinfra
+    reads every group_data file on every run, for any inventory."""
+    public = SSH_KEY.with_suffix(".pub")
+    return public.read_text().strip() if public.exists() else "missing: run `make target` to create it"
+
+
 def is_running(target: Target) -> bool:
     result = run("docker", "inspect", "-f", "{{.State.Running}}", target.name, check=False, capture_output=True)
     return result.stdout.strip() == "true"

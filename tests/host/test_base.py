@@ -41,6 +41,11 @@ def test_firewall_drops_everything_but_the_allowed_ports(host, settings) -> None
     assert {int(port) for port in ports[1].split(",")} == set(settings.firewall_tcp_ports)
 
 
+def test_stopping_the_firewall_spares_dockers_rules(host) -> None:
+    stop = host.check_output("systemctl show nftables -p ExecStop")
+    assert "delete table inet onebox" in stop and "flush" not in stop
+
+
 def test_only_the_allowed_ports_answer_from_outside(address, settings) -> None:
     assert shutil.which("nmap"), "nmap is needed on this machine for the outside scan (apt-get install nmap)"
     scan = subprocess.run(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from onebox.facts import CertificateLineage
-from onebox.operations import issuance_reasons
+from onebox.tls_operations import issuance_reasons
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 SERVER = "https://acme-v02.api.letsencrypt.org/directory"

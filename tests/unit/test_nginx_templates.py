@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from onebox.inventory import group_data
-from onebox.nginx import Layout, nginx_files
+from onebox.nginx import Layout, distro_nginx, nginx_files
 from onebox.settings import Settings, validate_settings
 
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDwF/CGfO1iK1iGe/PyFpjWy8+QxR3af2u5cGnj69JZD me@laptop"
@@ -156,3 +156,9 @@ def test_nginx_accepts_the_rendered_configuration(tmp_path: Path) -> None:
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert "warn" not in result.stderr, result.stderr
+
+
+def test_the_release_decides_the_http2_syntax() -> None:
+    assert "http2 on;" in site(settings(), distro_nginx("debian", "13"))
+    assert "listen 443 ssl http2;" in site(settings(), distro_nginx("ubuntu", "24.04"))
+    assert distro_nginx("fedora", "40") is None

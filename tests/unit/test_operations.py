@@ -50,9 +50,10 @@ def test_checked_file_is_a_noop_when_content_and_mode_match(monkeypatch) -> None
 def test_checked_file_stages_then_checks(monkeypatch) -> None:
     out, _ = commands(checked_file, {File: None}, monkeypatch, onebox.operations,
                       dest="/etc/ssh/sshd_config.d/00-onebox.conf", content="Port 22\n", check="sshd -t")
-    upload, script = out
+    staging, upload, script = out
+    assert staging == "install -d -m 700 /var/lib/onebox/staging /var/lib/onebox/previous"
     assert isinstance(upload, FileUploadCommand)
-    assert upload.dest == "/etc/ssh/sshd_config.d/00-onebox.conf.onebox-new"
+    assert upload.dest == "/var/lib/onebox/staging/etc__ssh__sshd_config.d__00-onebox.conf"
     assert isinstance(upload.src, BytesIO) and upload.src.getvalue() == b"Port 22\n"
     assert "if ! (sshd -t) >&2; then" in script
 
@@ -113,7 +114,7 @@ def test_rollout_orders_dependencies_migration_then_api(monkeypatch) -> None:
         "up -d --wait --wait-timeout 180 --remove-orphans postgres redis",
         "docker compose build -q api",
         "exit 1; }",
-        "docker compose up -d --wait --wait-timeout 180 --remove-orphans",
+        "docker compose up -d --wait --wait-timeout 180 --remove-orphans >&2; then",
         "echo new > .deployed",
     )]
     assert steps == sorted(steps)

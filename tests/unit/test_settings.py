@@ -54,6 +54,11 @@ def test_defaults_plus_the_three_required_settings_are_valid() -> None:
         ({"proxy_client_max_body_size": "ten"}, "proxy_client_max_body_size: String should match pattern"),
         ({"domian": ["x.example.com"]}, "domian: Extra inputs are not permitted"),
         ({"hostname": "Web_1"}, "hostname: String should match pattern"),
+        ({"deploy_user": "root"}, "deploy_user: must be an unprivileged account"),
+        ({"app_dir": "/opt/my app"}, "app_dir: String should match pattern"),
+        ({"websocket_paths": ["/ws/ { return 200; } location /x"]}, "websocket_paths.0: String should match pattern"),
+        ({"registry_server": "ghcr.io; touch /tmp/x"}, "registry_server: String should match pattern"),
+        ({"acme_directory_url": "http://acme.example/dir"}, "acme_directory_url: String should match pattern"),
     ],
 )
 def test_bad_setting_is_named_with_its_problem(overrides: dict, expected: str) -> None:
@@ -133,3 +138,12 @@ def test_connecting_with_a_key_the_deploy_user_will_not_have_is_refused(tmp_path
         check_connection(settings, "deploy", str(key))
     key.with_suffix(".pub").write_text(KEY.replace("me@laptop", "renamed@elsewhere") + "\n")
     check_connection(settings, "deploy", str(key))
+
+
+def test_a_misspelt_secret_in_the_secrets_file_is_named_but_not_echoed(tmp_path: Path) -> None:
+    secrets = tmp_path / "prod.env"
+    secrets.write_text("ONEBOX_POSTGRES_PASWORD=Sup3rSecretValue123\n")
+    with pytest.raises(SettingsError) as error:
+        validate_settings(valid(), str(secrets))
+    assert "postgres_pasword: Extra inputs are not permitted" in str(error.value)
+    assert "Sup3rSecretValue123" not in str(error.value)
