@@ -18,8 +18,8 @@ from onebox.facts import FileText
 
 STAMP = ".deployed"
 UNHEALTHY = (
-    "onebox: the new version did not become healthy; the previous version was started again. "
-    "Its logs: docker compose logs api"
+    "onebox: the new version did not become healthy (its last log lines are above); "
+    "the previous version was started again."
 )
 MIGRATION_FAILED = (
     "onebox: the database migration failed; the running API was left as it was. "
@@ -60,6 +60,7 @@ def rollout_script(project_dir: str, desired: str, image_step: str, migrate: str
         f"  docker compose run --rm --no-deps -T api {migrate} >&2 || {{ echo {shlex.quote(MIGRATION_FAILED)} >&2; exit 1; }}",
         "fi",
         "if ! docker compose up -d --wait --wait-timeout 180 --remove-orphans >&2; then",
+        "  docker compose logs --no-color --tail 30 api >&2 || true",
         f"  echo {shlex.quote(UNHEALTHY)} >&2",
         f"  {restore}",
         "  exit 1",

@@ -28,12 +28,15 @@ def downgrade() -> None:
 '''
 
 
-def app_copy(tmp_path: Path, version: str, broken_migration: bool = False) -> Path:
+def app_copy(tmp_path: Path, version: str, broken_migration: bool = False, crashing: bool = False) -> Path:
     source = tmp_path / f"app-{version}"
     shutil.copytree("examples/app", source, ignore=shutil.ignore_patterns("__pycache__", "tests"))
     (source / "app" / "version.py").write_text(f'VERSION = "{version}"\n')
     if broken_migration:
         (source / "migrations" / "versions" / "0002_broken.py").write_text(BROKEN_MIGRATION)
+    if crashing:
+        with (source / "app" / "main.py").open("a") as main:
+            main.write('\nraise RuntimeError("this version cannot start")\n')
     return source
 
 
@@ -53,6 +56,19 @@ def test_a_code_change_replaces_only_the_api(deployed, api, tmp_path) -> None:
     assert (after["postgres"], after["redis"]) == (before["postgres"], before["redis"])
     wait_ready(api)
     assert httpx.get(f"{api}/version").json()["version"] == "e2e-2"
+
+
+def test_a_version_that_never_gets_healthy_is_replaced_by_the_previous_one(deployed, api, tmp_path) -> None:
+    stamp = deployed.ssh(f"cat {deployed.settings.app_dir}/.deployed").stdout
+
+    result = deployed.deploy({"ONEBOX_APP_SOURCE_DIR": str(app_copy(tmp_path, "e2e-crash", crashing=True))})
+
+    assert result.returncode != 0
+    assert "the new version did not become healthy" in result.output
+    assert "this version cannot start" in result.output  # its logs tell why
+    wait_ready(api)
+    assert httpx.get(f"{api}/version").json()["version"] == "e2e-2"
+    assert deployed.ssh(f"cat {deployed.settings.app_dir}/.deployed").stdout == stamp
 
 
 def test_a_broken_migration_keeps_the_old_version_serving(deployed, api, tmp_path) -> None:
