@@ -8,28 +8,17 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from test_settings import valid
 
-from onebox.inventory import group_data
 from onebox.nginx import Layout, distro_nginx, nginx_files
 from onebox.settings import Settings, validate_settings
 
-KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDwF/CGfO1iK1iGe/PyFpjWy8+QxR3af2u5cGnj69JZD me@laptop"
 NEW_NGINX = (1, 26, 3)
 
 
-@pytest.fixture(autouse=True)
-def _no_onebox_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in list(__import__("os").environ):
-        if name.startswith("ONEBOX_"):
-            monkeypatch.delenv(name)
-
-
 def settings(**overrides: object) -> Settings:
-    data = group_data("no-such-group") | {
-        "deploy_ssh_keys": [KEY], "domains": ["api.example.com", "www.example.com"],
-        "letsencrypt_email": "ops@example.com", "app_image_source": "registry", "registry_server": "ghcr.io",
-    }
-    return validate_settings(data | overrides)
+    return validate_settings(valid(domains=["api.example.com", "www.example.com"], app_image_source="registry",
+                                   registry_server="ghcr.io", **overrides))
 
 
 def rendered(s: Settings, version: tuple[int, int, int] | None = NEW_NGINX) -> dict[str, str]:

@@ -13,13 +13,6 @@ from onebox.settings import Settings, SettingsError, validate_settings
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDwF/CGfO1iK1iGe/PyFpjWy8+QxR3af2u5cGnj69JZD me@laptop"
 
 
-@pytest.fixture(autouse=True)
-def _no_onebox_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in list(__import__("os").environ):
-        if name.startswith("ONEBOX_"):
-            monkeypatch.delenv(name)
-
-
 def valid(**overrides: object) -> dict:
     data = group_data("no-such-group")
     data.update(deploy_ssh_keys=[KEY], domains=["api.example.com"], letsencrypt_email="ops@example.com")
