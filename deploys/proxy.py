@@ -8,11 +8,11 @@ from pyinfra.operations.util import any_changed
 
 from deploys.docker import distro
 from deploys.tls import ensure_certificate_paths
-from onebox.nginx import Layout, distro_nginx, nginx_files
+from onebox.nginx import SERVER_LAYOUT, distro_nginx, nginx_files
 from onebox.operations import checked_file
 from onebox.settings import Settings
 
-LAYOUT = Layout()
+LAYOUT = SERVER_LAYOUT
 
 
 @deploy("Configure the reverse proxy")

@@ -9,7 +9,7 @@ from pyinfra.api import deploy
 from pyinfra.operations import apt, files, systemd
 from pyinfra.operations.util import any_changed
 
-from onebox.nginx import Layout
+from onebox.nginx import SERVER_LAYOUT, Layout
 from onebox.render import render
 from onebox.settings import Settings
 from onebox.tls_operations import certbot_certificate, self_signed_certificate
@@ -21,7 +21,7 @@ ACME_DIRECTORIES = {
 CA_BUNDLE = "/etc/onebox/acme-ca.pem"
 DEPLOY_HOOK = "/etc/letsencrypt/renewal-hooks/deploy/onebox-reload-nginx"
 CERTBOT_DROP_IN = "/etc/systemd/system/certbot.service.d/onebox-acme-ca.conf"
-LAYOUT = Layout()
+LAYOUT = SERVER_LAYOUT
 
 
 def acme_directory(s: Settings) -> str:

@@ -38,6 +38,9 @@ class Layout:
         return f"{self.tls_dir}/{s.domains[0]}"
 
 
+SERVER_LAYOUT = Layout()  # the real paths; only tests use another
+
+
 def nginx_files(s: Settings, layout: Layout, nginx_version: tuple[int, int, int] | None) -> dict[str, str]:
     """Destination path -> content, in the order they can be installed one by one
     (nginx -t must pass after each)."""
