@@ -9,6 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from onebox.local.deploy import changed_operations
 from onebox.verify.api import api_tunnel, wait_ready
 
 BROKEN_MIGRATION = '''"""A migration that fails halfway: the deploy must stop and keep the old API."""
@@ -56,6 +57,18 @@ def test_a_code_change_replaces_only_the_api(deployed, api, tmp_path) -> None:
     assert (after["postgres"], after["redis"]) == (before["postgres"], before["redis"])
     wait_ready(api)
     assert httpx.get(f"{api}/version").json()["version"] == "e2e-2"
+
+
+def test_an_image_built_here_and_loaded_there_is_deployed(deployed, api, tmp_path) -> None:
+    """app_image_source = "tarball": docker build on this machine, save, upload, load."""
+    source = app_copy(tmp_path, "e2e-tarball")
+    result = deployed.deploy({"ONEBOX_APP_SOURCE_DIR": str(source), "ONEBOX_APP_IMAGE_SOURCE": "tarball"})
+    assert result.returncode == 0, result.output[-3000:]
+    assert "Deploy the application | Load the API image built on this machine." in changed_operations(result.output)
+    wait_ready(api)
+    assert httpx.get(f"{api}/version").json()["version"] == "e2e-tarball"
+    back = deployed.deploy({"ONEBOX_APP_SOURCE_DIR": str(app_copy(tmp_path, "e2e-2"))})
+    assert back.returncode == 0, back.output[-3000:]
 
 
 def test_a_version_that_never_gets_healthy_is_replaced_by_the_previous_one(deployed, api, tmp_path) -> None:

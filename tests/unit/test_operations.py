@@ -123,3 +123,22 @@ def test_rollout_orders_dependencies_migration_then_api(monkeypatch) -> None:
 
 def test_inputs_hash_separates_parts() -> None:
     assert inputs_hash("ab", "c") != inputs_hash("a", "bc")
+
+
+def test_registry_pull_logs_in_only_with_credentials(monkeypatch) -> None:
+    from test_settings import valid
+
+    import deploys.app
+    from onebox.settings import validate_settings
+
+    uploads = []
+    monkeypatch.setattr(deploys.app, "checked_file", lambda **kwargs: uploads.append(kwargs))
+    public = validate_settings(valid(app_image_source="registry", registry_server="ghcr.io"))
+    assert deploys.app.registry_image_step(public) == "docker compose pull api"
+    monkeypatch.setenv("ONEBOX_REGISTRY_PASSWORD", "r" * 20)
+    private = validate_settings(valid(app_image_source="registry", registry_server="ghcr.io", registry_username="bot"))
+    step = deploys.app.registry_image_step(private)
+    assert step == ("docker login ghcr.io -u bot --password-stdin < /root/.onebox-registry-password >&2"
+                    " && docker compose pull api")
+    assert uploads[0]["dest"] == "/root/.onebox-registry-password" and uploads[0]["mode"] == "600"
+    assert "r" * 20 not in step
