@@ -9,7 +9,6 @@ from a code-only change to the new version healthy. Uses its own target (index 3
 from __future__ import annotations
 
 import shutil
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -34,11 +33,7 @@ def main() -> None:
         shutil.copytree("examples/app", changed_app, ignore=shutil.ignore_patterns("__pycache__", "tests"))
         (changed_app / "app" / "version.py").write_text('VERSION = "bench"\n')
         code_change = run_deploy(TARGET.index, {"ONEBOX_APP_SOURCE_DIR": str(changed_app)})
-    size = subprocess.run(
-        ["ssh", "-F", str(TARGET.ssh_config), TARGET.name,
-         "docker image inspect -f '{{.Size}}' $(docker inspect -f '{{.Image}}' onebox-api-1)"],
-        capture_output=True, text=True, check=False,
-    ).stdout.strip()
+    size = TARGET.ssh("docker image inspect -f '{{.Size}}' $(docker inspect -f '{{.Image}}' onebox-api-1)").stdout.strip()
     print(f"fresh target to converged:        {first.seconds:6.1f} s  ({first.changed} changed operations)")
     print(f"no-op re-run:                     {noop.seconds:6.1f} s  ({noop.changed} changed operations, goal 0 in < 10 s)")
     print(f"code-only change to new API healthy: {code_change.seconds:6.1f} s  ({code_change.changed} changed)")

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import re
-import subprocess
 import sys
 from pathlib import Path
 
@@ -27,9 +26,7 @@ UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
 
 def ssh(command: str) -> str:
     t = target.current()
-    result = subprocess.run(
-        ["ssh", "-i", str(target.SSH_KEY), "-o", f"UserKnownHostsFile={t.known_hosts}", "-o", "BatchMode=yes",
-         f"root@{t.ip}", command], capture_output=True, text=True)
+    result = t.ssh(command)
     if result.returncode != 0:
         sys.exit(f"onebox bench: `{command}` failed on {t.ip}: {result.stderr.strip()}")
     return result.stdout

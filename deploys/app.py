@@ -48,13 +48,13 @@ def deploy_app(s: Settings) -> None:
     dotenv = render("app/dotenv.j2", s=s, api_image=api_image)
     files.put(name="Write the compose file.", src=StringIO(compose), dest=f"{project}/compose.yaml")
     files.put(name="Write the image references (.env).", src=StringIO(dotenv), dest=f"{project}/.env")
-    if s.controller_images:
-        images_from_controller(name="Load the images built on this machine.", references=s.controller_images)
+    controller_ids = {ref: local_image_id(ref) for ref in s.controller_images}
+    if controller_ids:
+        images_from_controller(name="Load the images built on this machine.", local_ids=controller_ids)
     compose_rollout(
         name="Roll out: dependencies healthy, migrations, then the new API.",
         project_dir=project, image_step=image_step,
-        desired=inputs_hash(compose, dotenv, supplied, fingerprint,
-                            *[local_image_id(ref) for ref in s.controller_images]),
+        desired=inputs_hash(compose, dotenv, supplied, fingerprint, *controller_ids.values()),
     )
 
 
@@ -66,8 +66,9 @@ def prepare_api_image(s: Settings) -> tuple[str, str, str]:
     tag = f"{s.app_image}:{source_hash(tarball)}-{s.app_python_image.replace('/', '-').replace(':', '-')}"
     if s.app_image_source == "tarball":
         build_local_image(s.app_source_dir, tag, s.app_python_image)
-        images_from_controller(name="Load the API image built on this machine.", references=[tag])
-        return tag, "true", local_image_id(tag)
+        image_id = local_image_id(tag)
+        images_from_controller(name="Load the API image built on this machine.", local_ids={tag: image_id})
+        return tag, "true", image_id
     files.put(name="Upload the application source.", src=BytesIO(tarball), dest=f"{s.app_dir}/api-src.tar.gz")
     # Unpacked by the rollout itself: a run interrupted after the upload still builds the new code next time.
     return tag, "rm -rf src && mkdir src && tar -xzf api-src.tar.gz -C src && docker compose build -q api", tag

@@ -12,21 +12,19 @@ from onebox.nginx import SERVER_LAYOUT, distro_nginx, nginx_files
 from onebox.operations import checked_file
 from onebox.settings import Settings
 
-LAYOUT = SERVER_LAYOUT
-
 
 @deploy("Configure the reverse proxy")
 def configure_proxy(s: Settings) -> None:
     distro_id, version_id = distro()
     version = distro_nginx(distro_id, version_id)
     apt.packages(name="Install nginx from the distribution.", packages=["nginx", "openssl"])
-    files.directory(name="Create the ACME challenge webroot.", path=LAYOUT.webroot, mode="755")
-    ensure_certificate_paths(s, LAYOUT)
+    files.directory(name="Create the ACME challenge webroot.", path=SERVER_LAYOUT.webroot, mode="755")
+    ensure_certificate_paths(s, SERVER_LAYOUT)
     # Its catch-all on port 80 would clash with onebox's default server.
-    stock_site = files.link(name="Remove Debian's default site.", path=f"{LAYOUT.nginx_dir}/sites-enabled/default",
+    stock_site = files.link(name="Remove Debian's default site.", path=f"{SERVER_LAYOUT.nginx_dir}/sites-enabled/default",
                             present=False)
     changes = [stock_site]
-    for dest, content in nginx_files(s, LAYOUT, version).items():
+    for dest, content in nginx_files(s, SERVER_LAYOUT, version).items():
         changes.append(checked_file(name=f"Write {dest} (checked by nginx -t).", dest=dest, content=content,
                                     check="nginx -t -q"))
     systemd.service(name="Run nginx at boot.", service="nginx", running=True, enabled=True)

@@ -21,7 +21,6 @@ ACME_DIRECTORIES = {
 CA_BUNDLE = "/etc/onebox/acme-ca.pem"
 DEPLOY_HOOK = "/etc/letsencrypt/renewal-hooks/deploy/onebox-reload-nginx"
 CERTBOT_DROP_IN = "/etc/systemd/system/certbot.service.d/onebox-acme-ca.conf"
-LAYOUT = SERVER_LAYOUT
 
 
 def acme_directory(s: Settings) -> str:
@@ -46,12 +45,12 @@ def issue_certificates(s: Settings) -> None:
     name = s.domains[0]
     issued = certbot_certificate(
         name=f"Obtain a certificate for {', '.join(s.domains)} when the current one falls short.",
-        cert_name=name, domains=s.domains, webroot=LAYOUT.webroot, email=s.letsencrypt_email,
+        cert_name=name, domains=s.domains, webroot=SERVER_LAYOUT.webroot, email=s.letsencrypt_email,
         server=acme_directory(s), ca_bundle=ca_bundle,
     )
     # certbot's live/ links follow each renewal, so nginx's path never changes again.
     links = [
-        files.link(name=f"Point nginx's {part} at certbot's.", path=f"{LAYOUT.cert_dir(s)}/{part}",
+        files.link(name=f"Point nginx's {part} at certbot's.", path=f"{SERVER_LAYOUT.cert_dir(s)}/{part}",
                    target=f"/etc/letsencrypt/live/{name}/{part}")
         for part in ("fullchain.pem", "privkey.pem")
     ]

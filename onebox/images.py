@@ -28,13 +28,15 @@ def build_local_image(source_dir: str, tag: str, python_image: str) -> None:
 
 
 @operation()
-def images_from_controller(references: list[str]):
+def images_from_controller(local_ids: dict[str, str]):
     """Copy images from this machine's Docker engine to the server's, when the server's differ.
+    `local_ids` maps each reference to its ID here (see local_image_id).
 
-        images_from_controller(name="Load images", references=["onebox-test/postgres:17"])
+        images_from_controller(name="Load images",
+                               local_ids={"onebox-test/postgres:17": local_image_id("onebox-test/postgres:17")})
     """
-    remote = host.get_fact(DockerImageIds, references=tuple(references)) or {}
-    stale = [ref for ref in references if remote.get(ref) != local_image_id(ref)]
+    remote = host.get_fact(DockerImageIds, references=tuple(local_ids)) or {}
+    stale = [ref for ref, image_id in local_ids.items() if remote.get(ref) != image_id]
     if not stale:
         host.noop("the server has these images already")
         return

@@ -66,6 +66,14 @@ class Target:
         return STATE_DIR / f"ssh_config-{self.index}"
 
     @property
+    def ssh_args(self) -> list[str]:
+        return ["-F", str(self.ssh_config), self.name]
+
+    def ssh(self, command: str) -> subprocess.CompletedProcess:
+        """Run a shell command on the target as root (text output, never raises)."""
+        return subprocess.run(["ssh", *self.ssh_args, command], capture_output=True, text=True, check=False)
+
+    @property
     def testinfra_args(self) -> list[str]:
         return [f"--hosts=ssh://{self.name}", f"--ssh-config={self.ssh_config}"]
 

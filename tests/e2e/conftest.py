@@ -38,10 +38,10 @@ class Deployed:
 
     @property
     def ssh_args(self) -> list[str]:
-        return ["-F", str(self.target.ssh_config), self.target.name]
+        return self.target.ssh_args
 
     def ssh(self, command: str) -> subprocess.CompletedProcess:
-        return subprocess.run(["ssh", *self.ssh_args, command], capture_output=True, text=True, check=False)
+        return self.target.ssh(command)
 
     def container_ids(self) -> dict[str, str]:
         """compose service -> container ID: tells which services a deploy recreated."""
