@@ -1,5 +1,5 @@
 # Every onebox setting, with its default. Per-group files (group_data/<group>.py)
-# override these. Secrets (app_secret_key, postgres_password, registry_password) are
+# override these. Secrets (postgres_password, registry_password, ONEBOX_SECRET_<NAME>) are
 # never set here: use the environment (ONEBOX_<NAME>) or the git-ignored secrets file.
 # Validated by onebox/settings.py before any host is touched.
 
@@ -44,20 +44,24 @@ docker_log_max_file = 3
 # Keep containers running while dockerd restarts.
 docker_live_restore = True
 
-# --- app ---
-# Compose project name; also names the image, volumes and network.
+# --- app: where the image comes from ---
+# Compose project name; also names the images, volumes and network.
 app_name = "onebox"
-# Directory on the server holding the compose project.
+# Directory on the server holding the compose projects and releases (never a system directory).
 app_dir = "/opt/onebox"
-# How the API image arrives: "build" (on the server, from app_source_dir), "registry" (pull app_image),
+# How the app image arrives: "build" (on the server, from app_source_dir), "registry" (pull app_image),
 # or "tarball" (built on this machine, loaded there).
 app_image_source = "build"
-# The application's source directory on this machine (has a Dockerfile).
+# The build context on this machine; its .dockerignore decides what is uploaded.
 app_source_dir = "examples/app"
-# The API image name (a full registry reference when app_image_source = "registry").
+# The Dockerfile, as a path inside app_source_dir.
+app_dockerfile = "Dockerfile"
+# Build arguments (name -> value). The production base image is the official one.
+app_build_args = {"PYTHON_IMAGE": "python:3.13-slim"}
+# Multi-stage build target (None: the Dockerfile's last stage).
+app_build_target = None
+# The app image name (a full registry reference when app_image_source = "registry").
 app_image = "onebox/api"
-# Base image the API is built from (Dockerfile build argument PYTHON_IMAGE).
-app_python_image = "python:3.13-slim"
 # PostgreSQL image.
 postgres_image = "postgres:17"
 # Redis image.
@@ -68,31 +72,74 @@ controller_images = []
 registry_server = None
 # Registry user name.
 registry_username = None
-# Port the API is published on, bound to 127.0.0.1 only.
+
+# --- app: its contract (how onebox runs, checks and configures it) ---
+# Port the app listens on inside its container.
+app_port = 8000
+# Command that starts the app (argv list); None keeps the image's own ENTRYPOINT/CMD.
+app_command = None
+# HTTP path that answers 2xx when the app is alive (no database): checked from the host, so the image needs no curl.
+app_health_path = "/health"
+# Health check run inside the container by Docker (argv list); None keeps the image's own HEALTHCHECK, if any.
+app_healthcheck_command = None
+# Seconds a new version has to answer on app_health_path before the release is abandoned.
+app_health_timeout = 120
+# Plain environment (name -> value); values may use {postgres_host} {postgres_port} {postgres_user} {postgres_db}
+# {redis_url} {domain} {public_url} {release} {app_port} {proxy_ip} {api_workers} {api_timeout}
+# {api_graceful_timeout} {api_max_requests} {api_max_requests_jitter}.
+app_env = {
+    "POSTGRES_HOST": "{postgres_host}", "POSTGRES_USER": "{postgres_user}", "POSTGRES_DB": "{postgres_db}",
+    "REDIS_URL": "{redis_url}", "PORT": "{app_port}", "FORWARDED_ALLOW_IPS": "{proxy_ip}",
+    "WEB_CONCURRENCY": "{api_workers}", "GUNICORN_TIMEOUT": "{api_timeout}",
+    "GUNICORN_GRACEFUL_TIMEOUT": "{api_graceful_timeout}", "GUNICORN_MAX_REQUESTS": "{api_max_requests}",
+    "GUNICORN_MAX_REQUESTS_JITTER": "{api_max_requests_jitter}",
+}
+# Named secrets: supplied as ONEBOX_SECRET_<NAME> (environment or secrets file), else generated on the server once.
+app_secrets = ["APP_SECRET_KEY"]
+# Secret environment assembled on the server (name -> template); may also use {postgres_password} and {secret[NAME]}.
+app_secret_env = {"POSTGRES_PASSWORD": "{postgres_password}"}
+# Also export the secrets as environment variables inside the app (needs /bin/sh in the image); they are always
+# files in /run/secrets/<NAME> with <NAME>_FILE pointing there, and never in `docker inspect`.
+app_secrets_in_env = True
+# The release step run once per new version, before it takes traffic (argv list); None: no step.
+app_release_command = ["alembic", "upgrade", "head"]
+# Extra processes from the app's image (name -> {"command": [...], "stop_grace_period": 30}): workers, schedulers.
+app_processes = {}
+# Releases kept on the server for rollback (with their images).
+releases_kept = 5
+# Seconds a deploy waits for another one to finish before it gives up (0: give up at once).
+deploy_lock_timeout = 300
+
+# --- app: resources and dependencies ---
+# Host port of the app on 127.0.0.1 (blue slot); the green slot, used during a release, is api_port + 1.
 api_port = 8000
-# Gunicorn worker processes.
+# Worker processes ({api_workers} in app_env).
 api_workers = 2
-# Seconds a request may take before its worker is restarted.
+# Seconds a request may take before its worker is restarted ({api_timeout}).
 api_timeout = 30
-# Seconds in-flight requests get to finish on shutdown.
+# Seconds in-flight requests get to finish when a version stops ({api_graceful_timeout}; also Docker's stop grace).
 api_graceful_timeout = 30
-# Requests a worker serves before it is recycled (guards against leaks).
+# Requests a worker serves before it is recycled ({api_max_requests}).
 api_max_requests = 1000
-# Random spread added to api_max_requests so workers do not recycle together.
+# Random spread added to api_max_requests ({api_max_requests_jitter}).
 api_max_requests_jitter = 100
-# Memory limit of the API container.
+# Memory limit of the app container.
 api_memory_limit = "512m"
-# CPU limit of the API container (None: no limit).
+# CPU limit of the app container (None: no limit).
 api_cpus = 1.0
+# Run a PostgreSQL container (False: no database, no {postgres_*} values).
+postgres_enabled = True
+# Run a Redis container (False: no Redis, no {redis_url}).
+redis_enabled = True
 # Memory limit of the PostgreSQL container.
 postgres_memory_limit = "1g"
 # Memory limit of the Redis container.
 redis_memory_limit = "256m"
-# PostgreSQL role the API uses.
+# PostgreSQL role the app uses.
 postgres_user = "app"
-# PostgreSQL database the API uses.
+# PostgreSQL database the app uses.
 postgres_db = "app"
-# Subnet of the compose network; its first address is the gateway the API trusts for X-Forwarded-*.
+# Subnet of the compose network; its first address is the gateway the app trusts for X-Forwarded-* ({proxy_ip}).
 docker_network_subnet = "172.30.0.0/24"
 
 # --- proxy ---
@@ -106,6 +153,9 @@ proxy_connect_timeout = 5
 proxy_read_timeout = 60
 # Seconds to send a request to the API.
 proxy_send_timeout = 60
+# Seconds nginx keeps an idle upstream connection; below the app server's own keep-alive (uvicorn: 5 s),
+# so nginx never reuses a connection the app is closing (that would be a 502).
+proxy_upstream_keepalive_timeout = 4
 # Requests per second per client IP.
 rate_limit_rps = 10
 # Requests above the rate a client may burst before getting 429.
@@ -116,8 +166,8 @@ strict_rate_limit_rps = 1
 strict_rate_limit_burst = 5
 # Path prefixes under the strict limit (e.g. login).
 strict_rate_limit_paths = ["/auth/"]
-# Exact paths never rate limited (health checks).
-rate_limit_exempt_paths = ["/health", "/ready"]
+# Exact paths never rate limited besides app_health_path; keep paths that touch the database out of it.
+rate_limit_exempt_paths = []
 # Path prefixes proxied as WebSockets.
 websocket_paths = ["/ws/"]
 # Seconds a WebSocket may stay silent before nginx closes it.

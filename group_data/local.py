@@ -18,7 +18,7 @@ acme_ca_bundle = str(_pebble.LISTENER_CA)
 
 # No registry is reachable here: stand-ins built from Debian packages (tests/images/, test-only)
 # replace the official images, which stay the production defaults in all.py.
-app_python_image = "onebox-test/python:3.13"
+app_build_args = {"PYTHON_IMAGE": "onebox-test/python:3.13"}
 # PostgreSQL stand-in (built here).
 postgres_image = "onebox-test/postgres:17"
 # Redis stand-in (built here).

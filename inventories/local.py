@@ -9,6 +9,7 @@ _settings = settings_for_group("local", ssh_user="root", ssh_key=str(target.SSH_
 local = [
     (_target.ip, {
         "onebox_group": "local",
+        "onebox_settings": _settings,
         "ssh_user": "root",
         "ssh_port": _settings.sshd_port,
         "ssh_key": str(target.SSH_KEY),

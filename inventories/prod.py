@@ -20,6 +20,7 @@ _settings = settings_for_group("prod", ssh_user=_user, ssh_key=_key)
 prod = [
     (os.environ.get("ONEBOX_HOST", "203.0.113.7"), {
         "onebox_group": "prod",
+        "onebox_settings": _settings,
         "ssh_user": _user,
         **({"ssh_key": _key} if _key else {}),
         # Moving sshd to a new port: connect once more on the old one (ONEBOX_SSH_CONNECT_PORT).

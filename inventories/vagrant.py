@@ -13,6 +13,7 @@ _settings = settings_for_group("vagrant", ssh_user="root", ssh_key=str(SSH_KEY))
 vagrant = [
     ("192.168.56.10", {
         "onebox_group": "vagrant",
+        "onebox_settings": _settings,
         "ssh_user": "root",
         "ssh_port": _settings.sshd_port,
         "ssh_key": str(SSH_KEY),

@@ -2,7 +2,12 @@
 
 pyinfra connects to every host before it loads the deploy file, so the inventory
 calls `settings_for_group` at import time: bad settings stop the run before the
-first connection.
+first connection. This is the one path from group data to settings: the inventory
+hands the validated model to the deploys as host data (`onebox_settings`), and the
+host checks call the same function.
+
+Groups layer: group_data/all.py, then group_data/<group>.py, then each group named in
+$ONEBOX_EXTRA_GROUPS (comma-separated), e.g. an app's own contract on the local target.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from onebox.settings import Settings, SettingsError, validate_settings
 ROOT = Path(__file__).resolve().parent.parent
 GROUP_DATA = ROOT / "group_data"
 SECRETS_FILE_ENV = "ONEBOX_SECRETS_FILE"
+EXTRA_GROUPS_ENV = "ONEBOX_EXTRA_GROUPS"
 
 
 def read_group_file(path: Path) -> dict[str, Any]:
@@ -29,11 +35,19 @@ def read_group_file(path: Path) -> dict[str, Any]:
     }
 
 
+def layered_groups(group: str) -> list[str]:
+    extra = [name.strip() for name in os.environ.get(EXTRA_GROUPS_ENV, "").split(",") if name.strip()]
+    return [group, *extra]
+
+
 def group_data(group: str) -> dict[str, Any]:
     data = read_group_file(GROUP_DATA / "all.py")
-    group_file = GROUP_DATA / f"{group}.py"
-    if group_file.is_file():
-        data.update(read_group_file(group_file))
+    for name in layered_groups(group):
+        group_file = GROUP_DATA / f"{name}.py"
+        if group_file.is_file():
+            data.update(read_group_file(group_file))
+        elif name != group:
+            raise SettingsError(f"onebox: {EXTRA_GROUPS_ENV} names {name!r}, but group_data/{name}.py does not exist")
     return data
 
 
@@ -73,9 +87,3 @@ def check_connection(s: Settings, ssh_user: str, ssh_key: str | None) -> None:
             f"onebox: pyinfra connects as {ssh_user} with {ssh_key}, but deploy_ssh_keys lacks {public_key}: "
             "the run would remove the key it logs in with. Add that public key to deploy_ssh_keys."
         )
-
-
-def settings_for_host(data: dict[str, Any], group: str) -> Settings:
-    """The deploy's view: the host's merged data, restricted to onebox settings."""
-    known = {key: value for key, value in data.items() if key in Settings.model_fields}
-    return validate_settings(known, secrets_file(group))

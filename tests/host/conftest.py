@@ -13,8 +13,8 @@ import subprocess
 
 import pytest
 
-from onebox.inventory import group_data, secrets_file
-from onebox.settings import Settings, validate_settings
+from onebox.inventory import settings_for_group
+from onebox.settings import Settings
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -25,7 +25,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 @pytest.fixture(scope="session")
 def settings(request: pytest.FixtureRequest) -> Settings:
     group = request.config.getoption("--onebox-group")
-    return validate_settings(group_data(group), secrets_file(group))
+    return settings_for_group(group)
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,194 @@
+"""Settings of the app role (deploys/app.py): the application's contract with onebox.
+
+Nothing here names the example app's routes, ports or variables: its contract is
+the defaults in group_data/all.py.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import string
+from pathlib import Path, PurePosixPath
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, Field, field_validator, model_validator
+
+from onebox.settings.types import (
+    Argument,
+    EnvName,
+    HostName,
+    ImageRef,
+    Port,
+    PositiveInt,
+    ServiceName,
+    Size,
+    UrlPath,
+)
+
+# Services and commands onebox itself runs in the compose projects.
+MANAGED_SERVICES = {"api", "postgres", "redis", "release"}
+# Variables onebox sets in every app container.
+MANAGED_ENV = {"ONEBOX_RELEASE", "ONEBOX_SERVICE"}
+# Values any app_env / app_secret_env entry may use, as {name}.
+PLAIN_PLACEHOLDERS = {
+    "postgres_host", "postgres_port", "postgres_user", "postgres_db", "redis_url", "domain", "public_url",
+    "release", "app_port", "proxy_ip", "api_workers", "api_timeout", "api_graceful_timeout",
+    "api_max_requests", "api_max_requests_jitter",
+}
+# Only app_secret_env may embed secrets: it is assembled on the server, never here.
+SECRET_PLACEHOLDERS = {"postgres_password", "secret"}
+# Directories an app_dir must never be, nor sit directly in: the rollout replaces files there.
+SYSTEM_DIRS = {"/", "/bin", "/boot", "/dev", "/etc", "/home", "/lib", "/lib64", "/media", "/mnt", "/opt", "/proc",
+               "/root", "/run", "/sbin", "/srv", "/sys", "/tmp", "/usr", "/var", "/var/lib", "/var/log", "/usr/local"}
+
+
+class Process(BaseModel):
+    """An extra process from the app's image: a worker, a scheduler. Never published."""
+
+    model_config = {"extra": "forbid", "frozen": True}
+    command: Annotated[list[Argument], Field(min_length=1)]
+    stop_grace_period: PositiveInt = 30
+    healthcheck_command: list[Argument] | None = None
+
+
+def placeholders(template: str) -> set[str]:
+    """The {names} a value uses (`{secret[NAME]}` counts as `secret`)."""
+    names = set()
+    for _, field, _, _ in string.Formatter().parse(template):
+        if field is not None:
+            names.add(field.split("[", 1)[0].split(".", 1)[0])
+    return names
+
+
+class AppSettings(BaseModel):
+    app_name: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")]
+    app_dir: Annotated[str, Field(pattern=r"^/[A-Za-z0-9._/-]+$")]
+    app_image_source: Literal["build", "registry", "tarball"]
+    app_source_dir: str
+    app_dockerfile: Annotated[str, Field(pattern=r"^[A-Za-z0-9._/-]+$")]
+    app_build_args: dict[EnvName, Argument]
+    app_build_target: Annotated[str, Field(pattern=r"^[A-Za-z0-9._-]+$")] | None
+    app_image: ImageRef
+    postgres_image: ImageRef
+    redis_image: ImageRef
+    controller_images: list[ImageRef]
+    registry_server: HostName | None
+    registry_username: Annotated[str, Field(pattern=r"^[A-Za-z0-9._@-]+$")] | None
+
+    app_port: Port
+    app_command: list[Argument] | None
+    app_health_path: UrlPath
+    app_healthcheck_command: list[Argument] | None
+    app_health_timeout: PositiveInt
+    app_env: dict[EnvName, Argument]
+    app_secrets: list[EnvName]
+    app_secret_env: dict[EnvName, Argument]
+    app_secrets_in_env: bool
+    app_release_command: list[Argument] | None
+    app_processes: dict[ServiceName, Process]
+    releases_kept: Annotated[int, Field(ge=2, le=50)]
+    deploy_lock_timeout: Annotated[int, Field(ge=0)]
+
+    api_port: Annotated[int, Field(ge=1024, le=65534)]
+    api_workers: PositiveInt
+    api_timeout: PositiveInt
+    api_graceful_timeout: PositiveInt
+    api_max_requests: PositiveInt
+    api_max_requests_jitter: Annotated[int, Field(ge=0)]
+    api_memory_limit: Size
+    api_cpus: Annotated[float, Field(gt=0)] | None
+    postgres_enabled: bool
+    redis_enabled: bool
+    postgres_memory_limit: Size
+    redis_memory_limit: Size
+    postgres_user: Annotated[str, Field(pattern=r"^[a-z_][a-z0-9_]*$")]
+    postgres_db: Annotated[str, Field(pattern=r"^[a-z_][a-z0-9_]*$")]
+    docker_network_subnet: str
+
+    @field_validator("app_dir")
+    @classmethod
+    def _not_a_system_dir(cls, value: str) -> str:
+        path = str(PurePosixPath(value))
+        if path in SYSTEM_DIRS or ".." in PurePosixPath(value).parts or path.count("/") < 2:
+            raise ValueError(f"{value!r} is a system directory; use a directory of its own such as '/opt/myapp'")
+        return path
+
+    @field_validator("docker_network_subnet")
+    @classmethod
+    def _subnet(cls, value: str) -> str:
+        network = ipaddress.ip_network(value, strict=True)
+        if network.version != 4 or network.num_addresses < 8:
+            raise ValueError("expected an IPv4 network with room for the stack, such as '172.30.0.0/24'")
+        return value
+
+    @field_validator("app_processes")
+    @classmethod
+    def _process_names(cls, processes: dict[str, Process]) -> dict[str, Process]:
+        clash = MANAGED_SERVICES.intersection(processes)
+        if clash:
+            raise ValueError(f"{sorted(clash)} is a service onebox manages; name the process differently (e.g. 'worker')")
+        return processes
+
+    @model_validator(mode="after")
+    def _contract(self) -> AppSettings:
+        if self.app_image_source == "registry" and not self.registry_server:
+            raise ValueError("app_image_source is 'registry' but registry_server is empty; set it (e.g. 'ghcr.io')")
+        if self.app_image_source != "registry":
+            context = Path(self.app_source_dir)
+            dockerfile = (context / self.app_dockerfile).resolve()
+            if not context.is_dir():
+                raise ValueError(f"app_source_dir {self.app_source_dir!r} is not a directory on this machine; "
+                                 "point it at the application to build")
+            if not dockerfile.is_file() or not dockerfile.is_relative_to(context.resolve()):
+                raise ValueError(f"app_dockerfile {self.app_dockerfile!r} is not a file inside app_source_dir "
+                                 f"{self.app_source_dir!r}; give its path relative to the build context")
+        self._check_env()
+        return self
+
+    def _check_env(self) -> None:
+        names: dict[str, str] = {}
+        for setting, variables in (("app_env", self.app_env), ("app_secrets", self.app_secrets),
+                                   ("app_secret_env", self.app_secret_env)):
+            for name in variables:
+                if name in MANAGED_ENV or name.endswith("_FILE") and name.removesuffix("_FILE") in names:
+                    raise ValueError(f"{setting}: {name} is set by onebox itself; choose another name")
+                if name in names:
+                    raise ValueError(f"{setting}: {name} is also set by {names[name]}; set each variable once")
+                names[name] = setting
+        for name, value in self.app_env.items():
+            unknown = placeholders(value) - PLAIN_PLACEHOLDERS
+            if unknown & SECRET_PLACEHOLDERS:
+                raise ValueError(f"app_env: {name} uses a secret; move it to app_secret_env, which is assembled on the server")
+            if unknown:
+                raise ValueError(f"app_env: {name} uses unknown {{{sorted(unknown)[0]}}}; "
+                                 f"known: {', '.join(sorted(PLAIN_PLACEHOLDERS))}")
+        for name, value in self.app_secret_env.items():
+            unknown = placeholders(value) - PLAIN_PLACEHOLDERS - SECRET_PLACEHOLDERS
+            if unknown:
+                raise ValueError(f"app_secret_env: {name} uses unknown {{{sorted(unknown)[0]}}}; known: "
+                                 f"{', '.join(sorted(PLAIN_PLACEHOLDERS | SECRET_PLACEHOLDERS))}, secret[NAME]")
+            for secret in _secret_refs(value) - set(self.app_secrets):
+                raise ValueError(f"app_secret_env: {name} uses secret[{secret}], which is not in app_secrets; add it there")
+        uses = " ".join([*self.app_env.values(), *self.app_secret_env.values()])
+        if not self.postgres_enabled and any(f"{{{p}" in uses for p in ("postgres_", )):
+            raise ValueError("postgres_enabled is False but app_env/app_secret_env use {postgres_*}; remove them")
+        if not self.redis_enabled and "{redis_url}" in uses:
+            raise ValueError("redis_enabled is False but app_env/app_secret_env use {redis_url}; remove it")
+
+    @property
+    def network_gateway(self) -> str:
+        """The compose network's gateway: the only peer the API trusts for X-Forwarded-*."""
+        return str(next(ipaddress.ip_network(self.docker_network_subnet).hosts()))
+
+    @property
+    def slot_ports(self) -> tuple[int, int]:
+        """Host ports of the two API slots (blue, green): a release starts beside the live one."""
+        return self.api_port, self.api_port + 1
+
+
+def _secret_refs(template: str) -> set[str]:
+    refs = set()
+    for _, field, _, _ in string.Formatter().parse(template):
+        if field and field.startswith("secret["):
+            refs.add(field[len("secret["):].rstrip("]"))
+    return refs

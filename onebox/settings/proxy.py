@@ -1,0 +1,35 @@
+"""Settings of the proxy role (deploys/proxy.py)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, Field, field_validator
+
+from onebox.settings.types import HOSTNAME_RE, PositiveInt, Size, UrlPath
+
+
+class ProxySettings(BaseModel):
+    domains: Annotated[list[str], Field(min_length=1)]
+    proxy_client_max_body_size: Size
+    proxy_connect_timeout: PositiveInt
+    proxy_read_timeout: PositiveInt
+    proxy_send_timeout: PositiveInt
+    proxy_upstream_keepalive_timeout: PositiveInt
+    rate_limit_rps: PositiveInt
+    rate_limit_burst: PositiveInt
+    strict_rate_limit_rps: PositiveInt
+    strict_rate_limit_burst: PositiveInt
+    strict_rate_limit_paths: list[UrlPath]
+    rate_limit_exempt_paths: list[UrlPath]
+    websocket_paths: list[UrlPath]
+    websocket_read_timeout: PositiveInt
+    hsts_max_age: Annotated[int, Field(ge=0)]
+
+    @field_validator("domains")
+    @classmethod
+    def _domain_names(cls, domains: list[str]) -> list[str]:
+        for domain in domains:
+            if not HOSTNAME_RE.match(domain) or "." not in domain:
+                raise ValueError(f"{domain!r} is not a fully qualified domain name such as 'api.example.com'")
+        return domains
