@@ -1,84 +1,98 @@
-"""The application stack: a compose project with the API, PostgreSQL and Redis."""
+"""The application: its dependencies (PostgreSQL, Redis) and its releases.
+
+This role writes what the server should run (spec.json, the compose files, the build
+context, the supplied secrets) and asks onebox-release (onebox/server/release.py,
+installed here) to converge to it: dependencies healthy, image ready, the release
+step, the new version started beside the old one, health-gated switch of nginx, the
+old version drained. A re-run with nothing changed and everything running is a no-op.
+"""
 
 from __future__ import annotations
 
-from io import BytesIO, StringIO
+import hashlib
+import json
+from io import StringIO
+from pathlib import Path
 
 from pyinfra.api import deploy
 from pyinfra.operations import files
 
 from onebox.images import build_local_image, images_from_controller, local_image_id
-from onebox.operations import checked_file, generated_secrets
+from onebox.operations import private_file, upload_once
 from onebox.render import render
-from onebox.rollout import compose_rollout, inputs_hash
+from onebox.rollout import TOOL, app_inputs, release, release_spec, spec_json
 from onebox.settings import Settings
 from onebox.source import source_hash, source_tarball
 
-REGISTRY_PASSWORD_FILE = "/root/.onebox-registry-password"
-# Secrets onebox generates on the server when the user supplies none.
-GENERATED_SECRETS = {"postgres_password": "POSTGRES_PASSWORD", "app_secret_key": "APP_SECRET_KEY"}
-
-
-def supplied_secrets(s: Settings) -> str:
-    """The env file of secrets the user supplied (environment or secrets file)."""
-    lines = [
-        f"{variable}={getattr(s, field).get_secret_value()}"
-        for field, variable in GENERATED_SECRETS.items() if getattr(s, field) is not None
-    ]
-    return "".join(f"{line}\n" for line in lines)
+SERVER_DIR = Path(__file__).resolve().parent.parent / "onebox" / "server"
+SHIM = "/usr/local/lib/onebox/with-secrets.sh"
 
 
 @deploy("Deploy the application")
 def deploy_app(s: Settings) -> None:
     project = s.app_dir
+    install_release_tool()
     files.directory(name=f"Create the project directory {project}.", path=project, mode="755")
-    generated_secrets(
-        name="Generate the secrets nobody supplied (once, on the server).",
-        path=f"{project}/generated.env",
-        names=[variable for field, variable in GENERATED_SECRETS.items() if getattr(s, field) is None],
+    for sub in ("secrets", "releases", "incoming"):
+        files.directory(name=f"Create {project}/{sub} (root only).", path=f"{project}/{sub}", mode="700")
+    secrets = private_file(name="Upload the supplied secrets (root only, streamed, never printed).",
+                           dest=f"{project}/secrets/supplied.json", content=supplied_secrets(s))
+
+    image, source_label, upload = prepare_image(s)
+    spec = release_spec(s, image, source_label)
+    app_compose = render("app/app.compose.yaml.j2", s=s)
+    deps_compose = render("app/deps.compose.yaml.j2", s=s)
+    spec_op = files.put(name="Write the release spec (spec.json).", src=StringIO(spec_json(spec)),
+                        dest=f"{project}/spec.json")
+    files.put(name="Write the app's compose file.", src=StringIO(app_compose), dest=f"{project}/app.compose.yaml")
+    files.put(name="Write the dependencies' compose file.", src=StringIO(deps_compose), dest=f"{project}/deps.compose.yaml")
+    if s.controller_images:
+        images_from_controller(name="Load the images built on this machine.",
+                               local_ids={ref: local_image_id(ref) for ref in s.controller_images})
+    changed = {"settings": spec_op.will_change(), "secrets": secrets.will_change()}
+    if upload is not None:
+        changed["source"] = upload.will_change()
+    release(
+        name="Release: dependencies, image, release step, health-gated switch (or heal what runs).",
+        app_dir=project, desired_inputs=app_inputs(spec, app_compose),
+        desired_deps=hashlib.sha256(deps_compose.encode()).hexdigest(), changed_inputs=changed,
     )
-    supplied = supplied_secrets(s)
-    checked_file(name="Upload the supplied secrets (root only).", content=supplied,
-                 dest=f"{project}/supplied.env", mode="600")
-    files.file(name="Keep the generated secrets root only.", path=f"{project}/generated.env",
-               mode="600", user="root", group="root")
-
-    api_image, image_step, fingerprint = prepare_api_image(s)
-    compose = render("app/compose.yaml.j2", s=s)
-    dotenv = render("app/dotenv.j2", s=s, api_image=api_image)
-    files.put(name="Write the compose file.", src=StringIO(compose), dest=f"{project}/compose.yaml")
-    files.put(name="Write the image references (.env).", src=StringIO(dotenv), dest=f"{project}/.env")
-    controller_ids = {ref: local_image_id(ref) for ref in s.controller_images}
-    if controller_ids:
-        images_from_controller(name="Load the images built on this machine.", local_ids=controller_ids)
-    compose_rollout(
-        name="Roll out: dependencies healthy, migrations, then the new API.",
-        project_dir=project, image_step=image_step,
-        desired=inputs_hash(compose, dotenv, supplied, fingerprint, *controller_ids.values()),
-    )
 
 
-def prepare_api_image(s: Settings) -> tuple[str, str, str]:
-    """(image reference, the rollout's image step, a fingerprint of the image's inputs)."""
+def install_release_tool() -> None:
+    files.directory(name="Create /usr/local/lib/onebox.", path="/usr/local/lib/onebox", mode="755")
+    files.put(name="Install onebox-release.", src=str(SERVER_DIR / "release.py"), dest=TOOL, mode="755")
+    files.put(name="Install the secrets entrypoint shim.", src=str(SERVER_DIR / "with-secrets.sh"), dest=SHIM, mode="755")
+    files.link(name="Put onebox-release on root's PATH.", path="/usr/local/sbin/onebox-release", target=TOOL)
+
+
+def supplied_secrets(s: Settings) -> str:
+    """The secrets the user supplied, as the server reads them; absent ones are generated there."""
+    values = {
+        "postgres_password": s.postgres_password.get_secret_value() if s.postgres_password else None,
+        "registry_password": s.registry_password.get_secret_value() if s.registry_password else None,
+        "secret": {name: value.get_secret_value() for name, value in s.app_secret_values.items()},
+    }
+    return json.dumps(values, sort_keys=True)
+
+
+def prepare_image(s: Settings) -> tuple[dict, str, object]:
+    """(the spec's image entry, a label of where it came from, the source upload operation or None)."""
     if s.app_image_source == "registry":
-        return s.app_image, registry_image_step(s), s.app_image
-    tarball = source_tarball(s.app_source_dir)
-    tag = f"{s.app_image}:{source_hash(tarball)}-{s.app_python_image.replace('/', '-').replace(':', '-')}"
+        image = {"source": "registry", "ref": s.app_image, "registry_server": s.registry_server,
+                 "registry_username": s.registry_username}
+        return image, s.app_image, None
+    tarball = source_tarball(s.app_source_dir, s.app_dockerfile)
+    build_inputs = json.dumps([s.app_dockerfile, s.app_build_target, s.app_build_args], sort_keys=True)
+    tag = f"{s.app_image}:{source_hash(tarball + build_inputs.encode())}"
+    label = f"{Path(s.app_source_dir).name}@{tag.rsplit(':', 1)[1]}"
     if s.app_image_source == "tarball":
-        build_local_image(s.app_source_dir, tag, s.app_python_image)
-        image_id = local_image_id(tag)
-        images_from_controller(name="Load the API image built on this machine.", local_ids={tag: image_id})
-        return tag, "true", image_id
-    files.put(name="Upload the application source.", src=BytesIO(tarball), dest=f"{s.app_dir}/api-src.tar.gz")
-    # Unpacked by the rollout itself: a run interrupted after the upload still builds the new code next time.
-    return tag, "rm -rf src && mkdir src && tar -xzf api-src.tar.gz -C src && docker compose build -q api", tag
-
-
-def registry_image_step(s: Settings) -> str:
-    """Pull the API image, logging in first when credentials are configured."""
-    if s.registry_password is None or s.registry_username is None:
-        return "docker compose pull api"  # a public image needs no login
-    checked_file(name="Upload the registry password (root only).", content=s.registry_password.get_secret_value(),
-                 dest=REGISTRY_PASSWORD_FILE, mode="600")
-    login = f"docker login {s.registry_server} -u {s.registry_username} --password-stdin < {REGISTRY_PASSWORD_FILE}"
-    return f"{login} >&2 && docker compose pull api"
+        build_local_image(s, tag)
+        images_from_controller(name="Load the app image built on this machine.", local_ids={tag: local_image_id(tag)})
+        return {"source": "tarball", "ref": tag}, label, None
+    name = f"src-{source_hash(tarball)}.tar.gz"
+    upload = upload_once(name="Upload the build context (.dockerignore applied).", data=tarball,
+                         dest=f"{s.app_dir}/incoming/{name}")
+    image = {"source": "build", "ref": tag, "tarball": name, "dockerfile": s.app_dockerfile,
+             "target": s.app_build_target, "args": s.app_build_args}
+    return image, label, upload

@@ -8,8 +8,8 @@ from pyinfra.operations.util import any_changed
 
 from deploys.docker import distro
 from deploys.tls import ensure_certificate_paths
-from onebox.nginx import SERVER_LAYOUT, distro_nginx, nginx_files
-from onebox.operations import checked_file
+from onebox.nginx import SERVER_LAYOUT, distro_nginx, initial_upstream, nginx_files, upstream_file
+from onebox.operations import checked_file, upload_once
 from onebox.settings import Settings
 
 
@@ -23,7 +23,9 @@ def configure_proxy(s: Settings) -> None:
     # Its catch-all on port 80 would clash with onebox's default server.
     stock_site = files.link(name="Remove Debian's default site.", path=f"{SERVER_LAYOUT.nginx_dir}/sites-enabled/default",
                             present=False)
-    changes = [stock_site]
+    changes = [stock_site, upload_once(
+        name="Point nginx at the app's first slot (until onebox-release switches it).",
+        data=initial_upstream(s).encode(), dest=upstream_file(SERVER_LAYOUT))]
     for dest, content in nginx_files(s, SERVER_LAYOUT, version).items():
         changes.append(checked_file(name=f"Write {dest} (checked by nginx -t).", dest=dest, content=content,
                                     check="nginx -t -q"))

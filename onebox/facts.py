@@ -74,3 +74,27 @@ class CertificateLineage(FactBase):
             elif line.startswith("DNS:"):
                 lineage["domains"] = [part.strip().removeprefix("DNS:") for part in line.split(",")]
         return lineage
+
+
+class ReleaseState(FactBase):
+    """What onebox-release reports about the app: live release, problems, interrupted work.
+    Nothing secret, nothing derived from a secret."""
+
+    def command(self, app_dir: str) -> str:
+        return (f"ONEBOX_APP_DIR={app_dir} python3 /usr/local/lib/onebox/release.py state 2>/dev/null "
+                "|| echo '{\"installed\": false}'")
+
+    def process(self, output: list[str]) -> dict:
+        import json
+
+        return json.loads("\n".join(output) or '{"installed": false}')
+
+
+class PrivateFileFingerprint(FactBase):
+    """The salted fingerprint stored beside a private file ("salt:hash"), or None."""
+
+    def command(self, path: str) -> str:
+        return f"cat {path}.fingerprint 2>/dev/null || true"
+
+    def process(self, output: list[str]) -> str | None:
+        return "".join(output).strip() or None

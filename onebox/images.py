@@ -7,9 +7,12 @@ import subprocess
 import tempfile
 
 from pyinfra import host
-from pyinfra.api import FileUploadCommand, FunctionCommand, operation
+from pyinfra.api import FunctionCommand, operation
 
 from onebox.facts import DockerImageIds
+from onebox.settings import Settings
+
+REMOTE_ARCHIVE = "/var/tmp/onebox-images.tar.gz"
 
 
 def local_image_id(reference: str) -> str:
@@ -20,17 +23,36 @@ def local_image_id(reference: str) -> str:
     return result.stdout.strip()
 
 
-def build_local_image(source_dir: str, tag: str, python_image: str) -> None:
-    """Build the API on this machine (app_image_source = "tarball")."""
-    if subprocess.run(["docker", "image", "inspect", tag], capture_output=True, check=False).returncode:
-        subprocess.run(["docker", "build", "-q", "--build-arg", f"PYTHON_IMAGE={python_image}", "-t", tag, source_dir],
-                       check=True, stdout=subprocess.DEVNULL)
+def build_local_image(s: Settings, tag: str) -> None:
+    """Build the app on this machine (app_image_source = "tarball"), as the server would."""
+    if subprocess.run(["docker", "image", "inspect", tag], capture_output=True, check=False).returncode == 0:
+        return
+    command = ["docker", "build", "-q", "-f", os.path.join(s.app_source_dir, s.app_dockerfile), "-t", tag]
+    if s.app_build_target:
+        command += ["--target", s.app_build_target]
+    for name, value in s.app_build_args.items():
+        command += ["--build-arg", f"{name}={value}"]
+    subprocess.run([*command, s.app_source_dir], check=True, stdout=subprocess.DEVNULL)
+
+
+def send_images(state, host, references: list[str]) -> None:  # noqa: ANN001 - pyinfra passes its state and host
+    """Save, upload, delete: the archive exists on this machine only while it is sent."""
+    with tempfile.NamedTemporaryFile(prefix="onebox-images-", suffix=".tar.gz") as archive:
+        saved = subprocess.Popen(["docker", "save", *references], stdout=subprocess.PIPE)
+        subprocess.run(["gzip", "-1"], stdin=saved.stdout, stdout=archive, check=True)
+        if saved.wait() != 0:
+            raise RuntimeError(f"docker save {' '.join(references)} failed")
+        archive.flush()
+        if not host.put_file(archive.name, REMOTE_ARCHIVE, print_output=state.print_output,
+                             print_input=state.print_input):
+            raise RuntimeError(f"uploading the images to {REMOTE_ARCHIVE} failed")
 
 
 @operation()
 def images_from_controller(local_ids: dict[str, str]):
     """Copy images from this machine's Docker engine to the server's, when the server's differ.
-    `local_ids` maps each reference to its ID here (see local_image_id).
+    `local_ids` maps each reference to its ID here (see local_image_id). The archive is made
+    only when the operation runs (not while changes are detected) and removed right after.
 
         images_from_controller(name="Load images",
                                local_ids={"onebox-test/postgres:17": local_image_id("onebox-test/postgres:17")})
@@ -40,12 +62,5 @@ def images_from_controller(local_ids: dict[str, str]):
     if not stale:
         host.noop("the server has these images already")
         return
-    archive = tempfile.NamedTemporaryFile(suffix=".tar.gz", delete=False)  # noqa: SIM115 - read by the upload
-    saved = subprocess.Popen(["docker", "save", *stale], stdout=subprocess.PIPE)
-    subprocess.run(["gzip", "-1"], stdin=saved.stdout, stdout=archive, check=True)
-    if saved.wait() != 0:
-        raise RuntimeError(f"docker save {' '.join(stale)} failed")
-    remote_path = "/var/tmp/onebox-images.tar.gz"
-    yield FileUploadCommand(archive.name, remote_path)
-    yield FunctionCommand(os.unlink, (archive.name,), {})
-    yield f"docker load -q -i {remote_path} && rm -f {remote_path}"
+    yield FunctionCommand(send_images, (stale,), {})
+    yield f"docker load -q -i {REMOTE_ARCHIVE} && rm -f {REMOTE_ARCHIVE}"

@@ -13,16 +13,25 @@ $ONEBOX_EXTRA_GROUPS (comma-separated), e.g. an app's own contract on the local 
 from __future__ import annotations
 
 import os
+import shlex
+import signal
+import stat
 import sys
+import threading
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
-from onebox.settings import Settings, SettingsError, validate_settings
+import pyinfra
+
+from onebox.settings import Settings, SettingsError, shown, validate_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 GROUP_DATA = ROOT / "group_data"
 SECRETS_FILE_ENV = "ONEBOX_SECRETS_FILE"
 EXTRA_GROUPS_ENV = "ONEBOX_EXTRA_GROUPS"
+INTERRUPTED = ("onebox: interrupted; a release already started on the server finishes or is undone there; "
+               "run the deploy again to see the outcome")
 
 
 def read_group_file(path: Path) -> dict[str, Any]:
@@ -52,20 +61,47 @@ def group_data(group: str) -> dict[str, Any]:
 
 
 def secrets_file(group: str) -> str | None:
-    """The git-ignored dotenv file of secrets: $ONEBOX_SECRETS_FILE or secrets/<group>.env."""
-    path = os.environ.get(SECRETS_FILE_ENV) or str(ROOT / "secrets" / f"{group}.env")
-    return path if Path(path).is_file() else None
+    """The git-ignored dotenv file of secrets: $ONEBOX_SECRETS_FILE or secrets/<group>.env,
+    readable by its owner only."""
+    named = os.environ.get(SECRETS_FILE_ENV)
+    path = named or str(ROOT / "secrets" / f"{group}.env")
+    if not Path(path).is_file():
+        if named:  # a typo would silently drop every supplied secret
+            raise SettingsError(f"onebox: {SECRETS_FILE_ENV} names {named}, which is not a file")
+        return None
+    mode = stat.S_IMODE(Path(path).stat().st_mode)
+    if mode & 0o044:
+        raise SettingsError(f"onebox: {shown(path)} is readable by others (mode {mode:04o}); "
+                            f"run: chmod 600 {shlex.quote(shown(path))}")
+    return path
 
 
 def settings_for_group(group: str, ssh_user: str = "root", ssh_key: str | None = None) -> Settings:
     """Validated settings of an inventory group, safe for the account pyinfra connects
     as; exits with a clear message otherwise."""
+    if pyinfra.is_cli:  # not in pytest (host checks, e2e), where Ctrl-C must still stop the session
+        exit_non_zero_on_interrupt()
     try:
         settings = validate_settings(group_data(group), secrets_file(group))
         check_connection(settings, ssh_user, ssh_key)
         return settings
     except SettingsError as error:
         sys.exit(str(error))
+
+
+def exit_non_zero_on_interrupt() -> None:
+    """Ctrl-C exits with status 130 and says what became of the release. pyinfra's CLI installs
+    a SIGINT handler that exits 0 ("Exiting upon user request!"), which scripts would take for
+    success; inventories load after that, so this one replaces it."""
+    if threading.current_thread() is not threading.main_thread():
+        return  # only the main thread may install signal handlers
+
+    def interrupted(signum: int, frame: FrameType | None) -> None:
+        sys.stdout.flush()
+        print(INTERRUPTED, file=sys.stderr, flush=True)
+        sys.exit(130)
+
+    signal.signal(signal.SIGINT, interrupted)
 
 
 def _key_body(public_key: str) -> str:

@@ -50,3 +50,12 @@ def nginx_files(s: Settings, layout: Layout, nginx_version: tuple[int, int, int]
     }
     templates = ["nginx.conf", "conf.d/onebox-tls.conf", "sites-enabled/00-default.conf", "sites-enabled/onebox.conf"]
     return {f"{layout.nginx_dir}/{name}": render(f"nginx/{name}.j2", **context) for name in templates}
+
+
+def upstream_file(layout: Layout) -> str:
+    return f"{layout.nginx_dir}/onebox-upstream.conf"
+
+
+def initial_upstream(s: Settings) -> str:
+    """The upstream before the first release: the blue slot. onebox-release owns the file after that."""
+    return f"# managed by onebox-release: the live release's slot (blue)\nserver 127.0.0.1:{s.slot_ports[0]};\n"

@@ -4,14 +4,15 @@ host.noop when the server already matches."""
 from __future__ import annotations
 
 import hashlib
+import secrets
 import shlex
 from io import BytesIO
 
 from pyinfra import host
-from pyinfra.api import FileUploadCommand, operation
+from pyinfra.api import FileUploadCommand, QuoteString, StringCommand, operation
 from pyinfra.facts.files import File, Sha1File
 
-from onebox.facts import EnvFileKeys
+from onebox.facts import EnvFileKeys, PrivateFileFingerprint
 
 # Root-only (0700): files wait here before they go into place, so a staged secret is
 # never readable by others and a staged nginx file never sits in an include directory.
@@ -88,3 +89,46 @@ def generated_secrets(path: str, names: list[str]):
     random_hex = "$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \\n')"
     appends = "; ".join(f"printf '%s=%s\\n' {name} \"{random_hex}\"" for name in missing)
     yield f"umask 077 && {{ {appends}; }} >> {shlex.quote(path)} && chmod 600 {shlex.quote(path)}"
+
+
+def fingerprint(content: str, salt: str) -> str:
+    """A salted, slow fingerprint: it tells a change without letting anyone guess the value."""
+    return hashlib.scrypt(content.encode(), salt=bytes.fromhex(salt), n=2**14, r=8, p=1, dklen=32).hex()
+
+
+@operation()
+def private_file(dest: str, content: str):
+    """Write a root-only (0600) file whatever account pyinfra connects as.
+
+    The content is streamed through the command's stdin (and sudo) into a file
+    created under umask 077: it is never in a temporary file others can read, never
+    in a command line, never diffed or printed. Change detection compares a salted
+    scrypt fingerprint kept beside the file, so no plain hash of a secret is shown.
+
+        private_file(name="Upload the supplied secrets", dest="/opt/onebox/secrets/supplied.json",
+                     content=json.dumps(values))
+    """
+    stored = host.get_fact(PrivateFileFingerprint, path=dest)
+    salt = stored.split(":", 1)[0] if stored and ":" in stored else secrets.token_hex(16)
+    wanted = f"{salt}:{fingerprint(content, salt)}"
+    if stored == wanted:
+        host.noop(f"{dest} is up to date")
+        return
+    q_dest, q_tmp = shlex.quote(dest), shlex.quote(f"{dest}.tmp")
+    script = (f"umask 077 && mkdir -p \"$(dirname {q_dest})\" && cat > {q_tmp} && mv {q_tmp} {q_dest} "
+              f"&& printf '%s\\n' {shlex.quote(wanted)} > {q_dest}.fingerprint")
+    # write_stdin adds a newline to a last line without one: the file holds JSON, which ignores it.
+    yield StringCommand("sh", "-c", QuoteString(script), _stdin=content)
+
+
+@operation()
+def upload_once(data: bytes, dest: str):
+    """Upload bytes when `dest` does not exist yet; never diffed (binary-safe), never replaced.
+    For content-addressed files and for files another program owns after creating them.
+
+        upload_once(name="Upload the source", data=tarball, dest="/opt/onebox/incoming/src-abc.tar.gz")
+    """
+    if host.get_fact(File, path=dest):
+        host.noop(f"{dest} is already on the server")
+        return
+    yield FileUploadCommand(BytesIO(data), dest)

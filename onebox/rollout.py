@@ -1,83 +1,101 @@
-"""Roll a compose project out: database first, then migrations, then the new API.
+"""The controller's side of a release: what the server is asked to converge to, and
+the operation that asks it (onebox/server/release.py does the work on the server).
 
-pyinfra's docker.compose always reports a change, so onebox gates the rollout on a
-stamp instead: the hash of every input (compose file, .env, supplied secrets, source,
-images) is written to .deployed only after a rollout succeeds. Same inputs: nothing
-runs. A failed rollout leaves no stamp, so the next run tries again.
+The desired state is the spec (non-secret settings, the image to run) and the app's
+compose file. The server reports, in one round trip, what is live, whether its
+containers run and answer, and whether a release was interrupted; the operation
+compares and runs `onebox-release apply` only when something differs, saying why.
 """
 
 from __future__ import annotations
 
 import hashlib
-import shlex
+import json
 
-from pyinfra import host
+from pyinfra import host, logger
 from pyinfra.api import operation
 
-from onebox.facts import FileText
+from onebox.facts import ReleaseState
+from onebox.settings import Settings
 
-STAMP = ".deployed"
-UNHEALTHY = (
-    "onebox: the new version did not become healthy (its last log lines are above); "
-    "the previous version was started again."
-)
-MIGRATION_FAILED = (
-    "onebox: the database migration failed; the running API was left as it was. "
-    "Fix the migration and deploy again."
-)
+TOOL = "/usr/local/lib/onebox/release.py"
+NGINX_UPSTREAM = "/etc/nginx/onebox-upstream.conf"
 
 
-def inputs_hash(*parts: str | bytes) -> str:
-    digest = hashlib.sha256()
-    for part in parts:
-        digest.update(part.encode() if isinstance(part, str) else part)
-        digest.update(b"\0")
-    return digest.hexdigest()
+def release_spec(s: Settings, image: dict, source_label: str) -> dict:
+    """What the server needs to run a release, without a secret in it."""
+    placeholders = {
+        "postgres_host": "postgres", "postgres_port": "5432", "postgres_user": s.postgres_user,
+        "postgres_db": s.postgres_db, "redis_url": "redis://redis:6379/0", "domain": s.domains[0],
+        "public_url": f"https://{s.domains[0]}", "app_port": str(s.app_port), "proxy_ip": s.network_gateway,
+        "api_workers": str(s.api_workers), "api_timeout": str(s.api_timeout),
+        "api_graceful_timeout": str(s.api_graceful_timeout), "api_max_requests": str(s.api_max_requests),
+        "api_max_requests_jitter": str(s.api_max_requests_jitter),
+    }
+    return {
+        "app_name": s.app_name, "domain": s.domains[0], "slot_ports": list(s.slot_ports),
+        "network_subnet": s.docker_network_subnet, "nginx_upstream": NGINX_UPSTREAM,
+        "postgres": {"enabled": s.postgres_enabled}, "redis": {"enabled": s.redis_enabled},
+        "releases_kept": s.releases_kept, "lock_timeout": s.deploy_lock_timeout,
+        "backup_before_release": getattr(s, "backup_enabled", False),
+        "release": {
+            "image": image, "source_label": source_label, "placeholders": placeholders,
+            "env": s.app_env, "secrets": s.app_secrets, "secret_env": s.app_secret_env,
+            "secrets_in_env": s.app_secrets_in_env, "command": s.app_command,
+            "release_command": s.app_release_command, "health_path": s.app_health_path,
+            "health_timeout": s.app_health_timeout, "graceful_timeout": s.api_graceful_timeout,
+            "processes": {name: p.model_dump() for name, p in s.app_processes.items()},
+        },
+    }
 
 
-def rollout_script(project_dir: str, desired: str, image_step: str, migrate: str) -> str:
-    """Dependencies healthy -> image ready -> migrate (if the API image changed) -> API up.
+def spec_json(spec: dict) -> str:
+    return json.dumps(spec, indent=2, sort_keys=True) + "\n"
 
-    The files of the last good rollout are kept (compose.deployed.yaml, .env.deployed):
-    if the new version never gets healthy, the previous one is started again from them,
-    with the images it had (--no-build). Migrations must therefore stay compatible with
-    the previous version (expand first, contract in a later release).
-    """
-    restore = (
-        "if [ -f compose.deployed.yaml ]; then docker compose -f compose.deployed.yaml --env-file .env.deployed "
-        "up -d --no-build --pull never --wait --wait-timeout 180 --remove-orphans >&2 || true; fi"
-    )
-    image_id = "docker image inspect -f '{{.Id}}' \"$(sed -n 's/^API_IMAGE=//p' .env)\""
-    running_id = "docker inspect -f '{{.Image}}' \"$(docker compose ps -q api)\" 2>/dev/null || true"
-    return "\n".join([
-        "set -e",
-        f"cd {shlex.quote(project_dir)}",
-        "docker compose up -d --wait --wait-timeout 180 --remove-orphans postgres redis",
-        image_step,
-        f"new=$({image_id})",
-        f"running=$({running_id})",
-        'if [ "$new" != "$running" ]; then',
-        f"  docker compose run --rm --no-deps -T api {migrate} >&2 || {{ echo {shlex.quote(MIGRATION_FAILED)} >&2; exit 1; }}",
-        "fi",
-        "if ! docker compose up -d --wait --wait-timeout 180 --remove-orphans >&2; then",
-        "  docker compose logs --no-color --tail 30 api >&2 || true",
-        f"  echo {shlex.quote(UNHEALTHY)} >&2",
-        f"  {restore}",
-        "  exit 1",
-        "fi",
-        "cp compose.yaml compose.deployed.yaml && cp .env .env.deployed",
-        f"echo {desired} > {STAMP}",
-    ])
+
+def app_inputs(spec: dict, app_compose: str) -> str:
+    """The same hash the server computes for a release (onebox/server/release.py Spec.app_inputs)."""
+    return hashlib.sha256(json.dumps(spec["release"], sort_keys=True).encode() + b"\0" + app_compose.encode()).hexdigest()
+
+
+def reasons_to_release(state: dict, desired_inputs: str, desired_deps: str, changed_inputs: dict[str, bool]) -> list[str]:
+    if not state.get("installed") or not state.get("live"):
+        return ["nothing is live yet"]
+    reasons = [f"{name} changed" for name, changed in changed_inputs.items() if changed]
+    if state["live"]["inputs"] != desired_inputs and not reasons:
+        reasons.append("the app's settings or image changed")
+    if state.get("secrets_changed"):
+        reasons.append("secrets changed")
+    if state.get("deps_inputs") != desired_deps:
+        reasons.append("the dependencies' compose file changed")
+    if state.get("transition"):
+        reasons.append(f"release {state['transition']['release']} was interrupted")
+    reasons += state.get("problems", [])
+    return reasons
 
 
 @operation()
-def compose_rollout(project_dir: str, desired: str, image_step: str, migrate: str = "alembic upgrade head"):
-    """Roll the project out when its inputs hash differs from the last successful rollout.
+def release(app_dir: str, desired_inputs: str, desired_deps: str, changed_inputs: dict[str, bool] | None = None):
+    """Ask the server to converge the app (dependencies, image, release step, health-gated
+    switch, healing) when anything differs from what it runs, and say why.
 
-        compose_rollout(name="Roll out", project_dir="/opt/onebox", desired=inputs_hash(...),
-                        image_step="docker compose build api")
+        release(name="Release", app_dir="/opt/onebox", desired_inputs=app_inputs(spec, compose),
+                desired_deps=hashlib.sha256(deps_compose.encode()).hexdigest(),
+                changed_inputs={"source": upload.will_change()})
     """
-    if host.get_fact(FileText, path=f"{project_dir}/{STAMP}") == desired:
-        host.noop("the running stack already matches its inputs")
+    state = host.get_fact(ReleaseState, app_dir=app_dir) or {}
+    reasons = reasons_to_release(state, desired_inputs, desired_deps, changed_inputs or {})
+    if not reasons:
+        host.noop(f"release {state['live']['id']} is live, running and healthy")
         return
-    yield rollout_script(project_dir, desired, image_step, migrate)
+    logger.info(f"    [{host.name}] release because: {'; '.join(reasons)}")
+    yield f"ONEBOX_APP_DIR={app_dir} python3 {TOOL} apply"
+
+
+@operation()
+def rollback(app_dir: str, to: str | None = None):
+    """Switch back to the previous (or a named) release through the same health-gated path.
+
+        rollback(name="Roll back", app_dir="/opt/onebox", to=None)
+    """
+    yield f"ONEBOX_APP_DIR={app_dir} python3 {TOOL} rollback" + (f" {to}" if to else "")

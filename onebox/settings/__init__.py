@@ -8,12 +8,18 @@ never have to enter the repository.
 
 from __future__ import annotations
 
+import difflib
+import json
 import os
+import re
+from fnmatch import fnmatchcase
+from pathlib import Path
 from typing import Any
 
 from dotenv import dotenv_values
 from pydantic import SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import SettingsError as SourceError
 
 from onebox.settings.app import AppSettings
 from onebox.settings.docker import DockerSettings
@@ -25,6 +31,17 @@ PLACEHOLDER_SECRETS = {"changeme", "change-me", "secret", "password", "example",
 SECRET_FIELDS = ("postgres_password", "registry_password")
 # A named app secret (app_secrets) is supplied as ONEBOX_SECRET_<NAME>.
 NAMED_SECRET_PREFIX = "ONEBOX_SECRET_"
+ENV_PREFIX = "ONEBOX_"
+# ONEBOX_* variables that are not settings, yet allowed (shell patterns); any other unknown one is
+# refused, since a misspelt setting would otherwise be ignored without a word.
+ALLOWED_ENV = (
+    "ONEBOX_SECRET_*",  # named app secrets (app_secrets); checked by Settings._named_secrets
+    "ONEBOX_TEST_*",  # test-only hooks
+    # read by the inventories, the Makefile and the commands themselves
+    "ONEBOX_HOST", "ONEBOX_SSH_USER", "ONEBOX_SSH_KEY", "ONEBOX_SSH_CONNECT_PORT", "ONEBOX_SECRETS_FILE",
+    "ONEBOX_TARGET_INDEX", "ONEBOX_EXTRA_GROUPS", "ONEBOX_GROUP", "ONEBOX_ROLLBACK_TO", "ONEBOX_RESTORE_CONFIRM",
+    "ONEBOX_RESTORE_FROM", "ONEBOX_LOGS_LINES",
+)
 
 
 class SettingsError(ValueError):
@@ -70,6 +87,18 @@ class Settings(HostSettings, DockerSettings, AppSettings, ProxySettings, TlsSett
         return value
 
     @model_validator(mode="after")
+    def _api_ports_free(self) -> Settings:
+        taken = {22: "SSH's port", 80: "the proxy's HTTP port", 443: "the proxy's HTTPS port",
+                 **{port: "in firewall_tcp_ports" for port in self.firewall_tcp_ports},
+                 self.sshd_port: "sshd_port"}
+        blue, green = self.slot_ports
+        for slot, port in (("api_port", blue), ("api_port + 1 (the green slot)", green)):
+            if port in taken:
+                raise ValueError(f"{slot} is {port}, which is {taken[port]}; the app needs api_port and api_port + 1 "
+                                 "free on the server: pick another api_port such as 8000")
+        return self
+
+    @model_validator(mode="after")
     def _named_secrets(self) -> Settings:
         for name, value in self.app_secret_values.items():
             if name not in self.app_secrets:
@@ -82,20 +111,81 @@ class Settings(HostSettings, DockerSettings, AppSettings, ProxySettings, TlsSett
         return self
 
 
+def report(problems: list[str]) -> str:
+    """The message of a SettingsError: one line per problem."""
+    return "\n".join([
+        "onebox: invalid settings (nothing was changed on any host):",
+        *(f"  - {problem}" for problem in problems),
+        "Fix them in group_data/*.py, or for secrets in the environment (ONEBOX_<NAME>) or the secrets file.",
+    ])
+
+
 def describe_errors(error: ValidationError) -> str:
-    lines = ["onebox: invalid settings (nothing was changed on any host):"]
+    return report(error_lines(error))
+
+
+def error_lines(error: ValidationError) -> list[str]:
+    lines = []
     for item in error.errors():
         message = item["msg"].removeprefix("Value error, ")
         if not item["loc"]:  # a rule across settings: its message names them
-            lines.append(f"  - {message}")
+            lines.append(message)
             continue
         path = ".".join(str(part) for part in item["loc"])
         # Never echo a secret, nor an unknown name's value: it may be a misspelt secret.
         hidden = item["type"] in ("missing", "extra_forbidden") or path.split(".")[0] in (*SECRET_FIELDS, "app_secret_values")
         got = "" if hidden else f" (got {item.get('input')!r})"
-        lines.append(f"  - {path}: {message}{got}")
-    lines.append("Fix them in group_data/*.py, or for secrets in the environment (ONEBOX_<NAME>) or the secrets file.")
-    return "\n".join(lines)
+        lines.append(f"{path}: {message}{got}")
+    return lines
+
+
+def shown(path: str) -> str:
+    """A path as the user would type it: relative to the working directory when inside it."""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return path
+
+
+def setting_env_names() -> set[str]:
+    # app_secret_values is filled from ONEBOX_SECRET_<NAME> only.
+    return {f"{ENV_PREFIX}{name.upper()}" for name in Settings.model_fields if name != "app_secret_values"}
+
+
+def unknown_names(names: list[str], app_secrets: object, where: str = "") -> list[str]:
+    """One line per ONEBOX_* name that is neither a setting nor allowed, with the closest known name.
+    Only names are compared: a value is never shown, it may be a misspelt secret."""
+    known = setting_env_names()
+    secrets = [f"{NAMED_SECRET_PREFIX}{name}" for name in app_secrets] if isinstance(app_secrets, list) else []
+    # Compared without the common prefix, which would make any two names look alike.
+    candidates = {name.removeprefix(ENV_PREFIX): name
+                  for name in (*known, *(p for p in ALLOWED_ENV if "*" not in p), *secrets)}
+    lines = []
+    for name in names:
+        if not name.startswith(ENV_PREFIX) or name in known or any(fnmatchcase(name, p) for p in ALLOWED_ENV):
+            continue
+        bare = name.removeprefix(ENV_PREFIX)
+        close = difflib.get_close_matches(bare, sorted(candidates), n=1)
+        if f"{NAMED_SECRET_PREFIX}{bare}" in secrets:  # a named secret without its SECRET_
+            hint = f"did you mean {NAMED_SECRET_PREFIX}{bare}?"
+        elif close:
+            hint = f"did you mean {candidates[close[0]]}?"
+        else:
+            hint = f"settings are ONEBOX_<NAME> of those in group_data/all.py, named secrets {NAMED_SECRET_PREFIX}<NAME>"
+        lines.append(f"{name}{where}: not a onebox setting; {hint}")
+    return lines
+
+
+def source_error_line(error: SourceError) -> str:
+    """The one line for an environment variable pydantic-settings could not parse (malformed JSON)."""
+    match = re.search(r'field "(\w+)"', str(error))
+    if not match:
+        return f"the environment: {error}"
+    name = match.group(1)
+    cause = error.__cause__
+    why = f"{cause.msg} at character {cause.pos + 1}" if isinstance(cause, json.JSONDecodeError) else "unreadable"
+    return (f"{ENV_PREFIX}{name.upper()}: not valid JSON ({why}); list and dict settings take JSON, "
+            """e.g. '[22, 80, 443]' or '{"NAME": "value"}'""")
 
 
 def named_secrets(secrets_file: str | None) -> dict[str, str]:
@@ -115,13 +205,21 @@ def validate_settings(data: dict[str, Any], secrets_file: str | None = None) -> 
             "move them to the environment (ONEBOX_<NAME>) or the git-ignored secrets file"
         )
     secrets = named_secrets(secrets_file)
-    env_file = None
+    app_secrets = data.get("app_secrets")
+    problems = unknown_names(sorted(os.environ), app_secrets)
     if secrets_file:
         # The secrets file without the named secrets, which pydantic would take for unknown settings.
         others = {k: v for k, v in dotenv_values(secrets_file).items() if not k.startswith(NAMED_SECRET_PREFIX)}
-        data = {**data, **{k.removeprefix("ONEBOX_").lower(): v for k, v in others.items() if k.startswith("ONEBOX_")},
-                **{k: v for k, v in others.items() if not k.startswith("ONEBOX_")}}
+        problems += unknown_names(list(others), app_secrets, f" (in {shown(secrets_file)})")
+        known = setting_env_names()
+        data = {**data, **{k.removeprefix(ENV_PREFIX).lower(): v for k, v in others.items() if k in known},
+                **{k: v for k, v in others.items() if not k.startswith(ENV_PREFIX)}}
     try:
-        return Settings(_env_file=env_file, app_secret_values=secrets, **data)  # type: ignore[call-arg]
+        settings = Settings(app_secret_values=secrets, **data)
     except ValidationError as error:
-        raise SettingsError(describe_errors(error)) from None
+        problems += error_lines(error)
+    except SourceError as error:  # an environment variable pydantic-settings cannot even parse
+        problems.append(source_error_line(error))
+    if problems:
+        raise SettingsError(report(problems)) from None
+    return settings

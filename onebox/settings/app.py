@@ -14,6 +14,8 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, Field, field_validator, model_validator
 
 from onebox.settings.types import (
+    PRIVATE_NETWORKS,
+    TAKEN_NETWORKS,
     Argument,
     EnvName,
     HostName,
@@ -119,6 +121,31 @@ class AppSettings(BaseModel):
         network = ipaddress.ip_network(value, strict=True)
         if network.version != 4 or network.num_addresses < 8:
             raise ValueError("expected an IPv4 network with room for the stack, such as '172.30.0.0/24'")
+        return value
+
+    @field_validator("app_dir")
+    @classmethod
+    def _not_inside_a_system_tree(cls, value: str) -> str:
+        # Trees the system or the Docker engine own, where onebox must not write (/usr/local is the admin's).
+        for tree in ("/bin", "/boot", "/dev", "/etc", "/lib", "/lib64", "/proc", "/run", "/sbin", "/sys", "/usr",
+                     "/var/lib/docker", "/var/lib/containerd"):
+            path = PurePosixPath(value)
+            if path.is_relative_to(tree) and not path.is_relative_to("/usr/local"):
+                raise ValueError(f"{value!r} is inside {tree}, which the system owns; "
+                                 "use a directory of its own such as '/opt/myapp'")
+        return value
+
+    @field_validator("docker_network_subnet")
+    @classmethod
+    def _subnet_free(cls, value: str) -> str:
+        network = ipaddress.IPv4Network(value)
+        if not any(network.subnet_of(private) for private in PRIVATE_NETWORKS):
+            raise ValueError("must be inside a private range (10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16): "
+                             "Docker routes the whole subnet to its bridge, hiding those addresses from the server")
+        for taken, owner in TAKEN_NETWORKS.items():
+            if network.overlaps(taken):
+                raise ValueError(f"overlaps {taken}, {owner}; pick another such as '172.30.0.0/24', clear of "
+                                 "the server's own networks too (onebox cannot see those before it connects)")
         return value
 
     @field_validator("app_processes")

@@ -9,6 +9,9 @@ from pydantic import BaseModel, Field, field_validator, model_validator
 
 from onebox.settings.types import SSH_KEY_RE, HostName, PackageName, Port, PositiveInt
 
+# Ports the proxy serves (HTTP, HTTPS); ACME's HTTP-01 challenge needs 80 too.
+WEB_PORTS = (80, 443)
+
 
 class HostSettings(BaseModel):
     hostname: Annotated[str, Field(pattern=r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")]
@@ -45,6 +48,17 @@ class HostSettings(BaseModel):
             if not SSH_KEY_RE.match(key.strip()):
                 raise ValueError(f"not an OpenSSH public key: {key[:40]!r}; paste the one line of an id_*.pub file")
         return [key.strip() for key in keys]
+
+    @field_validator("firewall_tcp_ports")
+    @classmethod
+    def _web_ports_open(cls, ports: list[int]) -> list[int]:
+        missing = [port for port in WEB_PORTS if port not in ports]
+        if missing:
+            raise ValueError(
+                f"lacks {' and '.join(map(str, missing))}: the proxy serves HTTP and HTTPS there "
+                "and the ACME HTTP-01 challenge comes in on 80; add them"
+            )
+        return ports
 
     @model_validator(mode="after")
     def _ssh_stays_open(self) -> HostSettings:

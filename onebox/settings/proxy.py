@@ -26,6 +26,14 @@ class ProxySettings(BaseModel):
     websocket_read_timeout: PositiveInt
     hsts_max_age: Annotated[int, Field(ge=0)]
 
+    @field_validator("proxy_client_max_body_size")
+    @classmethod
+    def _body_size_limited(cls, value: str) -> str:
+        if int(value.rstrip("kKmMgG")) == 0:
+            raise ValueError("0 lets nginx accept request bodies of any size, which any client could use "
+                             "to fill the server's disk; set a limit such as '10m'")
+        return value
+
     @field_validator("domains")
     @classmethod
     def _domain_names(cls, domains: list[str]) -> list[str]:

@@ -6,10 +6,13 @@ setting can smuggle in a `;`, a space or a newline.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from typing import Annotated
 
 from pydantic import Field
+
+from onebox.local.target import SUBNET as LOCAL_TARGET_SUBNET
 
 Port = Annotated[int, Field(ge=1, le=65535)]
 PositiveInt = Annotated[int, Field(gt=0)]
@@ -28,3 +31,15 @@ EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")
 SSH_KEY_RE = re.compile(
     r"^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com) [A-Za-z0-9+/=]+( .*)?$"
 )
+
+# Where a compose network (docker_network_subnet) may live: Docker routes the whole subnet to
+# its bridge, so a public range would hide those real addresses from the server, and loopback
+# or link-local ranges (169.254.169.254 is many clouds' metadata service) break the host.
+PRIVATE_NETWORKS = tuple(ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"))
+# Private networks known to be taken before onebox connects. The server's own networks (its
+# LAN, a VPN) are only known once connected: the user has to keep clear of them.
+TAKEN_NETWORKS = {
+    ipaddress.ip_network("172.17.0.0/16"): "Docker's default bridge (docker0) on the server",
+    ipaddress.ip_network(LOCAL_TARGET_SUBNET): "the local target's own network (onebox/local/target.py)",
+    ipaddress.ip_network("192.168.56.0/24"): "the Vagrant VM's host-only network (Vagrantfile)",
+}

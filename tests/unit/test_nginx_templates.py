@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from test_settings import valid
 
-from onebox.nginx import Layout, distro_nginx, nginx_files
+from onebox.nginx import Layout, distro_nginx, initial_upstream, nginx_files, upstream_file
 from onebox.settings import Settings, validate_settings
 
 NEW_NGINX = (1, 26, 3)
@@ -59,7 +59,8 @@ def test_rate_limits_come_from_the_settings() -> None:
 
 
 def test_health_paths_are_exempt_and_metrics_hidden() -> None:
-    config = site(settings(rate_limit_exempt_paths=["/health", "/livez"]))
+    config = site(settings(app_health_path="/health", rate_limit_exempt_paths=["/livez"]))
+    assert "location = /ready" not in config  # readiness touches the database: rate limited like the rest
     for path in ("/health", "/livez"):
         body = location(config, f"= {path}")
         assert "proxy_pass http://onebox_api;" in body
@@ -94,7 +95,8 @@ def test_security_headers_and_proxy_limits() -> None:
         assert f"add_header {header}" in config
     assert "client_max_body_size 3m;" in config
     assert "proxy_read_timeout 17s;" in config
-    assert "server 127.0.0.1:8123;" in config and "keepalive" in config
+    assert "include /etc/nginx/onebox-upstream.conf;" in config and "keepalive_timeout 4s;" in config
+    assert "server 127.0.0.1:8123;" in initial_upstream(settings(api_port=8123))
 
 
 def test_tls_is_mozilla_intermediate_at_http_level() -> None:
@@ -141,6 +143,7 @@ def test_nginx_accepts_the_rendered_configuration(tmp_path: Path) -> None:
                     "-out", str(cert_dir / "fullchain.pem")], check=True, capture_output=True)
     for path, text in nginx_files(s, layout, version).items():
         Path(path).write_text(text)
+    Path(upstream_file(layout)).write_text(initial_upstream(s))
     result = subprocess.run(["nginx", "-t", "-p", str(tmp_path), "-c", f"{layout.nginx_dir}/nginx.conf"],
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stderr

@@ -18,6 +18,10 @@ if [ "$1" = 'postgres' ] && [ "$(id -u)" = '0' ]; then
 fi
 
 if [ "$1" = 'postgres' ] && [ ! -s "$PGDATA/PG_VERSION" ]; then
+    # Like the official image: POSTGRES_PASSWORD_FILE names a file (a compose secret).
+    if [ -n "${POSTGRES_PASSWORD_FILE:-}" ] && [ -z "${POSTGRES_PASSWORD:-}" ]; then
+        POSTGRES_PASSWORD="$(cat "$POSTGRES_PASSWORD_FILE")"
+    fi
     if [ -z "${POSTGRES_PASSWORD:-}" ]; then
         echo >&2 'onebox-test/postgres: error: POSTGRES_PASSWORD is required to initialise' \
             "an empty database in $PGDATA (as with the official postgres image)"
