@@ -49,9 +49,9 @@ def deploy_app(s: Settings) -> None:
     if s.controller_images:
         images_from_controller(name="Load the images built on this machine.",
                                local_ids={ref: local_image_id(ref) for ref in s.controller_images})
-    changed = {"settings": spec_op.will_change(), "secrets": secrets.will_change()}
+    changed = {"settings": spec_op.will_change, "secrets": secrets.will_change}
     if upload is not None:
-        changed["source"] = upload.will_change()
+        changed["source"] = upload.will_change
     release(
         name="Release: dependencies, image, release step, health-gated switch (or heal what runs).",
         app_dir=project, desired_inputs=app_inputs(spec, app_compose),

@@ -1,11 +1,12 @@
-"""Harden and prepare the host: packages, deploy user, sshd, firewall, upgrades, time."""
+"""Harden and prepare the host: packages, deploy user, sshd, fail2ban, firewall, upgrades, time,
+kernel parameters and modules, login defaults."""
 
 from __future__ import annotations
 
 from io import StringIO
 
 from pyinfra import host
-from pyinfra.api import deploy
+from pyinfra.api import FactBase, deploy, operation
 from pyinfra.facts.files import Directory
 from pyinfra.facts.systemd import SystemdEnabled
 from pyinfra.operations import apt, files, server, systemd
@@ -20,6 +21,8 @@ from onebox.settings import Settings
 def prepare_host(s: Settings) -> None:
     apt.update(name="Refresh the apt package lists when they are stale.", cache_time=s.apt_cache_valid_time)
     apt.packages(name="Install the base packages.", packages=s.base_packages)
+    if s.hardening_packages:
+        apt.packages(name="Install the hardening packages.", packages=s.hardening_packages)
     if host.get_fact(Directory, path="/etc/cloud/cloud.cfg.d"):
         files.put(name="Keep cloud-init from resetting the hostname and /etc/hosts at boot.",
                   src=StringIO(render("cloud/99-onebox.cfg.j2")), dest="/etc/cloud/cloud.cfg.d/99-onebox.cfg")
@@ -36,6 +39,10 @@ def prepare_host(s: Settings) -> None:
               src=StringIO(f"{s.timezone}\n"), dest="/etc/timezone")
     configure_time_sync(s)
     configure_unattended_upgrades(s)
+    if s.security_updates_on_deploy:
+        security_updates(name="Apply pending security updates.")
+    configure_kernel(s)
+    configure_logins(s)
 
 
 @deploy("Create the deploy user")
@@ -50,6 +57,10 @@ def create_deploy_user(s: Settings) -> None:
         dest=f"/etc/sudoers.d/onebox-{s.deploy_user}", content=render("sudoers/deploy.j2", s=s),
         check="visudo -c", mode="440",
     )
+    files.directory(name="Keep /etc/sudoers.d readable by root only.", path="/etc/sudoers.d",
+                    user="root", group="root", mode="750")
+    files.directory(name=f"Keep /home/{s.deploy_user} private to {s.deploy_user}.", path=f"/home/{s.deploy_user}",
+                    user=s.deploy_user, group=s.deploy_user, mode="700")
 
 
 @deploy("Harden sshd")
@@ -68,6 +79,21 @@ def harden_sshd(s: Settings) -> None:
     else:
         systemd.service(name="Reload sshd for the new settings.", service="ssh",
                         running=True, reloaded=True, _if=config.did_change)
+    configure_fail2ban(s)
+
+
+def configure_fail2ban(s: Settings) -> None:
+    if not s.fail2ban_enabled:
+        apt.packages(name="Remove fail2ban (fail2ban_enabled is off).", packages=["fail2ban"], present=False)
+        return
+    # python3-systemd: the sshd jail reads the journal (Debian 13 has no /var/log/auth.log).
+    apt.packages(name="Install fail2ban.", packages=["fail2ban", "python3-systemd"])
+    jail = checked_file(
+        name="Ban addresses that keep failing SSH authentication (checked by fail2ban-client -t).",
+        dest="/etc/fail2ban/jail.local", content=render("fail2ban/jail.local.j2", s=s), check="fail2ban-client -t",
+    )
+    systemd.service(name="Run fail2ban.", service="fail2ban", running=True, enabled=True)
+    systemd.service(name="Reload fail2ban for the new jail.", service="fail2ban", reloaded=True, _if=jail.did_change)
 
 
 @deploy("Configure the firewall")
@@ -109,3 +135,65 @@ def configure_unattended_upgrades(s: Settings) -> None:
     systemd.service(name="Run the unattended-upgrades service.", service="unattended-upgrades",
                     running=True, enabled=True)
 
+
+
+class PendingSecurityUpdates(FactBase):
+    """Packages with an update waiting in a -security suite (what lynis PKGS-7392 reports)."""
+
+    def command(self) -> str:
+        return ("LC_ALL=C apt-get --dry-run -o Debug::NoLocking=1 upgrade 2>/dev/null"
+                " | awk '/^Inst / && /-security/ {print $2}'")
+
+    def process(self, output: list[str]) -> list[str]:
+        return sorted({line.strip() for line in output if line.strip()})
+
+
+@operation()
+def security_updates():
+    """Upgrade the packages that have a pending security update, keeping local config files.
+
+    The fact is read again when the operation runs, so it sees the lists that
+    apt.update refreshed earlier in the same deploy.
+    """
+    pending = host.get_fact(PendingSecurityUpdates)
+    if not pending:
+        host.noop("no security updates are pending")
+        return
+    yield ("DEBIAN_FRONTEND=noninteractive apt-get install -y -q --only-upgrade -o DPkg::Lock::Timeout=300"
+           " -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold " + " ".join(pending))
+
+
+SYSCTL_DIR = "/etc/sysctl.d"
+
+
+def configure_kernel(s: Settings) -> None:
+    """Kernel parameters and modules. A container shares the host's kernel: there only the
+    per-network-namespace parameters apply, to the container's own network."""
+    in_container = host.get_fact(InContainer) is not None
+    groups = [("network", s.sysctl_network, "Per-network-namespace kernel parameters.")]
+    if not in_container:
+        groups.append(("kernel", s.sysctl_kernel, "Kernel parameters (not written in a container: the kernel is the host's)."))
+    for group, values, purpose in groups:
+        path = f"{SYSCTL_DIR}/90-onebox-{group}.conf"
+        config = checked_file(
+            name=f"Write the {group} kernel parameters (each key checked by sysctl).",
+            dest=path, content=render("sysctl/onebox.conf.j2", values=values, purpose=purpose),
+            check=f"sed -n 's/^\\([a-z0-9_.-]*\\) = .*/\\1/p' {path} | xargs -r sysctl -n >/dev/null",
+        )
+        server.shell(name=f"Apply the {group} kernel parameters.", commands=[f"sysctl -q -p {path}"],
+                     _if=config.did_change)
+    files.put(name="Keep unneeded kernel modules from loading.",
+              src=StringIO(render("modprobe/onebox-blocklist.conf.j2", s=s)),
+              dest="/etc/modprobe.d/onebox-blocklist.conf")
+
+
+def configure_logins(s: Settings) -> None:
+    """Login defaults: no core dumps, umask and idle timeout of interactive shells, legal banners."""
+    files.put(name="Disable core dumps of login sessions.", src=StringIO(render("security/limits.conf.j2")),
+              dest="/etc/security/limits.d/onebox.conf")
+    files.put(name="Keep no core dumps in systemd-coredump.", src=StringIO(render("coredump/onebox.conf.j2")),
+              dest="/etc/systemd/coredump.conf.d/onebox.conf", create_remote_dir=True)
+    files.put(name="Set the umask, core limit and idle timeout of interactive login shells.",
+              src=StringIO(render("login/profile.sh.j2", s=s)), dest="/etc/profile.d/onebox.sh")
+    for path in ("/etc/issue", "/etc/issue.net"):
+        files.put(name=f"Show the legal banner in {path}.", src=StringIO(render("login/issue.j2", s=s)), dest=path)

@@ -31,6 +31,57 @@ unattended_upgrades_auto_reboot = False
 unattended_upgrades_reboot_time = "04:00"
 # NTP servers for systemd-timesyncd; empty keeps the distribution's pool.
 ntp_servers = []
+# Failed SSH authentications a connection may make before sshd drops it.
+sshd_max_auth_tries = 3
+# Sessions (shells, commands, sftp) one SSH connection may multiplex.
+sshd_max_sessions = 4
+# SSH port forwarding: "local" keeps `ssh -L` tunnels (used to reach the API on loopback), "no", or "yes".
+sshd_allow_tcp_forwarding = "local"
+# Ban addresses that keep failing SSH authentication (fail2ban, sshd jail, nftables bans).
+fail2ban_enabled = True
+# Failures within fail2ban_findtime that get an address banned.
+fail2ban_maxretry = 5
+# Seconds in which fail2ban counts failures.
+fail2ban_findtime = 600
+# Seconds a ban lasts.
+fail2ban_bantime = 3600
+# Addresses or networks fail2ban never bans (e.g. your office or bastion); loopback always.
+fail2ban_ignore_ips = []
+# Per-network-namespace kernel parameters (net.ipv4.*, net.ipv6.*); forwarding, which Docker needs, stays on.
+sysctl_network = {
+    "net.ipv4.conf.all.accept_redirects": 0, "net.ipv4.conf.default.accept_redirects": 0,
+    "net.ipv4.conf.all.secure_redirects": 0, "net.ipv4.conf.default.secure_redirects": 0,
+    "net.ipv4.conf.all.send_redirects": 0, "net.ipv4.conf.default.send_redirects": 0,
+    "net.ipv4.conf.all.accept_source_route": 0, "net.ipv4.conf.default.accept_source_route": 0,
+    "net.ipv4.conf.all.log_martians": 1, "net.ipv4.conf.default.log_martians": 1,
+    "net.ipv4.conf.all.rp_filter": 1, "net.ipv4.conf.default.rp_filter": 1,
+    "net.ipv4.icmp_echo_ignore_broadcasts": 1, "net.ipv4.icmp_ignore_bogus_error_responses": 1,
+    "net.ipv4.tcp_syncookies": 1,
+    "net.ipv6.conf.all.accept_redirects": 0, "net.ipv6.conf.default.accept_redirects": 0,
+    "net.ipv6.conf.all.accept_source_route": 0, "net.ipv6.conf.default.accept_source_route": 0,
+}
+# Host-kernel parameters; applied on a VM or bare metal only (in a container they would change the host's kernel).
+sysctl_kernel = {
+    "dev.tty.ldisc_autoload": 0, "fs.protected_fifos": 2, "fs.protected_hardlinks": 1,
+    "fs.protected_regular": 2, "fs.protected_symlinks": 1, "fs.suid_dumpable": 0,
+    "kernel.core_uses_pid": 1, "kernel.ctrl-alt-del": 0, "kernel.dmesg_restrict": 1,
+    "kernel.kptr_restrict": 2, "kernel.perf_event_paranoid": 3, "kernel.randomize_va_space": 2,
+    "kernel.sysrq": 0, "kernel.unprivileged_bpf_disabled": 1, "kernel.yama.ptrace_scope": 1,
+    "net.core.bpf_jit_harden": 2,
+}
+# Kernel modules that may never be loaded: rare network protocols, USB and FireWire storage.
+blocked_kernel_modules = ["dccp", "sctp", "rds", "tipc", "usb-storage", "firewire-core", "firewire-ohci"]
+# Hardening tools every server gets: debsums (verify package files), password quality, per-user temp dirs.
+hardening_packages = ["debsums", "libpam-pwquality", "libpam-tmpdir"]
+# Legal notice in /etc/issue and /etc/issue.net.
+login_banner = (
+    "Authorized access only. Activity on this system is monitored and recorded; "
+    "unauthorized use is prohibited and may be reported to law enforcement."
+)
+# Seconds an idle interactive shell stays open (TMOUT); 0 never closes it.
+shell_idle_timeout = 900
+# Apply pending security updates during the deploy (unattended-upgrades applies later ones on schedule).
+security_updates_on_deploy = True
 
 # --- docker ---
 # Where Docker Engine and Compose v2 come from: "distro" (Debian/Ubuntu packages) or "docker" (Docker's apt repository).
@@ -184,3 +235,25 @@ acme_server = "letsencrypt"
 acme_directory_url = None
 # CA bundle on this machine that signs the custom ACME server's HTTPS certificate.
 acme_ca_bundle = None
+
+# --- backup ---
+# Scheduled backups of PostgreSQL (pg_dump -Fc) and Redis (a BGSAVE snapshot) on the server, kept in backup_dir.
+backup_enabled = True
+# Root-only (0700) directory on the server holding the backups.
+backup_dir = "/var/backups/onebox"
+# When the backup timer runs (systemd OnCalendar, the server's time zone).
+backup_on_calendar = "*-*-* 03:15:00"
+# Retention, locally and off-site (restic's --keep-last): the newest backups kept whatever their age.
+backup_keep_last = 3
+# Retention: the newest backup of each of the last N days that have one.
+backup_keep_daily = 7
+# Retention: the newest backup of each of the last N weeks that have one.
+backup_keep_weekly = 4
+# The host check fails when the last successful backup is older than this.
+backup_max_age_hours = 26
+# Off-site copies with restic: "s3:https://HOST/BUCKET", "sftp:USER@HOST:/PATH" or "rest:https://HOST/PATH";
+# None: local only. Password ONEBOX_BACKUP_RESTIC_PASSWORD (keep a copy away from the server), S3 keys
+# ONEBOX_BACKUP_S3_ACCESS_KEY_ID / ONEBOX_BACKUP_S3_SECRET_ACCESS_KEY.
+backup_restic_repository = None
+# Days between two `restic check` runs of the off-site repository (done by the backup run).
+backup_restic_check_interval_days = 7

@@ -32,6 +32,7 @@ class Layout:
     tls_dir: str = "/etc/onebox/tls"  # stable certificate paths nginx reads
     log_dir: str = "/var/log/nginx"
     pid: str = "/run/nginx.pid"
+    local_socket: str = "/run/onebox-api.sock"  # the live release, for tools on the server
 
     def cert_dir(self, s: Settings) -> str:
         """Holds fullchain.pem and privkey.pem: links to the bootstrap or certbot's files."""

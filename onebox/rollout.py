@@ -81,7 +81,7 @@ def release(app_dir: str, desired_inputs: str, desired_deps: str, changed_inputs
 
         release(name="Release", app_dir="/opt/onebox", desired_inputs=app_inputs(spec, compose),
                 desired_deps=hashlib.sha256(deps_compose.encode()).hexdigest(),
-                changed_inputs={"source": upload.will_change()})
+                changed_inputs={"source": upload.will_change})
     """
     state = host.get_fact(ReleaseState, app_dir=app_dir) or {}
     reasons = reasons_to_release(state, desired_inputs, desired_deps, changed_inputs or {})

@@ -22,13 +22,16 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from pydantic_settings import SettingsError as SourceError
 
 from onebox.settings.app import AppSettings
+from onebox.settings.backup import BackupSettings
 from onebox.settings.docker import DockerSettings
+from onebox.settings.hardening import HardeningSettings
 from onebox.settings.host import HostSettings
 from onebox.settings.proxy import ProxySettings
 from onebox.settings.tls import TlsSettings
 
 PLACEHOLDER_SECRETS = {"changeme", "change-me", "secret", "password", "example", "xxx", "todo"}
-SECRET_FIELDS = ("postgres_password", "registry_password")
+SECRET_FIELDS = ("postgres_password", "registry_password", "backup_restic_password", "backup_s3_access_key_id",
+                 "backup_s3_secret_access_key")
 # A named app secret (app_secrets) is supplied as ONEBOX_SECRET_<NAME>.
 NAMED_SECRET_PREFIX = "ONEBOX_SECRET_"
 ENV_PREFIX = "ONEBOX_"
@@ -40,7 +43,7 @@ ALLOWED_ENV = (
     # read by the inventories, the Makefile and the commands themselves
     "ONEBOX_HOST", "ONEBOX_SSH_USER", "ONEBOX_SSH_KEY", "ONEBOX_SSH_CONNECT_PORT", "ONEBOX_SECRETS_FILE",
     "ONEBOX_TARGET_INDEX", "ONEBOX_EXTRA_GROUPS", "ONEBOX_GROUP", "ONEBOX_ROLLBACK_TO", "ONEBOX_RESTORE_CONFIRM",
-    "ONEBOX_RESTORE_FROM", "ONEBOX_LOGS_LINES",
+    "ONEBOX_RESTORE_FROM", "ONEBOX_RESTORE_NAME", "ONEBOX_LOGS_LINES",
 )
 
 
@@ -56,7 +59,8 @@ def check_secret(value: str) -> None:
         )
 
 
-class Settings(HostSettings, DockerSettings, AppSettings, ProxySettings, TlsSettings, BaseSettings):
+class Settings(HostSettings, HardeningSettings, DockerSettings, AppSettings, ProxySettings, TlsSettings,
+               BackupSettings, BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ONEBOX_", extra="forbid", frozen=True)
 
     # --- secrets: environment or the git-ignored secrets file only, never group data ---
@@ -94,8 +98,9 @@ class Settings(HostSettings, DockerSettings, AppSettings, ProxySettings, TlsSett
         blue, green = self.slot_ports
         for slot, port in (("api_port", blue), ("api_port + 1 (the green slot)", green)):
             if port in taken:
+                free = next(p for p in range(8000, 65535) if p not in taken and p + 1 not in taken)
                 raise ValueError(f"{slot} is {port}, which is {taken[port]}; the app needs api_port and api_port + 1 "
-                                 "free on the server: pick another api_port such as 8000")
+                                 f"free on the server: pick another api_port such as {free}")
         return self
 
     @model_validator(mode="after")
@@ -212,10 +217,13 @@ def validate_settings(data: dict[str, Any], secrets_file: str | None = None) -> 
         others = {k: v for k, v in dotenv_values(secrets_file).items() if not k.startswith(NAMED_SECRET_PREFIX)}
         problems += unknown_names(list(others), app_secrets, f" (in {shown(secrets_file)})")
         known = setting_env_names()
+        problems += [f"{k} (in {shown(secrets_file)}): read from the environment only; export it instead"
+                     for k in others if k.startswith(ENV_PREFIX) and k not in known
+                     and any(fnmatchcase(k, p) for p in ALLOWED_ENV)]
         data = {**data, **{k.removeprefix(ENV_PREFIX).lower(): v for k, v in others.items() if k in known},
                 **{k: v for k, v in others.items() if not k.startswith(ENV_PREFIX)}}
     try:
-        settings = Settings(app_secret_values=secrets, **data)
+        settings = Settings(app_secret_values={name: SecretStr(value) for name, value in secrets.items()}, **data)
     except ValidationError as error:
         problems += error_lines(error)
     except SourceError as error:  # an environment variable pydantic-settings cannot even parse

@@ -126,6 +126,8 @@ class AppSettings(BaseModel):
     @field_validator("app_dir")
     @classmethod
     def _not_inside_a_system_tree(cls, value: str) -> str:
+        if value.startswith("//"):  # POSIX leaves '//etc' alone; Linux reads it as /etc
+            raise ValueError(f"{value!r} starts with '//'; write it with a single leading '/'")
         # Trees the system or the Docker engine own, where onebox must not write (/usr/local is the admin's).
         for tree in ("/bin", "/boot", "/dev", "/etc", "/lib", "/lib64", "/proc", "/run", "/sbin", "/sys", "/usr",
                      "/var/lib/docker", "/var/lib/containerd"):
@@ -170,6 +172,18 @@ class AppSettings(BaseModel):
                 raise ValueError(f"app_dockerfile {self.app_dockerfile!r} is not a file inside app_source_dir "
                                  f"{self.app_source_dir!r}; give its path relative to the build context")
         self._check_env()
+        return self
+
+    @model_validator(mode="after")
+    def _secret_file_names(self) -> AppSettings:
+        # Each named secret is also <NAME>_FILE in the container, whichever setting comes first.
+        for setting, variables in (("app_env", self.app_env), ("app_secrets", self.app_secrets),
+                                   ("app_secret_env", self.app_secret_env)):
+            for name in variables:
+                secret = name.removesuffix("_FILE")
+                if name.endswith("_FILE") and secret in self.app_secrets:
+                    raise ValueError(f"{setting}: {name} is set by onebox itself (the file of secret {secret}); "
+                                     "choose another name")
         return self
 
     def _check_env(self) -> None:

@@ -35,11 +35,11 @@ SSH_KEY_RE = re.compile(
 # Where a compose network (docker_network_subnet) may live: Docker routes the whole subnet to
 # its bridge, so a public range would hide those real addresses from the server, and loopback
 # or link-local ranges (169.254.169.254 is many clouds' metadata service) break the host.
-PRIVATE_NETWORKS = tuple(ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"))
+PRIVATE_NETWORKS = tuple(ipaddress.IPv4Network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"))
 # Private networks known to be taken before onebox connects. The server's own networks (its
 # LAN, a VPN) are only known once connected: the user has to keep clear of them.
 TAKEN_NETWORKS = {
-    ipaddress.ip_network("172.17.0.0/16"): "Docker's default bridge (docker0) on the server",
-    ipaddress.ip_network(LOCAL_TARGET_SUBNET): "the local target's own network (onebox/local/target.py)",
-    ipaddress.ip_network("192.168.56.0/24"): "the Vagrant VM's host-only network (Vagrantfile)",
+    ipaddress.IPv4Network("172.17.0.0/16"): "Docker's default bridge (docker0) on the server",
+    ipaddress.IPv4Network(LOCAL_TARGET_SUBNET): "the local target's own network (onebox/local/target.py)",
+    ipaddress.IPv4Network("192.168.56.0/24"): "the Vagrant VM's host-only network (Vagrantfile)",
 }

@@ -13,6 +13,8 @@ from collections.abc import Iterator
 import httpx
 import websockets
 
+from onebox.nginx import SERVER_LAYOUT
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -21,11 +23,12 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def api_tunnel(ssh_args: list[str], remote_port: int) -> Iterator[str]:
-    """Forward a local port to the server's 127.0.0.1:remote_port; yields the base URL."""
+def api_tunnel(ssh_args: list[str], remote: str = SERVER_LAYOUT.local_socket) -> Iterator[str]:
+    """Forward a local port to the live release on the server (nginx's local socket, whichever
+    slot is live; or "127.0.0.1:PORT"); yields the base URL."""
     port = free_port()
     tunnel = subprocess.Popen(
-        ["ssh", "-N", "-o", "ExitOnForwardFailure=yes", "-L", f"{port}:127.0.0.1:{remote_port}", *ssh_args],
+        ["ssh", "-N", "-o", "ExitOnForwardFailure=yes", "-L", f"{port}:{remote}", *ssh_args],
     )
     try:
         deadline = time.monotonic() + 15

@@ -13,7 +13,7 @@ from onebox.verify.api import api_tunnel, broadcast_received, wait_ready
 
 @pytest.fixture(scope="module")
 def api(deployed):
-    with api_tunnel(deployed.ssh_args, deployed.settings.api_port) as base_url:
+    with api_tunnel(deployed.ssh_args) as base_url:
         wait_ready(base_url)
         yield base_url
 
@@ -26,7 +26,7 @@ def test_health_and_readiness(api) -> None:
 def test_a_record_survives_an_api_restart(deployed, api) -> None:
     created = httpx.post(f"{api}/items", json={"name": "survivor"})
     assert created.status_code == 201
-    restart = deployed.ssh(f"cd {deployed.settings.app_dir} && docker compose restart api")
+    restart = deployed.ssh(f"docker restart {deployed.container_ids()['api']}")
     assert restart.returncode == 0, restart.stderr
     wait_ready(api)
     assert httpx.get(f"{api}/items/{created.json()['id']}").json()["name"] == "survivor"

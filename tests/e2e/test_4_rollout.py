@@ -43,7 +43,7 @@ def app_copy(tmp_path: Path, version: str, broken_migration: bool = False, crash
 
 @pytest.fixture(scope="module")
 def api(deployed):
-    with api_tunnel(deployed.ssh_args, deployed.settings.api_port) as base_url:
+    with api_tunnel(deployed.ssh_args) as base_url:
         wait_ready(base_url)
         yield base_url
 

@@ -132,7 +132,8 @@ def test_nginx_accepts_the_rendered_configuration(tmp_path: Path) -> None:
     version = installed_nginx()
     s = settings()
     layout = Layout(nginx_dir=str(tmp_path / "nginx"), webroot=str(tmp_path / "acme"), tls_dir=str(tmp_path / "tls"),
-                    log_dir=str(tmp_path), pid=str(tmp_path / "nginx.pid"))
+                    log_dir=str(tmp_path), pid=str(tmp_path / "nginx.pid"),
+                    local_socket=str(tmp_path / "api.sock"))
     for sub in ("conf.d", "sites-enabled", "modules-enabled"):
         (tmp_path / "nginx" / sub).mkdir(parents=True)
     shutil.copy("/etc/nginx/mime.types", tmp_path / "nginx" / "mime.types")

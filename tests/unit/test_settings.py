@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import ast
 import os
-import signal
 import subprocess
 import sys
 from collections.abc import Callable
@@ -68,7 +67,9 @@ def test_defaults_plus_the_three_required_settings_are_valid() -> None:
          "api_port is 2222, which is sshd_port; the app needs api_port and api_port + 1 free"),
         ({"sshd_port": 2222, "firewall_tcp_ports": [2222, 80, 443], "api_port": 2221},
          "api_port + 1 (the green slot) is 2222, which is sshd_port"),
-        ({"firewall_tcp_ports": [22, 80, 443, 8001]}, "api_port + 1 (the green slot) is 8001, which is in firewall_tcp_ports"),
+        ({"firewall_tcp_ports": [22, 80, 443, 8001]},
+         "api_port + 1 (the green slot) is 8001, which is in firewall_tcp_ports; the app needs api_port and "
+         "api_port + 1 free on the server: pick another api_port such as 8002"),
         # the compose network stays clear of networks known to be taken
         ({"docker_network_subnet": "172.17.5.0/24"},
          "docker_network_subnet: overlaps 172.17.0.0/16, Docker's default bridge (docker0) on the server"),
@@ -82,7 +83,8 @@ def test_defaults_plus_the_three_required_settings_are_valid() -> None:
         ({"proxy_client_max_body_size": "0"}, "proxy_client_max_body_size: 0 lets nginx accept request bodies of any size"),
         ({"proxy_client_max_body_size": "0m"}, "proxy_client_max_body_size: 0 lets nginx accept"),
         # app_dir never a system directory
-        ({"app_dir": "/"}, "app_dir: '/' is a system directory"),
+        ({"app_dir": "/"}, "app_dir: String should match pattern"),
+        ({"app_dir": "//etc"}, "app_dir: '//etc' starts with '//'"),
         ({"app_dir": "/usr"}, "app_dir: '/usr' is a system directory"),
         ({"app_dir": "/etc/"}, "app_dir: '/etc/' is a system directory"),
         ({"app_dir": "/opt"}, "app_dir: '/opt' is a system directory"),
@@ -99,7 +101,9 @@ def test_defaults_plus_the_three_required_settings_are_valid() -> None:
         ({"app_secret_env": {"ONEBOX_SERVICE": "x"}}, "app_secret_env: ONEBOX_SERVICE is set by onebox itself"),
         ({"app_env": {"POSTGRES_PASSWORD": "x"}},
          "app_secret_env: POSTGRES_PASSWORD is also set by app_env; set each variable once"),
-        ({"app_env": {"APP_SECRET_KEY_FILE": "x"}}, "app_secrets: APP_SECRET_KEY is also set by app_env"),
+        ({"app_env": {"APP_SECRET_KEY_FILE": "x"}},
+         "app_env: APP_SECRET_KEY_FILE is set by onebox itself (the file of secret APP_SECRET_KEY)"),
+        ({"app_secrets": ["APP_SECRET_KEY", "APP_SECRET_KEY_FILE"]}, "app_secrets: APP_SECRET_KEY_FILE is set by onebox"),
         ({"app_dockerfile": "../Dockerfile"}, "app_dockerfile '../Dockerfile' is not a file inside app_source_dir"),
         ({"app_dockerfile": "Missing.Dockerfile"}, "app_dockerfile 'Missing.Dockerfile' is not a file inside app_source_dir"),
         ({"app_processes": {"postgres": {"command": ["run"]}}},
@@ -194,13 +198,14 @@ def test_unknown_onebox_variable_is_refused_with_a_suggestion(
 
 
 def test_non_setting_variables_onebox_reads_elsewhere_are_allowed(monkeypatch: pytest.MonkeyPatch) -> None:
+    data = valid()
     for pattern in ALLOWED_ENV:
         monkeypatch.setenv(pattern.replace("*", "ANYTHING"), "1")
     monkeypatch.setenv("ONEBOX_SECRET_ANYTHING", "")  # an empty named secret counts as not supplied
     monkeypatch.setenv("ONEBOX_SECRET_APP_SECRET_KEY", "k" * 40)
     monkeypatch.setenv("ONEBOX_TEST_CHECK", "1")
     monkeypatch.setenv("UNRELATED", "1")
-    validate_settings(valid())
+    validate_settings(data)
 
 
 @pytest.mark.parametrize(
@@ -276,6 +281,13 @@ def test_a_misspelt_secret_in_the_secrets_file_is_named_but_not_echoed(tmp_path:
     assert "Sup3rSecretValue123" not in str(error.value)
 
 
+def test_a_variable_read_from_the_environment_only_is_refused_in_the_secrets_file(tmp_path: Path) -> None:
+    secrets = tmp_path / "prod.env"
+    secrets.write_text("ONEBOX_SSH_USER=deploy\n")
+    with pytest.raises(SettingsError, match=r"ONEBOX_SSH_USER \(in .*prod.env\): read from the environment only"):
+        validate_settings(valid(), str(secrets))
+
+
 def test_secrets_file_supplies_named_secrets(tmp_path: Path) -> None:
     secrets = tmp_path / "prod.env"
     secrets.write_text("ONEBOX_SECRET_APP_SECRET_KEY=" + "s" * 32 + "\n")
@@ -342,9 +354,11 @@ time.sleep(30)
         "import pyinfra; pyinfra.is_cli = True; from onebox.inventory import settings_for_group; settings_for_group('prod')",
     ],
 )
-def test_ctrl_c_exits_130_with_what_became_of_the_release(load: str) -> None:
+def test_ctrl_c_exits_130_with_what_became_of_the_release(
+    load: str, tmp_path: Path, write_secrets: Callable[..., Path]
+) -> None:
     env = {name: value for name, value in os.environ.items() if not name.startswith("ONEBOX_")}
-    env["ONEBOX_SECRETS_FILE"] = os.devnull  # never this checkout's real secrets
+    env["ONEBOX_SECRETS_FILE"] = str(write_secrets(tmp_path / "empty.env"))  # never this checkout's real secrets
     done = subprocess.run([sys.executable, "-c", INTERRUPT_SCRIPT.format(load=load)], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 130, done.stderr

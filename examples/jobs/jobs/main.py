@@ -42,9 +42,7 @@ class JobIn(BaseModel):
 async def connect(request: Request) -> AsyncIterator[psycopg.AsyncConnection]:
     """A connection for one request (autocommit), closed afterwards."""
     settings: config.Settings = request.app.state.settings
-    conn = await psycopg.AsyncConnection.connect(
-        settings.database_url, autocommit=True, connect_timeout=DEPENDENCY_TIMEOUT
-    )
+    conn = await psycopg.AsyncConnection.connect(settings.database_url, autocommit=True, connect_timeout=DEPENDENCY_TIMEOUT)
     async with conn:
         yield conn
 

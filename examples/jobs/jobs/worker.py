@@ -40,7 +40,7 @@ class Job:
     def parse(cls, raw: str) -> Job:
         data = json.loads(raw)
         if not isinstance(data, dict) or type(data.get("n")) is not int:
-            raise ValueError("expected {\"id\": uuid, \"n\": int}")
+            raise ValueError('expected {"id": uuid, "n": int}')
         return cls(id=uuid.UUID(str(data["id"])), n=data["n"])
 
 

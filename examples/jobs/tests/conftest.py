@@ -152,7 +152,6 @@ def redis_client(migrated):
 @pytest.fixture
 def client(migrated, redis_client):
     from fastapi.testclient import TestClient
-
     from jobs.main import create_app
 
     with TestClient(create_app()) as c:

@@ -5,21 +5,30 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
 import uuid
+from pathlib import Path
 
+import httpx
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
-
 from jobs import config
 from jobs.main import create_app
 from jobs.version import VERSION
 from jobs.worker import Worker
 
-from .conftest import JOBS_DIR, free_port
+JOBS_DIR = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    """A port nothing listens on: a dependency that is down."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def worker_for(env: dict[str, str], redis_client) -> Worker:
@@ -170,3 +179,47 @@ def test_worker_process_stops_on_sigterm(client, migrated) -> None:
     lines = [json.loads(line) for line in proc.stdout.read().splitlines()]
     assert {"job done", "worker stopped"} <= {line["msg"] for line in lines}
     assert all(line["release"] == "test-release" and line["service"] == "worker" for line in lines)
+
+
+def image_command() -> list[str]:
+    """The CMD of docker/Dockerfile (exec form)."""
+    text = (JOBS_DIR / "docker" / "Dockerfile").read_text().replace("\\\n", " ")
+    [line] = [line for line in text.splitlines() if line.startswith("CMD ")]
+    return json.loads(line.removeprefix("CMD "))
+
+
+def test_image_command_serves_and_stops(migrated) -> None:
+    command = image_command()
+    assert command[:2] == ["uvicorn", "jobs.main:app"]
+    assert command[command.index("--timeout-graceful-shutdown") + 1] == "20"
+    port = free_port()
+    command[command.index("--port") + 1] = str(port)
+    command[0:1] = [sys.executable, "-m", "uvicorn"]
+    proc = subprocess.Popen(
+        command, cwd=JOBS_DIR, env={**os.environ, "FORWARDED_ALLOW_IPS": "127.0.0.1"},
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                assert httpx.get(f"{url}/healthz").json() == {"status": "ok"}
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, "uvicorn did not start"
+                time.sleep(0.1)
+        # X-Forwarded-For is honoured from a trusted proxy: the access log shows the real client.
+        assert httpx.get(f"{url}/version", headers={"X-Forwarded-For": "203.0.113.9"}).status_code == 200
+        proc.send_signal(signal.SIGTERM)
+        # uvicorn shuts down gracefully, then re-raises the signal it caught (exit status 143 in Docker).
+        assert proc.wait(10) == -signal.SIGTERM
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    lines = [json.loads(line) for line in proc.stdout.read().splitlines()]
+    assert "Finished server process" in lines[-1]["msg"]
+    access = [line for line in lines if line["logger"] == "uvicorn.access"]
+    assert [(line["path"], line["client"].split(":")[0]) for line in access] == [("/version", "203.0.113.9")]
+    assert all(line["release"] == "test-release" for line in lines)

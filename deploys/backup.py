@@ -1,0 +1,114 @@
+"""Backups: a systemd timer runs /usr/local/sbin/onebox-backup (onebox/server/backup.py),
+which dumps PostgreSQL and Redis into a root-only directory, applies retention and, when
+configured, keeps encrypted copies off-site with restic."""
+
+from __future__ import annotations
+
+import json
+import shlex
+from io import StringIO
+from pathlib import Path
+
+from pyinfra import host
+from pyinfra.api import deploy
+from pyinfra.facts.files import File
+from pyinfra.operations import apt, files, server, systemd
+from pyinfra.operations.util import any_changed
+
+from onebox.operations import checked_file
+from onebox.render import render
+from onebox.settings import Settings
+
+SCRIPT = "/usr/local/sbin/onebox-backup"
+SCRIPT_SOURCE = Path(__file__).resolve().parent.parent / "onebox" / "server" / "backup.py"
+CONFIG = "/etc/onebox/backup.json"
+SECRETS = "/etc/onebox/backup.env"
+STATE_DIR = "/var/lib/onebox/backup"
+# Written once when backups are first configured: until the first run, the host check
+# measures the backup's age from here.
+INSTALLED_STAMP = f"{STATE_DIR}/installed"
+RELEASE_TOOL = "/usr/local/sbin/onebox-release"
+UNIT_DIR = "/etc/systemd/system"
+TIMER = "onebox-backup.timer"
+SERVICE = "onebox-backup.service"
+
+
+def backup_config(s: Settings) -> str:
+    """/etc/onebox/backup.json: everything the server script needs except secrets."""
+    return json.dumps({
+        "enabled": s.backup_enabled,
+        "app_name": s.app_name,
+        "postgres_enabled": s.postgres_enabled,
+        "redis_enabled": s.redis_enabled,
+        "postgres_user": s.postgres_user,
+        "postgres_db": s.postgres_db,
+        "backup_dir": s.backup_dir,
+        "state_dir": STATE_DIR,
+        "secrets_file": SECRETS,
+        "keep_last": s.backup_keep_last,
+        "keep_daily": s.backup_keep_daily,
+        "keep_weekly": s.backup_keep_weekly,
+        "restic_repository": s.backup_restic_repository,
+        "restic_check_interval_days": s.backup_restic_check_interval_days,
+        "release_tool": RELEASE_TOOL,
+        "start_timeout": s.app_health_timeout,
+    }, indent=2) + "\n"
+
+
+def backup_secrets(s: Settings) -> str:
+    """/etc/onebox/backup.env: the restic password and S3 keys, as restic reads them from its environment."""
+    if not (s.backup_enabled and s.backup_restic_repository):
+        return ""
+    values = {
+        "RESTIC_PASSWORD": s.backup_restic_password,
+        "AWS_ACCESS_KEY_ID": s.backup_s3_access_key_id,
+        "AWS_SECRET_ACCESS_KEY": s.backup_s3_secret_access_key,
+    }
+    return "".join(f"{name}={value.get_secret_value()}\n" for name, value in values.items() if value is not None)
+
+
+@deploy("Configure backups")
+def configure_backups(s: Settings) -> None:
+    if s.backup_enabled and s.backup_restic_repository:
+        apt.packages(name="Install restic from the distribution.", packages=["restic"])
+    files.directory(name="Create /etc/onebox.", path="/etc/onebox", mode="755")
+    files.directory(name=f"Create the backup directory {s.backup_dir} (root only).", path=s.backup_dir,
+                    mode="700", user="root", group="root")
+    files.directory(name="Create the backup status directory (read by monitoring).", path=STATE_DIR, mode="755",
+                    user="root", group="root")
+    files.put(name=f"Install {SCRIPT}.", src=str(SCRIPT_SOURCE), dest=SCRIPT, mode="755", user="root", group="root")
+    # The release tool runs `onebox-backup dump` before each release step: the script and its
+    # configuration exist even when backups are off (the dump then does nothing).
+    checked_file(name="Write the backup configuration (root only).", dest=CONFIG, content=backup_config(s),
+                 mode="600", check=f"{SCRIPT} status >/dev/null")
+    checked_file(name="Upload the off-site backup secrets (root only).", dest=SECRETS, content=backup_secrets(s),
+                 mode="600")
+    if s.backup_enabled:
+        schedule_backups(s)
+    else:
+        unschedule_backups()
+
+
+def schedule_backups(s: Settings) -> None:
+    files.file(name="Stamp when backups were first configured.", path=INSTALLED_STAMP, present=True, touch=False,
+               mode="644")
+    service = files.put(name=f"Write {SERVICE}.", src=StringIO(render(f"systemd/{SERVICE}.j2", s=s, script=SCRIPT)),
+                        dest=f"{UNIT_DIR}/{SERVICE}", mode="644")
+    timer = checked_file(name=f"Write {TIMER} (calendar checked by systemd-analyze).", dest=f"{UNIT_DIR}/{TIMER}",
+                         content=render(f"systemd/{TIMER}.j2", s=s),
+                         check=f"systemd-analyze calendar {shlex.quote(s.backup_on_calendar)} >/dev/null")
+    systemd.daemon_reload(name="Reload systemd for the backup units.", _if=any_changed(service, timer))
+    systemd.service(name="Run the backup timer.", service=TIMER, running=True, enabled=True)
+    systemd.service(name="Restart the backup timer for its new schedule.", service=TIMER, restarted=True,
+                    _if=timer.did_change)
+
+
+def unschedule_backups() -> None:
+    """backup_enabled = False: no more scheduled runs; existing backups stay where they are."""
+    if host.get_fact(File, path=f"{UNIT_DIR}/{TIMER}"):
+        server.shell(name="Stop and disable the backup timer.", commands=[f"systemctl disable --now {TIMER}"])
+    removed = [
+        files.file(name=f"Remove {unit}.", path=f"{UNIT_DIR}/{unit}", present=False) for unit in (TIMER, SERVICE)
+    ]
+    files.file(name="Remove the stamp of scheduled backups.", path=INSTALLED_STAMP, present=False)
+    systemd.daemon_reload(name="Reload systemd without the backup units.", _if=any_changed(*removed))

@@ -1,0 +1,82 @@
+"""Settings of the backup role (deploys/backup.py): scheduled dumps, retention, off-site copies."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
+
+from onebox.settings.types import PositiveInt
+
+# systemd OnCalendar expressions: plain characters only (checked on the server by `systemd-analyze calendar`).
+CALENDAR_RE = re.compile(r"^[A-Za-z0-9*:.,/~ -]+$")
+# Off-site repositories restic reaches without extra setup: S3-compatible, SFTP, REST server.
+REPOSITORY_RE = re.compile(r"^(s3:https?://[A-Za-z0-9.-]+(:[0-9]+)?/[A-Za-z0-9._/-]+"
+                           r"|sftp:[A-Za-z0-9._@-]+:[A-Za-z0-9._/~-]+"
+                           r"|rest:https?://[A-Za-z0-9.@:-]+(/[A-Za-z0-9._/-]*)?)$")
+
+
+class BackupSettings(BaseModel):
+    backup_enabled: bool
+    backup_dir: Annotated[str, Field(pattern=r"^/[A-Za-z0-9._/-]+$")]
+    backup_on_calendar: str
+    backup_keep_last: Annotated[int, Field(ge=1, le=100)]
+    backup_keep_daily: Annotated[int, Field(ge=0, le=366)]
+    backup_keep_weekly: Annotated[int, Field(ge=0, le=260)]
+    backup_max_age_hours: PositiveInt
+    backup_restic_repository: str | None
+    backup_restic_check_interval_days: PositiveInt
+
+    # --- secrets: environment or the git-ignored secrets file only (ONEBOX_BACKUP_...) ---
+    backup_restic_password: SecretStr | None = None
+    backup_s3_access_key_id: SecretStr | None = None
+    backup_s3_secret_access_key: SecretStr | None = None
+
+    @field_validator("backup_dir")
+    @classmethod
+    def _own_directory(cls, value: str) -> str:
+        if value.rstrip("/").count("/") < 2 or ".." in value.split("/"):
+            raise ValueError(f"{value!r} is not a directory of its own; use e.g. '/var/backups/onebox'")
+        return value.rstrip("/")
+
+    @field_validator("backup_on_calendar")
+    @classmethod
+    def _calendar(cls, value: str) -> str:
+        if not CALENDAR_RE.match(value):
+            raise ValueError("not a systemd OnCalendar expression such as '*-*-* 03:15:00' or 'daily'")
+        return value
+
+    @field_validator("backup_restic_repository")
+    @classmethod
+    def _repository(cls, value: str | None) -> str | None:
+        if value and not REPOSITORY_RE.match(value):
+            raise ValueError("expected 's3:http(s)://HOST[:PORT]/BUCKET[/PATH]', 'sftp:USER@HOST:/PATH' "
+                             "or 'rest:https://HOST/PATH'")
+        return value or None
+
+    @field_validator("backup_restic_password", "backup_s3_access_key_id", "backup_s3_secret_access_key")
+    @classmethod
+    def _one_line(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():
+            return None
+        if any(char in value.get_secret_value() for char in "\r\n\x00"):
+            raise ValueError("must be a single line")
+        return value
+
+    @model_validator(mode="after")
+    def _offsite_secrets(self) -> BackupSettings:
+        repository = self.backup_restic_repository
+        if not (self.backup_enabled and repository):
+            return self
+        if self.backup_restic_password is None:
+            raise ValueError("backup_restic_repository is set but ONEBOX_BACKUP_RESTIC_PASSWORD is not: supply the "
+                             "repository's encryption password (and keep a copy away from the server)")
+        password = self.backup_restic_password.get_secret_value()
+        if len(password) < 16:
+            raise ValueError("ONEBOX_BACKUP_RESTIC_PASSWORD: use at least 16 random characters")
+        if repository.startswith("s3:") and (self.backup_s3_access_key_id is None
+                                             or self.backup_s3_secret_access_key is None):
+            raise ValueError("backup_restic_repository is an S3 repository: supply ONEBOX_BACKUP_S3_ACCESS_KEY_ID "
+                             "and ONEBOX_BACKUP_S3_SECRET_ACCESS_KEY")
+        return self

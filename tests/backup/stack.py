@@ -1,0 +1,181 @@
+"""A throwaway deps project on this machine for the backup script's tests and benchmark.
+
+This machine's Docker has no Compose v2 (the server has it), so the project is built
+with plain `docker run` and the labels and names Compose gives it, which is all
+onebox-backup looks at: containers labelled com.docker.compose.project=<project> and
+com.docker.compose.service=postgres|redis, volumes <project>_postgres-data and
+<project>_redis-data, and a release project <project>-r1 with an "api" container (the
+writer a restore stops). Uses the stand-in images; never pulls.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPT = ROOT / "onebox" / "server" / "backup.py"
+POSTGRES_IMAGE = "onebox-test/postgres:17"
+REDIS_IMAGE = "onebox-test/redis:8"
+PROJECT_LABEL = "com.docker.compose.project"
+SERVICE_LABEL = "com.docker.compose.service"
+CHECKSUM_SQL = "SELECT count(*) || ':' || coalesce(md5(string_agg(t::text, ',' ORDER BY id)), '') FROM t"
+
+
+def docker(*args: str, check: bool = True, **kwargs) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run(["docker", *args], capture_output=True, text=True, check=False, **kwargs)
+    if check and proc.returncode:
+        raise RuntimeError(f"docker {' '.join(args[:3])} failed: {proc.stderr.strip()}")
+    return proc
+
+
+def docker_works() -> bool:
+    try:
+        return docker("info", check=False).returncode == 0 and bool(docker("images", "-q", POSTGRES_IMAGE).stdout.strip())
+    except FileNotFoundError:
+        return False
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@dataclass
+class Stack:
+    project: str = "obtest"
+    user: str = "app"
+    db: str = "app"
+    containers: dict[str, str] = field(default_factory=dict)
+
+    def labels(self, project: str, service: str) -> list[str]:
+        return ["--label", f"{PROJECT_LABEL}={project}", "--label", f"{SERVICE_LABEL}={service}"]
+
+    def up(self) -> None:
+        """Start PostgreSQL, Redis (append-only) and a stand-in API; wait until healthy."""
+        p = self.project
+        if docker("network", "inspect", f"{p}_default", check=False).returncode:
+            docker("network", "create", "--label", f"{PROJECT_LABEL}={p}", f"{p}_default")
+        for volume in ("postgres-data", "redis-data"):
+            docker("volume", "create", "--label", f"{PROJECT_LABEL}={p}", f"{p}_{volume}")
+        common = ["run", "-d", "--network", f"{p}_default", "--health-interval", "1s", "--restart", "unless-stopped"]
+        self.containers["postgres"] = docker(
+            *common, "--name", f"{p}-postgres-1", *self.labels(p, "postgres"), "--network-alias", "postgres",
+            "-e", f"POSTGRES_USER={self.user}", "-e", "POSTGRES_PASSWORD=obtest-password-0123456789",
+            "-e", f"POSTGRES_DB={self.db}", "-v", f"{p}_postgres-data:/var/lib/postgresql/data",
+            "--health-cmd", f"pg_isready -h 127.0.0.1 -U {self.user} -d {self.db}", POSTGRES_IMAGE,
+        ).stdout.strip()
+        self.containers["redis"] = docker(
+            *common, "--name", f"{p}-redis-1", *self.labels(p, "redis"), "--network-alias", "redis",
+            "-v", f"{p}_redis-data:/data", "--health-cmd", "redis-cli ping", REDIS_IMAGE,
+            "redis-server", "--appendonly", "yes",
+        ).stdout.strip()
+        # The live release's API: a writer that a restore must stop and start again.
+        self.containers["api"] = docker(
+            *common, "--name", f"{p}-r1-api-1", *self.labels(f"{p}-r1", "api"), "--health-cmd", "true", "--init",
+            REDIS_IMAGE, "sleep", "infinity",
+        ).stdout.strip()
+        self.wait_healthy()
+
+    def wait_healthy(self, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        for name, cid in self.containers.items():
+            while docker("inspect", "-f", "{{.State.Health.Status}}", cid).stdout.strip() != "healthy":
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"{name} not healthy: {docker('logs', cid, check=False).stderr[-2000:]}")
+                time.sleep(0.3)
+
+    def down(self) -> None:
+        """Remove every container, volume and network of the project (like `compose down -v`)."""
+        for project in (self.project, f"{self.project}-r1"):
+            ids = docker("ps", "-aq", "--filter", f"label={PROJECT_LABEL}={project}").stdout.split()
+            if ids:
+                docker("rm", "-f", "-v", *ids)
+        docker("rm", "-f", f"{self.project}-redis-restore", check=False)
+        for volume in ("postgres-data", "redis-data"):
+            docker("volume", "rm", "-f", f"{self.project}_{volume}", check=False)
+        docker("network", "rm", f"{self.project}_default", check=False)
+        self.containers.clear()
+
+    def psql(self, sql: str, stdin: str | None = None) -> str:
+        argv = ["exec", "-i", "-u", "postgres", self.containers["postgres"], "psql", "-X", "-At", "-v",
+                "ON_ERROR_STOP=1", "-U", self.user, "-d", self.db, "-c", sql]
+        return docker(*argv, input=stdin).stdout.strip()
+
+    def redis(self, *args: str) -> str:
+        return docker("exec", self.containers["redis"], "redis-cli", *args).stdout.strip()
+
+    def checksum(self) -> str:
+        return self.psql(CHECKSUM_SQL)
+
+    def started_at(self, service: str) -> str:
+        return docker("inspect", "-f", "{{.State.StartedAt}}", self.containers[service]).stdout.strip()
+
+
+@contextmanager
+def throwaway(project: str = "obtest") -> Iterator[Stack]:
+    stack = Stack(project)
+    stack.down()  # leftovers of an interrupted run
+    try:
+        stack.up()
+        yield stack
+    finally:
+        stack.down()
+
+
+def write_config(directory: Path, project: str, repository: str | None = None,
+                 secrets: dict[str, str] | None = None, **extra) -> Path:
+    """The script's configuration (as deploys/backup.py writes it), with its state under `directory`."""
+    directory.mkdir(parents=True, exist_ok=True)
+    secrets_file = directory / "backup.env"
+    secrets_file.write_text("".join(f"{key}={value}\n" for key, value in (secrets or {}).items()))
+    secrets_file.chmod(0o600)
+    config = {
+        "app_name": project, "postgres_user": "app", "postgres_db": "app",
+        "backup_dir": str(directory / "backups"), "state_dir": str(directory / "state"),
+        "secrets_file": str(secrets_file), "restic_repository": repository,
+        "restic_cache_dir": str(directory / "restic-cache"), "release_tool": str(directory / "no-release-tool"),
+        "keep_last": 3, "keep_daily": 7, "keep_weekly": 4, **extra,
+    }
+    path = directory / "backup.json"
+    path.write_text(json.dumps(config))
+    path.chmod(0o600)
+    return path
+
+
+def backup(config: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """Run the server script as the timer and the release tool do."""
+    return subprocess.run([sys.executable, str(SCRIPT), "--config", str(config), *args], capture_output=True,
+                          text=True, check=False, timeout=timeout, env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
+
+
+@contextmanager
+def moto_server() -> Iterator[str]:
+    """A real S3 API (moto) on loopback: yields its endpoint URL."""
+    port = free_port()
+    binary = Path(sys.executable).with_name("moto_server")
+    proc = subprocess.Popen([str(binary), "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise RuntimeError("moto_server did not start") from None
+                time.sleep(0.2)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
