@@ -3,23 +3,23 @@
 # a Python virtualenv, the target and stand-in images.
 PY := .venv/bin/python
 PYTEST := $(PY) -m pytest
-APT_PACKAGES := docker.io debootstrap pebble nmap wrk openssh-client openssl postgresql redis-server nginx
+APT_PACKAGES := docker.io debootstrap pebble nmap wrk openssh-client openssl postgresql redis-server nginx restic
 export PATH := /usr/sbin:/sbin:$(PATH)
 
-.PHONY: setup demo test unit app-tests images e2e verify target down lint bench
+.PHONY: setup demo test unit app-tests images backup-tests e2e verify target down lint bench
 
 setup: .venv/.installed
 	@command -v dockerd >/dev/null && command -v debootstrap >/dev/null && command -v pebble >/dev/null \
 	  && command -v nmap >/dev/null && command -v wrk >/dev/null && command -v nginx >/dev/null \
-	  && command -v openssl >/dev/null \
+	  && command -v openssl >/dev/null && command -v restic >/dev/null \
 	  && test -d /usr/lib/postgresql && command -v redis-server >/dev/null \
 	  || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PACKAGES) >/dev/null)
 	$(PY) -m onebox.local.target docker
 
-.venv/.installed: pyproject.toml examples/app/requirements.txt examples/app/requirements-dev.txt
+.venv/.installed: pyproject.toml examples/app/requirements.txt examples/app/requirements-dev.txt examples/jobs/requirements.txt examples/jobs/requirements-dev.txt examples/minimal/requirements.txt
 	python3 -m venv .venv
 	.venv/bin/pip install -q --upgrade pip
-	.venv/bin/pip install -q -e '.[dev]' -r examples/app/requirements-dev.txt
+	.venv/bin/pip install -q -e '.[dev]' -r examples/app/requirements-dev.txt -r examples/jobs/requirements-dev.txt
 	touch $@
 
 # The local target, the stand-in images and Pebble, then converge and verify.
@@ -37,7 +37,7 @@ down:
 verify:
 	$(PYTEST) tests/host --hosts=ssh://onebox-target-0 --ssh-config=.onebox/local/ssh_config-0 --onebox-group=local
 
-test: setup lint unit app-tests images e2e
+test: setup lint unit app-tests images backup-tests e2e
 
 lint:
 	.venv/bin/ruff check .
@@ -47,10 +47,14 @@ unit:
 	$(PYTEST) -q tests/unit
 
 app-tests:
-	$(PYTEST) -q examples/app/tests
+	$(PYTEST) -q examples/app/tests examples/jobs/tests examples/minimal/tests
 
 images:
 	$(PYTEST) -q tests/images
+
+# The backup script against a throwaway compose project and a real S3 API (moto) on this machine.
+backup-tests:
+	$(PYTEST) -q tests/backup
 
 e2e:
 	$(PYTEST) -q tests/e2e

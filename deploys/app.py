@@ -13,6 +13,7 @@ import hashlib
 import json
 from io import StringIO
 from pathlib import Path
+from typing import Any
 
 from pyinfra.api import deploy
 from pyinfra.operations import files
@@ -76,10 +77,10 @@ def supplied_secrets(s: Settings) -> str:
     return json.dumps(values, sort_keys=True)
 
 
-def prepare_image(s: Settings) -> tuple[dict, str, object]:
+def prepare_image(s: Settings) -> tuple[dict[str, Any], str, Any]:
     """(the spec's image entry, a label of where it came from, the source upload operation or None)."""
     if s.app_image_source == "registry":
-        image = {"source": "registry", "ref": s.app_image, "registry_server": s.registry_server,
+        image: dict[str, Any] = {"source": "registry", "ref": s.app_image, "registry_server": s.registry_server,
                  "registry_username": s.registry_username}
         return image, s.app_image, None
     tarball = source_tarball(s.app_source_dir, s.app_dockerfile)

@@ -5,6 +5,7 @@ configured, keeps encrypted copies off-site with restic."""
 from __future__ import annotations
 
 import json
+import re
 import shlex
 from io import StringIO
 from pathlib import Path
@@ -65,6 +66,24 @@ def backup_secrets(s: Settings) -> str:
         "AWS_SECRET_ACCESS_KEY": s.backup_s3_secret_access_key,
     }
     return "".join(f"{name}={value.get_secret_value()}\n" for name, value in values.items() if value is not None)
+
+
+def restore_refusal(confirm: str, source: str, name: str, offsite_configured: bool | None) -> str | None:
+    """Why this restore must not run, or None. Checked before anything on the server changes."""
+    if confirm != "yes":
+        return ("onebox: a restore REPLACES the server's PostgreSQL database and Redis data with a backup "
+                "(a safety dump of the current data is taken first). Nothing was changed. To go ahead, set "
+                "ONEBOX_RESTORE_CONFIRM=yes and ONEBOX_RESTORE_FROM=local|offsite "
+                "(optionally ONEBOX_RESTORE_NAME=<name from `onebox-backup list`>).")
+    if source not in ("local", "offsite"):
+        return (f"onebox: ONEBOX_RESTORE_FROM must be 'local' or 'offsite' (got {source!r}); "
+                "nothing was changed.")
+    if name and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,120}", name):
+        return f"onebox: ONEBOX_RESTORE_NAME {name!r} is not a backup name; nothing was changed."
+    if source == "offsite" and offsite_configured is False:
+        return ("onebox: ONEBOX_RESTORE_FROM=offsite but backup_restic_repository is not set "
+                "(with ONEBOX_BACKUP_RESTIC_PASSWORD); nothing was changed.")
+    return None
 
 
 @deploy("Configure backups")

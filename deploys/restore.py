@@ -12,44 +12,25 @@ PostgreSQL database and the Redis data, and starts the app again once the data i
 from __future__ import annotations
 
 import os
-import re
 import sys
 
 from pyinfra import host
 from pyinfra.operations import server
 
-from deploys.backup import SCRIPT, configure_backups
+from deploys.backup import SCRIPT, configure_backups, restore_refusal
 
 CONFIRM = os.environ.get("ONEBOX_RESTORE_CONFIRM", "")
 SOURCE = os.environ.get("ONEBOX_RESTORE_FROM", "")
 NAME = os.environ.get("ONEBOX_RESTORE_NAME", "")
 
 
-def refusal(confirm: str, source: str, name: str, offsite_configured: bool | None) -> str | None:
-    """Why this restore must not run, or None. Checked before anything on the server changes."""
-    if confirm != "yes":
-        return ("onebox: a restore REPLACES the server's PostgreSQL database and Redis data with a backup "
-                "(a safety dump of the current data is taken first). Nothing was changed. To go ahead, set "
-                "ONEBOX_RESTORE_CONFIRM=yes and ONEBOX_RESTORE_FROM=local|offsite "
-                "(optionally ONEBOX_RESTORE_NAME=<name from `onebox-backup list`>).")
-    if source not in ("local", "offsite"):
-        return (f"onebox: ONEBOX_RESTORE_FROM must be 'local' or 'offsite' (got {source!r}); "
-                "nothing was changed.")
-    if name and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,120}", name):
-        return f"onebox: ONEBOX_RESTORE_NAME {name!r} is not a backup name; nothing was changed."
-    if source == "offsite" and offsite_configured is False:
-        return ("onebox: ONEBOX_RESTORE_FROM=offsite but backup_restic_repository is not set "
-                "(with ONEBOX_BACKUP_RESTIC_PASSWORD); nothing was changed.")
-    return None
-
-
 # Refuse before any operation is planned: nothing on the server changes.
-_refused = refusal(CONFIRM, SOURCE, NAME, None)
+_refused = restore_refusal(CONFIRM, SOURCE, NAME, None)
 if _refused:
     sys.exit(_refused)
 
 settings = host.data.onebox_settings
-_refused = refusal(CONFIRM, SOURCE, NAME, bool(settings.backup_restic_repository))
+_refused = restore_refusal(CONFIRM, SOURCE, NAME, bool(settings.backup_restic_repository))
 if _refused:
     sys.exit(_refused)
 

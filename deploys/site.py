@@ -7,6 +7,7 @@ proxy comes before the app: a release switches nginx to the new version.
 from pyinfra import host
 
 from deploys.app import deploy_app
+from deploys.backup import configure_backups
 from deploys.base import configure_firewall, create_deploy_user, harden_sshd, prepare_host
 from deploys.docker import install_docker
 from deploys.proxy import configure_proxy
@@ -21,4 +22,5 @@ configure_firewall(settings)
 install_docker(settings)
 configure_proxy(settings)
 issue_certificates(settings)
+configure_backups(settings)
 deploy_app(settings)

@@ -7,26 +7,6 @@ from datetime import UTC, datetime
 from pyinfra.api import FactBase
 
 
-class EnvFileKeys(FactBase):
-    """The variable names set in an env file (never the values: they may be secrets)."""
-
-    def command(self, path: str) -> str:
-        return f"sed -n 's/^\\([A-Za-z_][A-Za-z0-9_]*\\)=.*/\\1/p' {path} 2>/dev/null || true"
-
-    def process(self, output: list[str]) -> list[str]:
-        return [line.strip() for line in output if line.strip()]
-
-
-class FileText(FactBase):
-    """A small text file's content, or None when it does not exist."""
-
-    def command(self, path: str) -> str:
-        return f"cat {path} 2>/dev/null || true"
-
-    def process(self, output: list[str]) -> str | None:
-        return "\n".join(output) or None
-
-
 class InContainer(FactBase):
     """The container technology the server runs in ('docker', 'lxc', ...), or None on a VM or metal."""
 

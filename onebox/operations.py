@@ -12,7 +12,7 @@ from pyinfra import host
 from pyinfra.api import FileUploadCommand, QuoteString, StringCommand, operation
 from pyinfra.facts.files import File, Sha1File
 
-from onebox.facts import EnvFileKeys, PrivateFileFingerprint
+from onebox.facts import PrivateFileFingerprint
 
 # Root-only (0700): files wait here before they go into place, so a staged secret is
 # never readable by others and a staged nginx file never sits in an include directory.
@@ -69,26 +69,6 @@ def install_checked_script(staged: str, dest: str, backup: str, check: str, mode
         "fi",
         f"rm -f {q_backup}",
     ])
-
-
-@operation()
-def generated_secrets(path: str, names: list[str]):
-    """Generate each missing secret on the server, once; existing values are kept.
-
-    Values come from the server's /dev/urandom and are written straight into a
-    root-only file: they never pass through the controller or the output.
-
-        generated_secrets(name="Generate secrets", path="/etc/onebox/generated.env",
-                          names=["POSTGRES_PASSWORD", "APP_SECRET_KEY"])
-    """
-    present = set(host.get_fact(EnvFileKeys, path=path) or [])
-    missing = [name for name in names if name not in present]
-    if not missing:
-        host.noop(f"all secrets in {path} exist")
-        return
-    random_hex = "$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \\n')"
-    appends = "; ".join(f"printf '%s=%s\\n' {name} \"{random_hex}\"" for name in missing)
-    yield f"umask 077 && {{ {appends}; }} >> {shlex.quote(path)} && chmod 600 {shlex.quote(path)}"
 
 
 def fingerprint(content: str, salt: str) -> str:

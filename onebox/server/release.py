@@ -36,6 +36,7 @@ import urllib.error
 import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 APP_DIR = Path(os.environ.get("ONEBOX_APP_DIR", "/opt/onebox"))
 SHIM = "/usr/local/lib/onebox/with-secrets.sh"
@@ -296,7 +297,7 @@ def save_state(spec: Spec, state: dict) -> None:
     write_json(spec.dir / "state.json", state, mode=0o644)
 
 
-def release_record(spec: Spec, release_id: str) -> dict | None:
+def release_record(spec: Spec, release_id: str) -> Any:
     return read_json(spec.releases_dir / release_id / "release.json")
 
 
@@ -611,7 +612,7 @@ def state_report(spec_dir: Path) -> dict:
         return {"installed": False}
     state = load_state(spec)
     live = release_record(spec, state["live"]) if state.get("live") else None
-    report = {"installed": True, "live": live and {k: live[k] for k in ("id", "inputs", "created")},
+    report: dict[str, Any] = {"installed": True, "live": live and {k: live[k] for k in ("id", "inputs", "created")},
               "transition": state.get("transition"), "deps_inputs": state.get("deps"), "problems": []}
     deps = containers(spec.app)
     wanted_deps = {name for name in ("postgres", "redis") if spec[name]["enabled"]}

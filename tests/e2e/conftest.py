@@ -45,12 +45,13 @@ class Deployed:
 
     def container_ids(self) -> dict[str, str]:
         """compose service -> container ID (the dependencies and the live release): tells which a deploy replaced."""
-        listing = self.ssh(f"docker ps --filter label=com.docker.compose.project --format "
-                           f"'{{{{.Label \"com.docker.compose.service\"}}}} {{{{.ID}}}}'")
+        listing = self.ssh("docker ps --filter label=com.docker.compose.project --format "
+                           "'{{.Label \"com.docker.compose.service\"}} {{.ID}}'")
         return dict(line.split() for line in listing.stdout.splitlines())
 
     def live_release(self) -> str:
-        return self.ssh(f"python3 -c \"import json; print(json.load(open('{self.settings.app_dir}/state.json'))['live'])\"").stdout.strip()
+        state = f"{self.settings.app_dir}/state.json"
+        return self.ssh(f"python3 -c \"import json; print(json.load(open('{state}'))['live'])\"").stdout.strip()
 
     def deploy(self, env: dict[str, str] | None = None, deploy: str = "deploys/site.py") -> DeployResult:
         return run_deploy(self.target.index, env, deploy)

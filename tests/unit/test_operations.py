@@ -7,6 +7,7 @@ real in a shell where that is safe (checked_file against a temp dir).
 
 from __future__ import annotations
 
+import hashlib
 import subprocess
 from io import BytesIO
 from pathlib import Path
@@ -17,12 +18,14 @@ from pyinfra.facts.files import File, Sha1File
 
 import onebox.operations
 import onebox.rollout
-from onebox.facts import EnvFileKeys, FileText
-from onebox.operations import checked_file, generated_secrets, install_checked_script
-from onebox.rollout import MIGRATION_FAILED, compose_rollout, inputs_hash
+from onebox.facts import PrivateFileFingerprint, ReleaseState
+from onebox.operations import checked_file, fingerprint, install_checked_script, private_file
+from onebox.rollout import reasons_to_release, release
 
 
 class FakeHost:
+    name = "fake-host"
+
     def __init__(self, facts: dict) -> None:
         self.facts = facts
         self.noops: list[str] = []
@@ -85,60 +88,61 @@ def test_an_accepted_file_replaces_the_old_one(tmp_path) -> None:
     assert not (tmp_path / "backup").exists()
 
 
-def test_generated_secrets_only_creates_the_missing_ones(monkeypatch) -> None:
-    out, _ = commands(generated_secrets, {EnvFileKeys: ["POSTGRES_PASSWORD"]}, monkeypatch, onebox.operations,
-                      path="/opt/onebox/generated.env", names=["POSTGRES_PASSWORD", "APP_SECRET_KEY"])
+def test_release_runs_nothing_when_the_live_release_matches_and_runs(monkeypatch) -> None:
+    state = {"installed": True, "live": {"id": "r1", "inputs": "abc"}, "deps_inputs": "d", "problems": []}
+    out, fake = commands(release, {ReleaseState: state}, monkeypatch, onebox.rollout,
+                         app_dir="/opt/onebox", desired_inputs="abc", desired_deps="d", changed_inputs={"source": False})
+    assert out == [] and fake.noops == ["release r1 is live, running and healthy"]
+
+
+@pytest.mark.parametrize(("state", "changed", "reason"), [
+    ({"installed": False}, {}, "nothing is live yet"),
+    ({"installed": True, "live": {"id": "r1", "inputs": "old"}, "deps_inputs": "d"}, {}, "the app's settings or image changed"),
+    ({"installed": True, "live": {"id": "r1", "inputs": "abc"}, "deps_inputs": "d"}, {"source": True}, "source changed"),
+    ({"installed": True, "live": {"id": "r1", "inputs": "abc"}, "deps_inputs": "d", "problems": ["api is exited"]}, {},
+     "api is exited"),
+    ({"installed": True, "live": {"id": "r1", "inputs": "abc"}, "deps_inputs": "d", "secrets_changed": True}, {},
+     "secrets changed"),
+    ({"installed": True, "live": {"id": "r1", "inputs": "abc"}, "deps_inputs": "old"}, {},
+     "the dependencies' compose file changed"),
+    ({"installed": True, "live": {"id": "r1", "inputs": "abc"}, "deps_inputs": "d",
+      "transition": {"release": "r2"}}, {}, "release r2 was interrupted"),
+])
+def test_release_says_why_it_runs(state: dict, changed: dict, reason: str) -> None:
+    assert reason in reasons_to_release(state, "abc", "d", changed)
+
+
+def test_release_runs_the_server_tool(monkeypatch) -> None:
+    out, _ = commands(release, {ReleaseState: {"installed": False}}, monkeypatch, onebox.rollout,
+                      app_dir="/opt/my-app", desired_inputs="abc", desired_deps="d")
+    assert out == ["ONEBOX_APP_DIR=/opt/my-app python3 /usr/local/lib/onebox/release.py apply"]
+
+
+def test_private_file_streams_the_content_and_never_shows_it(monkeypatch) -> None:
+    secret = "s3cr3t-value-of-some-length"
+    out, _ = commands(private_file, {PrivateFileFingerprint: None}, monkeypatch, onebox.operations,
+                      dest="/opt/onebox/secrets/supplied.json", content=secret)
+    (command,) = out
+    shown = str(command)
+    assert secret not in shown and hashlib.sha256(secret.encode()).hexdigest() not in shown
+    assert "umask 077" in shown and command.connector_arguments["_stdin"] == secret
+
+
+def test_private_file_is_a_noop_when_the_salted_fingerprint_matches(monkeypatch) -> None:
+    salt = "00" * 16
+    stored = f"{salt}:{fingerprint('value-1234567890', salt)}"
+    out, fake = commands(private_file, {PrivateFileFingerprint: stored}, monkeypatch, onebox.operations,
+                         dest="/x", content="value-1234567890")
+    assert out == [] and fake.noops
+    out, _ = commands(private_file, {PrivateFileFingerprint: stored}, monkeypatch, onebox.operations,
+                      dest="/x", content="another-value-123")
     assert len(out) == 1
-    assert "APP_SECRET_KEY" in out[0] and "POSTGRES_PASSWORD" not in out[0]
-    assert out[0].startswith("umask 077") and "/dev/urandom" in out[0]
 
+def test_the_server_tool_renders_placeholders_and_secret_references() -> None:
+    from onebox.server import release as tool
 
-def test_generated_secrets_never_regenerates(monkeypatch) -> None:
-    out, fake = commands(generated_secrets, {EnvFileKeys: ["A", "B"]}, monkeypatch, onebox.operations,
-                         path="/x.env", names=["A", "B"])
-    assert out == [] and fake.noops
-
-
-def test_rollout_runs_nothing_when_the_stamp_matches(monkeypatch) -> None:
-    desired = inputs_hash("compose", "env")
-    out, fake = commands(compose_rollout, {FileText: desired}, monkeypatch, onebox.rollout,
-                         project_dir="/opt/onebox", desired=desired, image_step="docker compose build -q api")
-    assert out == [] and fake.noops
-
-
-def test_rollout_orders_dependencies_migration_then_api(monkeypatch) -> None:
-    out, _ = commands(compose_rollout, {FileText: "old"}, monkeypatch, onebox.rollout,
-                      project_dir="/opt/onebox", desired="new", image_step="docker compose build -q api")
-    script = out[0].splitlines()
-    steps = [next(i for i, line in enumerate(script) if line.strip().endswith(marker)) for marker in (
-        "up -d --wait --wait-timeout 180 --remove-orphans postgres redis",
-        "docker compose build -q api",
-        "exit 1; }",
-        "docker compose up -d --wait --wait-timeout 180 --remove-orphans >&2; then",
-        "echo new > .deployed",
-    )]
-    assert steps == sorted(steps)
-    assert MIGRATION_FAILED in out[0]
-
-
-def test_inputs_hash_separates_parts() -> None:
-    assert inputs_hash("ab", "c") != inputs_hash("a", "bc")
-
-
-def test_registry_pull_logs_in_only_with_credentials(monkeypatch) -> None:
-    from test_settings import valid
-
-    import deploys.app
-    from onebox.settings import validate_settings
-
-    uploads = []
-    monkeypatch.setattr(deploys.app, "checked_file", lambda **kwargs: uploads.append(kwargs))
-    public = validate_settings(valid(app_image_source="registry", registry_server="ghcr.io"))
-    assert deploys.app.registry_image_step(public) == "docker compose pull api"
-    monkeypatch.setenv("ONEBOX_REGISTRY_PASSWORD", "r" * 20)
-    private = validate_settings(valid(app_image_source="registry", registry_server="ghcr.io", registry_username="bot"))
-    step = deploys.app.registry_image_step(private)
-    assert step == ("docker login ghcr.io -u bot --password-stdin < /root/.onebox-registry-password >&2"
-                    " && docker compose pull api")
-    assert uploads[0]["dest"] == "/root/.onebox-registry-password" and uploads[0]["mode"] == "600"
-    assert "r" * 20 not in step
+    env = tool.render_env({"DATABASE_URL": "postgresql://{postgres_user}:{postgres_password}@{postgres_host}/{postgres_db}",
+                           "KEY": "{secret[SECRET_KEY]}"},
+                          {"postgres_user": "app", "postgres_password": "pw", "postgres_host": "postgres",
+                           "postgres_db": "app", "secret": {"SECRET_KEY": "k"}})
+    assert env == {"DATABASE_URL": "postgresql://app:pw@postgres/app", "KEY": "k"}

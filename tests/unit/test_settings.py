@@ -13,7 +13,7 @@ import pytest
 
 from onebox import inventory
 from onebox.inventory import GROUP_DATA, INTERRUPTED, ROOT, check_connection, group_data, read_group_file, secrets_file
-from onebox.settings import ALLOWED_ENV, Settings, SettingsError, validate_settings
+from onebox.settings import ALLOWED_ENV, SECRET_FIELDS, Settings, SettingsError, validate_settings
 
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDwF/CGfO1iK1iGe/PyFpjWy8+QxR3af2u5cGnj69JZD me@laptop"
 
@@ -244,7 +244,7 @@ def test_all_py_declares_every_setting_once_with_a_comment() -> None:
             name = node.targets[0].id  # type: ignore[attr-defined]
             assert lines[node.lineno - 2].startswith("# "), f"{name} has no comment line above it"
             declared[name] = node.lineno
-    secrets = {"postgres_password", "registry_password", "app_secret_values"}
+    secrets = {*SECRET_FIELDS, "app_secret_values"}
     assert set(declared) == set(Settings.model_fields) - secrets
 
 

@@ -42,6 +42,13 @@ async def ready(request: Request) -> JSONResponse:
     return JSONResponse(body, status_code=200 if ok else 503)
 
 
+@router.get("/slow/{seconds}", include_in_schema=False)
+async def slow(seconds: float) -> dict[str, float]:
+    # A request that takes a while, capped: lets a drain (graceful shutdown) be observed.
+    await asyncio.sleep(min(seconds, 10.0))
+    return {"slept": min(seconds, 10.0)}
+
+
 @router.get("/version")
 async def version() -> dict[str, str]:
     return {"version": VERSION}

@@ -1,0 +1,130 @@
+"""Releases under load through nginx+TLS: a code change, a setting change, a rollback and
+a failed release drop no request; a killed service is healed by the next converge; two
+converges at once do not fight."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import httpx
+import pytest
+from test_4_rollout import app_copy
+
+from onebox.local import pebble
+from onebox.local.deploy import run_deploy
+from onebox.verify.api import api_tunnel, wait_ready
+from onebox.verify.load import Load
+
+
+@pytest.fixture(scope="module")
+def root_ca(deployed, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("pebble") / "root.pem"
+    path.write_text(pebble.issuing_root_pem())
+    return path
+
+
+@pytest.fixture(scope="module")
+def api(deployed):
+    with api_tunnel(deployed.ssh_args) as base_url:
+        wait_ready(base_url)
+        yield base_url
+
+
+def deploy_under_load(deployed, root_ca, env=None, deploy="deploys/site.py", expect_ok=True):
+    with Load(deployed.ip, deployed.domain, root_ca, slow_path="/slow/6", write_path="/items") as load:
+        slow = threading.Thread(target=load.slow_request)
+        slow.start()
+        result = deployed.deploy(env, deploy=deploy)
+        slow.join()
+    assert (result.returncode == 0) == expect_ok, result.output[-3000:]
+    report = load.report
+    print(f"{report.requests} requests, {len(report.failures)} failed, {len(report.written)} rows written")
+    assert report.failures == [], report.failures[:10]
+    assert report.slow_status == 200
+    assert report.requests > 50
+    return result, report
+
+
+def all_rows_there(api, ids) -> None:
+    for row_id in ids:
+        assert httpx.get(f"{api}/items/{row_id}").status_code == 200, row_id
+
+
+def version(api) -> str:
+    return httpx.get(f"{api}/version").json()["version"]
+
+
+def test_a_code_change_drops_no_request(deployed, root_ca, api, tmp_path) -> None:
+    before = deployed.live_release()
+    _, report = deploy_under_load(deployed, root_ca, {"ONEBOX_APP_SOURCE_DIR": str(app_copy(tmp_path, "zd-1"))})
+    assert deployed.live_release() != before
+    assert version(api) == "zd-1"
+    all_rows_there(api, report.written)
+
+
+def test_a_setting_change_drops_no_request(deployed, root_ca, api, tmp_path) -> None:
+    source = str(app_copy(tmp_path, "zd-1"))
+    _, report = deploy_under_load(deployed, root_ca, {"ONEBOX_APP_SOURCE_DIR": source, "ONEBOX_API_WORKERS": "3"})
+    assert "WEB_CONCURRENCY=3" in deployed.ssh("docker inspect -f '{{.Config.Env}}' " + deployed.container_ids()["api"]).stdout
+    all_rows_there(api, report.written)
+
+
+def test_a_failed_release_drops_no_request_and_never_serves(deployed, root_ca, api, tmp_path) -> None:
+    live = deployed.live_release()
+    result, _ = deploy_under_load(deployed, root_ca, {"ONEBOX_APP_SOURCE_DIR": str(app_copy(tmp_path, "zd-bad", crashing=True))},
+                                  expect_ok=False)
+    assert "did not become healthy" in result.output and "never received traffic" in result.output
+    assert deployed.live_release() == live
+    assert version(api) == "zd-1"
+
+
+def test_rollback_returns_the_previous_code_without_building(deployed, root_ca, api) -> None:
+    images_before = deployed.ssh("docker images -q | sort").stdout
+    result, _ = deploy_under_load(deployed, root_ca, deploy="deploys/rollback.py")
+    assert "migrations are NOT reversed" in result.output or result.returncode == 0
+    assert version(api) != "zd-1"
+    assert deployed.ssh("docker images -q | sort").stdout == images_before  # nothing built, nothing pulled
+    releases = deployed.ssh("onebox-release releases").stdout
+    assert deployed.live_release() in releases and "* " in releases
+
+
+def test_rolling_forward_again_works_and_old_releases_are_pruned(deployed, api, tmp_path) -> None:
+    result = deployed.deploy({"ONEBOX_APP_SOURCE_DIR": str(app_copy(tmp_path, "zd-2")), "ONEBOX_RELEASES_KEPT": "2"})
+    assert result.returncode == 0, result.output[-3000:]
+    assert version(api) == "zd-2"
+    kept = deployed.ssh(f"ls {deployed.settings.app_dir}/releases").stdout.split()
+    assert len(kept) == 2, kept
+    tags = deployed.ssh(f"docker images --format '{{{{.Tag}}}}' {deployed.settings.app_image}").stdout.split()
+    assert len(tags) <= 2, tags
+
+
+@pytest.mark.parametrize("service", ["api", "redis", "postgres"])
+def test_a_killed_service_is_restored_by_the_next_converge(deployed, api, service) -> None:
+    back = deployed.deploy()  # group data's own app again
+    assert back.returncode == 0, back.output[-3000:]
+    assert deployed.ssh(f"docker kill {deployed.container_ids()[service]}").returncode == 0
+    checks = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/host/test_app.py",
+              *deployed.target.testinfra_args, "--onebox-group=local"]
+    assert subprocess.run(checks, capture_output=True, text=True).returncode != 0
+    healed = deployed.deploy()
+    assert healed.returncode == 0, healed.output[-3000:]
+    assert healed.changed >= 1 and f"{service} is exited" in healed.output
+    assert subprocess.run(checks, capture_output=True, text=True).returncode == 0
+    wait_ready(api)
+    assert deployed.deploy().changed == 0
+
+
+def test_two_converges_at_once_do_not_fight(deployed, api, tmp_path) -> None:
+    env = {"ONEBOX_APP_SOURCE_DIR": str(app_copy(tmp_path, "zd-lock"))}
+    results = []
+    runs = [threading.Thread(target=lambda: results.append(run_deploy(deployed.target.index, env))) for _ in range(2)]
+    for run in runs:
+        run.start()
+    for run in runs:
+        run.join()
+    assert [r.returncode for r in results] == [0, 0], [r.output[-2000:] for r in results]
+    assert version(api) == "zd-lock"
+    assert deployed.deploy().returncode == 0

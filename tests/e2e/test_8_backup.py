@@ -1,0 +1,136 @@
+"""Backups that restore, on the converged target: the timer's run with an off-site copy
+(restic to a real S3 API, moto, on this machine), the host check, a named release dump
+restored through deploys/restore.py with the API answering only once the data is back,
+the refusal without confirmation, and a restore from off-site after the local copies
+and the data are gone."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from onebox.local.target import GATEWAY_IP
+from onebox.verify.api import api_tunnel, wait_ready
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "backup"))
+
+from stack import free_port  # noqa: E402
+
+SECRETS = {
+    "ONEBOX_BACKUP_RESTIC_PASSWORD": "e2e-restic-password-0123456789",
+    "ONEBOX_BACKUP_S3_ACCESS_KEY_ID": "e2e-key-id",
+    "ONEBOX_BACKUP_S3_SECRET_ACCESS_KEY": "e2e-secret-access-key-0123456789",
+}
+SCRIPT = "/usr/local/sbin/onebox-backup"
+
+
+@pytest.fixture(scope="module")
+def offsite(deployed) -> Iterator[dict[str, str]]:
+    """moto on the bridge gateway (where the target reaches this machine); the target
+    converged with an off-site repository there. Converged back without it afterwards."""
+    port = free_port()
+    binary = Path(sys.executable).with_name("moto_server")
+    proc = subprocess.Popen([str(binary), "-H", GATEWAY_IP, "-p", str(port)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(2)
+        env = {"ONEBOX_BACKUP_RESTIC_REPOSITORY": f"s3:http://{GATEWAY_IP}:{port}/onebox-e2e", **SECRETS}
+        first = deployed.deploy(env)
+        assert first.returncode == 0, first.output[-3000:]
+        again = deployed.deploy(env)
+        assert again.changed == 0, again.output[-3000:]
+        for value in SECRETS.values():
+            assert value not in first.output + again.output
+        yield env
+    finally:
+        deployed.deploy()
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def api(deployed) -> Iterator[str]:
+    with api_tunnel(deployed.ssh_args, deployed.settings.api_port) as base_url:
+        wait_ready(base_url)
+        yield base_url
+
+
+def ssh_ok(deployed, command: str) -> str:
+    result = deployed.ssh(command)
+    assert result.returncode == 0, f"{command}: {result.stdout}{result.stderr}"
+    return result.stdout
+
+
+def add_item(api: str, name: str) -> int:
+    response = httpx.post(f"{api}/items", json={"name": name}, timeout=10)
+    assert response.status_code == 201, response.text
+    return response.json()["id"]
+
+
+def test_the_timer_run_backs_up_locally_and_off_site(deployed, offsite) -> None:
+    ssh_ok(deployed, "systemctl start onebox-backup.service")  # a oneshot: returns when the run ends
+    journal = ssh_ok(deployed, "journalctl -u onebox-backup --no-pager -n 50")
+    assert "uploaded" in journal and "run finished" in journal
+    for value in SECRETS.values():
+        assert value not in journal
+    listing = ssh_ok(deployed, f"{SCRIPT} list")
+    assert "-scheduled" in listing.split("off-site", 1)[1]
+    mode = ssh_ok(deployed, f"stat -c '%a %U' {deployed.settings.backup_dir} /etc/onebox/backup.env").split("\n")
+    assert mode[:2] == ["700 root", "600 root"]
+
+
+def test_host_check_passes(deployed, offsite) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/host/test_backup.py",
+         *deployed.target.testinfra_args, "--onebox-group=local"],
+        capture_output=True, text=True, check=False,
+    )
+    assert result.returncode == 0, result.stdout[-3000:]
+
+
+def test_restore_refuses_without_confirmation(deployed, offsite) -> None:
+    before = ssh_ok(deployed, f"ls {deployed.settings.backup_dir}")
+    refused = deployed.deploy({**offsite, "ONEBOX_RESTORE_FROM": "local"}, deploy="deploys/restore.py")
+    assert refused.returncode != 0
+    assert "ONEBOX_RESTORE_CONFIRM=yes" in refused.output
+    assert ssh_ok(deployed, f"ls {deployed.settings.backup_dir}") == before
+
+
+def test_a_release_dump_restores_through_the_deploy(deployed, offsite, api) -> None:
+    kept = add_item(api, "before the release")
+    label = f"release-e2e{int(time.time())}"
+    ssh_ok(deployed, f"{SCRIPT} dump --label {label}")
+    name = next(line.split()[0] for line in ssh_ok(deployed, f"{SCRIPT} list").splitlines() if label in line)
+    lost = add_item(api, "after the release")
+
+    result = deployed.deploy({**offsite, "ONEBOX_RESTORE_CONFIRM": "yes", "ONEBOX_RESTORE_FROM": "local",
+                              "ONEBOX_RESTORE_NAME": name}, deploy="deploys/restore.py")
+    assert result.returncode == 0, result.output[-3000:]
+    wait_ready(api)
+    assert httpx.get(f"{api}/items/{kept}", timeout=10).json()["name"] == "before the release"
+    assert httpx.get(f"{api}/items/{lost}", timeout=10).status_code == 404
+    assert "-pre-restore" in ssh_ok(deployed, f"{SCRIPT} list")
+
+
+def test_off_site_restore_after_losing_local_backups_and_data(deployed, offsite, api) -> None:
+    kept = add_item(api, "kept off-site")
+    ssh_ok(deployed, "systemctl start onebox-backup.service")
+    # The data and every local backup are gone.
+    pg = "$(docker ps -q --filter label=com.docker.compose.service=postgres " \
+         f"--filter label=com.docker.compose.project={deployed.settings.app_name})"
+    ssh_ok(deployed, f"docker exec -u postgres {pg} psql -U {deployed.settings.postgres_user} "
+                     f"-d {deployed.settings.postgres_db} -c 'DELETE FROM items'")
+    ssh_ok(deployed, f"rm -rf {deployed.settings.backup_dir}/*")
+    assert httpx.get(f"{api}/items/{kept}", timeout=10).status_code == 404
+
+    result = deployed.deploy({**offsite, "ONEBOX_RESTORE_CONFIRM": "yes", "ONEBOX_RESTORE_FROM": "offsite"},
+                             deploy="deploys/restore.py")
+    assert result.returncode == 0, result.output[-3000:]
+    wait_ready(api)
+    assert httpx.get(f"{api}/items/{kept}", timeout=10).json()["name"] == "kept off-site"

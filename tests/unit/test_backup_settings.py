@@ -1,0 +1,130 @@
+"""Backup settings, the files the backup role writes, and the restore's refusals."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from deploys.backup import SCRIPT_SOURCE, backup_config, backup_secrets, restore_refusal
+from onebox.inventory import group_data
+from onebox.render import render
+from onebox.settings import Settings, SettingsError, validate_settings
+
+KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDwF/CGfO1iK1iGe/PyFpjWy8+QxR3af2u5cGnj69JZD me@laptop"
+PASSWORD = "a-long-restic-password-kept-offline"
+S3_SECRET = "s3-secret-access-key-0123456789"
+
+
+def settings(**overrides: object) -> Settings:
+    data = group_data("no-such-group")
+    data.update(deploy_ssh_keys=[KEY], domains=["api.example.com"], letsencrypt_email="ops@example.com")
+    data.update(overrides)
+    return validate_settings(data)
+
+
+def offsite(monkeypatch: pytest.MonkeyPatch, repository: str = "s3:https://s3.example.com/backups") -> Settings:
+    monkeypatch.setenv("ONEBOX_BACKUP_RESTIC_PASSWORD", PASSWORD)
+    monkeypatch.setenv("ONEBOX_BACKUP_S3_ACCESS_KEY_ID", "AKIAEXAMPLE")
+    monkeypatch.setenv("ONEBOX_BACKUP_S3_SECRET_ACCESS_KEY", S3_SECRET)
+    return settings(backup_restic_repository=repository)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        ({"backup_dir": "/"}, "backup_dir: String should match pattern"),
+        ({"backup_dir": "/var"}, "is not a directory of its own"),
+        ({"backup_on_calendar": "daily; rm -rf /"}, "not a systemd OnCalendar expression"),
+        ({"backup_keep_last": 0}, "backup_keep_last: Input should be greater than or equal to 1"),
+        ({"backup_restic_repository": "ftp://backup.example.com/x"}, "backup_restic_repository: expected 's3:"),
+        ({"backup_restic_repository": "s3:https://s3.example.com/b"}, "ONEBOX_BACKUP_RESTIC_PASSWORD is not"),
+    ],
+)
+def test_bad_backup_settings_are_named(overrides: dict, expected: str) -> None:
+    with pytest.raises(SettingsError, match="invalid settings") as error:
+        settings(**overrides)
+    assert expected in str(error.value)
+
+
+def test_s3_repository_needs_keys_and_a_long_password(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ONEBOX_BACKUP_RESTIC_PASSWORD", PASSWORD)
+    with pytest.raises(SettingsError, match="ONEBOX_BACKUP_S3_ACCESS_KEY_ID"):
+        settings(backup_restic_repository="s3:https://s3.example.com/backups")
+    monkeypatch.setenv("ONEBOX_BACKUP_RESTIC_PASSWORD", "short")
+    with pytest.raises(SettingsError, match="at least 16") as error:
+        settings(backup_restic_repository="sftp:backup@host.example.com:/srv/restic")
+    assert "short" not in str(error.value)
+
+
+def test_backup_secrets_in_group_data_are_refused() -> None:
+    with pytest.raises(SettingsError, match="backup_restic_password found in group data"):
+        settings(backup_restic_password=PASSWORD)
+
+
+def test_the_server_config_holds_no_secret_and_the_secrets_file_holds_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    s = offsite(monkeypatch)
+    config = backup_config(s)
+    assert PASSWORD not in config and S3_SECRET not in config
+    assert json.loads(config)["restic_repository"] == "s3:https://s3.example.com/backups"
+    assert backup_secrets(s) == (f"RESTIC_PASSWORD={PASSWORD}\nAWS_ACCESS_KEY_ID=AKIAEXAMPLE\n"
+                                 f"AWS_SECRET_ACCESS_KEY={S3_SECRET}\n")
+    assert PASSWORD not in repr(s)
+    assert backup_secrets(settings()) == ""
+
+
+def test_the_server_script_accepts_the_config_the_role_writes(tmp_path: Path) -> None:
+    """Every key the role writes is one the script knows (it refuses unknown keys)."""
+    spec = importlib.util.spec_from_file_location("onebox_backup_script", SCRIPT_SOURCE)
+    assert spec and spec.loader
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    path = tmp_path / "backup.json"
+    path.write_text(backup_config(settings()))
+    config = script.Config(str(path))
+    assert config.backup_dir == "/var/backups/onebox" and config.keep_daily == 7
+
+
+def test_the_timer_runs_the_script_on_the_calendar(monkeypatch: pytest.MonkeyPatch) -> None:
+    s = settings(backup_on_calendar="Mon..Fri *-*-* 02:30:00")
+    timer = render("systemd/onebox-backup.timer.j2", s=s)
+    assert "OnCalendar=Mon..Fri *-*-* 02:30:00" in timer and "Persistent=true" in timer
+    service = render("systemd/onebox-backup.service.j2", s=s, script="/usr/local/sbin/onebox-backup")
+    assert "Type=oneshot" in service and "ExecStart=/usr/local/sbin/onebox-backup run" in service
+
+
+def test_the_script_is_stdlib_only_python() -> None:
+    """The server has python3 and nothing from PyPI."""
+    allowed = set(sys.stdlib_module_names) | {"__future__"}
+    imports = subprocess.run(
+        [sys.executable, "-c", "import ast, sys; t = ast.parse(open(sys.argv[1]).read()); "
+         "print(' '.join(sorted({(n.module or '').split('.')[0] if isinstance(n, ast.ImportFrom) else a.name.split('.')[0] "
+         "for n in ast.walk(t) if isinstance(n, (ast.Import, ast.ImportFrom)) for a in n.names})))",
+         str(SCRIPT_SOURCE)],
+        capture_output=True, text=True, check=True).stdout.split()
+    assert set(imports) <= allowed
+
+
+@pytest.mark.parametrize(
+    ("confirm", "source", "name", "offsite_configured", "expected"),
+    [
+        ("", "local", "", True, "Nothing was changed. To go ahead, set ONEBOX_RESTORE_CONFIRM=yes"),
+        ("YES please", "local", "", True, "ONEBOX_RESTORE_CONFIRM=yes"),
+        ("yes", "", "", True, "ONEBOX_RESTORE_FROM must be 'local' or 'offsite'"),
+        ("yes", "local", "x; rm -rf /", True, "is not a backup name"),
+        ("yes", "offsite", "", False, "backup_restic_repository is not set"),
+        ("yes", "offsite", "20261123T031500Z-scheduled", True, None),
+        ("yes", "local", "", None, None),
+    ],
+)
+def test_restore_refuses_without_confirmation(confirm, source, name, offsite_configured, expected) -> None:
+    message = restore_refusal(confirm, source, name, offsite_configured)
+    if expected is None:
+        assert message is None
+    else:
+        assert expected in message
+
