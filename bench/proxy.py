@@ -50,7 +50,9 @@ def main() -> None:
     s = settings_for_group("local")
     domain = s.domains[0]
     ssh("command -v wrk >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null")
-    direct = wrk(f"http://127.0.0.1:{s.api_port}{args.path}", args.connections, args.seconds)
+    slot = ssh(f"python3 -c \"import json; print(json.load(open('{s.app_dir}/state.json'))['slot'])\"").strip()
+    port = s.slot_ports[0 if slot == "blue" else 1]  # the live release's slot
+    direct = wrk(f"http://127.0.0.1:{port}{args.path}", args.connections, args.seconds)
     ssh(f"echo '127.0.0.1 {domain} {HOSTS_MARK}' >> /etc/hosts")
     try:
         proxied = wrk(f"https://{domain}{args.path}", args.connections, args.seconds)

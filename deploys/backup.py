@@ -50,6 +50,7 @@ def backup_config(s: Settings) -> str:
         "keep_daily": s.backup_keep_daily,
         "keep_weekly": s.backup_keep_weekly,
         "restic_repository": s.backup_restic_repository,
+        "s3_region": s.backup_s3_region,
         "restic_check_interval_days": s.backup_restic_check_interval_days,
         "release_tool": RELEASE_TOOL,
         "start_timeout": s.app_health_timeout,

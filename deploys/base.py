@@ -23,6 +23,7 @@ def prepare_host(s: Settings) -> None:
     apt.packages(name="Install the base packages.", packages=s.base_packages)
     if s.hardening_packages:
         apt.packages(name="Install the hardening packages.", packages=s.hardening_packages)
+    configure_file_integrity(s)
     if host.get_fact(Directory, path="/etc/cloud/cloud.cfg.d"):
         files.put(name="Keep cloud-init from resetting the hostname and /etc/hosts at boot.",
                   src=StringIO(render("cloud/99-onebox.cfg.j2")), dest="/etc/cloud/cloud.cfg.d/99-onebox.cfg")
@@ -136,13 +137,15 @@ def configure_unattended_upgrades(s: Settings) -> None:
                     running=True, enabled=True)
 
 
-
 class PendingSecurityUpdates(FactBase):
-    """Packages with an update waiting in a -security suite (what lynis PKGS-7392 reports)."""
+    """name:arch of the packages with an update waiting in a -security suite (lynis PKGS-7392),
+    held packages excepted. `apt list` reads the lists without running the resolver, which
+    `apt-get --dry-run upgrade` would (several times slower on every deploy)."""
 
     def command(self) -> str:
-        return ("LC_ALL=C apt-get --dry-run -o Debug::NoLocking=1 upgrade 2>/dev/null"
-                " | awk '/^Inst / && /-security/ {print $2}'")
+        return ("{ apt-mark showhold 2>/dev/null | sed 's|$|/held|'; LC_ALL=C apt list --upgradable 2>/dev/null; }"
+                " | awk -F'[/ ]' '$2 == \"held\" { held[$1] = 1; next }"
+                " $2 ~ /-security/ && !($1 in held) { print $1 \":\" $4 }'")
 
     def process(self, output: list[str]) -> list[str]:
         return sorted({line.strip() for line in output if line.strip()})
@@ -166,25 +169,42 @@ def security_updates():
 SYSCTL_DIR = "/etc/sysctl.d"
 
 
+def sysctl_check(path: str) -> str:
+    """Every line of `path` is `key = value` (or a comment) and every key exists: read with
+    `sysctl -n`, which applies nothing."""
+    return (f"awk '/^[[:space:]]*([#;]|$)/ {{ next }} !/^[a-z0-9_.-]+ = / {{ print \"not a sysctl setting: \" $0; bad = 1 }}"
+            f" END {{ exit bad }}' {path} && sed -n 's/^\\([a-z0-9_.-]*\\) = .*/\\1/p' {path} | xargs -r sysctl -n >/dev/null")
+
+
 def configure_kernel(s: Settings) -> None:
     """Kernel parameters and modules. A container shares the host's kernel: there only the
     per-network-namespace parameters apply, to the container's own network."""
     in_container = host.get_fact(InContainer) is not None
-    groups = [("network", s.sysctl_network, "Per-network-namespace kernel parameters.")]
+    groups = [("network", s.sysctl_network, "Per-network-namespace kernel parameters (sysctl_network).")]
     if not in_container:
-        groups.append(("kernel", s.sysctl_kernel, "Kernel parameters (not written in a container: the kernel is the host's)."))
+        groups.append(("kernel", s.sysctl_kernel, "Host-kernel parameters (sysctl_kernel; never written in a container)."))
     for group, values, purpose in groups:
         path = f"{SYSCTL_DIR}/90-onebox-{group}.conf"
         config = checked_file(
             name=f"Write the {group} kernel parameters (each key checked by sysctl).",
             dest=path, content=render("sysctl/onebox.conf.j2", values=values, purpose=purpose),
-            check=f"sed -n 's/^\\([a-z0-9_.-]*\\) = .*/\\1/p' {path} | xargs -r sysctl -n >/dev/null",
+            check=sysctl_check(path),
         )
         server.shell(name=f"Apply the {group} kernel parameters.", commands=[f"sysctl -q -p {path}"],
                      _if=config.did_change)
     files.put(name="Keep unneeded kernel modules from loading.",
               src=StringIO(render("modprobe/onebox-blocklist.conf.j2", s=s)),
               dest="/etc/modprobe.d/onebox-blocklist.conf")
+    if s.auditd_enabled and not in_container:  # the audit subsystem is not namespaced: a container's is the host's
+        configure_audit()
+
+
+def configure_audit() -> None:
+    apt.packages(name="Install auditd.", packages=["auditd"])
+    rules = files.put(name="Audit changes to accounts, sudo, sshd, the firewall and Docker.",
+                      src=StringIO(render("audit/onebox.rules.j2")), dest="/etc/audit/rules.d/onebox.rules", mode="640")
+    systemd.service(name="Run auditd.", service="auditd", running=True, enabled=True)
+    server.shell(name="Load the new audit rules.", commands=["augenrules --load"], _if=rules.did_change)
 
 
 def configure_logins(s: Settings) -> None:
@@ -197,3 +217,50 @@ def configure_logins(s: Settings) -> None:
               src=StringIO(render("login/profile.sh.j2", s=s)), dest="/etc/profile.d/onebox.sh")
     for path in ("/etc/issue", "/etc/issue.net"):
         files.put(name=f"Show the legal banner in {path}.", src=StringIO(render("login/issue.j2", s=s)), dest=path)
+
+
+AIDE_DATABASE = "/var/lib/aide/aide.db"
+AIDE_INIT_UNIT = "onebox-aide-init"
+
+
+def configure_file_integrity(s: Settings) -> None:
+    if not s.aide_enabled:
+        apt.packages(name="Remove AIDE (aide_enabled is off).", packages=["aide", "aide-common"], present=False)
+        return
+    # Without recommends, which would bring an MTA and cron: the package's own systemd timer runs
+    # the daily check and its report goes to /var/log/aide/aide.log.
+    apt.packages(name="Install AIDE (file integrity).", packages=["aide", "aide-common"], no_recommends=True)
+    checked_file(
+        name="Keep Docker's, the app's and the backups' state out of AIDE (checked by aide --config-check).",
+        dest="/etc/aide/aide.conf.d/50_aide_onebox", content=render("aide/50_aide_onebox.j2", s=s),
+        check="aide --config-check --config=/etc/aide/aide.conf",
+    )
+
+
+class AideDatabase(FactBase):
+    """'present', 'building' (onebox's background aideinit runs) or 'missing'."""
+
+    def command(self) -> str:
+        return (f"if [ -e {AIDE_DATABASE} ]; then echo present; "
+                f"elif systemctl is-active -q {AIDE_INIT_UNIT}; then echo building; else echo missing; fi")
+
+    def process(self, output: list[str]) -> str:
+        return "".join(output).strip()
+
+
+@operation()
+def aide_baseline():
+    """Start recording the AIDE database when there is none, in the background at idle priority."""
+    state = host.get_fact(AideDatabase)
+    if state != "missing":
+        host.noop(f"the AIDE database is {state}")
+        return
+    yield (f"systemd-run --unit={AIDE_INIT_UNIT} --collect --property=Nice=19 --property=IOSchedulingClass=idle"
+           " /usr/sbin/aideinit --yes --force")
+
+
+@deploy("Record the file integrity baseline")
+def record_file_integrity_baseline(s: Settings) -> None:
+    """Run last, once everything else is in place: AIDE's first database is the converged server."""
+    if s.aide_enabled:
+        aide_baseline(name="Record the AIDE database of the converged server (in the background, once).")

@@ -8,7 +8,13 @@ from pyinfra import host
 
 from deploys.app import deploy_app
 from deploys.backup import configure_backups
-from deploys.base import configure_firewall, create_deploy_user, harden_sshd, prepare_host
+from deploys.base import (
+    configure_firewall,
+    create_deploy_user,
+    harden_sshd,
+    prepare_host,
+    record_file_integrity_baseline,
+)
 from deploys.docker import install_docker
 from deploys.proxy import configure_proxy
 from deploys.tls import issue_certificates
@@ -24,3 +30,5 @@ configure_proxy(settings)
 issue_certificates(settings)
 configure_backups(settings)
 deploy_app(settings)
+# Last: the file-integrity baseline must include everything the roles above installed.
+record_file_integrity_baseline(settings)

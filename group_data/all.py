@@ -71,8 +71,12 @@ sysctl_kernel = {
 }
 # Kernel modules that may never be loaded: rare network protocols, USB and FireWire storage.
 blocked_kernel_modules = ["dccp", "sctp", "rds", "tipc", "usb-storage", "firewire-core", "firewire-ohci"]
-# Hardening tools every server gets: debsums (verify package files), password quality, per-user temp dirs.
-hardening_packages = ["debsums", "libpam-pwquality", "libpam-tmpdir"]
+# Hardening tools every server gets: debsums (verify package files), password quality, per-user temp dirs, NEWS before upgrades.
+hardening_packages = ["debsums", "libpam-pwquality", "libpam-tmpdir", "apt-listchanges"]
+# File integrity monitoring (AIDE): a baseline at the first deploy, a daily check into /var/log/aide/aide.log.
+aide_enabled = True
+# Audit changes to accounts, sudo, sshd, the firewall and Docker (auditd; VM or bare metal only, not in a container).
+auditd_enabled = True
 # Legal notice in /etc/issue and /etc/issue.net.
 login_banner = (
     "Authorized access only. Activity on this system is monitored and recorded; "
@@ -255,5 +259,7 @@ backup_max_age_hours = 26
 # None: local only. Password ONEBOX_BACKUP_RESTIC_PASSWORD (keep a copy away from the server), S3 keys
 # ONEBOX_BACKUP_S3_ACCESS_KEY_ID / ONEBOX_BACKUP_S3_SECRET_ACCESS_KEY.
 backup_restic_repository = None
+# Region of an S3 repository (most S3-compatible servers accept "us-east-1").
+backup_s3_region = "us-east-1"
 # Days between two `restic check` runs of the off-site repository (done by the backup run).
 backup_restic_check_interval_days = 7

@@ -37,7 +37,7 @@ def release_spec(s: Settings, image: dict, source_label: str) -> dict:
         "network_subnet": s.docker_network_subnet, "nginx_upstream": NGINX_UPSTREAM,
         "postgres": {"enabled": s.postgres_enabled}, "redis": {"enabled": s.redis_enabled},
         "releases_kept": s.releases_kept, "lock_timeout": s.deploy_lock_timeout,
-        "backup_before_release": getattr(s, "backup_enabled", False),
+        "backup_before_release": s.backup_enabled, "backup_max_age_hours": s.backup_max_age_hours,
         "release": {
             "image": image, "source_label": source_label, "placeholders": placeholders,
             "env": s.app_env, "secrets": s.app_secrets, "secret_env": s.app_secret_env,
@@ -98,4 +98,6 @@ def rollback(app_dir: str, to: str | None = None):
 
         rollback(name="Roll back", app_dir="/opt/onebox", to=None)
     """
+    logger.info(f"    [{host.name}] rolling back to {to or 'the previous release'}: "
+                "database migrations are NOT reversed (see README: expand/contract)")
     yield f"ONEBOX_APP_DIR={app_dir} python3 {TOOL} rollback" + (f" {to}" if to else "")

@@ -29,7 +29,10 @@ def main() -> None:
     print(f"""
 onebox demo: {target.name} ({target.ip}) is converged and verified.
   API through nginx + TLS:  curl --cacert {root} --resolve app.onebox.test:443:{target.ip} https://app.onebox.test/ready
-  Run a command there:      .venv/bin/pyinfra inventories/local.py exec -- docker compose -f /opt/onebox/compose.yaml ps
+  Status at a glance:       .venv/bin/onebox status inventories/local.py
+  Logs:                     .venv/bin/onebox logs inventories/local.py -n 20
+  A one-off command:        .venv/bin/onebox run inventories/local.py -- alembic current
+  Roll back:                .venv/bin/pyinfra -y inventories/local.py deploys/rollback.py
   Converge again:           .venv/bin/pyinfra -y inventories/local.py deploys/site.py
   SSH in:                   ssh -F {target.ssh_config} {target.name}
   Tear down:                make down

@@ -30,11 +30,12 @@ def _count(field: str) -> int:
     return 0 if field == "-" else int(field)
 
 
-def run_deploy(target_index: int, env: dict[str, str] | None = None, deploy: str = "deploys/site.py") -> DeployResult:
+def run_deploy(target_index: int, env: dict[str, str] | None = None, deploy: str = "deploys/site.py",
+               flags: list[str] | None = None) -> DeployResult:
     full_env = {**os.environ, "ONEBOX_TARGET_INDEX": str(target_index), **(env or {})}
     started = time.monotonic()
     proc = subprocess.run(
-        [PYINFRA, "-y", "inventories/local.py", deploy],
+        [PYINFRA, "-y", *(flags or []), "inventories/local.py", deploy],
         cwd=ROOT, env=full_env, capture_output=True, text=True, check=False,
     )
     seconds = time.monotonic() - started

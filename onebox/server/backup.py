@@ -32,6 +32,8 @@ import hashlib
 import json
 import os
 import shutil
+import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -39,6 +41,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 CONFIG_ENV = "ONEBOX_BACKUP_CONFIG"
 DEFAULT_CONFIG = "/etc/onebox/backup.json"
@@ -63,6 +66,7 @@ DEFAULTS: dict[str, Any] = {
     "keep_daily": 7,
     "keep_weekly": 4,
     "restic_repository": None,
+    "s3_region": "us-east-1",
     "restic_cache_dir": "/var/cache/onebox-backup",
     "restic_check_interval_days": 7,
     "release_tool": "/usr/local/sbin/onebox-release",
@@ -167,10 +171,11 @@ def write_state(path: Path, content: str) -> None:
 
 
 @contextlib.contextmanager
-def locked(config: Config) -> Iterator[None]:
-    """One onebox-backup at a time: a release dump waits for the nightly run, not the reverse."""
+def locked(config: Config, name: str = "lock") -> Iterator[None]:
+    """One dump, retention or restore at a time (a release's dump waits for the nightly one).
+    The off-site upload has a lock of its own: a release never waits for an upload."""
     config.state_path.mkdir(parents=True, exist_ok=True)
-    with open(config.state_path / "lock", "a+") as handle:
+    with open(config.state_path / name, "a+") as handle:
         deadline = time.monotonic() + float(config.lock_timeout)
         waited = False
         while True:
@@ -291,26 +296,29 @@ def check_label(label: str) -> str:
 def take_backup(config: Config, label: str) -> BackupSet | None:
     """One complete backup set in backup_dir, or None when there is nothing to back up yet."""
     check_label(label)
-    pg = container(config, "postgres") if config.postgres_enabled else None
-    redis = container(config, "redis") if config.redis_enabled else None
-    missing = [
-        service for service, found in (("postgres", pg), ("redis", redis))
-        if config.values[f"{service}_enabled"] and found is None
-    ]
-    if missing:
-        volumes = [f"{config.app_name}_{service}-data" for service in missing]
-        if not any(volume_exists(volume) for volume in volumes):
-            log(f"nothing to back up yet: no {' or '.join(missing)} container or volume in project {config.app_name}")
-            return None
-        require_container(config, missing[0])  # raises with the explanation
-    created = now_utc().replace(microsecond=0)
-    name = f"{created.strftime('%Y%m%dT%H%M%SZ')}-{label}"
+    found = {}
+    for service in ("postgres", "redis"):
+        if not config.values[f"{service}_enabled"]:
+            continue
+        found[service] = container(config, service)
+        if found[service] is None:
+            if volume_exists(f"{config.app_name}_{service}-data"):
+                require_container(config, service)  # data but no running container: raises with the explanation
+            log(f"no {service} data yet in project {config.app_name} (no container, no volume)")
+    pg, redis = found.get("postgres"), found.get("redis")
+    if not pg and not redis:
+        log("nothing to back up yet")
+        return None
     root = config.backup_path
     root.mkdir(mode=0o700, parents=True, exist_ok=True)
     root.chmod(0o700)
-    final = root / name
-    if final.exists():
-        raise BackupError(f"backup {name} already exists; wait a second and try again")
+    while True:  # names have a resolution of one second
+        created = now_utc().replace(microsecond=0)
+        name = f"{created.strftime('%Y%m%dT%H%M%SZ')}-{label}"
+        final = root / name
+        if not final.exists():
+            break
+        time.sleep(0.5)
     partial = root / f".partial-{name}"
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(mode=0o700)
@@ -443,16 +451,39 @@ class Restic:
             "HOME": os.environ.get("HOME", "/root"),
             "RESTIC_REPOSITORY": config.restic_repository,
             "RESTIC_CACHE_DIR": str(cache),
+            # A known region spares the bucket-location lookup, which restic 0.18 retries for
+            # minutes when the bucket does not exist yet (before `restic init` creates it).
+            "AWS_DEFAULT_REGION": str(config.s3_region),
             **{key: value for key, value in secrets.items()
-               if key in ("RESTIC_PASSWORD", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION")},
+               if key in ("RESTIC_PASSWORD", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")},
         }
         self.config = config
 
     def __call__(self, *args: str, what: str | None = None, stdout: Any = subprocess.PIPE) -> str:
         return run(["restic", "--quiet", *args], env=self.env, what=what or f"restic {args[0]}", stdout=stdout)
 
+    def reachable(self, pauses: tuple[float, ...] = (1, 3)) -> None:
+        """Fail in seconds when an S3 or REST server does not answer at all: restic itself
+        retries a refused connection for 15 minutes before it gives up."""
+        repository = self.config.restic_repository
+        scheme, _, url = repository.partition(":")
+        if scheme not in ("s3", "rest"):
+            return  # sftp: the host may be an alias in root's ssh config
+        parts = urlsplit(url)
+        address = (parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80))
+        for pause in (*pauses, None):
+            try:
+                socket.create_connection(address, timeout=10).close()
+                return
+            except OSError as error:
+                if pause is None:
+                    raise BackupError(f"the off-site repository {repository} is unreachable "
+                                      f"({address[0]}:{address[1]}: {error.strerror or error})") from None
+                time.sleep(pause)
+
     def ensure_repository(self) -> None:
         """Initialise the repository on first use (`init` refuses an existing one, never overwrites)."""
+        self.reachable()
         try:
             self("cat", "config", what="opening the off-site repository")
         except BackupError as error:
@@ -680,6 +711,7 @@ def restore(config: Config, source: str, name: str | None, safety_dump: bool) ->
             backup = choose(local_sets(config), name, lambda s: s.name)
         else:
             restic = Restic(config)
+            restic.reachable()
             snapshot = choose(restic.snapshots(), name, lambda s: s["onebox_name"])
             config.backup_path.mkdir(mode=0o700, parents=True, exist_ok=True)
             scratch = Path(tempfile.mkdtemp(prefix=".download-", dir=config.backup_path))
@@ -736,7 +768,8 @@ def cmd_run(config: Config, args: argparse.Namespace) -> None:
             if backup is None:
                 raise BackupError(f"no PostgreSQL or Redis data in project {config.app_name} to back up")
             apply_local_retention(config)
-            if config.restic_repository:
+        if config.restic_repository:
+            with locked(config, "offsite.lock"):
                 offsite_sync(config)
     except BaseException as error:
         reason = str(error) if isinstance(error, BackupError) else f"{type(error).__name__}: {error}"
@@ -770,7 +803,7 @@ def cmd_restore(config: Config, args: argparse.Namespace) -> None:
 
 
 def cmd_check(config: Config, args: argparse.Namespace) -> None:
-    with locked(config):
+    with locked(config, "offsite.lock"):
         Restic(config).check()
 
 
@@ -799,9 +832,15 @@ def parser() -> argparse.ArgumentParser:
     return top
 
 
+def terminated(signum: int, frame: object) -> None:
+    # A stopped unit (systemctl stop, its time limit) fails like any run: recorded, with the reason.
+    raise BackupError(f"stopped by {signal.Signals(signum).name} (systemctl stop, or the unit's time limit)")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     os.umask(0o077)
+    signal.signal(signal.SIGTERM, terminated)
     try:
         if os.geteuid() != 0:
             raise BackupError("run as root (the backups and their secrets are root only)")

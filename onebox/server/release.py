@@ -6,6 +6,9 @@
     onebox-release rollback [ID]      switch back to the previous (or a named) release, no build, no pull
     onebox-release releases           the releases kept here, the live one marked
     onebox-release stop-app | start-app   stop / start the live release (used by restore)
+    onebox-release status             the live release, services, certificate, backups, disk, updates
+    onebox-release logs [-f] [-n N] [--raw] [SERVICE]   the live release's logs (JSON lines made readable)
+    onebox-release run -- COMMAND...  a one-off container of the live release (e.g. alembic current)
 
 Releases live in APP_DIR/releases/<id>/ (compose file, environment, secrets, metadata).
 The app runs in one of two compose projects, <app>-blue or <app>-green, on two host
@@ -25,6 +28,7 @@ import fcntl
 import hashlib
 import json
 import os
+import re
 import secrets
 import shutil
 import string
@@ -322,8 +326,8 @@ def wait_healthy(spec: Spec, release: dict, slot: str) -> None:
     deadline = time.monotonic() + spec["release"]["health_timeout"]
     while time.monotonic() < deadline:
         api = [c for c in containers(spec.project(slot)) if c["service"] == "api"]
-        if api and api[0]["state"] in ("exited", "dead"):
-            break
+        if api and api[0]["state"] in ("exited", "dead", "restarting"):
+            break  # it crashed: restarting it in a loop would not make it healthy
         if api and api[0]["health"] in ("healthy", "none") and http_ok(spec, spec.port(slot)):
             return
         time.sleep(0.5)
@@ -410,14 +414,15 @@ def switch_to(spec: Spec, release: dict, run_release_step: bool) -> None:
         state["transition"] = None
         save_state(spec, state)
         raise
+    healthy_at = time.monotonic()
     log(f"{release['id']} is healthy in slot {new_slot}; switching nginx to it")
     state["transition"]["phase"] = "switching"
     save_state(spec, state)
     point_nginx_at(spec, new_slot)
-    finish_switch(spec, release, new_slot)
+    finish_switch(spec, release, new_slot, healthy_at)
 
 
-def finish_switch(spec: Spec, release: dict, new_slot: str) -> None:
+def finish_switch(spec: Spec, release: dict, new_slot: str, healthy_at: float | None = None) -> None:
     """After nginx points at the new slot: drain and stop the old one, start the new processes."""
     state = load_state(spec)
     previous = state.get("live")
@@ -426,9 +431,9 @@ def finish_switch(spec: Spec, release: dict, new_slot: str) -> None:
         state["previous"] = previous
     state["history"] = ([{"id": release["id"], "at": now()}] + state.get("history", []))[:50]
     save_state(spec, state)
-    started = time.monotonic()
+    started = healthy_at or time.monotonic()
     stop_slot(spec, other(new_slot))
-    log(f"the previous version stopped {time.monotonic() - started:.1f} s after the switch")
+    log(f"the previous version stopped {time.monotonic() - started:.1f} s after the new one was healthy")
     if spec["release"]["processes"]:
         compose(spec, release, new_slot, "up", "-d", "--no-build", "--pull", "never", "--wait", "--wait-timeout", "120")
     state = load_state(spec)
@@ -566,7 +571,12 @@ def apply(spec: Spec) -> None:
     image = ensure_image(spec)
     release = new_release(spec, image)
     log(f"new release {release['id']} ({release['source']})")
-    switch_to(spec, release, run_release_step=True)
+    try:
+        switch_to(spec, release, run_release_step=True)
+    except ReleaseError:
+        # It never served: nothing to roll back to, nothing to keep.
+        shutil.rmtree(spec.releases_dir / release["id"], ignore_errors=True)
+        raise
     state = load_state(spec)
     state["deps"] = spec.deps_inputs
     save_state(spec, state)
@@ -602,6 +612,131 @@ def releases(spec: Spec) -> None:
         mark = "* " if record["id"] == state.get("live") else "  "
         print(f"{mark}{record['id']:<24}{record['created']:<22}{record['source'][:27]:<28}{record['image']}")
     print("(* live)")
+
+
+def status(spec: Spec) -> int:
+    """What an operator asks first, in a few seconds; non-zero when something needs attention."""
+    state = load_state(spec)
+    attention: list[str] = []
+    lines = [f"app {spec.app} on {spec['domain']}"]
+    live = release_record(spec, state["live"]) if state.get("live") else None
+    if live:
+        lines.append(f"live release   {live['id']}  ({live['source']}, deployed {live['created']}, slot {state['slot']})")
+    else:
+        attention.append("no release is live")
+    if state.get("previous"):
+        lines.append(f"previous       {state['previous']}  (pyinfra ... deploys/rollback.py)")
+    last = state.get("last_deploy")
+    if last:
+        lines.append(f"last deploy    {last['at']} {last['command']}: {'ok' if last['ok'] else 'FAILED: ' + last['message']}")
+        if not last["ok"]:
+            attention.append("the last deploy failed")
+    if state.get("transition"):
+        attention.append(f"release {state['transition']['release']} was interrupted (run the deploy again)")
+    services = containers(spec.app) + (containers(spec.project(state["slot"])) if live else [])
+    for item in services:
+        lines.append(f"service        {item['service']:<12} {item['state']:<10} health: {item['health']}")
+        if item["state"] != "running" or item["health"] == "unhealthy":
+            attention.append(f"{item['service']} is {item['state']} ({item['health']})")
+    for problem in report_problems(spec, state):
+        if not any(problem.startswith(f"{i['service']} ") for i in services):
+            attention.append(problem)
+    lines += certificate_lines(spec, attention) + backup_lines(spec, attention) + disk_lines(attention)
+    updates = run("sh", "-c", "apt-get -s -o Debug::NoLocking=1 upgrade 2>/dev/null | grep -c '^Inst.*-security'",
+                  check=False, capture=True).stdout.strip() or "0"
+    lines.append(f"security updates pending: {updates}")
+    print("\n".join(lines))
+    for need in attention:
+        print(f"ATTENTION: {need}")
+    return 1 if attention else 0
+
+
+def certificate_lines(spec: Spec, attention: list[str]) -> list[str]:
+    cert = f"/etc/onebox/tls/{spec['domain']}/fullchain.pem"
+    out = run("openssl", "x509", "-in", cert, "-noout", "-enddate", check=False, capture=True).stdout.strip()
+    if not out.startswith("notAfter="):
+        attention.append(f"no certificate at {cert}")
+        return []
+    expires = datetime.strptime(out.removeprefix("notAfter="), "%b %d %H:%M:%S %Y %Z").replace(tzinfo=UTC)
+    days = (expires - datetime.now(UTC)).days
+    if days < 14:
+        attention.append(f"the certificate expires in {days} days")
+    return [f"certificate    {days} days left (until {expires:%Y-%m-%d})"]
+
+
+def backup_lines(spec: Spec, attention: list[str]) -> list[str]:
+    if not spec.data.get("backup_before_release"):
+        return ["backups        disabled"]
+    try:
+        age_h = (time.time() - int(Path("/var/lib/onebox/backup/last-success").read_text().strip())) / 3600
+    except (OSError, ValueError):
+        return ["backups        none has succeeded yet"]
+    if age_h > spec.data.get("backup_max_age_hours", 26):
+        attention.append(f"the last successful backup is {age_h:.1f} h old")
+    return [f"last backup    {age_h:.1f} h ago"]
+
+
+def disk_lines(attention: list[str]) -> list[str]:
+    usage = shutil.disk_usage("/")
+    percent = 100 * usage.used / usage.total
+    if percent > 90:
+        attention.append(f"the root filesystem is {percent:.0f}% full")
+    volumes = run("sh", "-c", "du -sh /var/lib/docker/volumes/*/_data 2>/dev/null", check=False, capture=True).stdout
+    sizes = [f"{line.split()[0]} {line.split()[1].split('/')[5]}" for line in volumes.splitlines() if line.strip()]
+    return [f"disk /         {percent:.0f}% used ({usage.free / 1e9:.1f} GB free)",
+            f"volumes        {', '.join(sizes) or 'none'}"]
+
+
+def logs(spec: Spec, follow: bool, lines: int, raw: bool, service: str) -> int:
+    """The live release's logs (or a dependency's); JSON lines rendered for people unless raw."""
+    state = load_state(spec)
+    release = release_record(spec, state["live"])
+    args = ["logs", "--no-color", "--no-log-prefix", "--tail", str(lines), *(["-f"] if follow else []), service]
+    if service in ("postgres", "redis"):
+        command = ["docker", "compose", "-p", spec.app, "--project-directory", str(spec.dir),
+                   "-f", str(spec.dir / "deps.compose.yaml"), *args]
+        env = {}
+    else:
+        release_dir = spec.releases_dir / release["id"]
+        command = ["docker", "compose", "-p", spec.project(state["slot"]), "--project-directory", str(release_dir),
+                   "-f", str(release_dir / "compose.yaml"), *args]
+        env = compose_env(spec, release, state["slot"])
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env={**os.environ, **env})
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        line = ANSI_ESCAPE.sub("", line.rstrip("\n"))
+        print(line if raw else readable(line), flush=True)
+    return proc.wait()
+
+
+ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+
+
+def readable(line: str) -> str:
+    line = ANSI_ESCAPE.sub("", line)
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return line
+    if not isinstance(record, dict):
+        return line
+    when = record.pop("ts", None) or record.pop("time", None) or record.pop("timestamp", "")
+    level = str(record.pop("level", record.pop("levelname", ""))).upper()
+    message = record.pop("message", record.pop("msg", ""))
+    rest = " ".join(f"{key}={value}" for key, value in record.items())
+    return f"{when} {level:<7} {message} {rest}".strip()
+
+
+def run_in_app(spec: Spec, command: list[str]) -> int:
+    """A one-off container of the live release's image, with its environment and secrets."""
+    state = load_state(spec)
+    release = release_record(spec, state["live"])
+    return compose(spec, release, state["slot"], "run", "--rm", "--no-deps", "-T", "api", *command, check=False).returncode
+
+
+def report_problems(spec: Spec, state: dict) -> list[str]:
+    return state_report(spec.dir).get("problems", [])
 
 
 def state_report(spec_dir: Path) -> dict:
@@ -674,6 +809,15 @@ def main(argv: list[str]) -> int:
                 record_outcome(spec, command[1:], True, load_state(spec)["live"])
         elif command == "releases":
             releases(spec)
+        elif command == "status":
+            return status(spec)
+        elif command == "logs":
+            options = argv[1:]
+            lines = int(options[options.index("-n") + 1]) if "-n" in options else 100
+            names = [o for i, o in enumerate(options) if not o.startswith("-") and (i == 0 or options[i - 1] != "-n")]
+            return logs(spec, "-f" in options, lines, "--raw" in options, names[0] if names else "api")
+        elif command == "run":
+            return run_in_app(spec, argv[2:] if argv[1:2] == ["--"] else argv[1:])
         elif command in ("stop-app", "start-app"):
             with deploy_lock(spec, spec["lock_timeout"]):
                 state = load_state(spec)

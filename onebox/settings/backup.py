@@ -26,6 +26,7 @@ class BackupSettings(BaseModel):
     backup_keep_weekly: Annotated[int, Field(ge=0, le=260)]
     backup_max_age_hours: PositiveInt
     backup_restic_repository: str | None
+    backup_s3_region: Annotated[str, Field(pattern=r"^[a-z0-9-]+$")]
     backup_restic_check_interval_days: PositiveInt
 
     # --- secrets: environment or the git-ignored secrets file only (ONEBOX_BACKUP_...) ---

@@ -1,5 +1,6 @@
 """Settings of the host hardening done by the host role (deploys/base.py): sshd limits,
-fail2ban, kernel parameters, kernel modules, login defaults, extra packages."""
+fail2ban, kernel parameters and modules, login defaults, extra packages, AIDE, auditd,
+security updates during the deploy."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ DOCKER_FORWARDING_KEYS = ("net.ipv4.ip_forward", "net.ipv4.conf.all.forwarding",
 
 class HardeningSettings(BaseModel):
     sshd_max_auth_tries: Annotated[int, Field(ge=2, le=10)]
-    sshd_max_sessions: Annotated[int, Field(ge=2, le=64)]
+    sshd_max_sessions: Annotated[int, Field(le=64)]
     sshd_allow_tcp_forwarding: Literal["no", "local", "yes"]
     fail2ban_enabled: bool
     fail2ban_maxretry: PositiveInt
@@ -32,9 +33,27 @@ class HardeningSettings(BaseModel):
     sysctl_kernel: dict[SysctlKey, SysctlValue]
     blocked_kernel_modules: list[ModuleName]
     hardening_packages: list[PackageName]
-    login_banner: Annotated[str, Field(min_length=1, max_length=2000, pattern=r"^[^\x00-\x09\x0b-\x1f\x7f\\]+$")]
+    aide_enabled: bool
+    auditd_enabled: bool
+    login_banner: Annotated[str, Field(min_length=1, max_length=2000)]
     shell_idle_timeout: NonNegativeInt
     security_updates_on_deploy: bool
+
+    @field_validator("sshd_max_sessions")
+    @classmethod
+    def _room_for_pyinfra(cls, value: int) -> int:
+        if value < 3:
+            raise ValueError("pyinfra keeps an SFTP session open beside its commands: below 3 sessions per "
+                             "connection deploys fail with 'open failed'; use 3 or more")
+        return value
+
+    @field_validator("login_banner")
+    @classmethod
+    def _plain_text(cls, value: str) -> str:
+        if "\\" in value or any((ord(char) < 32 and char != "\n") or ord(char) == 127 for char in value):
+            raise ValueError("must be plain text: no backslashes (getty expands them in /etc/issue) "
+                             "and no control characters but newlines")
+        return value
 
     @field_validator("fail2ban_ignore_ips")
     @classmethod

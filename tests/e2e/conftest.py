@@ -53,8 +53,9 @@ class Deployed:
         state = f"{self.settings.app_dir}/state.json"
         return self.ssh(f"python3 -c \"import json; print(json.load(open('{state}'))['live'])\"").stdout.strip()
 
-    def deploy(self, env: dict[str, str] | None = None, deploy: str = "deploys/site.py") -> DeployResult:
-        return run_deploy(self.target.index, env, deploy)
+    def deploy(self, env: dict[str, str] | None = None, deploy: str = "deploys/site.py",
+               flags: list[str] | None = None) -> DeployResult:
+        return run_deploy(self.target.index, env, deploy, flags)
 
 
 @pytest.fixture(scope="session")

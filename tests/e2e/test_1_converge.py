@@ -42,9 +42,10 @@ def test_an_app_setting_recreates_only_the_api(deployed) -> None:
     result = deployed.deploy({"ONEBOX_API_WORKERS": "3"})
     assert result.returncode == 0, result.output[-3000:]
     assert set(changed_operations(result.output)) == {
-        "Deploy the application | Write the compose file.",
-        "Deploy the application | Roll out: dependencies healthy, migrations, then the new API.",
+        "Deploy the application | Write the release spec (spec.json).",
+        "Deploy the application | Release: dependencies, image, release step, health-gated switch (or heal what runs).",
     }
+    assert "release because: settings changed" in result.output
     after = deployed.container_ids()
     assert after["postgres"] == before["postgres"] and after["redis"] == before["redis"]
     assert after["api"] != before["api"]
@@ -65,4 +66,5 @@ def test_an_invalid_config_never_replaces_a_working_one(deployed, dest: str, che
     assert f"`{check}` rejected the new {dest}; the previous version was kept" in result.output
     assert deployed.ssh(f"sha256sum {dest}").stdout == before
     assert deployed.ssh(check).returncode == 0  # and a new SSH connection still gets in
-    assert deployed.deploy().changed == 0
+    again = deployed.deploy()
+    assert again.changed == 0, changed_operations(again.output)

@@ -3,6 +3,8 @@ secrets stay on the server."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import secrets
 
 import httpx
@@ -42,25 +44,29 @@ def test_a_broadcast_reaches_two_clients(api) -> None:
 
 
 def test_generated_secrets_never_leave_the_server(deployed) -> None:
-    env = deployed.ssh(f"cat {deployed.settings.app_dir}/generated.env").stdout
-    secrets = [line.split("=", 1)[1] for line in env.splitlines() if "=" in line]
+    generated = json.loads(deployed.ssh(f"cat {deployed.settings.app_dir}/secrets/generated.json").stdout)
+    secrets = [generated["postgres_password"], *generated["secret"].values()]
     assert len(secrets) == 2 and all(len(secret) == 64 for secret in secrets)
-    labels = deployed.ssh("docker inspect -f '{{json .Config.Labels}}' $(docker ps -q)").stdout
+    inspected = deployed.ssh("docker inspect $(docker ps -q)").stdout
     for secret in secrets:
         assert secret not in deployed.first.output and secret not in deployed.second.output
-        assert secret not in labels
+        assert secret not in inspected
 
 
-def test_a_supplied_secret_reaches_the_api_but_no_output(deployed, api) -> None:
+def test_a_supplied_secret_reaches_the_app_but_no_output(deployed, api) -> None:
     secret = secrets.token_hex(24)
-    supplied = deployed.deploy({"ONEBOX_APP_SECRET_KEY": secret})
+    supplied = deployed.deploy({"ONEBOX_SECRET_APP_SECRET_KEY": secret}, flags=["--debug", "-vvv"])
     assert supplied.returncode == 0, supplied.output[-3000:]
-    assert secret not in supplied.output
+    for derived in (secret, hashlib.sha256(secret.encode()).hexdigest(), hashlib.sha1(secret.encode()).hexdigest()):
+        assert derived not in supplied.output
     app_dir = deployed.settings.app_dir
-    assert f"APP_SECRET_KEY={secret}" in deployed.ssh(f"cat {app_dir}/supplied.env").stdout
+    assert json.loads(deployed.ssh(f"cat {app_dir}/secrets/supplied.json").stdout)["secret"] == {"APP_SECRET_KEY": secret}
     api_container = deployed.container_ids()["api"]
-    assert deployed.ssh(f"docker exec {api_container} printenv APP_SECRET_KEY").stdout.strip() == secret
-    assert secret not in deployed.ssh(f"docker inspect -f '{{{{json .Config.Labels}}}}' {api_container}").stdout
+    # A file for apps that read files, and (through the entrypoint shim) a variable for apps that read their environment.
+    assert deployed.ssh(f"docker exec {api_container} cat /run/secrets/APP_SECRET_KEY").stdout == secret
+    environ = deployed.ssh(f"docker exec {api_container} cat /proc/1/environ").stdout.split("\0")
+    assert f"APP_SECRET_KEY={secret}" in environ
+    assert secret not in deployed.ssh(f"docker inspect {api_container}").stdout
     wait_ready(api)
     assert deployed.deploy().returncode == 0  # back to the generated secret
-    assert deployed.ssh(f"cat {app_dir}/supplied.env").stdout == ""
+    assert json.loads(deployed.ssh(f"cat {app_dir}/secrets/supplied.json").stdout)["secret"] == {}

@@ -64,7 +64,7 @@ def test_an_image_built_here_and_loaded_there_is_deployed(deployed, api, tmp_pat
     source = app_copy(tmp_path, "e2e-tarball")
     result = deployed.deploy({"ONEBOX_APP_SOURCE_DIR": str(source), "ONEBOX_APP_IMAGE_SOURCE": "tarball"})
     assert result.returncode == 0, result.output[-3000:]
-    assert "Deploy the application | Load the API image built on this machine." in changed_operations(result.output)
+    assert "Deploy the application | Load the app image built on this machine." in changed_operations(result.output)
     wait_ready(api)
     assert httpx.get(f"{api}/version").json()["version"] == "e2e-tarball"
     back = deployed.deploy({"ONEBOX_APP_SOURCE_DIR": str(app_copy(tmp_path, "e2e-2"))})
@@ -72,7 +72,7 @@ def test_an_image_built_here_and_loaded_there_is_deployed(deployed, api, tmp_pat
 
 
 def test_a_version_that_never_gets_healthy_is_replaced_by_the_previous_one(deployed, api, tmp_path) -> None:
-    stamp = deployed.ssh(f"cat {deployed.settings.app_dir}/.deployed").stdout
+    live = deployed.live_release()
 
     result = deployed.deploy({"ONEBOX_APP_SOURCE_DIR": str(app_copy(tmp_path, "e2e-crash", crashing=True))})
 
@@ -81,25 +81,25 @@ def test_a_version_that_never_gets_healthy_is_replaced_by_the_previous_one(deplo
     assert "this version cannot start" in result.output  # its logs tell why
     wait_ready(api)
     assert httpx.get(f"{api}/version").json()["version"] == "e2e-2"
-    assert deployed.ssh(f"cat {deployed.settings.app_dir}/.deployed").stdout == stamp
+    assert deployed.live_release() == live
 
 
 def test_a_broken_migration_keeps_the_old_version_serving(deployed, api, tmp_path) -> None:
     record = httpx.post(f"{api}/items", json={"name": "before the broken migration"}).json()
-    stamp = deployed.ssh(f"cat {deployed.settings.app_dir}/.deployed").stdout
+    live = deployed.live_release()
     before = deployed.container_ids()
 
     result = deployed.deploy({"ONEBOX_APP_SOURCE_DIR": str(app_copy(tmp_path, "e2e-3", broken_migration=True))})
 
     assert result.returncode != 0
-    assert "the database migration failed; the running API was left as it was" in result.output
+    assert "the release step failed (e.g. the database migration); the running version was left as it was" in result.output
     assert deployed.container_ids() == before
     assert httpx.get(f"{api}/version").json()["version"] == "e2e-2"
     assert httpx.get(f"{api}/items/{record['id']}").json()["name"] == "before the broken migration"
-    assert deployed.ssh(f"cat {deployed.settings.app_dir}/.deployed").stdout == stamp
+    assert deployed.live_release() == live
     # PostgreSQL's transactional DDL rolled the half-done migration back.
     tables = deployed.ssh(
-        f"cd {deployed.settings.app_dir} && docker compose exec -T postgres "
+        f"docker exec {deployed.container_ids()['postgres']} "
         f"psql -U {deployed.settings.postgres_user} -d {deployed.settings.postgres_db} -Atc '\\dt'"
     ).stdout
     assert "half_done" not in tables and "items" in tables

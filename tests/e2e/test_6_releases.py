@@ -57,10 +57,15 @@ def version(api) -> str:
     return httpx.get(f"{api}/version").json()["version"]
 
 
+RELEASES: dict[str, str] = {}
+
+
 def test_a_code_change_drops_no_request(deployed, root_ca, api, tmp_path) -> None:
     before = deployed.live_release()
+    RELEASES["before"] = before
     _, report = deploy_under_load(deployed, root_ca, {"ONEBOX_APP_SOURCE_DIR": str(app_copy(tmp_path, "zd-1"))})
     assert deployed.live_release() != before
+    RELEASES["zd-1"] = deployed.live_release()
     assert version(api) == "zd-1"
     all_rows_there(api, report.written)
 
@@ -81,14 +86,22 @@ def test_a_failed_release_drops_no_request_and_never_serves(deployed, root_ca, a
     assert version(api) == "zd-1"
 
 
-def test_rollback_returns_the_previous_code_without_building(deployed, root_ca, api) -> None:
+def test_rollback_goes_to_the_previous_release_without_building(deployed, root_ca, api) -> None:
     images_before = deployed.ssh("docker images -q | sort").stdout
     result, _ = deploy_under_load(deployed, root_ca, deploy="deploys/rollback.py")
-    assert "migrations are NOT reversed" in result.output or result.returncode == 0
-    assert version(api) != "zd-1"
+    assert "migrations are NOT reversed" in result.output
+    # The previous release: the same code before the setting change (2 workers again).
+    assert deployed.live_release() == RELEASES["zd-1"]
+    assert "WEB_CONCURRENCY=2" in deployed.ssh("docker inspect -f '{{.Config.Env}}' " + deployed.container_ids()["api"]).stdout
     assert deployed.ssh("docker images -q | sort").stdout == images_before  # nothing built, nothing pulled
+
+
+def test_rollback_to_a_named_release_returns_its_code(deployed, root_ca, api) -> None:
+    deploy_under_load(deployed, root_ca, {"ONEBOX_ROLLBACK_TO": RELEASES["before"]}, deploy="deploys/rollback.py")
+    assert deployed.live_release() == RELEASES["before"]
+    assert version(api) != "zd-1"
     releases = deployed.ssh("onebox-release releases").stdout
-    assert deployed.live_release() in releases and "* " in releases
+    assert f"* {RELEASES['before']}" in releases
 
 
 def test_rolling_forward_again_works_and_old_releases_are_pruned(deployed, api, tmp_path) -> None:

@@ -56,7 +56,7 @@ def offsite(deployed) -> Iterator[dict[str, str]]:
 
 @pytest.fixture(scope="module")
 def api(deployed) -> Iterator[str]:
-    with api_tunnel(deployed.ssh_args, deployed.settings.api_port) as base_url:
+    with api_tunnel(deployed.ssh_args) as base_url:
         wait_ready(base_url)
         yield base_url
 

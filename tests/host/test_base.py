@@ -1,4 +1,5 @@
-"""The host is hardened as configured: deploy user, sshd, firewall, upgrades, time."""
+"""The host is hardened as configured: deploy user, sshd, fail2ban, firewall, upgrades, time,
+kernel parameters and modules, login defaults, file integrity."""
 
 from __future__ import annotations
 
@@ -29,6 +30,12 @@ def test_sshd_effective_settings_are_hardened(host, settings) -> None:
     assert effective["permitrootlogin"] in ("without-password", "prohibit-password", "no")
     if settings.sshd_permit_root_login == "no":
         assert effective["permitrootlogin"] == "no"
+    assert effective["maxauthtries"] == str(settings.sshd_max_auth_tries)
+    assert effective["maxsessions"] == str(settings.sshd_max_sessions)
+    assert effective["allowtcpforwarding"] == settings.sshd_allow_tcp_forwarding
+    assert effective["loglevel"] == "VERBOSE"
+    assert effective["tcpkeepalive"] == "no"
+    assert effective["x11forwarding"] == "no" and effective["allowagentforwarding"] == "no"
     assert host.service("ssh").is_running
 
 
@@ -72,3 +79,73 @@ def test_time_zone_hostname_and_time_sync(host, settings) -> None:
     assert host.service("systemd-timesyncd").is_enabled
     if host.run("systemd-detect-virt --container").rc != 0:  # timesyncd does not run in containers
         assert host.service("systemd-timesyncd").is_running
+
+
+def in_container(host) -> bool:  # noqa: ANN001 - testinfra's host fixture
+    return host.run("systemd-detect-virt --container").rc == 0
+
+
+def test_deploy_home_and_sudoers_dir_are_private(host, settings) -> None:
+    assert host.file(f"/home/{settings.deploy_user}").mode == 0o700
+    assert host.file("/etc/sudoers.d").mode == 0o750
+
+
+def test_fail2ban_guards_sshd(host, settings) -> None:
+    if not settings.fail2ban_enabled:
+        assert not host.package("fail2ban").is_installed
+        return
+    assert host.service("fail2ban").is_running and host.service("fail2ban").is_enabled
+    assert "sshd" in host.check_output("fail2ban-client status")
+    ignored = host.check_output("fail2ban-client get sshd ignoreip")
+    assert all(address.split("/")[0] in ignored for address in settings.fail2ban_ignore_ips)
+    assert host.check_output("fail2ban-client get sshd maxretry") == str(settings.fail2ban_maxretry)
+
+
+def test_kernel_parameters_are_in_effect(host, settings) -> None:
+    for key, value in settings.sysctl_network.items():
+        assert host.check_output(f"sysctl -n {key}") == str(value), key
+    # Docker forwards container traffic: hardening must leave forwarding on.
+    if host.service("docker").is_running:
+        assert host.check_output("sysctl -n net.ipv4.ip_forward") == "1"
+    kernel_file = host.file("/etc/sysctl.d/90-onebox-kernel.conf")
+    if in_container(host):  # the kernel is the host's: onebox never touches it
+        assert not kernel_file.exists
+        return
+    for key, value in settings.sysctl_kernel.items():
+        assert host.check_output(f"sysctl -n {key}") == str(value), key
+
+
+def test_unneeded_kernel_modules_cannot_load(host, settings) -> None:
+    blocklist = host.file("/etc/modprobe.d/onebox-blocklist.conf").content_string
+    for module in settings.blocked_kernel_modules:
+        assert f"install {module} /bin/false" in blocklist
+
+
+def test_login_defaults(host, settings) -> None:
+    assert "hard    core            0" in host.file("/etc/security/limits.d/onebox.conf").content_string
+    profile = host.file("/etc/profile.d/onebox.sh").content_string
+    assert "umask 027" in profile and "ulimit -c 0" in profile
+    login_shell = host.run("bash -lc 'umask; ulimit -c; echo ${TMOUT:-0}'")
+    assert login_shell.stdout.split() == ["0027", "0", str(settings.shell_idle_timeout)]
+    for path in ("/etc/issue", "/etc/issue.net"):
+        assert host.file(path).content_string.strip() == settings.login_banner.strip()
+
+
+def test_hardening_packages_are_installed(host, settings) -> None:
+    for package in settings.hardening_packages:
+        assert host.package(package).is_installed, package
+
+
+def test_file_integrity_is_monitored(host, settings) -> None:
+    if not settings.aide_enabled:
+        return
+    assert host.package("aide").is_installed
+    assert host.run("aide --config-check --config=/etc/aide/aide.conf").rc == 0
+    assert host.service("dailyaidecheck.timer").is_enabled
+
+
+def test_auditd_records_changes_outside_containers(host, settings) -> None:
+    if not settings.auditd_enabled or in_container(host):
+        return
+    assert host.service("auditd").is_running
+    assert "-k identity" in host.check_output("auditctl -l")

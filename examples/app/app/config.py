@@ -1,5 +1,6 @@
 """Configuration, read only from environment variables."""
 
+import os
 from functools import cached_property
 from urllib.parse import quote
 
@@ -10,8 +11,11 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class DatabaseSettings(BaseSettings):
     """Just what Alembic needs, so migrations don't require the app's secrets."""
 
-    # No env_file: the container's environment is the single source of truth.
-    model_config = SettingsConfigDict(extra="ignore", frozen=True)
+    # No env_file: the container's environment is the source of truth, then compose secrets
+    # (/run/secrets/<NAME>, matched case-insensitively), which onebox mounts for every secret.
+    model_config = SettingsConfigDict(
+        extra="ignore", frozen=True, secrets_dir="/run/secrets" if os.path.isdir("/run/secrets") else None
+    )
 
     postgres_host: str = "postgres"
     postgres_port: int = 5432
@@ -37,3 +41,5 @@ class Settings(DatabaseSettings):
     redis_url: str = "redis://redis:6379/0"
     app_secret_key: SecretStr = Field(min_length=1)
     log_level: str = "info"
+    # Interactive docs (/docs, /redoc, /openapi.json) only when asked: production publishes no API map.
+    api_docs: bool = False

@@ -2,6 +2,7 @@
 
 import json
 import logging
+import os
 import sys
 from contextvars import ContextVar
 from datetime import UTC, datetime
@@ -29,6 +30,10 @@ class JsonFormatter(logging.Formatter):
             "msg": record.getMessage(),
             "pid": record.process,  # tells gunicorn workers apart
         }
+        # Which release wrote the line (set by onebox in every container).
+        release = os.environ.get("ONEBOX_RELEASE")
+        if release:
+            entry["release"] = release
         request_id = request_id_var.get()
         if request_id:
             entry["request_id"] = request_id

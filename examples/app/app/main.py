@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -54,10 +55,22 @@ async def _dependency_down(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": "service temporarily unavailable"}, status_code=503)
 
 
+async def _invalid_request(request: Request, exc: Exception) -> JSONResponse:
+    # FastAPI's default 422 echoes the request body back ("input"): a 9 MB body came back
+    # whole. Say where and what, never the submitted value.
+    assert isinstance(exc, RequestValidationError)
+    errors = [{"loc": error["loc"], "msg": error["msg"], "type": error["type"]} for error in exc.errors()]
+    return JSONResponse({"detail": errors}, status_code=422)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     setup_logging(settings.log_level)
-    app = FastAPI(title="onebox example", version=VERSION, lifespan=lifespan)
+    docs = settings.api_docs
+    app = FastAPI(title="onebox example", version=VERSION, lifespan=lifespan,
+                  docs_url="/docs" if docs else None, redoc_url="/redoc" if docs else None,
+                  openapi_url="/openapi.json" if docs else None)
+    app.add_exception_handler(RequestValidationError, _invalid_request)
     app.state.settings = settings
     app.add_middleware(RequestContextMiddleware)
     for exc_type in (

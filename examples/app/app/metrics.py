@@ -29,6 +29,10 @@ WEBSOCKETS = Gauge(
     multiprocess_mode="livesum",
 )
 
+# The running release (ONEBOX_RELEASE, set by onebox), as Prometheus' usual info-style gauge.
+RELEASE = Gauge("app_release_info", "The release this process runs", ["release"], multiprocess_mode="liveall")
+RELEASE.labels(release=os.environ.get("ONEBOX_RELEASE", "unknown")).set(1)
+
 
 def render() -> Response:
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):

@@ -94,3 +94,16 @@ def test_ws_broadcast_via_redis(client):
         a.send_text("to everyone")
         assert a.receive_text() == "to everyone"
         assert b.receive_text() == "to everyone"
+
+
+def test_interactive_docs_are_off_unless_asked(client):
+    for path in ("/docs", "/redoc", "/openapi.json"):
+        assert client.get(path).status_code == 404, path
+
+
+def test_an_invalid_body_is_not_echoed_back(client):
+    marker = "x" * 5000 + "-never-echoed"
+    r = client.post("/items", json={"nome": marker})
+    assert r.status_code == 422
+    assert marker not in r.text
+    assert r.json()["detail"][0]["loc"] == ["body", "name"]

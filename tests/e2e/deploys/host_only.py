@@ -3,7 +3,13 @@ the proxy or TLS: `pyinfra -y inventories/local.py tests/e2e/deploys/host_only.p
 
 from pyinfra import host
 
-from deploys.base import configure_firewall, create_deploy_user, harden_sshd, prepare_host
+from deploys.base import (
+    configure_firewall,
+    create_deploy_user,
+    harden_sshd,
+    prepare_host,
+    record_file_integrity_baseline,
+)
 from deploys.docker import install_docker
 
 settings = host.data.onebox_settings
@@ -13,3 +19,4 @@ create_deploy_user(settings)
 harden_sshd(settings)
 configure_firewall(settings)
 install_docker(settings)
+record_file_integrity_baseline(settings)
