@@ -24,6 +24,7 @@ from typing import Any
 
 import pyinfra
 
+from onebox import fact_batch
 from onebox.settings import Settings, SettingsError, shown, validate_settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -81,6 +82,7 @@ def settings_for_group(group: str, ssh_user: str = "root", ssh_key: str | None =
     as; exits with a clear message otherwise."""
     if pyinfra.is_cli:  # not in pytest (host checks, e2e), where Ctrl-C must still stop the session
         exit_non_zero_on_interrupt()
+        fact_batch.install()
     try:
         settings = validate_settings(group_data(group), secrets_file(group))
         check_connection(settings, ssh_user, ssh_key)

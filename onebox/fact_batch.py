@@ -1,0 +1,171 @@
+"""Batched facts: a converge that changes nothing costs one round trip for its facts, not ~150.
+
+pyinfra 3 runs one SSH command per fact. onebox remembers which facts the last run of
+a deploy asked of a host (.onebox/fact-plans/, on this machine) and, at the first fact
+of the next run, asks the server for all of them in ONE command. Later requests for
+the same fact are answered from that batch.
+
+The batch describes the server as it was before this run changed anything: as soon as
+an operation runs a command on the host, the batch is dropped and every later fact is
+read live, as pyinfra always does. A fact the plan does not know, one that failed in
+the batch, or one whose command is missing there, is also read live. Correctness never
+depends on the plan; only speed does.
+"""
+
+from __future__ import annotations
+
+import atexit
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import pyinfra.api.host as pyinfra_host
+import pyinfra.api.operations as pyinfra_operations
+from pyinfra import logger
+from pyinfra.api.command import StringCommand
+from pyinfra.api.facts import FactBase, ShortFactBase, _handle_fact_kwargs, _make_command
+
+PLANS = Path(__file__).resolve().parent.parent / ".onebox" / "fact-plans"
+MARK = "@@onebox-fact"
+_MISSING = object()
+
+_original_get_fact = pyinfra_host.get_fact
+_original_run_host_op = pyinfra_operations._run_host_op
+_fact_classes: dict[str, type[FactBase]] = {}
+_plans: dict[str, list[dict]] = {}  # host -> facts asked this run (the next run's plan)
+_batches: dict[str, dict[str, Any]] = {}  # host -> fact key -> value, until the host changes
+_fetched: set[str] = set()
+
+
+def _key(cls: type[FactBase], args: tuple, kwargs: dict) -> str | None:
+    try:
+        return json.dumps([f"{cls.__module__}.{cls.__qualname__}", list(args), kwargs], sort_keys=True)
+    except TypeError:
+        return None  # arguments that do not serialise are never batched
+
+
+def _plan_path(host) -> Path:  # noqa: ANN001 - pyinfra's Host
+    name = hashlib.sha256(f"{host.name}:{host.data.get('ssh_port')}".encode()).hexdigest()[:16]
+    return PLANS / f"{name}.json"
+
+
+def _fetch_batch(state, host) -> None:  # noqa: ANN001
+    """One command for every fact of the plan; values processed by the facts themselves."""
+    _fetched.add(host.name)
+    try:
+        plan = json.loads(_plan_path(host).read_text())
+    except (OSError, ValueError):
+        return
+    entries: list[tuple[dict, FactBase]] = []
+    parts: list[str] = []
+    for item in plan:
+        cls = _fact_classes.get(item["fact"]) or _import_fact(item["fact"])
+        if cls is None:
+            continue
+        fact = cls()
+        fact_kwargs, _ = _handle_fact_kwargs(state, host, cls, item["args"], item["kwargs"])
+        command = _make_command(fact.command, fact_kwargs)
+        requires = _make_command(fact.requires_command, fact_kwargs)
+        text = command.get_raw_value() if isinstance(command, StringCommand) else str(command)
+        if requires:
+            required = requires.get_raw_value() if isinstance(requires, StringCommand) else str(requires)
+            text = f"if command -v {required} >/dev/null 2>&1; then {text}; else exit 127; fi"
+        index = len(entries)
+        entries.append((item, fact))  # the same instance processes the output: some facts keep state
+        parts.append(f"echo '{MARK} {index}'; ( {text} ) 2>/dev/null; echo \"{MARK} {index} end $?\"")
+    if not parts:
+        return
+    logger.debug(f"onebox fact batch: {len(parts)} facts in one command")
+    _, global_kwargs = _handle_fact_kwargs(state, host, type(entries[0][1]), [], {})
+    from pyinfra.api.arguments import CONNECTOR_ARGUMENT_KEYS
+
+    executor_kwargs = {key: value for key, value in global_kwargs.items() if key in CONNECTOR_ARGUMENT_KEYS}
+    status, output = host.run_shell_command(StringCommand("sh", "-c", _quote("\n".join(parts))),
+                                            print_output=False, print_input=False, **executor_kwargs)
+    if not status:
+        return
+    batch: dict[str, Any] = {}
+    lines: list[str] = []
+    for line in output.stdout_lines:
+        if line.startswith(f"{MARK} ") and " end " in line:
+            index, code = int(line.split()[1]), int(line.split()[3])
+            item, fact = entries[index]
+            if code == 0:
+                try:
+                    value = fact.process(lines) if lines else fact.default()
+                except Exception:  # noqa: BLE001 - whatever a fact raises, reading it live will show
+                    value = _MISSING
+                if value is not _MISSING:
+                    batch[_key(type(fact), tuple(item["args"]), item["kwargs"]) or ""] = value
+            lines = []
+        elif line.startswith(f"{MARK} "):
+            lines = []
+        else:
+            lines.append(line)
+    _batches[host.name] = batch
+
+
+def _quote(script: str) -> Any:
+    from pyinfra.api.command import QuoteString
+
+    return QuoteString(script)
+
+
+def _import_fact(path: str) -> type[FactBase] | None:
+    module, _, name = path.rpartition(".")
+    try:
+        imported = __import__(module, fromlist=[name])
+        cls = getattr(imported, name)
+    except (ImportError, AttributeError):
+        return None
+    return cls if isinstance(cls, type) and issubclass(cls, FactBase) else None
+
+
+def get_fact(state, host, cls, args=None, kwargs=None, **rest):  # noqa: ANN001, ANN002, ANN003, ANN201
+    """pyinfra's get_fact, answered from the batch when it can be."""
+    if not isinstance(cls, type) or issubclass(cls, ShortFactBase) or rest:
+        return _original_get_fact(state, host, cls, args=args, kwargs=kwargs, **rest)
+    args, kwargs = tuple(args or ()), dict(kwargs or {})
+    key = _key(cls, args, kwargs)
+    if key is None:
+        return _original_get_fact(state, host, cls, args=args, kwargs=kwargs)
+    name = f"{cls.__module__}.{cls.__qualname__}"
+    _fact_classes[name] = cls
+    plan = _plans.setdefault(host.name, [])
+    if not any(item["key"] == key for item in plan):
+        plan.append({"key": key, "fact": name, "args": list(args), "kwargs": kwargs, "host": host})
+    if host.name not in _fetched:
+        _fetch_batch(state, host)
+    batch = _batches.get(host.name, {})
+    if key in batch:
+        return batch[key]
+    return _original_get_fact(state, host, cls, args=args, kwargs=kwargs)
+
+
+def _run_host_op(state, host, op_hash):  # noqa: ANN001, ANN201
+    try:
+        return _original_run_host_op(state, host, op_hash)
+    finally:
+        if state.get_op_data_for_host(host, op_hash).operation_meta._commands:
+            _batches.pop(host.name, None)  # the server changed: read the rest live
+
+
+def _save_plans() -> None:
+    for items in _plans.values():
+        if not items:
+            continue
+        host = items[0]["host"]
+        PLANS.mkdir(parents=True, exist_ok=True)
+        plan = [{key: item[key] for key in ("fact", "args", "kwargs")} for item in items]
+        _plan_path(host).write_text(json.dumps(plan))
+
+
+def install() -> None:
+    """Batch facts for this pyinfra run (called once by the inventory)."""
+    if pyinfra_host.get_fact is get_fact:
+        return
+    pyinfra_host.get_fact = get_fact  # type: ignore[assignment]
+    pyinfra_operations._run_host_op = _run_host_op
+    atexit.register(_save_plans)
+
