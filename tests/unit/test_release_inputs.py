@@ -1,0 +1,74 @@
+"""What a release is made of: the build context as .dockerignore says, a spec without
+secrets, the same inputs hash on both sides, readable logs."""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+from pathlib import Path
+
+from test_settings import valid
+
+from onebox.rollout import app_inputs, release_spec
+from onebox.server import release as tool
+from onebox.settings import validate_settings
+from onebox.source import source_tarball
+
+
+def names(tarball: bytes) -> set[str]:
+    import gzip
+
+    with tarfile.open(fileobj=io.BytesIO(gzip.decompress(tarball))) as tar:
+        return set(tar.getnames())
+
+
+def test_the_dockerignore_decides_what_is_uploaded(tmp_path: Path) -> None:
+    (tmp_path / "docker").mkdir()
+    (tmp_path / "docker" / "Dockerfile").write_text("FROM scratch\n")
+    (tmp_path / "app.py").write_text("x = 1\n")
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests" / "test_app.py").write_text("")
+    (tmp_path / ".env").write_text("SECRET=1\n")
+    (tmp_path / ".dockerignore").write_text("tests/\n.env\n")
+    assert names(source_tarball(tmp_path, "docker/Dockerfile")) == {"app.py", "docker/Dockerfile", ".dockerignore"}
+    (tmp_path / ".dockerignore").unlink()  # without one: everything but caches (tests/ too, as docker would)
+    assert {"tests/test_app.py", ".env"} <= names(source_tarball(tmp_path, "docker/Dockerfile"))
+
+
+def test_the_tarball_is_reproducible_and_keeps_executables(tmp_path: Path) -> None:
+    (tmp_path / "Dockerfile").write_text("FROM scratch\n")
+    script = tmp_path / "release.sh"
+    script.write_text("#!/bin/sh\n")
+    script.chmod(0o755)
+    first = source_tarball(tmp_path)
+    script.touch()
+    assert source_tarball(tmp_path) == first
+    import gzip
+
+    with tarfile.open(fileobj=io.BytesIO(gzip.decompress(first))) as tar:
+        assert tar.getmember("release.sh").mode == 0o755
+
+
+def test_the_spec_carries_no_secret(monkeypatch) -> None:
+    monkeypatch.setenv("ONEBOX_POSTGRES_PASSWORD", "p" * 30)
+    monkeypatch.setenv("ONEBOX_SECRET_APP_SECRET_KEY", "k" * 30)
+    s = validate_settings(valid())
+    spec = release_spec(s, {"source": "build", "ref": "onebox/api:abc"}, "app@abc")
+    text = json.dumps(spec)
+    assert "p" * 30 not in text and "k" * 30 not in text
+    assert spec["release"]["secret_env"] == {"POSTGRES_PASSWORD": "{postgres_password}"}
+
+
+def test_controller_and_server_hash_a_release_alike(tmp_path: Path) -> None:
+    s = validate_settings(valid())
+    spec = release_spec(s, {"source": "build", "ref": "onebox/api:abc"}, "app@abc")
+    (tmp_path / "spec.json").write_text(json.dumps(spec))
+    (tmp_path / "app.compose.yaml").write_text("services: {}\n")
+    assert tool.Spec(tmp_path).app_inputs == app_inputs(spec, "services: {}\n")
+
+
+def test_json_log_lines_are_made_readable() -> None:
+    line = '\x1b[2K{"ts": "2026-11-23T08:05:03Z", "level": "info", "msg": "started", "release": "r1"}'
+    assert tool.readable(tool.ANSI_ESCAPE.sub("", line)) == "2026-11-23T08:05:03Z INFO    started release=r1"
+    assert tool.readable("plain text") == "plain text"
