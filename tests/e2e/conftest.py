@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import subprocess
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
 from onebox.inventory import settings_for_group
+from onebox.local import pebble
 from onebox.local.deploy import DeployResult, run_deploy
 from onebox.local.stack import bring_up
 from onebox.local.target import Target, down
 from onebox.settings import Settings
+from onebox.verify.api import api_tunnel, wait_ready
 
 TARGET = Target(index=1)  # never the demo's target 0
 
@@ -67,3 +70,19 @@ def deployed() -> Deployed:
     second = run_deploy(TARGET.index)
     yield Deployed(TARGET, settings, first, second)
     down(TARGET)
+
+
+@pytest.fixture(scope="module")
+def api(deployed):
+    """The live release through nginx's local socket on the server (an SSH tunnel), whichever slot is live."""
+    with api_tunnel(deployed.ssh_args) as base_url:
+        wait_ready(base_url)
+        yield base_url
+
+
+@pytest.fixture(scope="module")
+def root_ca(deployed, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Pebble's issuing root: what a browser's trust store would be for Let's Encrypt."""
+    path = tmp_path_factory.mktemp("pebble") / "root.pem"
+    path.write_text(pebble.issuing_root_pem())
+    return path

@@ -8,16 +8,8 @@ import json
 import secrets
 
 import httpx
-import pytest
 
-from onebox.verify.api import api_tunnel, broadcast_received, wait_ready
-
-
-@pytest.fixture(scope="module")
-def api(deployed):
-    with api_tunnel(deployed.ssh_args) as base_url:
-        wait_ready(base_url)
-        yield base_url
+from onebox.verify.api import broadcast_received, wait_ready
 
 
 def test_health_and_readiness(api) -> None:

@@ -12,17 +12,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from onebox.local import pebble
 from onebox.local.target import GATEWAY_IP
 from onebox.verify import edge
-
-
-@pytest.fixture(scope="module")
-def root_ca(deployed, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Pebble's issuing root: what a browser's trust store would be for Let's Encrypt."""
-    path = tmp_path_factory.mktemp("pebble") / "root.pem"
-    path.write_text(pebble.issuing_root_pem())
-    return path
 
 
 @pytest.fixture(scope="module")

@@ -7,10 +7,9 @@ import shutil
 from pathlib import Path
 
 import httpx
-import pytest
 
 from onebox.local.deploy import changed_operations
-from onebox.verify.api import api_tunnel, wait_ready
+from onebox.verify.api import wait_ready
 
 BROKEN_MIGRATION = '''"""A migration that fails halfway: the deploy must stop and keep the old API."""
 from alembic import op
@@ -39,13 +38,6 @@ def app_copy(tmp_path: Path, version: str, broken_migration: bool = False, crash
         with (source / "app" / "main.py").open("a") as main:
             main.write('\nraise RuntimeError("this version cannot start")\n')
     return source
-
-
-@pytest.fixture(scope="module")
-def api(deployed):
-    with api_tunnel(deployed.ssh_args) as base_url:
-        wait_ready(base_url)
-        yield base_url
 
 
 def test_a_code_change_replaces_only_the_api(deployed, api, tmp_path) -> None:

@@ -7,30 +7,14 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
-from pathlib import Path
 
 import httpx
 import pytest
 from test_4_rollout import app_copy
 
-from onebox.local import pebble
 from onebox.local.deploy import run_deploy
-from onebox.verify.api import api_tunnel, wait_ready
+from onebox.verify.api import wait_ready
 from onebox.verify.load import Load
-
-
-@pytest.fixture(scope="module")
-def root_ca(deployed, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("pebble") / "root.pem"
-    path.write_text(pebble.issuing_root_pem())
-    return path
-
-
-@pytest.fixture(scope="module")
-def api(deployed):
-    with api_tunnel(deployed.ssh_args) as base_url:
-        wait_ready(base_url)
-        yield base_url
 
 
 def deploy_under_load(deployed, root_ca, env=None, deploy="deploys/site.py", expect_ok=True):

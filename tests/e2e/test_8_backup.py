@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from onebox.local.target import GATEWAY_IP
-from onebox.verify.api import api_tunnel, wait_ready
+from onebox.verify.api import wait_ready
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "backup"))
 
@@ -52,13 +52,6 @@ def offsite(deployed) -> Iterator[dict[str, str]]:
         deployed.deploy()
         proc.terminate()
         proc.wait(timeout=10)
-
-
-@pytest.fixture(scope="module")
-def api(deployed) -> Iterator[str]:
-    with api_tunnel(deployed.ssh_args) as base_url:
-        wait_ready(base_url)
-        yield base_url
 
 
 def ssh_ok(deployed, command: str) -> str:
