@@ -32,7 +32,7 @@ SHIM = "/usr/local/lib/onebox/with-secrets.sh"
 @deploy("Deploy the application")
 def deploy_app(s: Settings) -> None:
     project = s.app_dir
-    install_release_tool()
+    install_release_tool(project)
     files.directory(name=f"Create the project directory {project}.", path=project, mode="755")
     for sub in ("secrets", "releases", "incoming"):
         files.directory(name=f"Create {project}/{sub} (root only).", path=f"{project}/{sub}", mode="700")
@@ -60,11 +60,13 @@ def deploy_app(s: Settings) -> None:
     )
 
 
-def install_release_tool() -> None:
+def install_release_tool(project: str) -> None:
     files.directory(name="Create /usr/local/lib/onebox.", path="/usr/local/lib/onebox", mode="755")
     files.put(name="Install onebox-release.", src=str(SERVER_DIR / "release.py"), dest=TOOL, mode="755")
     files.put(name="Install the secrets entrypoint shim.", src=str(SERVER_DIR / "with-secrets.sh"), dest=SHIM, mode="755")
     files.link(name="Put onebox-release on root's PATH.", path="/usr/local/sbin/onebox-release", target=TOOL)
+    files.directory(name="Create /etc/onebox.", path="/etc/onebox", mode="755")
+    files.put(name="Tell onebox-release where the app lives.", src=StringIO(f"{project}\n"), dest="/etc/onebox/app-dir")
 
 
 def supplied_secrets(s: Settings) -> str:

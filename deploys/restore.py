@@ -39,5 +39,6 @@ configure_backups(settings)  # type: ignore[call-arg]  # pyinfra types @deploy f
 server.shell(
     name=f"Restore the data from the {SOURCE} backup {NAME or '(latest)'}: safety dump, app stopped, "
          "PostgreSQL and Redis replaced, app started.",
-    commands=[f"{SCRIPT} restore --from {SOURCE}" + (f" --name {NAME}" if NAME else "")],
+    # Under the deploy lock: a release never starts halfway through a restore, nor the reverse.
+    commands=[f"/usr/local/sbin/onebox-release locked -- {SCRIPT} restore --from {SOURCE}" + (f" --name {NAME}" if NAME else "")],
 )

@@ -9,6 +9,7 @@
     onebox-release status             the live release, services, certificate, backups, disk, updates
     onebox-release logs [-f] [-n N] [--raw] [SERVICE]   the live release's logs (JSON lines made readable)
     onebox-release run -- COMMAND...  a one-off container of the live release (e.g. alembic current)
+    onebox-release locked -- COMMAND...   run COMMAND under the deploy lock (restore uses it)
 
 Releases live in APP_DIR/releases/<id>/ (compose file, environment, secrets, metadata).
 The app runs in one of two compose projects, <app>-blue or <app>-green, on two host
@@ -42,10 +43,24 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-APP_DIR = Path(os.environ.get("ONEBOX_APP_DIR", "/opt/onebox"))
+# Where the app lives: the deploy writes it to APP_DIR_FILE, so operators need not say it.
+APP_DIR_FILE = Path("/etc/onebox/app-dir")
+
+
+def _app_dir() -> Path:
+    if os.environ.get("ONEBOX_APP_DIR"):
+        return Path(os.environ["ONEBOX_APP_DIR"])
+    with contextlib.suppress(OSError):
+        return Path(APP_DIR_FILE.read_text().strip())
+    return Path("/opt/onebox")
+
+
+APP_DIR = _app_dir()
 SHIM = "/usr/local/lib/onebox/with-secrets.sh"
 BACKUP_COMMAND = "/usr/local/sbin/onebox-backup"
 SLOTS = ("blue", "green")
+# Set for a program run by `onebox-release locked`: its stop-app/start-app calls already hold the lock.
+LOCK_HELD = "ONEBOX_DEPLOY_LOCK_HELD"
 
 
 class ReleaseError(RuntimeError):
@@ -818,8 +833,14 @@ def main(argv: list[str]) -> int:
             return logs(spec, "-f" in options, lines, "--raw" in options, names[0] if names else "api")
         elif command == "run":
             return run_in_app(spec, argv[2:] if argv[1:2] == ["--"] else argv[1:])
-        elif command in ("stop-app", "start-app"):
+        elif command == "locked":
+            # Another program that must not overlap a release (a restore) runs under the deploy lock.
             with deploy_lock(spec, spec["lock_timeout"]):
+                rest = argv[2:] if argv[1:2] == ["--"] else argv[1:]
+                return subprocess.run(rest, env={**os.environ, LOCK_HELD: "1"}, check=False).returncode
+        elif command in ("stop-app", "start-app"):
+            held = os.environ.get(LOCK_HELD) == "1"
+            with contextlib.nullcontext() if held else deploy_lock(spec, spec["lock_timeout"]):
                 state = load_state(spec)
                 release = release_record(spec, state["live"])
                 if command == "stop-app":
