@@ -15,7 +15,6 @@ from test_4_rollout import app_copy
 from onebox.local.deploy import PYINFRA, ROOT
 
 
-
 def onebox(deployed, *args: str) -> subprocess.CompletedProcess:
     command = [sys.executable, "-m", "onebox.cli", args[0], "inventories/local.py", *args[1:]]
     return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False,
