@@ -57,8 +57,8 @@ class Deployed:
         return self.ssh(f"python3 -c \"import json; print(json.load(open('{state}'))['live'])\"").stdout.strip()
 
     def deploy(self, env: dict[str, str] | None = None, deploy: str = "deploys/site.py",
-               flags: list[str] | None = None) -> DeployResult:
-        return run_deploy(self.target.index, env, deploy, flags)
+               flags: list[str] | None = None, confirm: bool = False) -> DeployResult:
+        return run_deploy(self.target.index, env, deploy, flags, confirm)
 
 
 @pytest.fixture(scope="session")
