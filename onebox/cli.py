@@ -12,6 +12,7 @@ so `onebox status` can run from cron or CI.
 
 from __future__ import annotations
 
+import re
 import shlex
 import subprocess
 import sys
@@ -19,6 +20,7 @@ from pathlib import Path
 
 COMMANDS = ("status", "releases", "logs", "run")
 PYINFRA = str(Path(sys.executable).with_name("pyinfra"))
+HOST_LINE = re.compile(r"^\[[^\]]+\] ")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -28,7 +30,17 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     command, inventory, rest = args[0], args[1], args[2:]
     remote = " ".join(shlex.quote(part) for part in ["onebox-release", command, *rest])
-    return subprocess.run([PYINFRA, "-y", "--quiet", inventory, "exec", "--", remote], check=False).returncode
+    run = subprocess.Popen([PYINFRA, "-y", inventory, "exec", "--", remote], stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, text=True)
+    assert run.stdout is not None
+    transcript = []
+    for line in run.stdout:  # streamed, so `logs -f` follows
+        transcript.append(line)
+        if HOST_LINE.match(line):  # the server's own output, "[host] ...": pyinfra's chatter stays out
+            print(line, end="", flush=True)
+    if run.wait() != 0 and not any(HOST_LINE.match(line) for line in transcript):
+        print("".join(transcript[-20:]), end="", file=sys.stderr)  # it never got that far: say why
+    return run.returncode
 
 
 if __name__ == "__main__":
