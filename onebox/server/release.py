@@ -530,6 +530,10 @@ def prune(spec: Spec) -> None:
         if record["image"] not in kept_images:
             run("docker", "image", "rm", record["image"], check=False, capture=True)
         log(f"pruned release {record['id']}")
+    current = spec["release"]["image"].get("tarball")
+    for upload in (spec.dir / "incoming").glob("src-*.tar.gz"):
+        if upload.name != current:
+            upload.unlink()  # a new build context replaces the old one; releases keep their images
 
 
 # --- commands -------------------------------------------------------------------------------
