@@ -72,12 +72,17 @@ def burst(ip: str, domain: str, path: str, count: int, ca_file: str | Path) -> l
 
 def websocket_echo(ip: str, domain: str, path: str, message: str, ca_file: str | Path) -> str:
     """Send one text message through wss://domain/path at ip; return the first reply."""
-    sock = socket.create_connection((ip, 443), timeout=10)
-    with connect(f"wss://{domain}{path}", sock=sock, ssl=tls_context(ca_file), server_hostname=domain,
-                 open_timeout=10) as ws:
+    with websocket(ip, domain, path, ca_file) as ws:
         ws.send(message)
         reply = ws.recv(timeout=10)
     return reply if isinstance(reply, str) else reply.decode()
+
+
+def websocket(ip: str, domain: str, path: str, ca_file: str | Path):  # noqa: ANN201 - a websockets connection
+    """An open WebSocket through wss://domain/path at ip (close it, or use it as a context manager)."""
+    sock = socket.create_connection((ip, 443), timeout=10)
+    return connect(f"wss://{domain}{path}", sock=sock, ssl=tls_context(ca_file), server_hostname=domain,
+                   open_timeout=10, close_timeout=5)
 
 
 def tool(name: str) -> str:

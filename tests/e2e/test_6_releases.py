@@ -11,8 +11,10 @@ import threading
 import httpx
 import pytest
 from test_4_rollout import app_copy
+from websockets.exceptions import ConnectionClosed
 
 from onebox.local.deploy import run_deploy
+from onebox.verify import edge
 from onebox.verify.api import wait_ready
 from onebox.verify.load import Load
 
@@ -57,6 +59,7 @@ def test_a_code_change_drops_no_request(deployed, root_ca, api, tmp_path) -> Non
 def test_a_setting_change_drops_no_request(deployed, root_ca, api, tmp_path) -> None:
     source = str(app_copy(tmp_path, "zd-1"))
     _, report = deploy_under_load(deployed, root_ca, {"ONEBOX_APP_SOURCE_DIR": source, "ONEBOX_API_WORKERS": "3"})
+    RELEASES["zd-1-w3"] = deployed.live_release()
     assert "WEB_CONCURRENCY=3" in deployed.ssh("docker inspect -f '{{.Config.Env}}' " + deployed.container_ids()["api"]).stdout
     all_rows_there(api, report.written)
 
@@ -125,3 +128,17 @@ def test_two_converges_at_once_do_not_fight(deployed, api, tmp_path) -> None:
     assert [r.returncode for r in results] == [0, 0], [r.output[-2000:] for r in results]
     assert version(api) == "zd-lock"
     assert deployed.deploy().returncode == 0
+
+
+def test_websocket_clients_of_the_old_version_get_a_close_frame(deployed, root_ca, api, tmp_path) -> None:
+    ws = edge.websocket(deployed.ip, deployed.domain, "/ws/echo", root_ca)
+    ws.send("before the release")
+    assert ws.recv(timeout=10) == "before the release"
+    result = deployed.deploy({"ONEBOX_APP_SOURCE_DIR": str(app_copy(tmp_path, "zd-ws"))})
+    assert result.returncode == 0, result.output[-3000:]
+    with pytest.raises(ConnectionClosed) as closed:
+        ws.recv(timeout=60)
+    # A close frame from the draining server (uvicorn: 1012 "service restart"), not a reset: clients reconnect.
+    assert closed.value.rcvd is not None and closed.value.rcvd.code in (1001, 1012), closed.value
+    assert version(api) == "zd-ws"
+    assert edge.websocket_echo(deployed.ip, deployed.domain, "/ws/echo", "after", root_ca) == "after"
