@@ -18,6 +18,7 @@ from pyinfra import host
 from pyinfra.operations import server
 
 from deploys.backup import SCRIPT, configure_backups, restore_refusal
+from onebox.inventory import use_private_upload_dir
 
 CONFIRM = os.environ.get("ONEBOX_RESTORE_CONFIRM", "")
 SOURCE = os.environ.get("ONEBOX_RESTORE_FROM", "")
@@ -30,6 +31,7 @@ if _refused:
     sys.exit(_refused)
 
 settings = host.data.onebox_settings
+use_private_upload_dir(host, settings)
 _refused = restore_refusal(CONFIRM, SOURCE, NAME, bool(settings.backup_restic_repository))
 if _refused:
     sys.exit(_refused)

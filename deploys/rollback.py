@@ -10,9 +10,11 @@ import os
 
 from pyinfra import host
 
+from onebox.inventory import use_private_upload_dir
 from onebox.rollout import rollback
 
 settings = host.data.onebox_settings
+use_private_upload_dir(host, settings)
 
 rollback(name="Switch back to the previous release (migrations are not reversed).",
          app_dir=settings.app_dir, to=os.environ.get("ONEBOX_ROLLBACK_TO") or None)

@@ -18,8 +18,10 @@ from deploys.base import (
 from deploys.docker import install_docker
 from deploys.proxy import configure_proxy
 from deploys.tls import issue_certificates
+from onebox.inventory import use_private_upload_dir
 
 settings = host.data.onebox_settings
+use_private_upload_dir(host, settings)
 
 prepare_host(settings)
 create_deploy_user(settings)

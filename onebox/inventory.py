@@ -125,3 +125,17 @@ def check_connection(s: Settings, ssh_user: str, ssh_key: str | None) -> None:
             f"onebox: pyinfra connects as {ssh_user} with {ssh_key}, but deploy_ssh_keys lacks {public_key}: "
             "the run would remove the key it logs in with. Add that public key to deploy_ssh_keys."
         )
+
+
+def use_private_upload_dir(host, s: Settings) -> None:  # noqa: ANN001 - pyinfra's Host
+    """Connected as the deploy user, pyinfra uploads each file by SFTP into a temporary file,
+    then copies it into place with sudo. Its default temporary directory comes from the
+    server ($TMPDIR as root, or /tmp): not writable by the deploy user under pam_tmpdir,
+    and shared with every account otherwise. The deploy user's own home (0700, made by the
+    host role) holds those files instead, for the moment they exist."""
+    user = host.data.get("ssh_user")
+    if user and user != "root" and user == s.deploy_user:
+        from pyinfra import config
+
+        # Both: pyinfra's operations read the deploy's config (_temp_dir), raw uploads the state's.
+        config.TEMP_DIR = host.state.config.TEMP_DIR = f"/home/{user}"
