@@ -373,18 +373,19 @@ def point_nginx_at(spec: Spec, slot: str) -> None:
         if previous is not None:
             path.write_text(previous)
         raise ReleaseError("nginx -t refused the upstream switch; the previous version keeps serving")
-    shutting_down_before = old_nginx_workers()
+    old_workers = nginx_workers()
     run("systemctl", "reload", "nginx")
-    # The reload is asynchronous: wait until old workers (which may still send requests to the
-    # old slot) have finished, bounded by the grace period; WebSockets may keep one longer.
+    # The reload is asynchronous, and the workers that existed before it may still send requests
+    # to the old slot: wait until every one of them has exited (they finish their requests
+    # first), bounded by the grace period, since an open WebSocket keeps its worker alive.
     deadline = time.monotonic() + spec["release"]["graceful_timeout"]
-    time.sleep(0.5)
-    while time.monotonic() < deadline and old_nginx_workers() - shutting_down_before:
+    while time.monotonic() < deadline and old_workers & nginx_workers():
         time.sleep(0.25)
 
 
-def old_nginx_workers() -> set[str]:
-    out = run("pgrep", "-f", "nginx: worker process is shutting down", check=False, capture=True).stdout
+def nginx_workers() -> set[str]:
+    """PIDs of nginx worker processes, the current generation and any shutting down."""
+    out = run("pgrep", "-f", "^nginx: worker process", check=False, capture=True).stdout
     return set(out.split())
 
 
@@ -450,10 +451,25 @@ def finish_switch(spec: Spec, release: dict, new_slot: str, healthy_at: float | 
     stop_slot(spec, other(new_slot))
     log(f"the previous version stopped {time.monotonic() - started:.1f} s after the new one was healthy")
     if spec["release"]["processes"]:
-        compose(spec, release, new_slot, "up", "-d", "--no-build", "--pull", "never", "--wait", "--wait-timeout", "120")
+        start_processes(spec, release, new_slot)
     state = load_state(spec)
     state["slots"] = {new_slot: release["id"]}
     save_state(spec, state)
+
+
+def start_processes(spec: Spec, release: dict, slot: str) -> None:
+    """The extra processes (workers): started, and still running a few seconds later. They
+    usually have no health check, so `compose up --wait` cannot judge them."""
+    names = list(spec["release"]["processes"])
+    compose(spec, release, slot, "up", "-d", "--no-build", "--pull", "never", *names)
+    time.sleep(3)
+    states = {c["service"]: c["state"] for c in containers(spec.project(slot))}
+    failing = [name for name in names if states.get(name) != "running" or
+               any(c["service"] == name and c["health"] == "unhealthy" for c in containers(spec.project(slot)))]
+    if failing:
+        compose(spec, release, slot, "logs", "--no-color", "--tail", "30", *failing, check=False)
+        raise ReleaseError(f"{', '.join(failing)} did not stay up (logs above); the new API serves, "
+                           "the previous release's processes are stopped: fix and deploy again")
 
 
 def recover(spec: Spec) -> None:
@@ -487,7 +503,10 @@ def heal(spec: Spec) -> list[str]:
     missing = expected - {c["service"] for c in containers(spec.project(slot))}
     if down or missing:
         fixed.append(f"started {', '.join(sorted(set(down) | missing))} of {release['id']}")
-        compose(spec, release, slot, "up", "-d", "--no-build", "--pull", "never", "--wait", "--wait-timeout", "120")
+        compose(spec, release, slot, "up", "-d", "--no-build", "--pull", "never", "api")
+        wait_healthy(spec, release, slot)
+        if release["processes_started"]:
+            start_processes(spec, release, slot)
     if upstream_port(spec) != spec.port(slot):
         fixed.append(f"pointed nginx at slot {slot}")
         point_nginx_at(spec, slot)
@@ -527,9 +546,12 @@ def prune(spec: Spec) -> None:
         if record["id"] in kept_ids:
             continue
         shutil.rmtree(spec.releases_dir / record["id"], ignore_errors=True)
-        if record["image"] not in kept_images:
-            run("docker", "image", "rm", record["image"], check=False, capture=True)
         log(f"pruned release {record['id']}")
+    # Images of this app that no kept release runs (pruned releases, releases that failed).
+    repository = spec["release"]["image"]["ref"].rsplit(":", 1)[0]
+    listed = run("docker", "images", "--format", "{{.Repository}}:{{.Tag}}", repository, capture=True, check=False).stdout
+    for image in set(listed.split()) - kept_images - {spec["release"]["image"]["ref"]}:
+        run("docker", "image", "rm", image, check=False, capture=True)
     current = spec["release"]["image"].get("tarball")
     for upload in (spec.dir / "incoming").glob("src-*.tar.gz"):
         if upload.name != current:

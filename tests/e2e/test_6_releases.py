@@ -27,7 +27,8 @@ def deploy_under_load(deployed, root_ca, env=None, deploy="deploys/site.py", exp
         slow.join()
     assert (result.returncode == 0) == expect_ok, result.output[-3000:]
     report = load.report
-    print(f"{report.requests} requests, {len(report.failures)} failed, {len(report.written)} rows written")
+    print(f"{report.requests} requests, {len(report.failures)} failed, {len(report.retried)} GETs retried on a closed"
+          f" keep-alive connection, {len(report.written)} rows written")
     assert report.failures == [], report.failures[:10]
     assert report.slow_status == 200
     assert report.requests > 50
