@@ -32,12 +32,12 @@ def _count(field: str) -> int:
 
 def run_deploy(target_index: int, env: dict[str, str] | None = None, deploy: str = "deploys/site.py",
                flags: list[str] | None = None, confirm: bool = False) -> DeployResult:
-    """`confirm`: run without -y and answer pyinfra's "Are you sure?" prompt (changes are detected first)."""
+    """`confirm`: run without -y and press enter at pyinfra's prompt, as a user would (changes are detected first)."""
     full_env = {**os.environ, "ONEBOX_TARGET_INDEX": str(target_index), **(env or {})}
     started = time.monotonic()
     proc = subprocess.run(
         [PYINFRA, *([] if confirm else ["-y"]), *(flags or []), "inventories/local.py", deploy],
-        cwd=ROOT, env=full_env, capture_output=True, text=True, check=False, input="y\n" if confirm else None,
+        cwd=ROOT, env=full_env, capture_output=True, text=True, check=False, input="\n" if confirm else None,
     )
     seconds = time.monotonic() - started
     output = proc.stdout + proc.stderr
