@@ -50,7 +50,7 @@ def checked_file(dest: str, content: str, check: str = "true", mode: str = "644"
     flat_name = dest.strip("/").replace("/", "__")
     staged, backup = f"{STAGING_DIR}/{flat_name}", f"{BACKUP_DIR}/{flat_name}"
     yield f"install -d -m 700 {STAGING_DIR} {BACKUP_DIR}"
-    yield FileUploadCommand(BytesIO(data), staged)
+    yield upload_command(data, staged)
     yield install_checked_script(staged, dest, backup, check, mode, user, group)
 
 
@@ -111,4 +111,13 @@ def upload_once(data: bytes, dest: str):
     if host.get_fact(File, path=dest):
         host.noop(f"{dest} is already on the server")
         return
-    yield FileUploadCommand(BytesIO(data), dest)
+    yield upload_command(data, dest)
+
+
+def upload_command(data: bytes, dest: str) -> FileUploadCommand:
+    """An upload whose sudo hand-over file lives in the deploy's temporary directory (_temp_dir,
+    the connecting user's private home: onebox.inventory.use_private_upload_dir), as pyinfra's
+    own files.put does; never in a directory the server picked for root."""
+    arguments = getattr(host, "current_op_global_arguments", None) or {}
+    temp_dir = arguments.get("_temp_dir")
+    return FileUploadCommand(BytesIO(data), dest, remote_temp_filename=host.get_temp_filename(dest, temp_directory=temp_dir))

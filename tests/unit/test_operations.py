@@ -25,6 +25,10 @@ from onebox.rollout import reasons_to_release, release
 
 class FakeHost:
     name = "fake-host"
+    current_op_global_arguments: dict = {}
+
+    def get_temp_filename(self, key: str, temp_directory: str | None = None) -> str:
+        return f"{temp_directory or '/tmp'}/pyinfra-{key.strip('/').replace('/', '_')}"
 
     def __init__(self, facts: dict) -> None:
         self.facts = facts
