@@ -31,6 +31,7 @@ CONFIG = STATE_DIR / "pebble.json"
 TARGET_FILE = STATE_DIR / "target-ip"
 DIRECTORY_URL = f"https://{GATEWAY_IP}:14000/dir"
 ROOTS_URL = "https://127.0.0.1:15000/roots/0"
+MANAGEMENT_URL = "http://127.0.0.1:8055"  # pebble-challtestsrv's: DNS answers
 # Mozilla's lifespan rule wants < 366 days; Pebble's default is 5 years.
 VALIDITY_SECONDS = 7776000
 
@@ -122,11 +123,23 @@ def ensure_running(target_ip: str) -> None:
     _write_config()
     _spawn("challtestsrv", ["pebble-challtestsrv", "-defaultIPv4", target_ip, "-defaultIPv6", "",
                             "-dns01", "127.0.0.1:8053", "-http01", "", "-https01", "", "-tlsalpn01", "",
-                            "-management", "127.0.0.1:8055"])
+                            "-management", MANAGEMENT_URL.removeprefix("http://")])
     _spawn("pebble", ["pebble", "-config", str(CONFIG), "-dnsserver", "127.0.0.1:8053"],
            env={"PEBBLE_VA_NOSLEEP": "1", "PEBBLE_WFE_NONCEREJECT": "0"})
     _wait_for_directory()
     TARGET_FILE.write_text(target_ip)
+
+
+def point_names_at(names: list[str], ip: str) -> None:
+    """Answer these names with another address (what a DNS change does when a server is
+    replaced), leaving the default answer, and Pebble's CA, as they are."""
+    for name in names:
+        httpx.post(f"{MANAGEMENT_URL}/add-a", json={"host": name, "addresses": [ip]}, timeout=5).raise_for_status()
+
+
+def clear_names(names: list[str]) -> None:
+    for name in names:
+        httpx.post(f"{MANAGEMENT_URL}/clear-a", json={"host": name}, timeout=5).raise_for_status()
 
 
 def stop() -> None:

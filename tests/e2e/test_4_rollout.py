@@ -55,11 +55,11 @@ def test_a_code_change_replaces_only_the_api(deployed, api, tmp_path) -> None:
 def test_an_image_built_here_and_loaded_there_is_deployed(deployed, api, tmp_path) -> None:
     """app_image_source = "tarball": docker build on this machine, save, upload, load."""
     source = app_copy(tmp_path, "e2e-tarball")
-    leftovers = set(Path(tempfile.gettempdir()).glob("onebox-*"))
+    leftovers = set(Path(tempfile.gettempdir()).glob("onebox-images-*"))
     # Without -y: pyinfra detects changes first, then asks; the archive must be made once and removed.
     result = deployed.deploy({"ONEBOX_APP_SOURCE_DIR": str(source), "ONEBOX_APP_IMAGE_SOURCE": "tarball"}, confirm=True)
     assert result.returncode == 0, result.output[-3000:]
-    assert set(Path(tempfile.gettempdir()).glob("onebox-*")) == leftovers  # no image archive left behind
+    assert set(Path(tempfile.gettempdir()).glob("onebox-images-*")) == leftovers  # no image archive left behind
     assert "Deploy the application | Load the app image built on this machine." in changed_operations(result.output)
     wait_ready(api)
     assert httpx.get(f"{api}/version").json()["version"] == "e2e-tarball"

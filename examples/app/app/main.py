@@ -15,6 +15,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from app.broadcast import BroadcastHub
 from app.config import Settings
 from app.db import make_engine, make_sessionmaker
+from app.going_away import GoingAwayMiddleware, OpenWebSockets
 from app.logs import setup_logging
 from app.middleware import RequestContextMiddleware
 from app.redis_conn import make_redis
@@ -37,10 +38,14 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.redis = make_redis(settings.redis_url)
     app.state.hub = BroadcastHub(app.state.redis, BROADCAST_CHANNEL)
     app.state.hub.start()
+    # Here, not in create_app(): the server installs its own signal handlers
+    # after loading the app and before running the lifespan (see going_away).
+    app.state.websockets.install_signal_handlers()
     log.info("started", extra={"version": VERSION})
     try:
         yield
     finally:
+        app.state.websockets.restore_signal_handlers()
         # Reverse order: stop using Redis/DB before closing them.
         await app.state.hub.stop()
         await app.state.redis.aclose()
@@ -73,6 +78,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(RequestValidationError, _invalid_request)
     app.state.settings = settings
     app.add_middleware(RequestContextMiddleware)
+    # Added last = outermost: its 1001 close on shutdown goes straight to the server.
+    app.state.websockets = OpenWebSockets()
+    app.add_middleware(GoingAwayMiddleware, websockets=app.state.websockets)
     for exc_type in (
         OperationalError,
         InterfaceError,
