@@ -35,7 +35,6 @@ import shutil
 import string
 import subprocess
 import sys
-import tarfile
 import time
 import urllib.error
 import urllib.request
@@ -67,9 +66,13 @@ class ReleaseError(RuntimeError):
     """A step failed; the message says what still serves."""
 
 
+STARTED = time.monotonic()
+
+
 def log(message: str) -> None:
+    """A line of the release log, with the seconds since the command started (where time goes)."""
     with contextlib.suppress(OSError):
-        print(f"onebox-release: {message}", flush=True)
+        print(f"onebox-release: [{time.monotonic() - STARTED:5.1f} s] {message}", flush=True)
 
 
 def run(*args: str, env: dict | None = None, check: bool = True, capture: bool = False, stdin: str | None = None):
@@ -227,8 +230,9 @@ def compose_env(spec: Spec, release: dict, slot: str) -> dict:
 def compose(spec: Spec, release: dict, slot: str, *args: str, check: bool = True, capture: bool = False):
     release_dir = spec.releases_dir / release["id"]
     files = ["-f", str(release_dir / "compose.yaml")]
-    if (release_dir / "entrypoint.json").exists():
-        files += ["-f", str(release_dir / "entrypoint.json")]
+    for override in ("override.json", "entrypoint.json"):  # entrypoint.json: releases made before 2026-11-23
+        if (release_dir / override).exists():
+            files += ["-f", str(release_dir / override)]
     return run("docker", "compose", "-p", spec.project(slot), "--project-directory", str(release_dir), *files, *args,
                env=compose_env(spec, release, slot), check=check, capture=capture)
 
@@ -267,19 +271,21 @@ def ensure_image(spec: Spec) -> str:
     image = spec["release"]["image"]
     source = image["source"]
     if source == "build" and not image_present(image["ref"]):
-        build_dir = spec.dir / "build"
-        shutil.rmtree(build_dir, ignore_errors=True)
-        build_dir.mkdir(mode=0o700)
-        with tarfile.open(spec.dir / "incoming" / image["tarball"]) as tar:
-            tar.extractall(build_dir, filter="data")
-        args = ["docker", "build", "-q", "-f", str(build_dir / image["dockerfile"]), "-t", image["ref"]]
+        # The uploaded tarball itself is the build context (`-f` is a path inside it). Never an
+        # extracted directory: its files all carry mtime 0 (the tarball is reproducible), and
+        # BuildKit re-sends a directory context only where size or mtime changed, so an edit
+        # that keeps a file's size would be built from the previous release's copy.
+        args = ["docker", "build", "-q", "-f", image["dockerfile"], "-t", image["ref"]]
         if image.get("target"):
             args += ["--target", image["target"]]
         for name, value in image.get("args", {}).items():
             args += ["--build-arg", f"{name}={value}"]
         log(f"building {image['ref']}")
-        run(*args, str(build_dir), capture=True)
-        shutil.rmtree(build_dir, ignore_errors=True)
+        with (spec.dir / "incoming" / image["tarball"]).open("rb") as context:
+            result = subprocess.run([*args, "-"], stdin=context, capture_output=True, text=True, check=False)
+        if result.returncode != 0:
+            raise ReleaseError(f"the image build failed (exit {result.returncode}); the running version was left "
+                               f"as it was:\n{result.stderr.strip()[-3000:]}")
     elif source == "registry":
         password = secret_values(spec).get("registry_password")
         if password and image.get("registry_username"):
@@ -292,18 +298,26 @@ def ensure_image(spec: Spec) -> str:
     return image["ref"]
 
 
-def entrypoint_override(spec: Spec, image: str) -> dict | None:
-    """Wrap the image's entrypoint in the shim that exports /run/secrets/* as variables."""
+def release_override(spec: Spec, image: str) -> dict | None:
+    """What the release's compose file cannot say before the image exists (from its config)."""
     rel = spec["release"]
-    if not rel["secrets_in_env"]:
-        return None
     config = json.loads(run("docker", "image", "inspect", "-f", "{{json .Config}}", image, capture=True).stdout)
-    entrypoint = ["/bin/sh", "/onebox/with-secrets.sh", *(config.get("Entrypoint") or [])]
-    services = {"api": rel["command"] or config.get("Cmd") or []}
-    services.update({name: process["command"] for name, process in rel["processes"].items()})
-    shim = {"type": "bind", "source": SHIM, "target": "/onebox/with-secrets.sh", "read_only": True}
-    return {"services": {name: {"entrypoint": entrypoint, "command": command, "volumes": [shim]}
-                         for name, command in services.items()}}
+    services: dict[str, dict] = {}
+    if rel["secrets_in_env"]:
+        # Wrap the image's entrypoint in the shim that exports /run/secrets/* as variables.
+        entrypoint = ["/bin/sh", "/onebox/with-secrets.sh", *(config.get("Entrypoint") or [])]
+        shim = {"type": "bind", "source": SHIM, "target": "/onebox/with-secrets.sh", "read_only": True}
+        commands = {"api": rel["command"] or config.get("Cmd") or []}
+        commands.update({name: process["command"] for name, process in rel["processes"].items()})
+        services = {name: {"entrypoint": entrypoint, "command": command, "volumes": [shim]}
+                    for name, command in commands.items()}
+    if ((config.get("Healthcheck") or {}).get("Test") or ["NONE"]) != ["NONE"]:
+        # The image's own HEALTHCHECK first runs after its interval (15-30 s is common) and the
+        # switch waits for it: check every second while the new version starts. Docker takes
+        # the image's test, interval and retries for what is not set here.
+        services.setdefault("api", {})["healthcheck"] = {"start_period": f"{rel['health_timeout']}s",
+                                                        "start_interval": "1s"}
+    return {"services": services} if services else None
 
 
 # --- state ----------------------------------------------------------------------------------
@@ -524,9 +538,9 @@ def new_release(spec: Spec, image: str) -> dict:
     env = render_env(rel["env"], placeholder_values(spec, release_id))
     (release_dir / "app.env").write_text("".join(f"{name}={value}\n" for name, value in env.items()))
     write_release_secrets(spec, release_dir, release_id)
-    override = entrypoint_override(spec, image)
+    override = release_override(spec, image)
     if override:
-        write_json(release_dir / "entrypoint.json", override)
+        write_json(release_dir / "override.json", override)
     record = {"id": release_id, "image": image, "created": created.strftime("%Y-%m-%dT%H:%M:%SZ"),
               "source": rel["source_label"], "inputs": inputs, "secrets": secrets_fingerprint(spec),
               "processes_started": bool(rel["processes"])}

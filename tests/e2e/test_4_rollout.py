@@ -52,6 +52,17 @@ def test_a_code_change_replaces_only_the_api(deployed, api, tmp_path) -> None:
     assert httpx.get(f"{api}/version").json()["version"] == "e2e-2"
 
 
+def test_an_edit_that_keeps_every_file_size_is_deployed(deployed, api, tmp_path) -> None:
+    """Every file in the uploaded build context has mtime 0: the server must build from the
+    content, not from a cached copy of a file with the same size and time."""
+    result = deployed.deploy({"ONEBOX_APP_SOURCE_DIR": str(app_copy(tmp_path, "e2e-9"))})
+    assert result.returncode == 0, result.output[-3000:]
+    assert httpx.get(f"{api}/version").json()["version"] == "e2e-9"
+    back = deployed.deploy({"ONEBOX_APP_SOURCE_DIR": str(app_copy(tmp_path, "e2e-2"))})
+    assert back.returncode == 0, back.output[-3000:]
+    assert httpx.get(f"{api}/version").json()["version"] == "e2e-2"
+
+
 def test_an_image_built_here_and_loaded_there_is_deployed(deployed, api, tmp_path) -> None:
     """app_image_source = "tarball": docker build on this machine, save, upload, load."""
     source = app_copy(tmp_path, "e2e-tarball")
