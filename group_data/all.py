@@ -151,7 +151,8 @@ app_env = {
 }
 # Named secrets: supplied as ONEBOX_SECRET_<NAME> (environment or secrets file), else generated on the server once.
 app_secrets = ["APP_SECRET_KEY"]
-# Secret environment assembled on the server (name -> template); may also use {postgres_password} and {secret[NAME]}.
+# Secret environment assembled on the server (name -> template); may also use {postgres_password},
+# {postgres_password_url} (percent-encoded, for URLs such as DATABASE_URL) and {secret[NAME]}.
 app_secret_env = {"POSTGRES_PASSWORD": "{postgres_password}"}
 # Also export the secrets as environment variables inside the app (needs /bin/sh in the image); they are always
 # files in /run/secrets/<NAME> with <NAME>_FILE pointing there, and never in `docker inspect`.

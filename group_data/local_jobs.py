@@ -23,7 +23,7 @@ app_env = {"REDIS_URL": "{redis_url}", "FORWARDED_ALLOW_IPS": "{proxy_ip}"}
 app_secrets = ["SECRET_KEY"]
 # The database URL holds the password, so it is a secret too (DATABASE_URL / DATABASE_URL_FILE).
 app_secret_env = {
-    "DATABASE_URL": "postgresql://{postgres_user}:{postgres_password}@{postgres_host}:{postgres_port}/{postgres_db}",
+    "DATABASE_URL": "postgresql://{postgres_user}:{postgres_password_url}@{postgres_host}:{postgres_port}/{postgres_db}",
 }
 # Creates the jobs table before the new version takes traffic; FAIL_RELEASE=1 makes it fail on purpose.
 app_release_command = ["sh", "scripts/release.sh"]

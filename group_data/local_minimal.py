@@ -17,7 +17,7 @@ app_env = {}
 app_secrets = []
 # The database URL holds the password, so it is a secret (DATABASE_URL / DATABASE_URL_FILE).
 app_secret_env = {
-    "DATABASE_URL": "postgresql://{postgres_user}:{postgres_password}@{postgres_host}:{postgres_port}/{postgres_db}",
+    "DATABASE_URL": "postgresql://{postgres_user}:{postgres_password_url}@{postgres_host}:{postgres_port}/{postgres_db}",
 }
 # No release step: the app creates its table at startup.
 app_release_command = None

@@ -41,6 +41,7 @@ import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 # Where the app lives: the deploy writes it to APP_DIR_FILE, so operators need not say it.
 APP_DIR_FILE = Path("/etc/onebox/app-dir")
@@ -185,6 +186,14 @@ def render_env(templates: dict, values: dict) -> dict:
     return {name: formatter.vformat(template, (), values) for name, template in templates.items()}
 
 
+def secret_placeholders(plain: dict, values: dict) -> dict:
+    """What app_secret_env templates may use: the plain values, the secrets, and the
+    PostgreSQL password percent-encoded for URLs ({postgres_password_url})."""
+    password = values["postgres_password"]
+    return {**plain, "postgres_password": password, "postgres_password_url": quote(password, safe=""),
+            "secret": values["secret"]}
+
+
 def write_release_secrets(spec: Spec, release_dir: Path, release_id: str) -> None:
     """Each secret as a file in the release's root-only directory (0700): the containers get
     them as compose secrets (bind-mounted files), so `docker inspect` shows no value."""
@@ -192,9 +201,7 @@ def write_release_secrets(spec: Spec, release_dir: Path, release_id: str) -> Non
     rel = spec["release"]
     files = dict(values["secret"].items())
     files = {name: value for name, value in files.items() if name in rel["secrets"]}
-    plain = placeholder_values(spec, release_id)
-    files.update(render_env(rel["secret_env"], {**plain, "postgres_password": values["postgres_password"],
-                                                "secret": values["secret"]}))
+    files.update(render_env(rel["secret_env"], secret_placeholders(placeholder_values(spec, release_id), values)))
     directory = release_dir / "secrets"
     directory.mkdir(mode=0o700, exist_ok=True)
     directory.chmod(0o700)

@@ -15,6 +15,7 @@ import re
 from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from dotenv import dotenv_values
 from pydantic import SecretStr, ValidationError, field_validator, model_validator
@@ -101,6 +102,17 @@ class Settings(HostSettings, HardeningSettings, DockerSettings, AppSettings, Pro
                 free = next(p for p in range(8000, 65535) if p not in taken and p + 1 not in taken)
                 raise ValueError(f"{slot} is {port}, which is {taken[port]}; the app needs api_port and api_port + 1 "
                                  f"free on the server: pick another api_port such as {free}")
+        return self
+
+    @model_validator(mode="after")
+    def _password_fits_its_urls(self) -> Settings:
+        password = self.postgres_password.get_secret_value() if self.postgres_password else ""
+        if password == quote(password, safe=""):
+            return self
+        for name, template in self.app_secret_env.items():
+            if "://" in template and "{postgres_password}" in template:
+                raise ValueError(f"app_secret_env: {name} puts {{postgres_password}} in a URL, and the supplied "
+                                 "password has characters a URL must escape; use {postgres_password_url} there")
         return self
 
     @model_validator(mode="after")

@@ -38,7 +38,8 @@ PLAIN_PLACEHOLDERS = {
     "api_max_requests", "api_max_requests_jitter",
 }
 # Only app_secret_env may embed secrets: it is assembled on the server, never here.
-SECRET_PLACEHOLDERS = {"postgres_password", "secret"}
+# {postgres_password_url} is the password percent-encoded, for a URL such as DATABASE_URL.
+SECRET_PLACEHOLDERS = {"postgres_password", "postgres_password_url", "secret"}
 # Directories an app_dir must never be, nor sit directly in: the rollout replaces files there.
 SYSTEM_DIRS = {"/", "/bin", "/boot", "/dev", "/etc", "/home", "/lib", "/lib64", "/media", "/mnt", "/opt", "/proc",
                "/root", "/run", "/sbin", "/srv", "/sys", "/tmp", "/usr", "/var", "/var/lib", "/var/log", "/usr/local"}

@@ -110,6 +110,10 @@ def test_a_broken_migration_keeps_the_old_version_serving(deployed, api, tmp_pat
         f"psql -U {deployed.settings.postgres_user} -d {deployed.settings.postgres_db} -Atc '\\dt'"
     ).stdout
     assert "half_done" not in tables and "items" in tables
+    # The dump taken before the failed release step is kept, named after that release.
+    failed = deployed.ssh(f"grep -o 'new release [^ ]*' {deployed.settings.app_dir}/release.log | tail -1").stdout.split()[-1]
+    assert failed != live
+    assert f"release-{failed}" in deployed.ssh("/usr/local/sbin/onebox-backup list").stdout
 
 
 def test_the_next_good_deploy_recovers(deployed, api) -> None:

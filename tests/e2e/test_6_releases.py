@@ -132,13 +132,13 @@ def test_two_converges_at_once_do_not_fight(deployed, api, tmp_path) -> None:
 
 
 def test_websocket_clients_of_the_old_version_get_a_close_frame(deployed, root_ca, api, tmp_path) -> None:
-    ws = edge.websocket(deployed.ip, deployed.domain, "/ws/echo", root_ca)
-    ws.send("before the release")
-    assert ws.recv(timeout=10) == "before the release"
-    result = deployed.deploy({"ONEBOX_APP_SOURCE_DIR": str(app_copy(tmp_path, "zd-ws"))})
-    assert result.returncode == 0, result.output[-3000:]
-    with pytest.raises(ConnectionClosed) as closed:
-        ws.recv(timeout=60)
+    with edge.websocket(deployed.ip, deployed.domain, "/ws/echo", root_ca) as ws:
+        ws.send("before the release")
+        assert ws.recv(timeout=10) == "before the release"
+        result = deployed.deploy({"ONEBOX_APP_SOURCE_DIR": str(app_copy(tmp_path, "zd-ws"))})
+        assert result.returncode == 0, result.output[-3000:]
+        with pytest.raises(ConnectionClosed) as closed:
+            ws.recv(timeout=60)
     # A close frame from the draining server, 1001 "going away" (examples/app/app/going_away.py), not a reset.
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 1001, closed.value
     assert version(api) == "zd-ws"

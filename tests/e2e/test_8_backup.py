@@ -95,12 +95,34 @@ def test_the_timer_run_backs_up_locally_and_off_site(deployed, offsite) -> None:
 
 
 def test_host_check_passes(deployed, offsite) -> None:
-    result = subprocess.run(
+    result = host_check(deployed)
+    assert result.returncode == 0, result.stdout[-3000:]
+
+
+def host_check(deployed) -> subprocess.CompletedProcess:
+    return subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/host/test_backup.py",
          *deployed.target.testinfra_args, "--onebox-group=local"],
         capture_output=True, text=True, check=False,
     )
-    assert result.returncode == 0, result.stdout[-3000:]
+
+
+def test_a_failing_backup_is_reported_by_the_unit_and_the_host_check(deployed, offsite) -> None:
+    nowhere = {**offsite, "ONEBOX_BACKUP_RESTIC_REPOSITORY": f"s3:http://{GATEWAY_IP}:{free_port()}/nowhere"}
+    converged = deployed.deploy(nowhere)
+    assert converged.returncode == 0, converged.output[-3000:]
+    try:
+        assert deployed.ssh("systemctl start onebox-backup.service").returncode != 0
+        assert ssh_ok(deployed, "systemctl show onebox-backup.service -p Result --value").strip() == "exit-code"
+        assert "unreachable" in ssh_ok(deployed, "journalctl -u onebox-backup --no-pager -n 20")
+        check = host_check(deployed)
+        assert check.returncode != 0
+        assert "failed" in check.stdout and "unreachable" in check.stdout, check.stdout[-3000:]
+    finally:
+        back = deployed.deploy(offsite)
+        assert back.returncode == 0, back.output[-3000:]
+    ssh_ok(deployed, "systemctl start onebox-backup.service")
+    assert host_check(deployed).returncode == 0
 
 
 def test_restore_refuses_without_confirmation(deployed, offsite) -> None:
@@ -125,6 +147,28 @@ def test_a_release_dump_restores_through_the_deploy(deployed, offsite, api) -> N
     assert httpx.get(f"{api}/items/{kept}", timeout=10).json()["name"] == "before the release"
     assert httpx.get(f"{api}/items/{lost}", timeout=10).status_code == 404
     assert "-pre-restore" in ssh_ok(deployed, f"{SCRIPT} list")
+
+
+def test_a_destroyed_database_volume_is_restored_from_the_last_backup(deployed, offsite, api, root_ca) -> None:
+    """The restore drill: rows written through the API, a backup, the database volume gone,
+    a converge (a new, empty PostgreSQL), the restore: the same rows, served through nginx."""
+    ids = [add_item(api, f"drill {n}") for n in range(10)]
+    ssh_ok(deployed, "systemctl start onebox-backup.service")
+    expected = items_checksum(deployed.target, deployed.settings)
+    pg = deployed.container_ids()["postgres"]
+    volume = ssh_ok(deployed, f"docker inspect -f '{{{{range .Mounts}}}}{{{{.Name}}}}{{{{end}}}}' {pg}").strip()
+    ssh_ok(deployed, f"docker rm -f {pg} && docker volume rm {volume}")
+
+    healed = deployed.deploy(offsite)
+    assert healed.returncode == 0, healed.output[-3000:]
+    assert httpx.get(f"{api}/items/{ids[0]}", timeout=10).status_code != 200  # an empty database
+
+    restored = deployed.deploy({**offsite, "ONEBOX_RESTORE_CONFIRM": "yes", "ONEBOX_RESTORE_FROM": "local"},
+                               deploy="deploys/restore.py")
+    assert restored.returncode == 0, restored.output[-3000:]
+    assert items_checksum(deployed.target, deployed.settings) == expected
+    with edge.https(deployed.ip, deployed.domain, root_ca) as client:
+        assert edge.get(client, deployed.domain, f"/items/{ids[-1]}").json()["name"] == "drill 9"
 
 
 def test_off_site_restore_after_losing_local_backups_and_data(deployed, offsite, api) -> None:

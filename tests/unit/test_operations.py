@@ -150,3 +150,12 @@ def test_the_server_tool_renders_placeholders_and_secret_references() -> None:
                           {"postgres_user": "app", "postgres_password": "pw", "postgres_host": "postgres",
                            "postgres_db": "app", "secret": {"SECRET_KEY": "k"}})
     assert env == {"DATABASE_URL": "postgresql://app:pw@postgres/app", "KEY": "k"}
+
+
+def test_a_password_url_placeholder_is_percent_encoded() -> None:
+    from onebox.server import release as tool
+
+    values = tool.secret_placeholders({"postgres_user": "app"}, {"postgres_password": "p@ss:w/rd%", "secret": {}})
+    env = tool.render_env({"URL": "postgresql://{postgres_user}:{postgres_password_url}@db/app",
+                           "RAW": "{postgres_password}"}, values)
+    assert env == {"URL": "postgresql://app:p%40ss%3Aw%2Frd%25@db/app", "RAW": "p@ss:w/rd%"}

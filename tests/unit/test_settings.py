@@ -142,6 +142,18 @@ def test_placeholder_postgres_password_is_refused(monkeypatch: pytest.MonkeyPatc
         validate_settings(valid())
 
 
+def test_a_password_a_url_must_escape_is_refused_raw_in_a_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    password = "p@ss:w/rd-0123456789-x"
+    monkeypatch.setenv("ONEBOX_POSTGRES_PASSWORD", password)
+    raw = {"DATABASE_URL": "postgresql://{postgres_user}:{postgres_password}@{postgres_host}/app"}
+    with pytest.raises(SettingsError, match=r"app_secret_env: DATABASE_URL .* use \{postgres_password_url\}") as error:
+        validate_settings(valid(app_secret_env=raw))
+    assert password not in str(error.value)
+    quoted = {"DATABASE_URL": "postgresql://{postgres_user}:{postgres_password_url}@{postgres_host}/app",
+              "POSTGRES_PASSWORD": "{postgres_password}"}  # not a URL: the raw password is right there
+    assert validate_settings(valid(app_secret_env=quoted)).app_secret_env == quoted
+
+
 def test_named_secret_not_in_app_secrets_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ONEBOX_SECRET_FOO", "f" * 32)
     with pytest.raises(SettingsError) as error:
