@@ -794,7 +794,9 @@ def run_in_app(spec: Spec, command: list[str]) -> int:
     """A one-off container of the live release's image, with its environment and secrets."""
     state = load_state(spec)
     release = release_record(spec, state["live"])
-    return compose(spec, release, state["slot"], "run", "--rm", "--no-deps", "-T", "api", *command, check=False).returncode
+    # A terminal gets a TTY (`ssh -t ... onebox-release run -- python` is an interactive shell); a pipe does not.
+    tty = [] if sys.stdin.isatty() else ["-T"]
+    return compose(spec, release, state["slot"], "run", "--rm", "--no-deps", *tty, "api", *command, check=False).returncode
 
 
 def report_problems(spec: Spec, state: dict) -> list[str]:
