@@ -6,10 +6,10 @@ of the next run, asks the server for all of them in ONE command. Later requests 
 the same fact are answered from that batch.
 
 The batch describes the server as it was before this run changed anything: as soon as
-an operation runs a command on the host, the batch is dropped and every later fact is
-read live, as pyinfra always does. A fact the plan does not know, one that failed in
-the batch, or one whose command is missing there, is also read live. Correctness never
-depends on the plan; only speed does.
+an operation runs a command on the host, the batch is dropped, and the next fact fetches
+the next few facts of the plan in one command. A fact the plan does not know, one that
+failed in the batch, or one whose command is missing there, is read live, as pyinfra
+always does. Correctness never depends on the plan; only speed does.
 """
 
 from __future__ import annotations
@@ -29,6 +29,9 @@ from pyinfra.api.facts import FactBase, ShortFactBase, _handle_fact_kwargs, _mak
 PLANS = Path(__file__).resolve().parent.parent / ".onebox" / "fact-plans"
 MARK = "@@onebox-fact"
 LANES = 4  # facts are read-only: a few run at once, even on a one-core server
+# After a change, the next facts of the plan in one command: costs about one live read, and
+# a run that changes the host every few operations fetches no fact many times over.
+AFTER_CHANGE_WINDOW = 10
 _MISSING = object()
 
 _original_get_fact = pyinfra_host.get_fact
@@ -36,7 +39,8 @@ _original_run_host_op = pyinfra_operations._run_host_op
 _fact_classes: dict[str, type[FactBase]] = {}
 _plans: dict[str, list[dict]] = {}  # host -> facts asked this run (the next run's plan)
 _batches: dict[str, dict[str, Any]] = {}  # host -> fact key -> value, until the host changes
-_fetched: set[str] = set()
+_fetched: set[str] = set()  # hosts whose batch describes the server as it is now
+_changed: set[str] = set()  # hosts an operation of this run changed
 
 
 def _key(cls: type[FactBase], args: tuple, kwargs: dict) -> str | None:
@@ -51,13 +55,21 @@ def _plan_path(host) -> Path:  # noqa: ANN001 - pyinfra's Host
     return PLANS / f"{name}.json"
 
 
-def _fetch_batch(state, host) -> None:  # noqa: ANN001
-    """One command for every fact of the plan; values processed by the facts themselves."""
+def _fetch_batch(state, host, after_change_key: str | None = None) -> None:  # noqa: ANN001
+    """One command for every fact of the plan; values processed by the facts themselves.
+    After an operation changed the host, the next AFTER_CHANGE_WINDOW facts the plan lists
+    from after_change_key on (as the last run went): one round trip instead of one per fact."""
     _fetched.add(host.name)
     try:
         plan = json.loads(_plan_path(host).read_text())
     except (OSError, ValueError):
         return
+    if after_change_key is not None:
+        keys = [json.dumps([item["fact"], item["args"], item["kwargs"]], sort_keys=True) for item in plan]
+        if after_change_key not in keys:
+            return  # the last run never asked this: read live until the next change
+        start = keys.index(after_change_key)
+        plan = plan[start:start + AFTER_CHANGE_WINDOW]
     entries: list[tuple[dict, FactBase]] = []
     parts: list[str] = []
     for item in plan:
@@ -158,7 +170,7 @@ def get_fact(state, host, cls, args=None, kwargs=None, **rest):  # noqa: ANN001,
     if not any(item["key"] == key for item in plan):
         plan.append({"key": key, "fact": name, "args": list(args), "kwargs": kwargs, "host": host})
     if host.name not in _fetched:
-        _fetch_batch(state, host)
+        _fetch_batch(state, host, key if host.name in _changed else None)
     batch = _batches.get(host.name, {})
     if key in batch:
         return batch[key]
@@ -170,7 +182,11 @@ def _run_host_op(state, host, op_hash):  # noqa: ANN001, ANN201
         return _original_run_host_op(state, host, op_hash)
     finally:
         if state.get_op_data_for_host(host, op_hash).operation_meta._commands:
-            _batches.pop(host.name, None)  # the server changed: read the rest live
+            # The server changed: the batch no longer describes it. The next fact fetches
+            # the rest of the plan afresh.
+            _batches.pop(host.name, None)
+            _fetched.discard(host.name)
+            _changed.add(host.name)
 
 
 def _save_plans() -> None:
