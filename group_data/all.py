@@ -175,8 +175,9 @@ api_workers = 2
 api_timeout = 30
 # Seconds in-flight requests get to finish when a version stops ({api_graceful_timeout}; also Docker's stop grace).
 api_graceful_timeout = 30
-# Requests a worker serves before it is recycled ({api_max_requests}).
-api_max_requests = 1000
+# Requests a worker serves before it is recycled ({api_max_requests}); 0: never. Off by default: a
+# recycled uvicorn worker drops connections it had accepted, 502s under load (gunicorn#2567, #3038).
+api_max_requests = 0
 # Random spread added to api_max_requests ({api_max_requests_jitter}).
 api_max_requests_jitter = 100
 # Memory limit of the app container.

@@ -38,9 +38,10 @@ workers = _int("WEB_CONCURRENCY", 2)
 timeout = _int("GUNICORN_TIMEOUT", 30)
 graceful_timeout = _int("GUNICORN_GRACEFUL_TIMEOUT", 30)
 keepalive = _int("GUNICORN_KEEPALIVE", 5)
-# Recycle workers now and then to cap slow leaks; jitter avoids all of them
-# restarting at once.
-max_requests = _int("GUNICORN_MAX_REQUESTS", 1000)
+# Recycling workers (to cap slow leaks) is off: a uvicorn worker that recycles closes the
+# connections it had just accepted, and a proxy answers those requests with 502 under load
+# (gunicorn issues #2567, #3038). Set GUNICORN_MAX_REQUESTS for an app that leaks.
+max_requests = _int("GUNICORN_MAX_REQUESTS", 0)
 max_requests_jitter = _int("GUNICORN_MAX_REQUESTS_JITTER", 100)
 
 # Only these peers may set X-Forwarded-For/-Proto. UvicornWorker hands this

@@ -96,7 +96,7 @@ class AppSettings(BaseModel):
     api_workers: PositiveInt
     api_timeout: PositiveInt
     api_graceful_timeout: PositiveInt
-    api_max_requests: PositiveInt
+    api_max_requests: Annotated[int, Field(ge=0)]
     api_max_requests_jitter: Annotated[int, Field(ge=0)]
     api_memory_limit: Size
     api_cpus: Annotated[float, Field(gt=0)] | None
