@@ -21,6 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from deploys.base import AIDE_INIT_UNIT  # noqa: E402
 from onebox.inventory import settings_for_group  # noqa: E402
 from onebox.local import pebble  # noqa: E402
 from onebox.local.deploy import run_deploy  # noqa: E402
@@ -61,7 +62,7 @@ def wait_for_the_aide_baseline(limit: float = 900) -> float:
     """A fresh server records its AIDE database in the background for a few minutes, on the
     same 2 cores as this machine: the figures below are for a server past that."""
     started = time.monotonic()
-    while time.monotonic() - started < limit and TARGET.ssh("systemctl is-active -q onebox-aide-init").returncode == 0:
+    while time.monotonic() - started < limit and TARGET.ssh(f"systemctl is-active -q {AIDE_INIT_UNIT}").returncode == 0:
         time.sleep(5)
     return time.monotonic() - started
 

@@ -45,9 +45,14 @@ _changed: set[str] = set()  # hosts an operation of this run changed
 
 def _key(cls: type[FactBase], args: tuple, kwargs: dict) -> str | None:
     try:
-        return json.dumps([f"{cls.__module__}.{cls.__qualname__}", list(args), kwargs], sort_keys=True)
+        return _plan_key({"fact": f"{cls.__module__}.{cls.__qualname__}", "args": list(args), "kwargs": kwargs})
     except TypeError:
         return None  # arguments that do not serialise are never batched
+
+
+def _plan_key(item: dict) -> str:
+    """A fact with its arguments, as the plan records it: the batch's key."""
+    return json.dumps([item["fact"], list(item["args"]), item["kwargs"]], sort_keys=True)
 
 
 def _plan_path(host) -> Path:  # noqa: ANN001 - pyinfra's Host
@@ -65,7 +70,7 @@ def _fetch_batch(state, host, after_change_key: str | None = None) -> None:  # n
     except (OSError, ValueError):
         return
     if after_change_key is not None:
-        keys = [json.dumps([item["fact"], item["args"], item["kwargs"]], sort_keys=True) for item in plan]
+        keys = [_plan_key(item) for item in plan]
         if after_change_key not in keys:
             return  # the last run never asked this: read live until the next change
         start = keys.index(after_change_key)
@@ -107,7 +112,7 @@ def _fetch_batch(state, host, after_change_key: str | None = None) -> None:  # n
             except Exception:  # noqa: BLE001 - whatever a fact raises, reading it live will show
                 value = _MISSING
             if value is not _MISSING:
-                batch[_key(type(fact), tuple(item["args"]), item["kwargs"]) or ""] = value
+                batch[_plan_key(item)] = value
     _batches[host.name] = batch
 
 
@@ -183,7 +188,7 @@ def _run_host_op(state, host, op_hash):  # noqa: ANN001, ANN201
     finally:
         if state.get_op_data_for_host(host, op_hash).operation_meta._commands:
             # The server changed: the batch no longer describes it. The next fact fetches
-            # the rest of the plan afresh.
+            # itself and the few after it afresh.
             _batches.pop(host.name, None)
             _fetched.discard(host.name)
             _changed.add(host.name)

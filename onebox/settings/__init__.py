@@ -22,7 +22,7 @@ from pydantic import SecretStr, ValidationError, field_validator, model_validato
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 from pydantic_settings import SettingsError as SourceError
 
-from onebox.settings.app import AppSettings
+from onebox.settings.app import AppSettings, placeholders
 from onebox.settings.backup import BackupSettings
 from onebox.settings.docker import DockerSettings
 from onebox.settings.hardening import HardeningSettings
@@ -110,7 +110,7 @@ class Settings(HostSettings, HardeningSettings, DockerSettings, AppSettings, Pro
         if password == quote(password, safe=""):
             return self
         for name, template in self.app_secret_env.items():
-            if "://" in template and "{postgres_password}" in template:
+            if "://" in template and "postgres_password" in placeholders(template):
                 raise ValueError(f"app_secret_env: {name} puts {{postgres_password}} in a URL, and the supplied "
                                  "password has characters a URL must escape; use {postgres_password_url} there")
         return self

@@ -7,7 +7,9 @@ twice (the second must change nothing), then each module's checks.
 
 from __future__ import annotations
 
+import os
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,6 +57,14 @@ class Deployed:
     def live_release(self) -> str:
         state = f"{self.settings.app_dir}/state.json"
         return self.ssh(f"python3 -c \"import json; print(json.load(open('{state}'))['live'])\"").stdout.strip()
+
+    def host_checks(self, path: str = "tests/host", env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+        """The testinfra host checks (or one module of them) against this target, as an operator runs them."""
+        return subprocess.run(
+            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", path,
+             *self.target.testinfra_args, "--onebox-group=local"],
+            capture_output=True, text=True, check=False, env={**os.environ, **(env or {})},
+        )
 
     def deploy(self, env: dict[str, str] | None = None, deploy: str = "deploys/site.py",
                flags: list[str] | None = None, confirm: bool = False) -> DeployResult:

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
 
 from onebox.local.deploy import changed_operations
@@ -21,11 +18,7 @@ def test_second_run_changes_nothing(deployed) -> None:
 
 
 def test_host_checks_pass_against_the_converged_target(deployed) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/host",
-         *deployed.target.testinfra_args, "--onebox-group=local"],
-        capture_output=True, text=True, check=False,
-    )
+    result = deployed.host_checks()
     assert result.returncode == 0, result.stdout[-4000:]
 
 

@@ -4,8 +4,6 @@ converges at once do not fight."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import threading
 
 import httpx
@@ -107,13 +105,11 @@ def test_a_killed_service_is_restored_by_the_next_converge(deployed, api, servic
     back = deployed.deploy()  # group data's own app again
     assert back.returncode == 0, back.output[-3000:]
     assert deployed.ssh(f"docker kill {deployed.container_ids()[service]}").returncode == 0
-    checks = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/host/test_app.py",
-              *deployed.target.testinfra_args, "--onebox-group=local"]
-    assert subprocess.run(checks, capture_output=True, text=True).returncode != 0
+    assert deployed.host_checks("tests/host/test_app.py").returncode != 0
     healed = deployed.deploy()
     assert healed.returncode == 0, healed.output[-3000:]
     assert healed.changed >= 1 and f"{service} is exited" in healed.output
-    assert subprocess.run(checks, capture_output=True, text=True).returncode == 0
+    assert deployed.host_checks("tests/host/test_app.py").returncode == 0
     wait_ready(api)
     assert deployed.deploy().changed == 0
 

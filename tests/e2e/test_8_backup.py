@@ -33,6 +33,7 @@ SECRETS = {
     "ONEBOX_BACKUP_S3_SECRET_ACCESS_KEY": "e2e-secret-access-key-0123456789",
 }
 SCRIPT = "/usr/local/sbin/onebox-backup"
+BACKUP_CHECKS = "tests/host/test_backup.py"
 
 
 @pytest.fixture(scope="module")
@@ -95,16 +96,8 @@ def test_the_timer_run_backs_up_locally_and_off_site(deployed, offsite) -> None:
 
 
 def test_host_check_passes(deployed, offsite) -> None:
-    result = host_check(deployed)
+    result = deployed.host_checks(BACKUP_CHECKS)
     assert result.returncode == 0, result.stdout[-3000:]
-
-
-def host_check(deployed) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/host/test_backup.py",
-         *deployed.target.testinfra_args, "--onebox-group=local"],
-        capture_output=True, text=True, check=False,
-    )
 
 
 def test_a_failing_backup_is_reported_by_the_unit_and_the_host_check(deployed, offsite) -> None:
@@ -115,14 +108,14 @@ def test_a_failing_backup_is_reported_by_the_unit_and_the_host_check(deployed, o
         assert deployed.ssh("systemctl start onebox-backup.service").returncode != 0
         assert ssh_ok(deployed, "systemctl show onebox-backup.service -p Result --value").strip() == "exit-code"
         assert "unreachable" in ssh_ok(deployed, "journalctl -u onebox-backup --no-pager -n 20")
-        check = host_check(deployed)
+        check = deployed.host_checks(BACKUP_CHECKS)
         assert check.returncode != 0
         assert "failed" in check.stdout and "unreachable" in check.stdout, check.stdout[-3000:]
     finally:
         back = deployed.deploy(offsite)
         assert back.returncode == 0, back.output[-3000:]
     ssh_ok(deployed, "systemctl start onebox-backup.service")
-    assert host_check(deployed).returncode == 0
+    assert deployed.host_checks(BACKUP_CHECKS).returncode == 0
 
 
 def test_restore_refuses_without_confirmation(deployed, offsite) -> None:

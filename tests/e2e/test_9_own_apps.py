@@ -8,9 +8,6 @@ Each replaces the live app on the e2e target as a new release; this module runs 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import time
 
 import httpx
@@ -21,14 +18,6 @@ from onebox.verify.api import api_tunnel
 
 JOBS = {"ONEBOX_EXTRA_GROUPS": "local_jobs"}
 MINIMAL = {"ONEBOX_EXTRA_GROUPS": "local_minimal"}
-
-
-def host_checks(deployed, env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/host",
-         *deployed.target.testinfra_args, "--onebox-group=local"],
-        capture_output=True, text=True, check=False, env={**os.environ, **env},
-    )
 
 
 def wait_for(url: str, timeout: float = 60) -> None:
@@ -55,7 +44,7 @@ def jobs(deployed):
 def test_the_jobs_app_is_served_and_checked_on_its_own_contract(deployed, jobs) -> None:
     _, api = jobs
     assert httpx.get(f"{api}/ready").status_code == 200
-    checks = host_checks(deployed, JOBS)
+    checks = deployed.host_checks(env=JOBS)
     assert checks.returncode == 0, checks.stdout[-4000:]
     services = deployed.container_ids()
     assert {"api", "worker", "postgres", "redis"} <= set(services)
@@ -102,7 +91,7 @@ def test_the_minimal_app_runs_without_redis(deployed) -> None:
     services = deployed.container_ids()
     assert "redis" not in services and "worker" not in services
     assert "REDIS" not in deployed.ssh(f"docker inspect {services['api']}").stdout
-    checks = host_checks(deployed, MINIMAL)
+    checks = deployed.host_checks(env=MINIMAL)
     assert checks.returncode == 0, checks.stdout[-4000:]
     again = deployed.deploy(MINIMAL)
     assert again.changed == 0, changed_operations(again.output)
