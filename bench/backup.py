@@ -11,7 +11,6 @@ stand-in images, restic and moto[server].
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
 import sys
 import tempfile
@@ -20,7 +19,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "backup"))
 
-from stack import SCRIPT, backup, moto_server, throwaway, write_config  # noqa: E402
+from stack import backup, moto_server, throwaway, write_config  # noqa: E402
+
+from onebox.server.backup.config import Config  # noqa: E402
+from onebox.server.backup.restic import Restic  # noqa: E402
+from onebox.server.backup.sets import local_sets  # noqa: E402
 
 SECRETS = {"RESTIC_PASSWORD": "bench-restic-password-0123456789", "AWS_ACCESS_KEY_ID": "bench",
            "AWS_SECRET_ACCESS_KEY": "bench-secret-0123456789"}
@@ -37,10 +40,6 @@ def timed(label: str, *args: str, config: Path) -> float:
 
 def main() -> None:
     rows = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
-    spec = importlib.util.spec_from_file_location("onebox_backup_script", SCRIPT)
-    assert spec and spec.loader
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
     work = Path(tempfile.mkdtemp(prefix="onebox-bench-backup-"))
     try:
         with moto_server() as s3, throwaway("obbench") as stack:
@@ -56,10 +55,10 @@ def main() -> None:
             config = write_config(work, stack.project, f"s3:{s3}/obbench", SECRETS)
 
             dump = timed("dump", "dump", "--label", "bench", config=config)
-            [backup_set] = script.local_sets(script.Config(str(config)))
+            [backup_set] = local_sets(Config(str(config)))
             size = (backup_set.path / "postgres.dump").stat().st_size
 
-            restic = script.Restic(script.Config(str(config)))
+            restic = Restic(Config(str(config)))
             restic.ensure_repository()
             started = time.monotonic()
             restic.upload(backup_set)

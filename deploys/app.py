@@ -1,15 +1,14 @@
 """The application: its dependencies (PostgreSQL, Redis) and its releases.
 
 This role writes what the server should run (spec.json, the compose files, the build
-context, the supplied secrets) and asks onebox-release (onebox/server/release.py,
-installed here) to converge to it: dependencies healthy, image ready, the release
+context, the supplied secrets) and asks onebox-release (onebox/server/, installed by
+deploys/tools.py) to converge to it: dependencies healthy, image ready, the release
 step, the new version started beside the old one, health-gated switch of nginx, the
 old version drained. A re-run with nothing changed and everything running is a no-op.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 from io import StringIO
 from pathlib import Path
@@ -18,21 +17,18 @@ from typing import Any
 from pyinfra.api import deploy
 from pyinfra.operations import files
 
+from onebox import contract
 from onebox.images import build_local_image, images_from_controller, local_image_id
 from onebox.operations import private_file, upload_once
 from onebox.render import render
-from onebox.rollout import TOOL, app_inputs, release, release_spec, spec_json
+from onebox.rollout import release, release_spec
 from onebox.settings import Settings
 from onebox.source import source_hash, source_tarball
-
-SERVER_DIR = Path(__file__).resolve().parent.parent / "onebox" / "server"
-SHIM = "/usr/local/lib/onebox/with-secrets.sh"
 
 
 @deploy("Deploy the application")
 def deploy_app(s: Settings) -> None:
     project = s.app_dir
-    install_release_tool(project)
     files.directory(name=f"Create the project directory {project}.", path=project, mode="755")
     for sub in ("secrets", "releases", "incoming"):
         files.directory(name=f"Create {project}/{sub} (root only).", path=f"{project}/{sub}", mode="700")
@@ -43,7 +39,7 @@ def deploy_app(s: Settings) -> None:
     spec = release_spec(s, image, source_label)
     app_compose = render("app/app.compose.yaml.j2", s=s)
     deps_compose = render("app/deps.compose.yaml.j2", s=s)
-    spec_op = files.put(name="Write the release spec (spec.json).", src=StringIO(spec_json(spec)),
+    spec_op = files.put(name="Write the release spec (spec.json).", src=StringIO(spec.to_json()),
                         dest=f"{project}/spec.json")
     files.put(name="Write the app's compose file.", src=StringIO(app_compose), dest=f"{project}/app.compose.yaml")
     files.put(name="Write the dependencies' compose file.", src=StringIO(deps_compose), dest=f"{project}/deps.compose.yaml")
@@ -55,18 +51,9 @@ def deploy_app(s: Settings) -> None:
         changed["source"] = upload.will_change
     release(
         name="Release: dependencies, image, release step, health-gated switch (or heal what runs).",
-        app_dir=project, desired_inputs=app_inputs(spec, app_compose),
-        desired_deps=hashlib.sha256(deps_compose.encode()).hexdigest(), changed_inputs=changed,
+        app_dir=project, desired_inputs=contract.inputs_hash(spec.release, app_compose.encode()),
+        desired_deps=contract.deps_hash(deps_compose.encode()), changed_inputs=changed,
     )
-
-
-def install_release_tool(project: str) -> None:
-    files.directory(name="Create /usr/local/lib/onebox.", path="/usr/local/lib/onebox", mode="755")
-    files.put(name="Install onebox-release.", src=str(SERVER_DIR / "release.py"), dest=TOOL, mode="755")
-    files.put(name="Install the secrets entrypoint shim.", src=str(SERVER_DIR / "with-secrets.sh"), dest=SHIM, mode="755")
-    files.link(name="Put onebox-release on root's PATH.", path="/usr/local/sbin/onebox-release", target=TOOL)
-    files.directory(name="Create /etc/onebox.", path="/etc/onebox", mode="755")
-    files.put(name="Tell onebox-release where the app lives.", src=StringIO(f"{project}\n"), dest="/etc/onebox/app-dir")
 
 
 def supplied_secrets(s: Settings) -> str:

@@ -1,14 +1,12 @@
-"""Backups: a systemd timer runs /usr/local/sbin/onebox-backup (onebox/server/backup.py),
+"""Backups: a systemd timer runs /usr/local/sbin/onebox-backup (onebox/server/backup/),
 which dumps PostgreSQL and Redis into a root-only directory, applies retention and, when
 configured, keeps encrypted copies off-site with restic."""
 
 from __future__ import annotations
 
 import json
-import re
 import shlex
 from io import StringIO
-from pathlib import Path
 
 from pyinfra import host
 from pyinfra.api import deploy
@@ -16,19 +14,19 @@ from pyinfra.facts.files import File
 from pyinfra.operations import apt, files, server, systemd
 from pyinfra.operations.util import any_changed
 
+from onebox import contract
 from onebox.operations import checked_file
 from onebox.render import render
 from onebox.settings import Settings
 
-SCRIPT = "/usr/local/sbin/onebox-backup"
-SCRIPT_SOURCE = Path(__file__).resolve().parent.parent / "onebox" / "server" / "backup.py"
-CONFIG = "/etc/onebox/backup.json"
+SCRIPT = contract.BACKUP_COMMAND  # installed by deploys/tools.py
+CONFIG = contract.BACKUP_CONFIG
 SECRETS = "/etc/onebox/backup.env"
-STATE_DIR = "/var/lib/onebox/backup"
+STATE_DIR = contract.BACKUP_STATE_DIR
 # Written once when backups are first configured: until the first run, the host check
 # measures the backup's age from here.
 INSTALLED_STAMP = f"{STATE_DIR}/installed"
-RELEASE_TOOL = "/usr/local/sbin/onebox-release"
+RELEASE_TOOL = contract.RELEASE_COMMAND
 UNIT_DIR = "/etc/systemd/system"
 TIMER = "onebox-backup.timer"
 SERVICE = "onebox-backup.service"
@@ -70,19 +68,24 @@ def backup_secrets(s: Settings) -> str:
 
 
 def restore_refusal(confirm: str, source: str, name: str, offsite_configured: bool | None) -> str | None:
-    """Why this restore must not run, or None. Checked before anything on the server changes."""
+    """Why this restore must not run, or None. Checked before anything on the server changes.
+    The arguments are deploys/restore.py's pyinfra data (onebox_restore_*), which `onebox restore` sets."""
     if confirm != "yes":
         return ("onebox: a restore REPLACES the server's PostgreSQL database and Redis data with a backup "
-                "(a safety dump of the current data is taken first). Nothing was changed. To go ahead, set "
-                "ONEBOX_RESTORE_CONFIRM=yes and ONEBOX_RESTORE_FROM=local|offsite "
-                "(optionally ONEBOX_RESTORE_NAME=<name from `onebox-backup list`>).")
+                "(a safety dump of the current data is taken first). Nothing was changed. To go ahead, run "
+                "`onebox restore INVENTORY --from local|offsite [--name NAME] --yes`, or give deploys/restore.py "
+                "the data --data onebox_restore_confirm=yes --data onebox_restore_from=local|offsite "
+                "(optionally --data onebox_restore_name=<name from `onebox backup list`>).")
     if source not in ("local", "offsite"):
-        return (f"onebox: ONEBOX_RESTORE_FROM must be 'local' or 'offsite' (got {source!r}); "
+        return (f"onebox: --from (onebox_restore_from) must be 'local' or 'offsite' (got {source!r}); "
                 "nothing was changed.")
-    if name and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,120}", name):
-        return f"onebox: ONEBOX_RESTORE_NAME {name!r} is not a backup name; nothing was changed."
+    if name:
+        try:
+            contract.check_backup_name(name)
+        except ValueError as error:
+            return f"onebox: --name (onebox_restore_name): {error}; nothing was changed."
     if source == "offsite" and offsite_configured is False:
-        return ("onebox: ONEBOX_RESTORE_FROM=offsite but backup_restic_repository is not set "
+        return ("onebox: --from offsite (onebox_restore_from=offsite) but backup_restic_repository is not set "
                 "(with ONEBOX_BACKUP_RESTIC_PASSWORD); nothing was changed.")
     return None
 
@@ -96,7 +99,6 @@ def configure_backups(s: Settings) -> None:
                     mode="700", user="root", group="root")
     files.directory(name="Create the backup status directory (read by monitoring).", path=STATE_DIR, mode="755",
                     user="root", group="root")
-    files.put(name=f"Install {SCRIPT}.", src=str(SCRIPT_SOURCE), dest=SCRIPT, mode="755", user="root", group="root")
     # The release tool runs `onebox-backup dump` before each release step: the script and its
     # configuration exist even when backups are off (the dump then does nothing).
     checked_file(name="Write the backup configuration (root only).", dest=CONFIG, content=backup_config(s),

@@ -3,10 +3,11 @@ kernel parameters and modules, login defaults."""
 
 from __future__ import annotations
 
+import shlex
 from io import StringIO
 
 from pyinfra import host
-from pyinfra.api import FactBase, deploy, operation
+from pyinfra.api import FactBase, QuoteString, StringCommand, deploy, operation
 from pyinfra.facts.files import Directory
 from pyinfra.facts.systemd import SystemdEnabled
 from pyinfra.operations import apt, files, server, systemd
@@ -15,6 +16,7 @@ from onebox.facts import InContainer
 from onebox.operations import checked_file
 from onebox.render import render
 from onebox.settings import Settings
+from onebox.shell import raw_shell
 
 
 @deploy("Prepare the host")
@@ -143,9 +145,10 @@ class PendingSecurityUpdates(FactBase):
     `apt-get --dry-run upgrade` would (several times slower on every deploy)."""
 
     def command(self) -> str:
-        return ("{ apt-mark showhold 2>/dev/null | sed 's|$|/held|'; LC_ALL=C apt list --upgradable 2>/dev/null; }"
-                " | awk -F'[/ ]' '$2 == \"held\" { held[$1] = 1; next }"
-                " $2 ~ /-security/ && !($1 in held) { print $1 \":\" $4 }'")
+        # Two listings joined in one pipe: the held packages mark themselves, then awk filters.
+        return raw_shell("{ apt-mark showhold 2>/dev/null | sed 's|$|/held|'; LC_ALL=C apt list --upgradable 2>/dev/null; }"
+                         " | awk -F'[/ ]' '$2 == \"held\" { held[$1] = 1; next }"
+                         " $2 ~ /-security/ && !($1 in held) { print $1 \":\" $4 }'")
 
     def process(self, output: list[str]) -> list[str]:
         return sorted({line.strip() for line in output if line.strip()})
@@ -162,8 +165,9 @@ def security_updates():
     if not pending:
         host.noop("no security updates are pending")
         return
-    yield ("DEBIAN_FRONTEND=noninteractive apt-get install -y -q --only-upgrade -o DPkg::Lock::Timeout=300"
-           " -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold " + " ".join(pending))
+    yield StringCommand("env", "DEBIAN_FRONTEND=noninteractive", "apt-get", "install", "-y", "-q", "--only-upgrade",
+                        "-o", "DPkg::Lock::Timeout=300", "-o", "Dpkg::Options::=--force-confdef",
+                        "-o", "Dpkg::Options::=--force-confold", *(QuoteString(package) for package in pending))
 
 
 SYSCTL_DIR = "/etc/sysctl.d"
@@ -172,8 +176,10 @@ SYSCTL_DIR = "/etc/sysctl.d"
 def sysctl_check(path: str) -> str:
     """Every line of `path` is `key = value` (or a comment) and every key exists: read with
     `sysctl -n`, which applies nothing."""
-    return (f"awk '/^[[:space:]]*([#;]|$)/ {{ next }} !/^[a-z0-9_.-]+ = / {{ print \"not a sysctl setting: \" $0; bad = 1 }}"
-            f" END {{ exit bad }}' {path} && sed -n 's/^\\([a-z0-9_.-]*\\) = .*/\\1/p' {path} | xargs -r sysctl -n >/dev/null")
+    q_path = shlex.quote(path)
+    return raw_shell(
+        f"awk '/^[[:space:]]*([#;]|$)/ {{ next }} !/^[a-z0-9_.-]+ = / {{ print \"not a sysctl setting: \" $0; bad = 1 }}"
+        f" END {{ exit bad }}' {q_path} && sed -n 's/^\\([a-z0-9_.-]*\\) = .*/\\1/p' {q_path} | xargs -r sysctl -n >/dev/null")
 
 
 def configure_kernel(s: Settings) -> None:
@@ -190,7 +196,7 @@ def configure_kernel(s: Settings) -> None:
             dest=path, content=render("sysctl/onebox.conf.j2", values=values, purpose=purpose),
             check=sysctl_check(path),
         )
-        server.shell(name=f"Apply the {group} kernel parameters.", commands=[f"sysctl -q -p {path}"],
+        server.shell(name=f"Apply the {group} kernel parameters.", commands=[shlex.join(["sysctl", "-q", "-p", path])],
                      _if=config.did_change)
     files.put(name="Keep unneeded kernel modules from loading.",
               src=StringIO(render("modprobe/onebox-blocklist.conf.j2", s=s)),
@@ -241,8 +247,9 @@ class AideDatabase(FactBase):
     """'present', 'building' (onebox's background aideinit runs) or 'missing'."""
 
     def command(self) -> str:
-        return (f"if [ -e {AIDE_DATABASE} ]; then echo present; "
-                f"elif systemctl is-active -q {AIDE_INIT_UNIT}; then echo building; else echo missing; fi")
+        return raw_shell(f"if [ -e {shlex.quote(AIDE_DATABASE)} ]; then echo present; "
+                         f"elif systemctl is-active -q {shlex.quote(AIDE_INIT_UNIT)}; then echo building; "
+                         "else echo missing; fi")
 
     def process(self, output: list[str]) -> str:
         return "".join(output).strip()
@@ -255,8 +262,8 @@ def aide_baseline():
     if state != "missing":
         host.noop(f"the AIDE database is {state}")
         return
-    yield (f"systemd-run --unit={AIDE_INIT_UNIT} --collect --property=Nice=19 --property=IOSchedulingClass=idle"
-           " /usr/sbin/aideinit --yes --force")
+    yield StringCommand("systemd-run", QuoteString(f"--unit={AIDE_INIT_UNIT}"), "--collect", "--property=Nice=19",
+                        "--property=IOSchedulingClass=idle", "/usr/sbin/aideinit", "--yes", "--force")
 
 
 @deploy("Record the file integrity baseline")

@@ -1,9 +1,14 @@
 """Restore the app's data from a backup, in one command:
 
-    ONEBOX_RESTORE_CONFIRM=yes ONEBOX_RESTORE_FROM=local pyinfra inventories/prod.py deploys/restore.py
+    onebox restore inventories/prod.py --from local|offsite [--name NAME] --yes
 
-ONEBOX_RESTORE_FROM: local (the server's backup_dir) or offsite (the restic repository,
-e.g. on a fresh server); ONEBOX_RESTORE_NAME: a backup's name from `onebox-backup list`
+or with pyinfra itself, the same arguments as pyinfra data:
+
+    pyinfra inventories/prod.py deploys/restore.py --data onebox_restore_confirm=yes --data onebox_restore_from=local \\
+        [--data onebox_restore_name=NAME]
+
+onebox_restore_from: local (the server's backup_dir) or offsite (the restic repository,
+e.g. on a fresh server); onebox_restore_name: a backup's name from `onebox backup list`
 (default: the latest that is not a safety dump). On the server, `onebox-backup restore`
 takes a safety dump of the current data, stops the API and workers, replaces the
 PostgreSQL database and the Redis data, and starts the app again once the data is back.
@@ -11,30 +16,28 @@ PostgreSQL database and the Redis data, and starts the app again once the data i
 
 from __future__ import annotations
 
-import os
+import shlex
 import sys
 
 from pyinfra import host
 from pyinfra.operations import server
 
-from deploys.backup import SCRIPT, configure_backups, restore_refusal
+from deploys.backup import configure_backups, restore_refusal
+from onebox.cli import RESTORE_CONFIRM, RESTORE_FROM, RESTORE_NAME, Refused, data_text
+from onebox.contract import BACKUP_COMMAND, RELEASE_COMMAND
 from onebox.inventory import use_private_upload_dir
 
-CONFIRM = os.environ.get("ONEBOX_RESTORE_CONFIRM", "")
-SOURCE = os.environ.get("ONEBOX_RESTORE_FROM", "")
-NAME = os.environ.get("ONEBOX_RESTORE_NAME", "")
-
-
 # Refuse before any operation is planned: nothing on the server changes.
-_refused = restore_refusal(CONFIRM, SOURCE, NAME, None)
-if _refused:
-    sys.exit(_refused)
+try:
+    CONFIRM, SOURCE, NAME = (data_text(host.data, key) for key in (RESTORE_CONFIRM, RESTORE_FROM, RESTORE_NAME))
+except Refused as refused:
+    sys.exit(str(refused))
 
 settings = host.data.onebox_settings
-use_private_upload_dir(host, settings)
 _refused = restore_refusal(CONFIRM, SOURCE, NAME, bool(settings.backup_restic_repository))
 if _refused:
     sys.exit(_refused)
+use_private_upload_dir(host, settings)
 
 # The script and its configuration (a fresh server may have neither, or older ones).
 configure_backups(settings)  # type: ignore[call-arg]  # pyinfra types @deploy functions as taking only its own arguments
@@ -42,5 +45,6 @@ server.shell(
     name=f"Restore the data from the {SOURCE} backup {NAME or '(latest)'}: safety dump, app stopped, "
          "PostgreSQL and Redis replaced, app started.",
     # Under the deploy lock: a release never starts halfway through a restore, nor the reverse.
-    commands=[f"/usr/local/sbin/onebox-release locked -- {SCRIPT} restore --from {SOURCE}" + (f" --name {NAME}" if NAME else "")],
+    commands=[f"{RELEASE_COMMAND} locked -- {BACKUP_COMMAND} restore --from {shlex.quote(SOURCE)}"
+              + (f" --name {shlex.quote(NAME)}" if NAME else "")],
 )

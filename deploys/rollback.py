@@ -1,20 +1,29 @@
-"""Roll back: `pyinfra inventories/prod.py deploys/rollback.py`.
+"""Roll back: `onebox rollback inventories/prod.py [RELEASE_ID]`, or with pyinfra itself:
 
-Switches to the previous release (or ONEBOX_ROLLBACK_TO=<release id>) through the
-same health-gated switch a release takes: no build, no pull. Database migrations are
-NOT reversed: releases must stay compatible with the schema (expand, then contract).
-List the releases with `pyinfra inventories/prod.py exec -- onebox-release releases`.
+    pyinfra inventories/prod.py deploys/rollback.py                                           # the previous release
+    pyinfra inventories/prod.py deploys/rollback.py --data onebox_rollback_to=20261202-081500-3fa2c1
+
+Switches to the previous release (or the one named by the pyinfra data `onebox_rollback_to`)
+through the same health-gated switch a release takes: no build, no pull. Database migrations
+are NOT reversed: releases must stay compatible with the schema (expand, then contract).
+List the releases with `onebox releases inventories/prod.py`.
 """
 
-import os
+import sys
 
 from pyinfra import host
 
+from onebox.cli import Refused, rollback_target
 from onebox.inventory import use_private_upload_dir
 from onebox.rollout import rollback
+
+# Refuse before any operation is planned: nothing on the server changes.
+try:
+    TO = rollback_target(host.data)
+except Refused as refused:
+    sys.exit(str(refused))
 
 settings = host.data.onebox_settings
 use_private_upload_dir(host, settings)
 
-rollback(name="Switch back to the previous release (migrations are not reversed).",
-         app_dir=settings.app_dir, to=os.environ.get("ONEBOX_ROLLBACK_TO") or None)
+rollback(name="Switch back to the previous release (migrations are not reversed).", app_dir=settings.app_dir, to=TO)

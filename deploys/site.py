@@ -18,6 +18,7 @@ from deploys.base import (
 from deploys.docker import install_docker
 from deploys.proxy import configure_proxy
 from deploys.tls import issue_certificates
+from deploys.tools import install_server_tools
 from onebox.inventory import use_private_upload_dir
 
 settings = host.data.onebox_settings
@@ -28,6 +29,7 @@ create_deploy_user(settings)
 harden_sshd(settings)
 configure_firewall(settings)
 install_docker(settings)
+install_server_tools(settings)  # onebox-release and onebox-backup, which the roles below call
 configure_proxy(settings)
 issue_certificates(settings)
 configure_backups(settings)

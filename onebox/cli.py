@@ -1,46 +1,436 @@
-"""`onebox`: the operator's commands, per inventory, on top of `pyinfra exec`.
+"""`onebox`: the operator's commands, per inventory, on top of pyinfra.
 
-    onebox status   inventories/prod.py              # live release, services, certificate, backups, disk, updates
-    onebox releases inventories/prod.py              # releases kept, the live one marked
-    onebox logs     inventories/prod.py [-f] [-n 200] [--raw] [worker]
-    onebox run      inventories/prod.py -- alembic current
+    onebox deploy      INVENTORY [--dry] [-- PYINFRA_ARGS...]    # converge (deploys/site.py)
+    onebox rollback    INVENTORY [RELEASE_ID]                    # the previous (or that) release (deploys/rollback.py)
+    onebox restore     INVENTORY --from local|offsite [--name NAME] --yes   # (deploys/restore.py)
+    onebox backup now  INVENTORY                                 # a backup now, label manual (deploys/backup_now.py)
+    onebox backup list INVENTORY                                 # local and off-site backups
+    onebox maintenance on  INVENTORY [--message TEXT]            # nginx answers 503 (deploys/maintenance.py)
+    onebox maintenance off INVENTORY
+    onebox status      INVENTORY                                 # live release, services, certificate, backups, disk
+    onebox releases    INVENTORY                                 # releases kept, the live one marked
+    onebox logs        INVENTORY [-f] [-n 200] [--raw] [SERVICE]
+    onebox run         INVENTORY -- alembic current              # a one-off container of the live image
 
-Each runs `onebox-release <command>` on every host of the inventory (with sudo when the
-inventory connects as the deploy user) and exits non-zero when any host needs attention,
-so `onebox status` can run from cron or CI.
+The commands that change a server run a pyinfra deploy file, which works just as well
+without this command, its arguments given as pyinfra data:
+
+    pyinfra inventories/prod.py deploys/rollback.py --data onebox_rollback_to=20261202-081500-3fa2c1
+
+The others run `onebox-release <command>` (or `onebox-backup list`) on every host through
+`pyinfra exec` and print only the server's own lines. Either way pyinfra uses sudo when the
+inventory connects as the deploy user. Arguments are checked here, before any connection,
+and again by the deploy files (the same checks), which refuse before any operation.
+
+Exit status:
+    0    ok
+    1    a host failed (or pyinfra did)
+    2    usage error, or refused before connecting (nothing was run)
+    3    a host needs attention (status)
+    130  interrupted
 """
 
 from __future__ import annotations
 
+import argparse
+import json
 import re
 import shlex
+import signal
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
-COMMANDS = ("status", "releases", "logs", "run")
+from onebox.contract import BACKUP_COMMAND, RELEASE_COMMAND, check_backup_name, check_release_id
+
 PYINFRA = str(Path(sys.executable).with_name("pyinfra"))
-HOST_LINE = re.compile(r"^\[[^\]]+\] ")
+ROOT = Path(__file__).resolve().parent.parent
+
+OK, FAILED, USAGE, ATTENTION, INTERRUPTED = 0, 1, 2, 3, 130
+EXIT_CODES = """exit status:
+  0    ok
+  1    a host failed (or pyinfra did)
+  2    usage error, or refused before connecting (nothing was run)
+  3    a host needs attention (status)
+  130  interrupted"""
+
+# The pyinfra data the deploy files read (`--data key=value`); not settings: they stay out of the settings model.
+ROLLBACK_TO = "onebox_rollback_to"
+RESTORE_CONFIRM = "onebox_restore_confirm"
+RESTORE_FROM = "onebox_restore_from"
+RESTORE_NAME = "onebox_restore_name"
+MAINTENANCE = "onebox_maintenance"
+MAINTENANCE_MESSAGE = "onebox_maintenance_message"
+RESTORE_SOURCES = ("local", "offsite")
+MAINTENANCE_MESSAGE_MAX = 500
+SERVICE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+
+SERVER_LINE = re.compile(r"^\[([^\]]+)\] ?(.*)$")  # column 0: "[host] ..." is the server's own output
+PYINFRA_HOST_LINE = re.compile(r"^\s+\[([^\]]+)\]\s+(.*)$")  # indented: pyinfra's own word about a host
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+ROUTINE = ("Connected", "Ready: ", "Success", "No changes")
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    if len(args) < 2 or args[0] not in COMMANDS:
-        print(__doc__, file=sys.stderr)
-        return 2
-    command, inventory, rest = args[0], args[1], args[2:]
-    remote = " ".join(shlex.quote(part) for part in ["onebox-release", command, *rest])
-    run = subprocess.Popen([PYINFRA, "-y", inventory, "exec", "--", remote], stdout=subprocess.PIPE,
-                           stderr=subprocess.STDOUT, text=True)
-    assert run.stdout is not None
-    transcript = []
-    for line in run.stdout:  # streamed, so `logs -f` follows
-        transcript.append(line)
-        if HOST_LINE.match(line):  # the server's own output, "[host] ...": pyinfra's chatter stays out
-            print(line, end="", flush=True)
-    if run.wait() != 0 and not any(HOST_LINE.match(line) for line in transcript):
-        print("".join(transcript[-20:]), end="", file=sys.stderr)  # it never got that far: say why
-    return run.returncode
+class Refused(ValueError):
+    """An argument onebox will not pass on; the message says which and why. Nothing was run."""
+
+
+# --- checks shared with the deploy files ------------------------------------------------------
+
+def data_text(data: Any, key: str) -> str:
+    """A text value of pyinfra data (`--data key=value`), "" when absent. pyinfra reads
+    true/false, numbers and JSON as such: a value it did not keep as text is refused."""
+    value = data.get(key)
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    raise Refused(f"onebox: {key}: pyinfra read {value!r} as {type(value).__name__}, not text; "
+                  f"give it as a JSON string (--data '{key}=\"...\"'); nothing was changed")
+
+
+def checked_release_id(value: str) -> str | None:
+    """A release id to roll back to, or None (the previous release)."""
+    if not value:
+        return None
+    try:
+        return check_release_id(value)
+    except ValueError as error:
+        raise Refused(f"onebox: {error}; nothing was changed") from None
+
+
+def checked_backup_name(value: str) -> str | None:
+    if not value:
+        return None
+    try:
+        return check_backup_name(value)
+    except ValueError as error:
+        raise Refused(f"onebox: {error}; nothing was changed") from None
+
+
+def check_maintenance_message(message: str) -> str:
+    """The text of the maintenance page: at most 500 printable characters (no newline, no control)."""
+    if len(message) > MAINTENANCE_MESSAGE_MAX:
+        raise Refused(f"onebox: the maintenance message has {len(message)} characters, at most "
+                      f"{MAINTENANCE_MESSAGE_MAX} are allowed; nothing was changed")
+    if not message.isprintable():
+        bad = next(char for char in message if not char.isprintable())
+        raise Refused(f"onebox: the maintenance message holds the unprintable character {bad!r} "
+                      "(one line of printable text only); nothing was changed")
+    return message
+
+
+def rollback_target(data: Any) -> str | None:
+    """deploys/rollback.py's argument: the release id in `onebox_rollback_to`, or None."""
+    return checked_release_id(data_text(data, ROLLBACK_TO))
+
+
+def maintenance_request(data: Any) -> tuple[bool, str]:
+    """deploys/maintenance.py's arguments: (on?, message)."""
+    mode = data_text(data, MAINTENANCE)
+    if mode not in ("on", "off"):
+        raise Refused(f"onebox: {MAINTENANCE} must be 'on' or 'off' (got {mode!r}; e.g. --data {MAINTENANCE}=on); "
+                      "nothing was changed")
+    message = check_maintenance_message(data_text(data, MAINTENANCE_MESSAGE))
+    if mode == "off" and message:
+        raise Refused(f"onebox: {MAINTENANCE_MESSAGE} goes with {MAINTENANCE}=on only; nothing was changed")
+    return mode == "on", message
+
+
+def maintenance_command(on: bool, message: str = "") -> str:
+    """The server's command: `onebox-release maintenance on [--message TEXT]` or `... off`."""
+    if not on:
+        return f"{RELEASE_COMMAND} maintenance off"
+    return f"{RELEASE_COMMAND} maintenance on" + (f" --message {shlex.quote(message)}" if message else "")
+
+
+# --- the pyinfra command line each subcommand runs --------------------------------------------
+
+def deploy_file(name: str) -> str:
+    """deploys/<name>.py: relative from the checkout (as the README types it), absolute from elsewhere."""
+    relative = f"deploys/{name}.py"
+    return relative if Path.cwd().resolve() == ROOT else str(ROOT / relative)
+
+
+def _kept_as_text(value: str) -> bool:
+    """Whether pyinfra's `--data key=value` keeps `value` a string (pyinfra_cli.util.parse_cli_arg)."""
+    if value.lower() in ("true", "false"):
+        return False
+    try:
+        int(value)
+        return False
+    except ValueError:
+        pass
+    try:
+        json.loads(value)
+        return False
+    except ValueError:
+        return True
+
+
+def data_flag(key: str, value: str) -> list[str]:
+    """`--data key=value`, the value JSON-quoted when pyinfra would otherwise read it as a number, a boolean or JSON."""
+    return ["--data", f"{key}={value if _kept_as_text(value) else json.dumps(value, ensure_ascii=False)}"]
+
+
+def deploy_argv(inventory: str, dry: bool = False, extra: Sequence[str] = ()) -> list[str]:
+    # --dry without -y: pyinfra detects the changes (and --diff says why), then stops.
+    mode = ["--dry", "--diff"] if dry else []
+    return [PYINFRA, *([] if dry else ["-y"]), inventory, deploy_file("site"), *mode, *extra]
+
+
+def rollback_argv(inventory: str, release_id: str | None = None) -> list[str]:
+    release_id = checked_release_id(release_id or "")
+    return [PYINFRA, "-y", inventory, deploy_file("rollback"), *(data_flag(ROLLBACK_TO, release_id) if release_id else [])]
+
+
+def restore_argv(inventory: str, source: str, name: str | None = None, yes: bool = False) -> list[str]:
+    if not yes:
+        raise Refused("onebox: a restore REPLACES the server's PostgreSQL database and Redis data with a backup "
+                      "(a safety dump of the current data is taken first). Nothing was run. To go ahead, add --yes: "
+                      "onebox restore INVENTORY --from local|offsite [--name NAME] --yes")
+    if source not in RESTORE_SOURCES:
+        raise Refused(f"onebox: --from must be 'local' or 'offsite' (got {source!r}); nothing was run")
+    name = checked_backup_name(name or "")
+    return [PYINFRA, "-y", inventory, deploy_file("restore"), *data_flag(RESTORE_CONFIRM, "yes"),
+            *data_flag(RESTORE_FROM, source), *(data_flag(RESTORE_NAME, name) if name else [])]
+
+
+def backup_now_argv(inventory: str) -> list[str]:
+    return [PYINFRA, "-y", inventory, deploy_file("backup_now")]
+
+
+def maintenance_argv(inventory: str, on: bool, message: str | None = None) -> list[str]:
+    message = check_maintenance_message(message or "")
+    if message and not on:
+        raise Refused("onebox: --message goes with `maintenance on` only; nothing was run")
+    return [PYINFRA, "-y", inventory, deploy_file("maintenance"), *data_flag(MAINTENANCE, "on" if on else "off"),
+            *(data_flag(MAINTENANCE_MESSAGE, message) if message else [])]
+
+
+def exec_argv(inventory: str, *remote: str) -> list[str]:
+    """`pyinfra exec` of one server command, each word shell-quoted."""
+    return [PYINFRA, "-y", inventory, "exec", "--", " ".join(shlex.quote(word) for word in remote)]
+
+
+def logs_argv(inventory: str, follow: bool = False, lines: int | None = None, raw: bool = False,
+              service: str | None = None) -> list[str]:
+    if service and not SERVICE_NAME.match(service):
+        raise Refused(f"onebox: {service!r} is not a service name (api, worker, postgres, redis, ...); nothing was run")
+    return exec_argv(inventory, RELEASE_COMMAND, "logs", *(["-f"] if follow else []),
+                     *(["-n", str(lines)] if lines is not None else []), *(["--raw"] if raw else []),
+                     *([service] if service else []))
+
+
+def run_argv(inventory: str, command: Sequence[str]) -> list[str]:
+    if not command:
+        raise Refused("onebox: run needs a command: onebox run INVENTORY -- COMMAND...; nothing was run")
+    return exec_argv(inventory, RELEASE_COMMAND, "run", "--", *command)
+
+
+# --- the command line -------------------------------------------------------------------------
+
+def _positive(text: str) -> int:
+    try:
+        number = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1: {number}")
+    return number
+
+
+def parser() -> argparse.ArgumentParser:
+    formatter = argparse.RawDescriptionHelpFormatter
+    top = argparse.ArgumentParser(prog="onebox", description=(__doc__ or "").split("\n\n")[0], epilog=EXIT_CODES,
+                                  formatter_class=formatter)
+    commands = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(group: Any, name: str, help_text: str, inventory: bool = True, usage: str | None = None
+                ) -> argparse.ArgumentParser:
+        sub = group.add_parser(name, help=help_text, description=help_text, epilog=EXIT_CODES, formatter_class=formatter,
+                               usage=usage)
+        sub.set_defaults(subparser=sub)
+        if inventory:
+            sub.add_argument("inventory", metavar="INVENTORY", help="a pyinfra inventory, e.g. inventories/prod.py")
+        return sub
+
+    deploy = command(commands, "deploy", "Converge the inventory's hosts: pyinfra -y INVENTORY deploys/site.py. "
+                     "More pyinfra options go after --, e.g. -- --limit web1 -vv.",
+                     usage="onebox deploy [-h] [--dry] INVENTORY [-- PYINFRA_ARGS...]")
+    deploy.add_argument("--dry", action="store_true",
+                        help="only say what would change, and why a release would run (pyinfra --dry --diff)")
+
+    rollback = command(commands, "rollback", "Switch back to the previous release, or to RELEASE_ID, through the "
+                       "health-gated switch (no build; database migrations are NOT reversed).")
+    rollback.add_argument("release_id", nargs="?", metavar="RELEASE_ID", help="e.g. 20261202-081500-3fa2c1 "
+                          "(see `onebox releases`)")
+
+    restore = command(commands, "restore", "Replace the app's data (PostgreSQL, Redis) with a backup; a safety "
+                      "dump of the current data is taken first.")
+    restore.add_argument("--from", dest="source", required=True, choices=RESTORE_SOURCES,
+                         help="local: the server's backup_dir; offsite: the restic repository (e.g. on a fresh server)")
+    restore.add_argument("--name", help="a backup's name from `onebox backup list` (default: the latest, never a "
+                         "safety dump)")
+    restore.add_argument("--yes", action="store_true", help="required: the restore replaces the current data")
+
+    backup = command(commands, "backup", "Backups: `backup now INVENTORY`, `backup list INVENTORY`.", inventory=False)
+    backups = backup.add_subparsers(dest="action", required=True, metavar="ACTION")
+    command(backups, "now", "Take a backup now (label manual), under the deploy lock.")
+    command(backups, "list", "List the local and off-site backups.")
+
+    maintenance = command(commands, "maintenance", "Maintenance mode: nginx answers 503 with a maintenance page.",
+                          inventory=False)
+    modes = maintenance.add_subparsers(dest="action", required=True, metavar="on|off")
+    on = command(modes, "on", "Turn maintenance mode on.")
+    on.add_argument("--message", help=f"the page's text (one line, at most {MAINTENANCE_MESSAGE_MAX} printable "
+                    "characters)")
+    command(modes, "off", "Turn maintenance mode off.")
+
+    command(commands, "status", "The live release, each service's state and health, certificate days left, last "
+            "backup's age, disk, pending security updates; exit 3 when a host needs attention.")
+    command(commands, "releases", "The releases kept, when, from which source; the live one marked.")
+    logs = command(commands, "logs", "The live release's logs (the API's unless SERVICE).")
+    logs.add_argument("-f", "--follow", action="store_true", help="follow (Ctrl-C stops)")
+    logs.add_argument("-n", dest="lines", type=_positive, metavar="N", help="the last N lines (default 100)")
+    logs.add_argument("--raw", action="store_true", help="the JSON lines as the app wrote them")
+    logs.add_argument("service", nargs="?", metavar="SERVICE", help="worker, postgres, redis, ...")
+    run = command(commands, "run", "A one-off container of the live image: onebox run INVENTORY -- COMMAND...",
+                  usage="onebox run [-h] INVENTORY -- COMMAND...")
+    run.add_argument("words", nargs="*", help=argparse.SUPPRESS)
+    return top
+
+
+def parse(argv: Sequence[str]) -> argparse.Namespace:
+    """The arguments; everything after the first `--` is passed on as it is (pyinfra's options, or the command)."""
+    argv = list(argv)
+    head, tail = (argv[:argv.index("--")], argv[argv.index("--") + 1:]) if "--" in argv else (argv, [])
+    args, unknown = parser().parse_known_args(head)
+    if args.command == "logs" and args.service is None and len(unknown) == 1 and not unknown[0].startswith("-"):
+        # `logs INVENTORY -n 200 worker`: argparse gives optional positionals out before the options.
+        args.service, unknown = unknown[0], []
+    if unknown:
+        args.subparser.error(f"unrecognized arguments: {' '.join(unknown)}")  # exits 2
+    args.rest = tail
+    if tail and args.command not in ("deploy", "run"):
+        args.subparser.error(f"unexpected arguments after --: {' '.join(tail)}")
+    return args
+
+
+def plan(args: argparse.Namespace) -> tuple[list[str], bool]:
+    """The pyinfra command line for parsed arguments, and whether it is a `pyinfra exec` (filtered output).
+    Raises Refused before anything runs."""
+    inventory = args.inventory
+    if args.command == "deploy":
+        return deploy_argv(inventory, args.dry, args.rest), False
+    if args.command == "rollback":
+        return rollback_argv(inventory, args.release_id), False
+    if args.command == "restore":
+        return restore_argv(inventory, args.source, args.name, args.yes), False
+    if args.command == "backup":
+        return (backup_now_argv(inventory), False) if args.action == "now" else \
+            (exec_argv(inventory, BACKUP_COMMAND, "list"), True)
+    if args.command == "maintenance":
+        return maintenance_argv(inventory, args.action == "on", getattr(args, "message", None)), False
+    if args.command in ("status", "releases"):
+        return exec_argv(inventory, RELEASE_COMMAND, args.command), True
+    if args.command == "logs":
+        return logs_argv(inventory, args.follow, args.lines, args.raw, args.service), True
+    if args.command == "run":
+        return run_argv(inventory, [*args.words, *args.rest]), True
+    raise AssertionError(args.command)
+
+
+# --- running it -------------------------------------------------------------------------------
+
+def outcome(returncode: int) -> int:
+    """onebox's exit status for pyinfra's."""
+    if returncode == 0:
+        return OK
+    if returncode in (INTERRUPTED, -signal.SIGINT):
+        return INTERRUPTED
+    if returncode == USAGE:  # click's usage error: pyinfra stopped before connecting
+        return USAGE
+    return FAILED
+
+
+def exec_outcome(command: str, returncode: int, transcript: Sequence[str]) -> int:
+    """Like outcome(), and 3 for `status` when every host that failed said what needs attention
+    (and every host connected)."""
+    code = outcome(returncode)
+    if code != FAILED or command != "status":
+        return code
+    attention, failed, mentioned, connected = set(), set(), set(), set()
+    for raw in transcript:
+        line = ANSI.sub("", raw.rstrip("\n"))
+        if server := SERVER_LINE.match(line):
+            if server[2].lstrip().startswith("ATTENTION:"):
+                attention.add(server[1].strip())
+        elif pyinfra := PYINFRA_HOST_LINE.match(line):
+            host = pyinfra[1].strip()
+            mentioned.add(host)
+            if pyinfra[2].startswith("Connected"):
+                connected.add(host)
+            elif pyinfra[2].startswith("Error"):
+                failed.add(host)
+    return ATTENTION if attention and failed <= attention and mentioned <= connected else FAILED
+
+
+def _wait(process: subprocess.Popen) -> int:
+    """Wait for pyinfra; Ctrl-C reaches it too (the same process group) and it stops on its own."""
+    try:
+        return process.wait()
+    except KeyboardInterrupt:
+        try:
+            process.wait(timeout=30)
+        except (KeyboardInterrupt, subprocess.TimeoutExpired):
+            process.terminate()
+            process.wait()
+        return INTERRUPTED
+
+
+def run_deploy(argv: list[str]) -> int:
+    """A deploy file: pyinfra's own output, as when typed."""
+    return outcome(_wait(subprocess.Popen(argv)))
+
+
+def run_exec(command: str, argv: list[str]) -> int:
+    """`pyinfra exec`: only the server's own lines ("[host] ..."), streamed (so `logs -f` follows)."""
+    process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert process.stdout is not None
+    transcript: list[str] = []
+    try:
+        for line in process.stdout:
+            transcript.append(line)
+            if SERVER_LINE.match(ANSI.sub("", line)):  # pyinfra's chatter stays out
+                print(line, end="", flush=True)
+    except KeyboardInterrupt:
+        _wait(process)
+        return INTERRUPTED
+    code = exec_outcome(command, _wait(process), transcript)
+    if code in (FAILED, USAGE):
+        problems = [line for line in transcript if (match := PYINFRA_HOST_LINE.match(ANSI.sub("", line)))
+                    and not match[2].startswith(ROUTINE)]
+        if not any(SERVER_LINE.match(ANSI.sub("", line)) for line in transcript):
+            problems = transcript[-20:]  # it never got that far: say why
+        print("".join(problems), end="", file=sys.stderr)
+    return code
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    arguments = sys.argv[1:] if argv is None else list(argv)
+    if not arguments:
+        parser().print_help(sys.stderr)
+        return USAGE
+    args = parse(arguments)
+    try:
+        command, filtered = plan(args)
+    except Refused as refused:
+        print(refused, file=sys.stderr)
+        return USAGE
+    return run_exec(args.command, command) if filtered else run_deploy(command)
 
 
 if __name__ == "__main__":

@@ -10,21 +10,36 @@ an operation runs a command on the host, the batch is dropped, and the next fact
 the next few facts of the plan in one command. A fact the plan does not know, one that
 failed in the batch, or one whose command is missing there, is read live, as pyinfra
 always does. Correctness never depends on the plan; only speed does.
+
+It replaces pyinfra private functions (pyinfra.api.host.get_fact,
+pyinfra.api.operations._run_host_op) and calls others (_handle_fact_kwargs,
+_make_command): install() patches nothing unless pyinfra is a tested version
+(TESTED_PYINFRA) and each of those has the signature this module was written against
+(PRIVATE_SIGNATURES). Otherwise it logs one line and pyinfra reads facts as it always does.
 """
 
 from __future__ import annotations
 
 import atexit
 import hashlib
+import importlib
+import inspect
 import json
+import re
+import shlex
 from pathlib import Path
 from typing import Any
 
+import pyinfra
+import pyinfra.api.arguments as pyinfra_arguments
+import pyinfra.api.facts as pyinfra_facts
 import pyinfra.api.host as pyinfra_host
 import pyinfra.api.operations as pyinfra_operations
 from pyinfra import logger
 from pyinfra.api.command import StringCommand
-from pyinfra.api.facts import FactBase, ShortFactBase, _handle_fact_kwargs, _make_command
+from pyinfra.api.facts import FactBase, ShortFactBase
+
+from onebox.shell import raw_shell
 
 PLANS = Path(__file__).resolve().parent.parent / ".onebox" / "fact-plans"
 MARK = "@@onebox-fact"
@@ -34,8 +49,25 @@ LANES = 4  # facts are read-only: a few run at once, even on a one-core server
 AFTER_CHANGE_WINDOW = 10
 _MISSING = object()
 
-_original_get_fact = pyinfra_host.get_fact
-_original_run_host_op = pyinfra_operations._run_host_op
+# The pyinfra versions this module was tested with: >=3.10,<3.11 (as (major, minor) bounds).
+TESTED_PYINFRA = ((3, 10), (3, 11))
+# pyinfra's private functions this module replaces or calls, as it expects them (annotations left out).
+PRIVATE_SIGNATURES = {
+    (pyinfra_host, "get_fact"): "(state, host, cls, args=None, kwargs=None, ensure_hosts=None, apply_failed_hosts=True)",
+    (pyinfra_operations, "_run_host_op"): "(state, host, op_hash)",
+    (pyinfra_facts, "_handle_fact_kwargs"): "(state, host, cls, args, kwargs)",
+    (pyinfra_facts, "_make_command"): "(command_attribute, host_args)",
+}
+# Other names it relies on: (module, attribute path).
+PRIVATE_NAMES = [
+    ("pyinfra.api.arguments", "CONNECTOR_ARGUMENT_KEYS"),
+    ("pyinfra.api.state", "State.get_op_data_for_host"),
+    ("pyinfra.api.operation", "OperationMeta._commands"),
+]
+
+_original_get_fact: Any = None  # pyinfra's, set by install()
+_original_run_host_op: Any = None
+_refusal_logged = False
 _fact_classes: dict[str, type[FactBase]] = {}
 _plans: dict[str, list[dict]] = {}  # host -> facts asked this run (the next run's plan)
 _batches: dict[str, dict[str, Any]] = {}  # host -> fact key -> value, until the host changes
@@ -82,23 +114,22 @@ def _fetch_batch(state, host, after_change_key: str | None = None) -> None:  # n
         if cls is None:
             continue
         fact = cls()
-        fact_kwargs, _ = _handle_fact_kwargs(state, host, cls, item["args"], item["kwargs"])
-        command = _make_command(fact.command, fact_kwargs)
-        requires = _make_command(fact.requires_command, fact_kwargs)
+        fact_kwargs, _ = pyinfra_facts._handle_fact_kwargs(state, host, cls, item["args"], item["kwargs"])
+        command = pyinfra_facts._make_command(fact.command, fact_kwargs)
+        requires = pyinfra_facts._make_command(fact.requires_command, fact_kwargs)
         text = command.get_raw_value() if isinstance(command, StringCommand) else str(command)
         if requires:
             required = requires.get_raw_value() if isinstance(requires, StringCommand) else str(requires)
-            text = f"if command -v {required} >/dev/null 2>&1; then {text}; else exit 127; fi"
+            text = raw_shell(f"if command -v {shlex.quote(required)} >/dev/null 2>&1; then {text}; else exit 127; fi")
         index = len(entries)
         entries.append((item, fact))  # the same instance processes the output: some facts keep state
         parts.append(_part(index, text))
     if not parts:
         return
     logger.debug(f"onebox fact batch: {len(parts)} facts in one command")
-    _, global_kwargs = _handle_fact_kwargs(state, host, type(entries[0][1]), [], {})
-    from pyinfra.api.arguments import CONNECTOR_ARGUMENT_KEYS
-
-    executor_kwargs = {key: value for key, value in global_kwargs.items() if key in CONNECTOR_ARGUMENT_KEYS}
+    _, global_kwargs = pyinfra_facts._handle_fact_kwargs(state, host, type(entries[0][1]), [], {})
+    executor_kwargs = {key: value for key, value in global_kwargs.items()
+                       if key in pyinfra_arguments.CONNECTOR_ARGUMENT_KEYS}
     status, output = host.run_shell_command(StringCommand("sh", "-c", _quote(_in_lanes(parts))),
                                             print_output=False, print_input=False, **executor_kwargs)
     if not status:
@@ -118,7 +149,7 @@ def _fetch_batch(state, host, after_change_key: str | None = None) -> None:  # n
 
 def _part(index: int, command: str) -> str:
     """One fact's command, its output between two markers; the second carries its exit status."""
-    return f"echo '{MARK} {index}'; ( {command} ) 2>/dev/null; echo \"{MARK} {index} end $?\""
+    return raw_shell(f"echo '{MARK} {index}'; ( {command} ) 2>/dev/null; echo \"{MARK} {index} end $?\"")
 
 
 def _blocks(stdout_lines: list[str]) -> dict[int, tuple[int, list[str]]]:
@@ -142,7 +173,7 @@ def _in_lanes(parts: list[str]) -> str:
     markers carry its index), so the files are simply concatenated."""
     lanes = ["\n".join(parts[i::LANES]) for i in range(LANES)]
     started = "".join(f"( {lane}\n) > \"$dir/{i}\" 2>/dev/null &\n" for i, lane in enumerate(lanes) if lane)
-    return f'dir=$(mktemp -d) || exit 1\n{started}wait\ncat "$dir"/*\nrm -rf "$dir"'
+    return raw_shell(f'dir=$(mktemp -d) || exit 1\n{started}wait\ncat "$dir"/*\nrm -rf "$dir"')
 
 
 def _quote(script: str) -> Any:
@@ -204,10 +235,55 @@ def _save_plans() -> None:
         _plan_path(host).write_text(json.dumps(plan))
 
 
+def _signature(function: Any) -> str:
+    """A function's signature without its annotations: "(state, host, op_hash)"."""
+    signature = inspect.signature(function)
+    parameters = [parameter.replace(annotation=inspect.Parameter.empty) for parameter in signature.parameters.values()]
+    return str(signature.replace(parameters=parameters, return_annotation=inspect.Signature.empty))
+
+
+def unsupported_reason(version: str | None = None) -> str | None:
+    """Why this pyinfra must not be patched (an untested version, a private name missing or
+    changed); None when it is one this module was written against."""
+    version = str(getattr(pyinfra, "__version__", "unknown")) if version is None else version
+    match = re.match(r"(\d+)\.(\d+)", version)
+    low, high = TESTED_PYINFRA
+    if match is None or not low <= (int(match[1]), int(match[2])) < high:
+        return f"pyinfra {version} is not a tested version (>={low[0]}.{low[1]},<{high[0]}.{high[1]})"
+    for (module, name), expected in PRIVATE_SIGNATURES.items():
+        function = getattr(module, name, None)
+        if not callable(function):
+            return f"pyinfra {version} has no {module.__name__}.{name}"
+        try:
+            found = _signature(function)
+        except (TypeError, ValueError):
+            return f"the signature of {module.__name__}.{name} cannot be read"
+        if found != expected:
+            return f"{module.__name__}.{name} is {name}{found}, not {name}{expected}"
+    for module_name, path in PRIVATE_NAMES:
+        try:
+            found_object: Any = importlib.import_module(module_name)
+            for attribute in path.split("."):
+                found_object = getattr(found_object, attribute)
+        except (ImportError, AttributeError):
+            return f"pyinfra {version} has no {module_name}.{path}"
+    return None
+
+
 def install() -> None:
-    """Batch facts for this pyinfra run (called once by the inventory)."""
-    if pyinfra_host.get_fact is get_fact:
+    """Batch facts for this pyinfra run (called once by the inventory), when this pyinfra
+    is one the batch was tested with; otherwise leave pyinfra's fact reads alone."""
+    global _original_get_fact, _original_run_host_op, _refusal_logged
+    if getattr(pyinfra_host, "get_fact", None) is get_fact:
         return
+    reason = unsupported_reason()
+    if reason is not None:
+        if not _refusal_logged:
+            logger.warning(f"onebox: fact batch off, {reason}: facts are read one by one, as pyinfra does")
+            _refusal_logged = True
+        return
+    _original_get_fact = pyinfra_host.get_fact
+    _original_run_host_op = pyinfra_operations._run_host_op
     pyinfra_host.get_fact = get_fact  # type: ignore[assignment]
     pyinfra_operations._run_host_op = _run_host_op
     atexit.register(_save_plans)

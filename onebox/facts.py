@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import shlex
 from datetime import UTC, datetime
 
 from pyinfra.api import FactBase
+
+from onebox.shell import raw_shell
 
 
 class InContainer(FactBase):
     """The container technology the server runs in ('docker', 'lxc', ...), or None on a VM or metal."""
 
     def command(self) -> str:
-        return "systemd-detect-virt --container 2>/dev/null || true"
+        # `|| true`: it exits 1 when it prints "none".
+        return raw_shell("systemd-detect-virt --container 2>/dev/null || true")
 
     def process(self, output: list[str]) -> str | None:
         value = "".join(output).strip()
@@ -22,9 +26,10 @@ class DockerImageIds(FactBase):
     """Image reference -> image ID for the references asked about (absent ones omitted)."""
 
     def command(self, references: tuple[str, ...]) -> str:
-        refs = " ".join(references)
+        # A loop: `docker image inspect` of several references fails as a whole when one is absent.
+        refs = " ".join(shlex.quote(reference) for reference in references)
         inspect = "docker image inspect -f '{{.Id}}' \"$ref\" 2>/dev/null"
-        return f"for ref in {refs}; do id=$({inspect}) && echo \"$ref $id\"; done; true"
+        return raw_shell(f"for ref in {refs}; do id=$({inspect}) && echo \"$ref $id\"; done; true")
 
     def process(self, output: list[str]) -> dict[str, str]:
         return dict(line.split(" ", 1) for line in output if " " in line)
@@ -34,10 +39,10 @@ class CertificateLineage(FactBase):
     """The certbot lineage `cert_name`: its names, expiry, serial and ACME server; None when absent."""
 
     def command(self, cert_name: str) -> str:
-        live = f"/etc/letsencrypt/live/{cert_name}/cert.pem"
-        renewal = f"/etc/letsencrypt/renewal/{cert_name}.conf"
-        return (f"if [ -f {live} ]; then openssl x509 -in {live} -noout -enddate -serial -ext subjectAltName; "
-                f"sed -n 's/^server *= */server=/p' {renewal} 2>/dev/null; fi; true")
+        live = shlex.quote(f"/etc/letsencrypt/live/{cert_name}/cert.pem")
+        renewal = shlex.quote(f"/etc/letsencrypt/renewal/{cert_name}.conf")
+        return raw_shell(f"if [ -f {live} ]; then openssl x509 -in {live} -noout -enddate -serial -ext subjectAltName; "
+                         f"sed -n 's/^server *= */server=/p' {renewal} 2>/dev/null; fi; true")
 
     def process(self, output: list[str]) -> dict | None:
         if not output:
@@ -61,8 +66,10 @@ class ReleaseState(FactBase):
     Nothing secret, nothing derived from a secret."""
 
     def command(self, app_dir: str) -> str:
-        return (f"ONEBOX_APP_DIR={app_dir} python3 /usr/local/lib/onebox/release.py state 2>/dev/null "
-                "|| echo '{\"installed\": false}'")
+        from onebox.contract import RELEASE_COMMAND
+
+        # A server onebox never converged has no tool yet: that is "not installed", not an error.
+        return f"{RELEASE_COMMAND} --app-dir {shlex.quote(app_dir)} state 2>/dev/null || echo '{{\"installed\": false}}'"
 
     def process(self, output: list[str]) -> dict:
         import json
@@ -74,7 +81,7 @@ class PrivateFileFingerprint(FactBase):
     """The salted fingerprint stored beside a private file ("salt:hash"), or None."""
 
     def command(self, path: str) -> str:
-        return f"cat {path}.fingerprint 2>/dev/null || true"
+        return raw_shell(f"cat {shlex.quote(f'{path}.fingerprint')} 2>/dev/null || true")
 
     def process(self, output: list[str]) -> str | None:
         return "".join(output).strip() or None

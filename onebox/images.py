@@ -7,7 +7,7 @@ import subprocess
 import tempfile
 
 from pyinfra import host
-from pyinfra.api import FunctionCommand, operation
+from pyinfra.api import FunctionCommand, QuoteString, StringCommand, operation
 
 from onebox.facts import DockerImageIds
 from onebox.settings import Settings
@@ -63,4 +63,6 @@ def images_from_controller(local_ids: dict[str, str]):
         host.noop("the server has these images already")
         return
     yield FunctionCommand(send_images, (stale,), {})
-    yield f"docker load -q -i {REMOTE_ARCHIVE} && rm -f {REMOTE_ARCHIVE}"
+    # Two commands: pyinfra runs the second only when the first succeeds.
+    yield StringCommand("docker", "load", "-q", "-i", QuoteString(REMOTE_ARCHIVE))
+    yield StringCommand("rm", "-f", QuoteString(REMOTE_ARCHIVE))

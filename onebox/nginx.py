@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from onebox import contract
 from onebox.render import render
 from onebox.settings import Settings
 
@@ -27,16 +28,17 @@ def distro_nginx(distro_id: str, version_id: str) -> tuple[int, int, int] | None
 class Layout:
     """Paths on the server; tests relocate them under a temporary directory."""
 
-    nginx_dir: str = "/etc/nginx"
+    nginx_dir: str = contract.NGINX_DIR
     webroot: str = "/var/www/acme"  # ACME HTTP-01 challenges
-    tls_dir: str = "/etc/onebox/tls"  # stable certificate paths nginx reads
+    tls_dir: str = contract.TLS_DIR  # stable certificate paths nginx reads
     log_dir: str = "/var/log/nginx"
     pid: str = "/run/nginx.pid"
     local_socket: str = "/run/onebox-api.sock"  # the live release, for tools on the server
+    maintenance_dir: str = contract.MAINTENANCE_DIR  # its flag file turns 503s on, without a reload
 
     def cert_dir(self, s: Settings) -> str:
         """Holds fullchain.pem and privkey.pem: links to the bootstrap or certbot's files."""
-        return f"{self.tls_dir}/{s.domains[0]}"
+        return contract.cert_dir(s.domains[0], self.tls_dir)
 
 
 SERVER_LAYOUT = Layout()  # the real paths; only tests use another
@@ -46,7 +48,9 @@ def nginx_files(s: Settings, layout: Layout, nginx_version: tuple[int, int, int]
     """Destination path -> content, in the order they can be installed one by one
     (nginx -t must pass after each)."""
     context = {
-        "s": s, "p": layout, "cert_dir": layout.cert_dir(s),
+        "s": s, "p": layout, "cert_dir": layout.cert_dir(s), "upstream": upstream_file(layout),
+        "maintenance_flag": f"{layout.maintenance_dir}/{contract.MAINTENANCE_FLAG}",
+        "maintenance_page": contract.MAINTENANCE_PAGE, "retry_after": contract.MAINTENANCE_RETRY_AFTER,
         "http2_directive": nginx_version is not None and nginx_version >= HTTP2_DIRECTIVE_SINCE,
     }
     templates = ["nginx.conf", "conf.d/onebox-tls.conf", "sites-enabled/00-default.conf", "sites-enabled/onebox.conf"]
@@ -54,9 +58,9 @@ def nginx_files(s: Settings, layout: Layout, nginx_version: tuple[int, int, int]
 
 
 def upstream_file(layout: Layout) -> str:
-    return f"{layout.nginx_dir}/onebox-upstream.conf"
+    return contract.upstream_path(layout.nginx_dir)
 
 
 def initial_upstream(s: Settings) -> str:
     """The upstream before the first release: the blue slot. onebox-release owns the file after that."""
-    return f"# managed by onebox-release: the live release's slot (blue)\nserver 127.0.0.1:{s.slot_ports[0]};\n"
+    return contract.upstream_text("blue", s.slot_ports[0])

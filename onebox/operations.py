@@ -4,6 +4,7 @@ host.noop when the server already matches."""
 from __future__ import annotations
 
 import hashlib
+import posixpath
 import secrets
 import shlex
 from io import BytesIO
@@ -13,6 +14,7 @@ from pyinfra.api import FileUploadCommand, QuoteString, StringCommand, operation
 from pyinfra.facts.files import File, Sha1File
 
 from onebox.facts import PrivateFileFingerprint
+from onebox.shell import raw_shell
 
 # Root-only (0700): files wait here before they go into place, so a staged secret is
 # never readable by others and a staged nginx file never sits in an include directory.
@@ -29,7 +31,9 @@ def checked_file(dest: str, content: str, check: str = "true", mode: str = "644"
     or `nginx -t` do), and on failure the previous file is restored and the
     operation fails with the checker's message: a running service never reloads an
     invalid config. The content is uploaded, never diffed or printed, so this is
-    also how secrets are written (with the default check).
+    also how secrets are written (with the default check). `check` is a command line
+    for the server's shell: any value in it is quoted (shlex.quote), and one that
+    needs shell syntax is built with onebox.shell.raw_shell.
 
         checked_file(
             name="Harden sshd",
@@ -49,16 +53,19 @@ def checked_file(dest: str, content: str, check: str = "true", mode: str = "644"
         return
     flat_name = dest.strip("/").replace("/", "__")
     staged, backup = f"{STAGING_DIR}/{flat_name}", f"{BACKUP_DIR}/{flat_name}"
-    yield f"install -d -m 700 {STAGING_DIR} {BACKUP_DIR}"
+    yield StringCommand("install", "-d", "-m", "700", QuoteString(STAGING_DIR), QuoteString(BACKUP_DIR))
     yield upload_command(data, staged)
     yield install_checked_script(staged, dest, backup, check, mode, user, group)
 
 
 def install_checked_script(staged: str, dest: str, backup: str, check: str, mode: str, user: str, group: str) -> str:
+    """The shell script that swaps the file in, runs `check` (a command line: shell text whose
+    values the caller quoted) and restores the previous file when it fails."""
     q_staged, q_dest, q_backup = (shlex.quote(path) for path in (staged, dest, backup))
-    return "\n".join([
+    q_mode, q_owner = shlex.quote(mode), shlex.quote(f"{user}:{group}")
+    return raw_shell("\n".join([
         "set -e",
-        f"chmod {mode} {q_staged} && chown {user}:{group} {q_staged}",
+        f"chmod {q_mode} {q_staged} && chown {q_owner} {q_staged}",
         f"rm -f {q_backup}",
         f"if [ -e {q_dest} ]; then cp -p {q_dest} {q_backup}; fi",
         f"mv {q_staged} {q_dest}",
@@ -68,7 +75,7 @@ def install_checked_script(staged: str, dest: str, backup: str, check: str, mode
         "  exit 1",
         "fi",
         f"rm -f {q_backup}",
-    ])
+    ]))
 
 
 def fingerprint(content: str, salt: str) -> str:
@@ -94,9 +101,11 @@ def private_file(dest: str, content: str):
     if stored == wanted:
         host.noop(f"{dest} is up to date")
         return
-    q_dest, q_tmp = shlex.quote(dest), shlex.quote(f"{dest}.tmp")
-    script = (f"umask 077 && mkdir -p \"$(dirname {q_dest})\" && cat > {q_tmp} && mv {q_tmp} {q_dest} "
-              f"&& printf '%s\\n' {shlex.quote(wanted)} > {q_dest}.fingerprint")
+    q_dir, q_dest, q_tmp, q_fingerprint = (shlex.quote(path) for path in (
+        posixpath.dirname(dest) or ".", dest, f"{dest}.tmp", f"{dest}.fingerprint"))
+    # A shell for the umask, the redirections from stdin and the chain that stops at the first failure.
+    script = raw_shell(f"umask 077 && mkdir -p {q_dir} && cat > {q_tmp} && mv {q_tmp} {q_dest} "
+                       f"&& printf '%s\\n' {shlex.quote(wanted)} > {q_fingerprint}")
     # write_stdin adds a newline to a last line without one: the file holds JSON, which ignores it.
     yield StringCommand("sh", "-c", QuoteString(script), _stdin=content)
 

@@ -1,28 +1,24 @@
 """The controller's side of a release: what the server is asked to converge to, and
-the operation that asks it (onebox/server/release.py does the work on the server).
+the operations that ask it (onebox/server/engine.py does the work on the server).
 
-The desired state is the spec (non-secret settings, the image to run) and the app's
-compose file. The server reports, in one round trip, what is live, whether its
-containers run and answer, and whether a release was interrupted; the operation
+The desired state is the spec (onebox/contract.py: non-secret settings, the image to run)
+and the app's compose file. The server reports, in one round trip, what is live, whether
+its containers run and answer, and whether a release was interrupted; the operation
 compares and runs `onebox-release apply` only when something differs, saying why.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-
 from pyinfra import host, logger
 from pyinfra.api import operation
+from pyinfra.api.command import QuoteString, StringCommand
 
+from onebox import contract
 from onebox.facts import ReleaseState
 from onebox.settings import Settings
 
-TOOL = "/usr/local/lib/onebox/release.py"
-NGINX_UPSTREAM = "/etc/nginx/onebox-upstream.conf"
 
-
-def release_spec(s: Settings, image: dict, source_label: str) -> dict:
+def release_spec(s: Settings, image: dict, source_label: str) -> contract.Spec:
     """What the server needs to run a release, without a secret in it."""
     placeholders = {
         "postgres_host": "postgres", "postgres_port": "5432", "postgres_user": s.postgres_user,
@@ -32,30 +28,20 @@ def release_spec(s: Settings, image: dict, source_label: str) -> dict:
         "api_graceful_timeout": str(s.api_graceful_timeout), "api_max_requests": str(s.api_max_requests),
         "api_max_requests_jitter": str(s.api_max_requests_jitter),
     }
-    return {
-        "app_name": s.app_name, "domain": s.domains[0], "slot_ports": list(s.slot_ports),
-        "network_subnet": s.docker_network_subnet, "nginx_upstream": NGINX_UPSTREAM,
-        "postgres": {"enabled": s.postgres_enabled}, "redis": {"enabled": s.redis_enabled},
-        "releases_kept": s.releases_kept, "lock_timeout": s.deploy_lock_timeout,
-        "backup_before_release": s.backup_enabled, "backup_max_age_hours": s.backup_max_age_hours,
-        "release": {
-            "image": image, "source_label": source_label, "placeholders": placeholders,
-            "env": s.app_env, "secrets": s.app_secrets, "secret_env": s.app_secret_env,
-            "secrets_in_env": s.app_secrets_in_env, "command": s.app_command,
-            "release_command": s.app_release_command, "health_path": s.app_health_path,
-            "health_timeout": s.app_health_timeout, "graceful_timeout": s.api_graceful_timeout,
-            "processes": {name: p.model_dump() for name, p in s.app_processes.items()},
-        },
-    }
-
-
-def spec_json(spec: dict) -> str:
-    return json.dumps(spec, indent=2, sort_keys=True) + "\n"
-
-
-def app_inputs(spec: dict, app_compose: str) -> str:
-    """The same hash the server computes for a release (onebox/server/release.py Spec.app_inputs)."""
-    return hashlib.sha256(json.dumps(spec["release"], sort_keys=True).encode() + b"\0" + app_compose.encode()).hexdigest()
+    release = contract.ReleaseSpec(
+        image=contract.Image(**image), source_label=source_label, placeholders=placeholders,
+        env=dict(s.app_env), secrets=list(s.app_secrets), secret_env=dict(s.app_secret_env),
+        secrets_in_env=s.app_secrets_in_env, command=s.app_command, release_command=s.app_release_command,
+        health_path=s.app_health_path, health_timeout=s.app_health_timeout, graceful_timeout=s.api_graceful_timeout,
+        processes={name: contract.Process(**p.model_dump()) for name, p in s.app_processes.items()},
+    )
+    return contract.Spec(
+        version=contract.SPEC_VERSION, app_name=s.app_name, domain=s.domains[0], slot_ports=list(s.slot_ports),
+        network_subnet=s.docker_network_subnet, postgres_enabled=s.postgres_enabled,
+        postgres_image=s.postgres_image if s.postgres_enabled else None, redis_enabled=s.redis_enabled,
+        releases_kept=s.releases_kept, lock_timeout=s.deploy_lock_timeout, backup_before_release=s.backup_enabled,
+        backup_max_age_hours=s.backup_max_age_hours, release=release,
+    )
 
 
 def reasons_to_release(state: dict, desired_inputs: str, desired_deps: str, changed_inputs: dict[str, bool]) -> list[str]:
@@ -74,14 +60,18 @@ def reasons_to_release(state: dict, desired_inputs: str, desired_deps: str, chan
     return reasons
 
 
+def release_command(app_dir: str, *args: str) -> StringCommand:
+    """`onebox-release --app-dir DIR ARGS...`, every value quoted."""
+    return StringCommand(contract.RELEASE_COMMAND, "--app-dir", QuoteString(app_dir), *(QuoteString(a) for a in args))
+
+
 @operation()
 def release(app_dir: str, desired_inputs: str, desired_deps: str, changed_inputs: dict[str, bool] | None = None):
     """Ask the server to converge the app (dependencies, image, release step, health-gated
     switch, healing) when anything differs from what it runs, and say why.
 
-        release(name="Release", app_dir="/opt/onebox", desired_inputs=app_inputs(spec, compose),
-                desired_deps=hashlib.sha256(deps_compose.encode()).hexdigest(),
-                changed_inputs={"source": upload.will_change})
+        release(name="Release", app_dir="/opt/onebox", desired_inputs=contract.inputs_hash(spec.release, compose),
+                desired_deps=contract.deps_hash(deps_compose), changed_inputs={"source": upload.will_change})
     """
     state = host.get_fact(ReleaseState, app_dir=app_dir) or {}
     reasons = reasons_to_release(state, desired_inputs, desired_deps, changed_inputs or {})
@@ -89,15 +79,30 @@ def release(app_dir: str, desired_inputs: str, desired_deps: str, changed_inputs
         host.noop(f"release {state['live']['id']} is live, running and healthy")
         return
     logger.info(f"    [{host.name}] release because: {'; '.join(reasons)}")
-    yield f"ONEBOX_APP_DIR={app_dir} python3 {TOOL} apply"
+    yield release_command(app_dir, "apply")
 
 
 @operation()
 def rollback(app_dir: str, to: str | None = None):
     """Switch back to the previous (or a named) release through the same health-gated path.
 
-        rollback(name="Roll back", app_dir="/opt/onebox", to=None)
+        rollback(name="Roll back", app_dir="/opt/onebox", to="20261202-081500-3fa2c1")
     """
+    if to is not None:
+        contract.check_release_id(to)
     logger.info(f"    [{host.name}] rolling back to {to or 'the previous release'}: "
                 "database migrations are NOT reversed (see README: expand/contract)")
-    yield f"ONEBOX_APP_DIR={app_dir} python3 {TOOL} rollback" + (f" {to}" if to else "")
+    yield release_command(app_dir, "rollback", *([to] if to else []))
+
+
+@operation()
+def maintenance(app_dir: str, on: bool, message: str | None = None):
+    """Turn maintenance mode on (nginx answers 503 with Retry-After, but on the health path) or off.
+    The app keeps running; a converge leaves the mode as it is.
+
+        maintenance(name="Maintenance on", app_dir="/opt/onebox", on=True, message="Back at 10:00 UTC")
+    """
+    if on:
+        yield release_command(app_dir, "maintenance", "on", *(["--message", message] if message else []))
+    else:
+        yield release_command(app_dir, "maintenance", "off")

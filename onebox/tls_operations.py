@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import shlex
 from datetime import UTC, datetime, timedelta
 
 from pyinfra import host
-from pyinfra.api import operation
+from pyinfra.api import QuoteString, StringCommand, operation
 from pyinfra.facts.files import File
 
 from onebox.facts import CertificateLineage
@@ -30,13 +29,18 @@ def self_signed_certificate(cert_dir: str, domains: list[str], days: int = 30):
     if host.get_fact(File, path=fullchain) is not None and host.get_fact(File, path=privkey) is not None:
         host.noop(f"{cert_dir} already holds a certificate")
         return
-    boot = shlex.quote(f"{cert_dir}/bootstrap")
+    boot = f"{cert_dir}/bootstrap"
+    boot_chain, boot_key = f"{boot}/fullchain.pem", f"{boot}/privkey.pem"
     sans = ",".join(f"DNS:{domain}" for domain in domains)
-    yield (f"install -d -m 700 {boot} && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 "
-           f"-nodes -days {days} -subj /CN={domains[0]} -addext subjectAltName={sans} "
-           f"-keyout {boot}/privkey.pem -out {boot}/fullchain.pem 2>/dev/null && chmod 600 {boot}/privkey.pem "
-           f"&& ln -sfn {boot}/fullchain.pem {shlex.quote(fullchain)} "
-           f"&& ln -sfn {boot}/privkey.pem {shlex.quote(privkey)}")
+    # One command each: pyinfra runs them in order and stops at the first that fails.
+    yield StringCommand("install", "-d", "-m", "700", QuoteString(boot))
+    yield StringCommand("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                        "-nodes", "-days", QuoteString(str(days)), "-subj", QuoteString(f"/CN={domains[0]}"),
+                        "-addext", QuoteString(f"subjectAltName={sans}"),
+                        "-keyout", QuoteString(boot_key), "-out", QuoteString(boot_chain))
+    yield StringCommand("chmod", "600", QuoteString(boot_key))
+    yield StringCommand("ln", "-sfn", QuoteString(boot_chain), QuoteString(fullchain))
+    yield StringCommand("ln", "-sfn", QuoteString(boot_key), QuoteString(privkey))
 
 
 def issuance_reasons(lineage: dict | None, domains: list[str], server: str, now: datetime) -> list[str]:
@@ -70,9 +74,12 @@ def certbot_certificate(cert_name: str, domains: list[str], webroot: str, email:
     if not reasons:
         host.noop(f"the certificate {cert_name} is valid for {', '.join(domains)}")
         return
-    env = f"REQUESTS_CA_BUNDLE={shlex.quote(ca_bundle)} " if ca_bundle else ""
-    names = " ".join(f"-d {shlex.quote(domain)}" for domain in domains)
+    # env(1), not a shell assignment: a quoted `NAME=value` word is no assignment to the shell.
+    env = ["env", QuoteString(f"REQUESTS_CA_BUNDLE={ca_bundle}")] if ca_bundle else []
+    names = [bit for domain in domains for bit in ("-d", QuoteString(domain))]
     # --force-renewal: certbot alone would keep a valid certificate from another server.
-    force = " --force-renewal" if lineage else ""
-    yield (f"{env}certbot certonly --webroot -w {shlex.quote(webroot)} --cert-name {shlex.quote(cert_name)} {names} "
-           f"--non-interactive --agree-tos -m {shlex.quote(email)} --server {shlex.quote(server)}{force} --quiet")
+    force = ["--force-renewal"] if lineage else []
+    yield StringCommand(*env, "certbot", "certonly", "--webroot", "-w", QuoteString(webroot),
+                        "--cert-name", QuoteString(cert_name), *names,
+                        "--non-interactive", "--agree-tos", "-m", QuoteString(email), "--server", QuoteString(server),
+                        *force, "--quiet")

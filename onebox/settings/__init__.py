@@ -43,8 +43,7 @@ ALLOWED_ENV = (
     "ONEBOX_TEST_*",  # test-only hooks
     # read by the inventories, the Makefile and the commands themselves
     "ONEBOX_HOST", "ONEBOX_SSH_USER", "ONEBOX_SSH_KEY", "ONEBOX_SSH_CONNECT_PORT", "ONEBOX_SECRETS_FILE",
-    "ONEBOX_TARGET_INDEX", "ONEBOX_EXTRA_GROUPS", "ONEBOX_GROUP", "ONEBOX_ROLLBACK_TO", "ONEBOX_RESTORE_CONFIRM",
-    "ONEBOX_RESTORE_FROM", "ONEBOX_RESTORE_NAME", "ONEBOX_LOGS_LINES",
+    "ONEBOX_TARGET_INDEX", "ONEBOX_EXTRA_GROUPS", "ONEBOX_GROUP",
 )
 
 
@@ -224,6 +223,8 @@ def validate_settings(data: dict[str, Any], secrets_file: str | None = None) -> 
     secrets = named_secrets(secrets_file)
     app_secrets = data.get("app_secrets")
     problems = unknown_names(sorted(os.environ), app_secrets)
+    from_file: dict[str, Any] = {}
+    unprefixed: dict[str, Any] = {}  # refused by the model (extra_forbidden)
     if secrets_file:
         # The secrets file without the named secrets, which pydantic would take for unknown settings.
         others = {k: v for k, v in dotenv_values(secrets_file).items() if not k.startswith(NAMED_SECRET_PREFIX)}
@@ -232,8 +233,15 @@ def validate_settings(data: dict[str, Any], secrets_file: str | None = None) -> 
         problems += [f"{k} (in {shown(secrets_file)}): read from the environment only; export it instead"
                      for k in others if k.startswith(ENV_PREFIX) and k not in known
                      and any(fnmatchcase(k, p) for p in ALLOWED_ENV)]
-        data = {**data, **{k.removeprefix(ENV_PREFIX).lower(): v for k, v in others.items() if k in known},
-                **{k: v for k, v in others.items() if not k.startswith(ENV_PREFIX)}}
+        from_file = {k.removeprefix(ENV_PREFIX).lower(): v for k, v in others.items() if k in known}
+        unprefixed = {k: v for k, v in others.items() if not k.startswith(ENV_PREFIX)}
+    # A setting the environment or the secrets file sets replaces the group's value whole (a dict or a
+    # list too): pydantic-settings would deep-merge a dict from the environment into the group's.
+    # The environment wins over the secrets file, as over group data.
+    from_env = {name.lower() for name in os.environ}
+    replaced = {name for name in Settings.model_fields if f"{ENV_PREFIX}{name}".lower() in from_env or name in from_file}
+    data = {**{k: v for k, v in data.items() if k not in replaced},
+            **{k: v for k, v in from_file.items() if f"{ENV_PREFIX}{k}".lower() not in from_env}, **unprefixed}
     try:
         settings = Settings(app_secret_values={name: SecretStr(value) for name, value in secrets.items()}, **data)
     except ValidationError as error:

@@ -10,19 +10,24 @@ writer a restore stops). Uses the stand-in images; never pulls.
 
 from __future__ import annotations
 
+import atexit
+import functools
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from onebox.server.bundle import write_zipapp
+
 ROOT = Path(__file__).resolve().parents[2]
-SCRIPT = ROOT / "onebox" / "server" / "backup.py"
 POSTGRES_IMAGE = "onebox-test/postgres:17"
 REDIS_IMAGE = "onebox-test/redis:8"
 PROJECT_LABEL = "com.docker.compose.project"
@@ -152,9 +157,18 @@ def write_config(directory: Path, project: str, repository: str | None = None,
     return path
 
 
+@functools.cache
+def zipapp() -> Path:
+    """The server's zipapp as it ships (onebox/server/bundle.py), built once per session."""
+    directory = Path(tempfile.mkdtemp(prefix="onebox-server-zipapp-"))
+    atexit.register(shutil.rmtree, directory, True)
+    return write_zipapp(directory / "onebox-server.pyz")
+
+
 def backup(config: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    """Run the server script as the timer and the release tool do."""
-    return subprocess.run([sys.executable, str(SCRIPT), "--config", str(config), *args], capture_output=True,
+    """Run onebox-backup from the shipped zipapp, as the timer and the release tool do."""
+    python = shutil.which("python3") or sys.executable
+    return subprocess.run([python, str(zipapp()), "backup", "--config", str(config), *args], capture_output=True,
                           text=True, check=False, timeout=timeout, env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
 
 

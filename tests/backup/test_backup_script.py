@@ -1,7 +1,8 @@
-"""onebox-backup (onebox/server/backup.py) against a throwaway deps project on this
-machine: real PostgreSQL and Redis (the stand-in images), a real S3 API (moto) for
-restic. Data goes in, comes back from a local and an off-site backup with the same
-checksum; failures exit non-zero with the reason and change nothing.
+"""onebox-backup (onebox/server/backup/), run from the server's zipapp as it ships,
+against a throwaway deps project on this machine: real PostgreSQL and Redis (the
+stand-in images), a real S3 API (moto) for restic. Data goes in, comes back from a local
+and an off-site backup with the same checksum; failures exit non-zero with the reason
+and change nothing.
 
 Needs Docker with the stand-in images, restic and moto_server; skipped otherwise.
 """
@@ -9,7 +10,6 @@ Needs Docker with the stand-in images, restic and moto_server; skipped otherwise
 from __future__ import annotations
 
 import datetime as dt
-import importlib.util
 import json
 import shutil
 import subprocess
@@ -21,7 +21,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from stack import SCRIPT, Stack, backup, docker_works, free_port, moto_server, throwaway, write_config  # noqa: E402
+from stack import Stack, backup, docker_works, free_port, moto_server, throwaway, write_config  # noqa: E402
 
 RESTIC_PASSWORD = "obtest-restic-password-0123456789"
 S3_SECRET = "obtest-s3-secret-key-0123456789"
@@ -35,10 +35,10 @@ pytestmark = [
 
 
 def load_script():
-    spec = importlib.util.spec_from_file_location("onebox_backup_script", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """The module of the pure pieces the tests call (sha256, keep_policy)."""
+    from onebox.server.backup import sets
+
+    return sets
 
 
 @pytest.fixture(scope="module")

@@ -17,11 +17,11 @@ from onebox.verify.api import wait_ready
 from onebox.verify.load import Load
 
 
-def deploy_under_load(deployed, root_ca, env=None, deploy="deploys/site.py", expect_ok=True):
+def deploy_under_load(deployed, root_ca, env=None, deploy="deploys/site.py", expect_ok=True, flags=None):
     with Load(deployed.ip, deployed.domain, root_ca, slow_path="/slow/6", write_path="/items") as load:
         slow = threading.Thread(target=load.slow_request)
         slow.start()
-        result = deployed.deploy(env, deploy=deploy)
+        result = deployed.deploy(env, deploy=deploy, flags=flags)
         slow.join()
     assert (result.returncode == 0) == expect_ok, result.output[-3000:]
     report = load.report
@@ -83,7 +83,8 @@ def test_rollback_goes_to_the_previous_release_without_building(deployed, root_c
 
 
 def test_rollback_to_a_named_release_returns_its_code(deployed, root_ca, api) -> None:
-    deploy_under_load(deployed, root_ca, {"ONEBOX_ROLLBACK_TO": RELEASES["before"]}, deploy="deploys/rollback.py")
+    deploy_under_load(deployed, root_ca, deploy="deploys/rollback.py",
+                      flags=["--data", f"onebox_rollback_to={RELEASES['before']}"])
     assert deployed.live_release() == RELEASES["before"]
     assert version(api) != "zd-1"
     releases = deployed.ssh("onebox-release releases").stdout

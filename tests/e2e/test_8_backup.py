@@ -83,6 +83,12 @@ def add_item(api: str, name: str) -> int:
     return response.json()["id"]
 
 
+def restore_data(source: str, name: str | None = None) -> list[str]:
+    """deploys/restore.py's pyinfra data (what `onebox restore INVENTORY --from SOURCE [--name NAME] --yes` passes)."""
+    return ["--data", "onebox_restore_confirm=yes", "--data", f"onebox_restore_from={source}",
+            *(["--data", f"onebox_restore_name={name}"] if name else [])]
+
+
 def test_the_timer_run_backs_up_locally_and_off_site(deployed, offsite) -> None:
     ssh_ok(deployed, "systemctl start onebox-backup.service")  # a oneshot: returns when the run ends
     journal = ssh_ok(deployed, "journalctl -u onebox-backup --no-pager -n 50")
@@ -120,9 +126,9 @@ def test_a_failing_backup_is_reported_by_the_unit_and_the_host_check(deployed, o
 
 def test_restore_refuses_without_confirmation(deployed, offsite) -> None:
     before = ssh_ok(deployed, f"ls {deployed.settings.backup_dir}")
-    refused = deployed.deploy({**offsite, "ONEBOX_RESTORE_FROM": "local"}, deploy="deploys/restore.py")
+    refused = deployed.deploy(offsite, deploy="deploys/restore.py", flags=["--data", "onebox_restore_from=local"])
     assert refused.returncode != 0
-    assert "ONEBOX_RESTORE_CONFIRM=yes" in refused.output
+    assert "--data onebox_restore_confirm=yes" in refused.output
     assert ssh_ok(deployed, f"ls {deployed.settings.backup_dir}") == before
 
 
@@ -133,8 +139,7 @@ def test_a_release_dump_restores_through_the_deploy(deployed, offsite, api) -> N
     name = next(line.split()[0] for line in ssh_ok(deployed, f"{SCRIPT} list").splitlines() if label in line)
     lost = add_item(api, "after the release")
 
-    result = deployed.deploy({**offsite, "ONEBOX_RESTORE_CONFIRM": "yes", "ONEBOX_RESTORE_FROM": "local",
-                              "ONEBOX_RESTORE_NAME": name}, deploy="deploys/restore.py")
+    result = deployed.deploy(offsite, deploy="deploys/restore.py", flags=restore_data("local", name))
     assert result.returncode == 0, result.output[-3000:]
     wait_ready(api)
     assert httpx.get(f"{api}/items/{kept}", timeout=10).json()["name"] == "before the release"
@@ -156,8 +161,7 @@ def test_a_destroyed_database_volume_is_restored_from_the_last_backup(deployed, 
     assert healed.returncode == 0, healed.output[-3000:]
     assert httpx.get(f"{api}/items/{ids[0]}", timeout=10).status_code != 200  # an empty database
 
-    restored = deployed.deploy({**offsite, "ONEBOX_RESTORE_CONFIRM": "yes", "ONEBOX_RESTORE_FROM": "local"},
-                               deploy="deploys/restore.py")
+    restored = deployed.deploy(offsite, deploy="deploys/restore.py", flags=restore_data("local"))
     assert restored.returncode == 0, restored.output[-3000:]
     assert items_checksum(deployed.target, deployed.settings) == expected
     with edge.https(deployed.ip, deployed.domain, root_ca) as client:
@@ -175,8 +179,7 @@ def test_off_site_restore_after_losing_local_backups_and_data(deployed, offsite,
     ssh_ok(deployed, f"rm -rf {deployed.settings.backup_dir}/*")
     assert httpx.get(f"{api}/items/{kept}", timeout=10).status_code == 404
 
-    result = deployed.deploy({**offsite, "ONEBOX_RESTORE_CONFIRM": "yes", "ONEBOX_RESTORE_FROM": "offsite"},
-                             deploy="deploys/restore.py")
+    result = deployed.deploy(offsite, deploy="deploys/restore.py", flags=restore_data("offsite"))
     assert result.returncode == 0, result.output[-3000:]
     wait_ready(api)
     assert httpx.get(f"{api}/items/{kept}", timeout=10).json()["name"] == "kept off-site"
@@ -200,8 +203,7 @@ def test_disaster_recovery_on_a_fresh_server(deployed, offsite, api, root_ca) ->
         assert converged.returncode == 0, converged.output[-3000:]
         assert items_checksum(replacement, deployed.settings) == "0 " + hashlib.md5(b"").hexdigest()
 
-        restored = run_deploy(replacement.index, {**offsite, "ONEBOX_RESTORE_CONFIRM": "yes",
-                                                  "ONEBOX_RESTORE_FROM": "offsite"}, deploy="deploys/restore.py")
+        restored = run_deploy(replacement.index, offsite, deploy="deploys/restore.py", flags=restore_data("offsite"))
         assert restored.returncode == 0, restored.output[-3000:]
         assert items_checksum(replacement, deployed.settings) == expected
         with edge.https(replacement.ip, deployed.domain, root_ca) as client:

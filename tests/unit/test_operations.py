@@ -58,7 +58,7 @@ def test_checked_file_stages_then_checks(monkeypatch) -> None:
     out, _ = commands(checked_file, {File: None}, monkeypatch, onebox.operations,
                       dest="/etc/ssh/sshd_config.d/00-onebox.conf", content="Port 22\n", check="sshd -t")
     staging, upload, script = out
-    assert staging == "install -d -m 700 /var/lib/onebox/staging /var/lib/onebox/previous"
+    assert str(staging) == "install -d -m 700 /var/lib/onebox/staging /var/lib/onebox/previous"
     assert isinstance(upload, FileUploadCommand)
     assert upload.dest == "/var/lib/onebox/staging/etc__ssh__sshd_config.d__00-onebox.conf"
     assert isinstance(upload.src, BytesIO) and upload.src.getvalue() == b"Port 22\n"
@@ -119,7 +119,7 @@ def test_release_says_why_it_runs(state: dict, changed: dict, reason: str) -> No
 def test_release_runs_the_server_tool(monkeypatch) -> None:
     out, _ = commands(release, {ReleaseState: {"installed": False}}, monkeypatch, onebox.rollout,
                       app_dir="/opt/my-app", desired_inputs="abc", desired_deps="d")
-    assert out == ["ONEBOX_APP_DIR=/opt/my-app python3 /usr/local/lib/onebox/release.py apply"]
+    assert [str(command) for command in out] == ["/usr/local/sbin/onebox-release --app-dir /opt/my-app apply"]
 
 
 def test_private_file_streams_the_content_and_never_shows_it(monkeypatch) -> None:
@@ -143,9 +143,9 @@ def test_private_file_is_a_noop_when_the_salted_fingerprint_matches(monkeypatch)
     assert len(out) == 1
 
 def test_the_server_tool_renders_placeholders_and_secret_references() -> None:
-    from onebox.server import release as tool
+    from onebox.server import secrets as tool
 
-    env = tool.render_env({"DATABASE_URL": "postgresql://{postgres_user}:{postgres_password}@{postgres_host}/{postgres_db}",
+    env = tool.render({"DATABASE_URL": "postgresql://{postgres_user}:{postgres_password}@{postgres_host}/{postgres_db}",
                            "KEY": "{secret[SECRET_KEY]}"},
                           {"postgres_user": "app", "postgres_password": "pw", "postgres_host": "postgres",
                            "postgres_db": "app", "secret": {"SECRET_KEY": "k"}})
@@ -153,9 +153,9 @@ def test_the_server_tool_renders_placeholders_and_secret_references() -> None:
 
 
 def test_a_password_url_placeholder_is_percent_encoded() -> None:
-    from onebox.server import release as tool
+    from onebox.server import secrets as tool
 
     values = tool.secret_placeholders({"postgres_user": "app"}, {"postgres_password": "p@ss:w/rd%", "secret": {}})
-    env = tool.render_env({"URL": "postgresql://{postgres_user}:{postgres_password_url}@db/app",
+    env = tool.render({"URL": "postgresql://{postgres_user}:{postgres_password_url}@db/app",
                            "RAW": "{postgres_password}"}, values)
     assert env == {"URL": "postgresql://app:p%40ss%3Aw%2Frd%25@db/app", "RAW": "p@ss:w/rd%"}

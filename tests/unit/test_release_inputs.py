@@ -4,14 +4,15 @@ secrets, the same inputs hash on both sides, readable logs."""
 from __future__ import annotations
 
 import io
-import json
 import tarfile
 from pathlib import Path
 
 from test_settings import valid
 
-from onebox.rollout import app_inputs, release_spec
-from onebox.server import release as tool
+from onebox import contract
+from onebox.rollout import release_spec
+from onebox.server import reports
+from onebox.server.model import App
 from onebox.settings import validate_settings
 from onebox.source import source_tarball
 
@@ -55,20 +56,20 @@ def test_the_spec_carries_no_secret(monkeypatch) -> None:
     monkeypatch.setenv("ONEBOX_SECRET_APP_SECRET_KEY", "k" * 30)
     s = validate_settings(valid())
     spec = release_spec(s, {"source": "build", "ref": "onebox/api:abc"}, "app@abc")
-    text = json.dumps(spec)
+    text = spec.to_json()
     assert "p" * 30 not in text and "k" * 30 not in text
-    assert spec["release"]["secret_env"] == {"POSTGRES_PASSWORD": "{postgres_password}"}
+    assert spec.release.secret_env == {"POSTGRES_PASSWORD": "{postgres_password}"}
 
 
 def test_controller_and_server_hash_a_release_alike(tmp_path: Path) -> None:
     s = validate_settings(valid())
     spec = release_spec(s, {"source": "build", "ref": "onebox/api:abc"}, "app@abc")
-    (tmp_path / "spec.json").write_text(json.dumps(spec))
+    (tmp_path / "spec.json").write_text(spec.to_json())
     (tmp_path / "app.compose.yaml").write_text("services: {}\n")
-    assert tool.Spec(tmp_path).app_inputs == app_inputs(spec, "services: {}\n")
+    assert App(tmp_path).app_inputs == contract.inputs_hash(spec.release, b"services: {}\n")
 
 
 def test_json_log_lines_are_made_readable() -> None:
     line = '\x1b[2K{"ts": "2026-11-23T08:05:03Z", "level": "info", "msg": "started", "release": "r1"}'
-    assert tool.readable(tool.ANSI_ESCAPE.sub("", line)) == "2026-11-23T08:05:03Z INFO    started release=r1"
-    assert tool.readable("plain text") == "plain text"
+    assert reports.readable(line) == "2026-11-23T08:05:03Z INFO    started release=r1"
+    assert reports.readable("plain text") == "plain text"

@@ -376,3 +376,40 @@ def test_ctrl_c_exits_130_with_what_became_of_the_release(
     assert done.returncode == 130, done.stderr
     assert done.stderr.strip().endswith(INTERRUPTED)
     assert "Exiting upon user request" not in done.stdout
+
+
+# --- an ONEBOX_<NAME> variable replaces the group's value, dicts and lists included ------------
+
+def test_a_dict_from_the_environment_replaces_the_groups(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ONEBOX_APP_ENV", '{"A": "b"}')
+    monkeypatch.setenv("ONEBOX_APP_BUILD_ARGS", '{"ONLY": "this"}')
+    settings = validate_settings(valid(app_env={"A": "z", "X": "1"}, app_build_args={"PYTHON_IMAGE": "python:3.13-slim"}))
+    assert settings.app_env == {"A": "b"}  # not merged with the group's keys
+    assert settings.app_build_args == {"ONLY": "this"}
+
+
+def test_an_empty_dict_from_the_environment_empties_the_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ONEBOX_APP_BUILD_ARGS", "{}")
+    assert validate_settings(valid(app_build_args={"PYTHON_IMAGE": "python:3.13-slim"})).app_build_args == {}
+
+
+def test_a_list_from_the_environment_replaces_the_groups(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ONEBOX_DOMAINS", '["other.example.com"]')
+    settings = validate_settings(valid(domains=["api.example.com", "www.example.com"]))
+    assert settings.domains == ["other.example.com"]
+
+
+def test_a_scalar_from_the_environment_replaces_the_groups_as_before(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ONEBOX_API_WORKERS", "7")
+    assert validate_settings(valid(api_workers=2)).api_workers == 7
+    monkeypatch.delenv("ONEBOX_API_WORKERS")
+    assert validate_settings(valid(api_workers=2)).api_workers == 2  # the group's again
+
+
+def test_the_secrets_file_replaces_the_group_and_the_environment_replaces_both(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, write_secrets: Callable[..., Path]
+) -> None:
+    path = str(write_secrets(tmp_path / "prod.env", "ONEBOX_API_WORKERS=4"))
+    assert validate_settings(valid(api_workers=2), path).api_workers == 4
+    monkeypatch.setenv("ONEBOX_API_WORKERS", "7")
+    assert validate_settings(valid(api_workers=2), path).api_workers == 7

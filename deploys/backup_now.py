@@ -1,0 +1,27 @@
+"""A backup now: `onebox backup now inventories/prod.py`, or `pyinfra inventories/prod.py deploys/backup_now.py`.
+
+Runs `onebox-backup dump --label manual` on the server under the deploy lock (never halfway
+through a release or a restore). The backup is kept like any other (retention applies at the
+timer's next run) and, with an off-site repository, uploaded by that run. List the backups
+with `onebox backup list inventories/prod.py`.
+"""
+
+import sys
+
+from pyinfra import host
+from pyinfra.operations import server
+
+from onebox.contract import BACKUP_COMMAND, RELEASE_COMMAND
+from onebox.inventory import use_private_upload_dir
+
+LABEL = "manual"
+
+settings = host.data.onebox_settings
+if not settings.backup_enabled:  # the dump would do nothing
+    sys.exit("onebox: backup_enabled is False in the settings, so no backup is taken; nothing was changed.")
+use_private_upload_dir(host, settings)
+
+server.shell(
+    name=f"Back up PostgreSQL and Redis now (label {LABEL}), under the deploy lock.",
+    commands=[f"{RELEASE_COMMAND} locked -- {BACKUP_COMMAND} dump --label {LABEL}"],
+)

@@ -1,0 +1,32 @@
+"""Maintenance mode: `onebox maintenance on|off inventories/prod.py [--message TEXT]`, or with pyinfra itself:
+
+    pyinfra inventories/prod.py deploys/maintenance.py --data onebox_maintenance=on \\
+        --data 'onebox_maintenance_message=Back at 14:00 UTC'
+    pyinfra inventories/prod.py deploys/maintenance.py --data onebox_maintenance=off
+
+Runs `onebox-release maintenance on [--message TEXT]` (nginx answers 503 with the maintenance
+page while it is on) or `onebox-release maintenance off` on the server. The message is one
+line of at most 500 printable characters; anything else is refused before any operation.
+"""
+
+import sys
+
+from pyinfra import host
+from pyinfra.operations import server
+
+from onebox.cli import Refused, maintenance_command, maintenance_request
+from onebox.inventory import use_private_upload_dir
+
+# Refuse before any operation is planned: nothing on the server changes.
+try:
+    ON, MESSAGE = maintenance_request(host.data)
+except Refused as refused:
+    sys.exit(str(refused))
+
+settings = host.data.onebox_settings
+use_private_upload_dir(host, settings)
+
+server.shell(
+    name="Turn maintenance mode on (nginx answers 503)." if ON else "Turn maintenance mode off.",
+    commands=[maintenance_command(ON, MESSAGE)],
+)

@@ -1,0 +1,211 @@
+"""The contract between the controller and the server, each fact once.
+
+The controller (deploys/, onebox/rollout.py) imports this module; the server's tools
+(onebox/server/, shipped as one zipapp) carry a copy of it. Standard library only.
+
+What is here: the paths both sides name, the spec's version and shape, the upstream
+file's format, and the hash that says whether a release is what the settings ask for.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import re
+import typing
+from typing import Any
+
+# --- paths on the server ----------------------------------------------------------------------
+
+LIB_DIR = "/usr/local/lib/onebox"
+SERVER_ZIPAPP = f"{LIB_DIR}/onebox-server.pyz"  # both tools, one upload
+RELEASE_COMMAND = "/usr/local/sbin/onebox-release"  # links to the zipapp
+BACKUP_COMMAND = "/usr/local/sbin/onebox-backup"
+SHIM = f"{LIB_DIR}/with-secrets.sh"  # exports /run/secrets/* as variables (app_secrets_in_env)
+APP_DIR_FILE = "/etc/onebox/app-dir"  # where the app lives, so operators need not say it
+TLS_DIR = "/etc/onebox/tls"  # stable certificate paths nginx reads
+BACKUP_CONFIG = "/etc/onebox/backup.json"
+BACKUP_STATE_DIR = "/var/lib/onebox/backup"
+LAST_BACKUP_SUCCESS = f"{BACKUP_STATE_DIR}/last-success"  # epoch seconds of the last good run
+NGINX_DIR = "/etc/nginx"
+# Maintenance mode: nginx answers 503 while this file exists (no reload needed to turn it on or off).
+MAINTENANCE_DIR = "/var/lib/onebox/maintenance"
+MAINTENANCE_FLAG = "on"  # a file in MAINTENANCE_DIR
+MAINTENANCE_PAGE = "onebox-maintenance.html"  # in MAINTENANCE_DIR; nginx serves it as /onebox-maintenance.html
+MAINTENANCE_RETRY_AFTER = 60  # seconds, in the 503's Retry-After
+
+
+def cert_dir(domain: str, tls_dir: str = TLS_DIR) -> str:
+    """Holds fullchain.pem and privkey.pem: links to the bootstrap or certbot's files."""
+    return f"{tls_dir}/{domain}"
+
+
+# --- the upstream file: which slot nginx sends traffic to -------------------------------------
+
+def upstream_path(nginx_dir: str = NGINX_DIR) -> str:
+    return f"{nginx_dir}/onebox-upstream.conf"
+
+
+def upstream_text(slot: str, port: int) -> str:
+    return f"# managed by onebox-release: the live release's slot ({slot})\nserver 127.0.0.1:{port};\n"
+
+
+def upstream_port(text: str) -> int | None:
+    """The port an upstream file points at, or None."""
+    match = re.search(r"^server 127\.0\.0\.1:(\d+);", text, re.MULTILINE)
+    return int(match.group(1)) if match else None
+
+
+# --- names an operator types, checked before they reach a command -----------------------------
+
+RELEASE_ID = re.compile(r"^\d{8}-\d{6}-[0-9a-f]{6}$")  # 20261202-081500-3fa2c1
+BACKUP_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+
+def check_release_id(value: str) -> str:
+    if not RELEASE_ID.match(value):
+        raise ValueError(f"{value!r} is not a release id (like 20261202-081500-3fa2c1; see `onebox releases`)")
+    return value
+
+
+def check_backup_name(value: str) -> str:
+    if not BACKUP_NAME.match(value) or ".." in value:
+        raise ValueError(f"{value!r} is not a backup name (letters, digits, . _ -; see `onebox backup list`)")
+    return value
+
+
+# --- the spec: what the server is asked to run ------------------------------------------------
+
+SPEC_VERSION = 2  # raise it with every change of the shape below; the server refuses others
+
+
+class ContractError(ValueError):
+    """The spec does not have the shape this version of the contract says."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Image:
+    source: str  # build | tarball | registry
+    ref: str
+    tarball: str | None = None  # build: the uploaded context in APP_DIR/incoming
+    dockerfile: str | None = None
+    target: str | None = None
+    args: dict[str, str] = dataclasses.field(default_factory=dict)
+    registry_server: str | None = None
+    registry_username: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Process:
+    command: list[str]
+    healthcheck_command: list[str] | None = None
+    stop_grace_period: int = 30
+
+
+@dataclasses.dataclass(frozen=True)
+class ReleaseSpec:
+    """The part of the spec that makes a release: a change here is a new release."""
+
+    image: Image
+    source_label: str
+    placeholders: dict[str, str]
+    env: dict[str, str]
+    secrets: list[str]
+    secret_env: dict[str, str]
+    secrets_in_env: bool
+    command: list[str] | None
+    release_command: list[str] | None
+    health_path: str
+    health_timeout: int
+    graceful_timeout: int
+    processes: dict[str, Process]
+
+
+@dataclasses.dataclass(frozen=True)
+class Spec:
+    version: int
+    app_name: str
+    domain: str
+    slot_ports: list[int]
+    network_subnet: str
+    postgres_enabled: bool
+    postgres_image: str | None
+    redis_enabled: bool
+    releases_kept: int
+    lock_timeout: int
+    backup_before_release: bool
+    backup_max_age_hours: int
+    release: ReleaseSpec
+
+    @property
+    def dependencies(self) -> list[str]:
+        """The services of the dependencies' compose project, as the settings declare them."""
+        return [name for name, wanted in (("postgres", self.postgres_enabled), ("redis", self.redis_enabled)) if wanted]
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str) -> Spec:
+        try:
+            data = json.loads(text)
+        except ValueError as error:
+            raise ContractError(f"spec.json is not JSON ({error})") from None
+        version = data.get("version") if isinstance(data, dict) else None
+        if version != SPEC_VERSION:
+            raise ContractError(f"spec.json has version {version!r}, this onebox-release reads version "
+                                f"{SPEC_VERSION}: converge with the onebox that wrote it, or upgrade both")
+        return _load(cls, data, "spec")
+
+
+def inputs_hash(release: ReleaseSpec, app_compose: bytes) -> str:
+    """What makes a release: its part of the spec and its compose file (not the dependencies)."""
+    part = json.dumps(dataclasses.asdict(release), sort_keys=True).encode()
+    return hashlib.sha256(part + b"\0" + app_compose).hexdigest()
+
+
+def deps_hash(deps_compose: bytes) -> str:
+    return hashlib.sha256(deps_compose).hexdigest()
+
+
+def _load(cls: Any, data: Any, where: str) -> Any:
+    """A dataclass from JSON, every field checked: a wrong shape names its path."""
+    if not isinstance(data, dict):
+        raise ContractError(f"{where}: expected an object, got {type(data).__name__}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = set(data) - set(fields)
+    if unknown:
+        raise ContractError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}")
+    hints = typing.get_type_hints(cls)
+    values = {}
+    for name, field in fields.items():
+        if name not in data:
+            if field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING:
+                raise ContractError(f"{where}.{name}: missing")
+            continue
+        values[name] = _value(hints[name], data[name], f"{where}.{name}")
+    return cls(**values)
+
+
+def _value(kind: Any, value: Any, where: str) -> Any:
+    origin, args = typing.get_origin(kind), typing.get_args(kind)
+    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+        if value is None and type(None) in args:
+            return None
+        (kind,) = [a for a in args if a is not type(None)]
+        return _value(kind, value, where)
+    if dataclasses.is_dataclass(kind):
+        return _load(kind, value, where)
+    if origin is list:
+        if not isinstance(value, list):
+            raise ContractError(f"{where}: expected a list")
+        return [_value(args[0], item, f"{where}[{i}]") for i, item in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ContractError(f"{where}: expected an object")
+        return {key: _value(args[1], item, f"{where}.{key}") for key, item in value.items()}
+    if kind is bool and not isinstance(value, bool) or kind is int and (isinstance(value, bool) or not isinstance(value, int)) \
+            or kind is str and not isinstance(value, str):
+        raise ContractError(f"{where}: expected {kind.__name__}, got {value!r}")
+    return value

@@ -1,0 +1,130 @@
+"""The off-site copy: a restic repository (S3, REST or SFTP), its secrets handed to
+restic through its environment only."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from onebox.server.backup.config import MANIFEST, NAME_TAG, RESTIC_TAG, BackupError, Config
+from onebox.server.backup.sets import BackupSet, local_sets
+from onebox.server.basics import OneboxError, log, run, write_atomic
+
+SECRET_KEYS = ("RESTIC_PASSWORD", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
+NOT_INITIALISED = ("does not exist", "Is there a repository", "no such file")
+UNREACHABLE = ("dial tcp", "connection refused", "no such host", "timeout", "certificate", "403", "Forbidden")
+
+
+class Restic:
+    def __init__(self, config: Config) -> None:
+        if not config.restic_repository:
+            raise BackupError("no off-site repository is configured (backup_restic_repository)")
+        secrets = config.secrets()
+        if not secrets.get("RESTIC_PASSWORD"):
+            raise BackupError(f"the restic password is missing from {config.secrets_file} "
+                              "(supply ONEBOX_BACKUP_RESTIC_PASSWORD to the deploy)")
+        cache = Path(config.restic_cache_dir)
+        cache.mkdir(mode=0o700, parents=True, exist_ok=True)
+        # restic sees this environment alone: nothing of ours (another RESTIC_* or AWS_*) leaks in.
+        self.env = {
+            "PATH": os.environ.get("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"),
+            "HOME": os.environ.get("HOME", "/root"),
+            "RESTIC_REPOSITORY": config.restic_repository,
+            "RESTIC_CACHE_DIR": str(cache),
+            # A known region spares the bucket-location lookup, which restic 0.18 retries for
+            # minutes when the bucket does not exist yet (before `restic init` creates it).
+            "AWS_DEFAULT_REGION": str(config.s3_region),
+            **{key: value for key, value in secrets.items() if key in SECRET_KEYS},
+        }
+        self.config = config
+
+    def __call__(self, *args: str, what: str | None = None) -> str:
+        return run(["restic", "--quiet", *args], env=self.env, inherit_env=False,
+                   what=what or f"restic {args[0]}").stdout
+
+    def reachable(self, pauses: tuple[float, ...] = (1, 3)) -> None:
+        """Fail in seconds when an S3 or REST server does not answer at all: restic itself
+        retries a refused connection for 15 minutes before it gives up."""
+        repository = self.config.restic_repository
+        scheme, _, url = repository.partition(":")
+        if scheme not in ("s3", "rest"):
+            return  # sftp: the host may be an alias in root's ssh config
+        parts = urlsplit(url)
+        address = (parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80))
+        for pause in (*pauses, None):
+            try:
+                socket.create_connection(address, timeout=10).close()
+                return
+            except OSError as error:
+                if pause is None:
+                    raise BackupError(f"the off-site repository {repository} is unreachable "
+                                      f"({address[0]}:{address[1]}: {error.strerror or error})") from None
+                time.sleep(pause)
+
+    def ensure_repository(self) -> None:
+        """Initialise the repository on first use (`init` refuses an existing one, never overwrites)."""
+        self.reachable()
+        try:
+            self("cat", "config", what="opening the off-site repository")
+        except OneboxError as error:
+            if not any(sign in str(error) for sign in NOT_INITIALISED):
+                raise
+            if any(sign in str(error) for sign in UNREACHABLE):
+                raise BackupError(f"the off-site repository is unreachable: {error}") from None
+            log("initialising the off-site repository (restic init)")
+            try:
+                self("init", what="restic init")
+            except OneboxError as init_error:
+                raise BackupError(f"{error}; and {init_error}") from None
+
+    def snapshots(self) -> list[dict[str, Any]]:
+        listing = json.loads(self("snapshots", "--json", "--tag", RESTIC_TAG, "--host", self.config.app_name) or "[]")
+        for snapshot in listing:
+            names = [tag[len(NAME_TAG):] for tag in snapshot.get("tags") or [] if tag.startswith(NAME_TAG)]
+            snapshot["onebox_name"] = names[0] if names else None
+        return sorted(listing, key=lambda s: s["time"])
+
+    def upload(self, backup: BackupSet) -> None:
+        local_time = backup.created.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+        self("backup", "--host", self.config.app_name, "--tag", RESTIC_TAG, "--tag", NAME_TAG + backup.name,
+             "--time", local_time, str(backup.path), what=f"restic backup of {backup.name}")
+        log(f"uploaded {backup.name} off-site")
+
+    def forget(self) -> None:
+        c = self.config
+        self("forget", "--host", c.app_name, "--tag", RESTIC_TAG, "--group-by", "host", "--keep-last", str(c.keep_last),
+             "--keep-daily", str(c.keep_daily), "--keep-weekly", str(c.keep_weekly), "--prune",
+             what="restic forget --prune")
+        log("off-site retention applied (restic forget --prune)")
+
+    def check(self) -> None:
+        self("check", what="restic check")
+        write_atomic(self.config.state_path / "last-check", f"{int(time.time())}\n", 0o644)
+        log("off-site repository checked (restic check)")
+
+    def download(self, snapshot: dict[str, Any], into: Path) -> BackupSet:
+        self("restore", snapshot["id"], "--target", str(into), what=f"restic restore of {snapshot['onebox_name']}")
+        found = [path.parent for path in into.rglob(MANIFEST)]
+        if len(found) != 1:
+            raise BackupError(f"off-site snapshot {snapshot['short_id']} holds {len(found)} backups; expected one")
+        return BackupSet(found[0])
+
+
+def offsite_sync(config: Config) -> None:
+    restic = Restic(config)
+    restic.ensure_repository()
+    present = {s["onebox_name"] for s in restic.snapshots()}
+    for backup in local_sets(config):
+        if backup.name not in present:
+            restic.upload(backup)
+    restic.forget()
+    last_check = config.state_path / "last-check"
+    interval = float(config.restic_check_interval_days) * 86400
+    checked = float(last_check.read_text().strip()) if last_check.is_file() else 0.0
+    if time.time() - checked >= interval - 3600:  # an hour's slack: a daily timer drifts
+        restic.check()

@@ -1,0 +1,124 @@
+"""Putting a backup back: choose it (local or off-site), keep a safety dump, stop the app,
+restore each service, start the app again."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from onebox.server.backup.config import PG_FILE, REDIS_FILE, SAFETY_LABEL, BackupError, Config
+from onebox.server.backup.docker import require_container, wait_healthy
+from onebox.server.backup.dump import take_backup
+from onebox.server.backup.postgres import restore_postgres
+from onebox.server.backup.redis import restore_redis
+from onebox.server.backup.restic import Restic
+from onebox.server.backup.sets import BackupSet, local_sets
+from onebox.server.basics import log, run
+
+
+class Writers:
+    """The API and workers: stopped while data is replaced, started and healthy afterwards.
+
+    The release tool (onebox-release stop-app/start-app) knows the live release; without it,
+    every running container of the projects <app_name>-* (releases) and the deps project's
+    services other than postgres and redis."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.stopped: list[str] = []
+        self.tool = Path(config.release_tool)
+
+    def _release_tool(self, action: str, doing: str) -> bool:
+        """Whether the release tool is there; when it is, it does `action` (its output is ours)."""
+        if not os.access(self.tool, os.X_OK):
+            return False
+        log(f"{doing} the app ({self.tool} {action})")
+        run([str(self.tool), action], stdout_file=sys.stdout, what=f"{self.tool} {action}")
+        return True
+
+    def stop(self) -> None:
+        if self._release_tool("stop-app", "stopping"):
+            return
+        listing = run(["docker", "ps", "--format",
+                       '{{.ID}} {{.Label "com.docker.compose.project"}} {{.Label "com.docker.compose.service"}}'],
+                      what="docker ps").stdout
+        app = self.config.app_name
+        for line in listing.splitlines():
+            parts = line.split() + ["", ""]
+            container_id, project, service = parts[0], parts[1], parts[2]
+            if project.startswith(f"{app}-") or (project == app and service not in ("postgres", "redis")):
+                self.stopped.append(container_id)
+        if self.stopped:
+            log(f"stopping {len(self.stopped)} app container(s)")
+            run(["docker", "stop", *self.stopped], what="docker stop")
+
+    def start(self) -> None:
+        if self._release_tool("start-app", "starting"):
+            return
+        if self.stopped:
+            log(f"starting {len(self.stopped)} app container(s)")
+            run(["docker", "start", *self.stopped], what="docker start")
+            wait_healthy(self.stopped, float(self.config.start_timeout))
+
+
+def choose(sets: list[Any], name: str | None, name_of: Callable[[Any], Any]) -> Any:
+    if name:
+        matches = [item for item in sets if name_of(item) == name]
+        if not matches:
+            raise BackupError(f"no backup named {name!r}; `onebox-backup list` shows them")
+        return matches[-1]
+    candidates = [item for item in sets if not str(name_of(item)).endswith(f"-{SAFETY_LABEL}")]
+    if not candidates:
+        raise BackupError("there is no backup to restore (safety dumps taken before a restore are only chosen by --name)")
+    return candidates[-1]
+
+
+def download(config: Config, name: str | None) -> tuple[BackupSet, Path]:
+    """The chosen off-site backup, downloaded into a scratch directory of backup_dir."""
+    restic = Restic(config)
+    restic.reachable()
+    snapshot = choose(restic.snapshots(), name, lambda s: s["onebox_name"])
+    config.backup_path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix=".download-", dir=config.backup_path))
+    try:
+        log(f"downloading {snapshot['onebox_name']} from the off-site repository")
+        return restic.download(snapshot, scratch), scratch
+    except BaseException:
+        shutil.rmtree(scratch, ignore_errors=True)
+        raise
+
+
+def restore(config: Config, source: str, name: str | None, safety_dump: bool) -> None:
+    scratch: Path | None = None
+    try:
+        if source == "local":
+            backup = choose(local_sets(config), name, lambda s: s.name)
+        else:
+            backup, scratch = download(config, name)
+        backup.verify()
+        log(f"restoring backup {backup.name} (label {backup.label}, taken {backup.created.isoformat()})")
+        pg = require_container(config, "postgres") if PG_FILE in backup.manifest["files"] else None
+        redis = require_container(config, "redis") if REDIS_FILE in backup.manifest["files"] else None
+        if safety_dump:
+            take_backup(config, SAFETY_LABEL)
+        if scratch is not None and not (config.backup_path / backup.name).exists():
+            backup.path.rename(config.backup_path / backup.name)  # keep the downloaded backup locally too
+            backup = BackupSet(config.backup_path / backup.name)
+        writers = Writers(config)
+        writers.stop()
+        try:
+            if pg:
+                restore_postgres(config, pg, backup.path / PG_FILE)
+            if redis:
+                restore_redis(config, redis, backup.path / REDIS_FILE)
+        finally:
+            writers.start()
+        log(f"restored {backup.name}")
+    finally:
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)

@@ -1,0 +1,203 @@
+"""onebox-release: the server's side of a release (standard library only).
+
+Releases live in APP_DIR/releases/<id>/ (compose file, environment, secrets, record). The
+app runs in one of two compose projects, <app>-blue or <app>-green, on two host ports;
+nginx's upstream names the live one (onebox/server/engine.py has the phases).
+
+`apply` and `rollback` run detached from the SSH session (their own session, output to a
+log that is relayed): a Ctrl-C or a lost connection never stops a switch halfway. They
+hold the deploy lock; a second run waits (deploy_lock_timeout) and names the holder.
+
+Exit codes: 0 done, 1 failed (the reason is on stderr), 2 usage or refused,
+3 status found something that needs attention, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from onebox import contract
+from onebox.server import basics, engine, reports, slots, switch
+from onebox.server.basics import OneboxError
+from onebox.server.model import App, app_dir_from_server, now
+
+# Set for a program run by `onebox-release locked`: its stop-app/start-app calls already hold the lock.
+LOCK_HELD = "ONEBOX_DEPLOY_LOCK_HELD"
+
+
+def release_id(value: str) -> str:
+    try:
+        return contract.check_release_id(value)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="onebox-release", description=__doc__.split("\n\n")[0],
+                                  epilog=__doc__.split("\n\n")[-1], formatter_class=argparse.RawDescriptionHelpFormatter)
+    top.add_argument("--app-dir", help="the app's directory (default: what the deploy wrote to /etc/onebox/app-dir)")
+    commands = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands.add_parser("state", help="JSON for the controller's change detection")
+    commands.add_parser("apply", help="converge: dependencies, image, release step, health-gated switch")
+    rollback = commands.add_parser("rollback", help="switch back to the previous (or a named) release; no build")
+    rollback.add_argument("id", nargs="?", type=release_id, help="a release id from `releases`")
+    for hidden in ("_apply", "_rollback"):  # the detached halves of apply and rollback
+        child = commands.add_parser(hidden)
+        if hidden == "_rollback":
+            child.add_argument("id", nargs="?", type=release_id)
+    commands.add_parser("releases", help="the releases kept here, the live one marked")
+    commands.add_parser("status", help="live release, services, certificate, backups, disk, updates (exit 3: attention)")
+    logs = commands.add_parser("logs", help="the live release's logs, JSON lines made readable")
+    logs.add_argument("-f", "--follow", action="store_true")
+    logs.add_argument("-n", "--lines", type=int, default=100)
+    logs.add_argument("--raw", action="store_true", help="the lines as the app wrote them")
+    logs.add_argument("service", nargs="?", default="api", help="api, a process name, postgres or redis")
+    run = commands.add_parser("run", help="a one-off container of the live release: run -- alembic current")
+    run.add_argument("argv", nargs=argparse.REMAINDER)
+    locked = commands.add_parser("locked", help="run a command under the deploy lock (restore uses it)")
+    locked.add_argument("argv", nargs=argparse.REMAINDER)
+    commands.add_parser("stop-app", help="stop the live release (a restore does, under the lock)")
+    commands.add_parser("start-app", help="start the live release again and wait for its health")
+    maintenance = commands.add_parser("maintenance", help="503 with Retry-After for all but the health path")
+    maintenance.add_argument("mode", choices=("on", "off", "status"))
+    maintenance.add_argument("--message", help="the sentence on the maintenance page")
+    return top
+
+
+def who() -> str:
+    user = os.environ.get("SUDO_USER") or os.environ.get("USER") or "root"
+    origin = (os.environ.get("SSH_CLIENT") or "this server").split()[0]
+    return f"pid {os.getpid()} ({user} from {origin}) since {now()}"
+
+
+@contextlib.contextmanager
+def deploy_lock(app: App):
+    """One deploy at a time; a restore takes the same lock."""
+    if os.environ.get(LOCK_HELD) == "1":
+        yield
+        return
+    timeout = app.spec.lock_timeout
+    with basics.file_lock(app.dir / ".lock", timeout, holder=who,
+                          on_wait=lambda holder: basics.log(f"waiting up to {timeout} s for another deploy: {holder}")):
+        yield
+
+
+def record_outcome(app: App, command: str, ok: bool, message: str) -> None:
+    state = app.load_state()
+    state.last_deploy = {"command": command, "at": now(), "ok": ok, "message": message}
+    app.save_state(state)
+
+
+def relay_detached(app_dir: Path, argv: list[str]) -> int:
+    """Run this tool with `argv` in its own session, logging to a file, and relay the log until it ends."""
+    log_path = app_dir / "release.log"
+    me = os.path.abspath(sys.argv[0])
+    prefix = [] if os.path.basename(me).startswith("onebox-release") else ["release"]
+    with log_path.open("w") as out:
+        child = subprocess.Popen([sys.executable, me, *prefix, "--app-dir", str(app_dir), *argv], stdout=out,
+                                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+    with log_path.open() as log_file:
+        while True:
+            line = log_file.readline()
+            if line:
+                with contextlib.suppress(OSError):
+                    sys.stdout.write(line)
+                    sys.stdout.flush()
+                continue
+            if child.poll() is not None:
+                with contextlib.suppress(OSError):
+                    sys.stdout.write(log_file.read())
+                return child.returncode
+            time.sleep(0.1)
+
+
+def deploy_command(app: App, name: str, work) -> int:  # noqa: ANN001 - a callable of no arguments
+    with deploy_lock(app):
+        try:
+            work()
+        except (OneboxError, KeyboardInterrupt) as error:
+            record_outcome(app, name, False, str(error) or "interrupted")
+            raise
+        record_outcome(app, name, True, app.load_state().live or "")
+    return basics.EXIT_OK
+
+
+def dispatch(args: argparse.Namespace, app_dir: Path) -> int:
+    if args.command == "state":
+        try:
+            report = reports.state_report(App(app_dir))
+        except OneboxError as error:  # not deployed yet, or a spec of another version
+            report = {"installed": False, "why": str(error)}
+        print(json.dumps(report))
+        return basics.EXIT_OK
+    if args.command in ("apply", "rollback"):
+        return relay_detached(app_dir, ["_" + args.command, *([args.id] if getattr(args, "id", None) else [])])
+    app = App(app_dir)
+    if args.command == "_apply":
+        return deploy_command(app, "apply", lambda: engine.apply(app))
+    if args.command == "_rollback":
+        return deploy_command(app, "rollback", lambda: engine.rollback(app, args.id))
+    if args.command == "releases":
+        reports.releases(app)
+    elif args.command == "status":
+        return reports.status(app)
+    elif args.command == "logs":
+        return reports.logs(app, args.follow, args.lines, args.raw, args.service)
+    elif args.command == "run":
+        return reports.run_in_app(app, strip_dashes(args.argv))
+    elif args.command == "locked":
+        with deploy_lock(app):
+            return subprocess.run(strip_dashes(args.argv), env={**os.environ, LOCK_HELD: "1"}, check=False).returncode
+    elif args.command in ("stop-app", "start-app"):
+        with deploy_lock(app):
+            state, record = app.live_record()
+            assert state.slot is not None
+            if args.command == "stop-app":
+                slots.compose(app, record, state.slot, "stop")
+            else:
+                slots.compose(app, record, state.slot, "up", "-d", "--no-build", "--pull", "never",
+                              "--wait", "--wait-timeout", "180")
+                slots.wait_healthy(app, record, state.slot)
+    elif args.command == "maintenance":
+        return maintenance(app, args.mode, args.message)
+    return basics.EXIT_OK
+
+
+def maintenance(app: App, mode: str, message: str | None) -> int:
+    if mode == "on":
+        switch.maintenance_on(app.maintenance_dir, message)
+        basics.log(f"maintenance mode is on: {app.spec.domain} answers 503 (but {app.spec.release.health_path})")
+    elif mode == "off":
+        switch.maintenance_off(app.maintenance_dir)
+        basics.log(f"maintenance mode is off: {app.spec.domain} serves the live release")
+    else:
+        since = switch.maintenance_since(app.maintenance_dir)
+        print(f"maintenance on since {since}" if since else "maintenance off")
+    return basics.EXIT_OK
+
+
+def strip_dashes(argv: list[str]) -> list[str]:
+    rest = argv[1:] if argv[:1] == ["--"] else argv
+    if not rest:
+        raise basics.UsageError("no command given (e.g. `run -- alembic current`)")
+    return rest
+
+
+def main(argv: list[str]) -> int:
+    basics.set_prefix("onebox-release")
+    args = parser().parse_args(argv)
+    try:
+        return dispatch(args, app_dir_from_server(args.app_dir))
+    except OneboxError as error:
+        print(f"onebox: {error}", file=sys.stderr, flush=True)
+        return error.exit_code
+    except KeyboardInterrupt:
+        print("onebox: interrupted", file=sys.stderr, flush=True)
+        return basics.EXIT_INTERRUPTED

@@ -1,0 +1,166 @@
+"""The server's typed view of an app: its spec (from the contract), its releases and its
+state, each validated when loaded and written atomically."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+
+from onebox import contract
+from onebox.server import basics
+from onebox.server.basics import OneboxError
+
+SLOTS = ("blue", "green")
+HISTORY_KEPT = 50
+
+
+def now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def other(slot: str | None) -> str:
+    return "green" if slot == "blue" else "blue"
+
+
+@dataclasses.dataclass
+class ReleaseRecord:
+    """One release as it was made: releases/<id>/release.json."""
+
+    id: str
+    image: str
+    created: str
+    source: str
+    inputs: str
+    secrets: str
+    processes_started: bool
+
+    @classmethod
+    def load(cls, path: Path) -> ReleaseRecord | None:
+        data = basics.read_json(path)
+        if not isinstance(data, dict):
+            return None
+        try:
+            return cls(**{f.name: data[f.name] for f in dataclasses.fields(cls)})
+        except KeyError:
+            return None
+
+
+@dataclasses.dataclass
+class Transition:
+    """A release on its way in: which one, in which slot, how far it got."""
+
+    release: str
+    slot: str
+    phase: str  # starting -> switching -> draining
+    since: str
+
+
+@dataclasses.dataclass
+class State:
+    """What runs: state.json, the one record the engine keeps."""
+
+    live: str | None = None
+    slot: str | None = None
+    previous: str | None = None
+    history: list[dict] = dataclasses.field(default_factory=list)
+    transition: Transition | None = None
+    slots: dict[str, str] = dataclasses.field(default_factory=dict)  # slot -> release it holds
+    deps: str | None = None  # hash of the dependencies' compose file last fully applied
+    last_deploy: dict | None = None
+
+    @classmethod
+    def from_dict(cls, data: dict) -> State:
+        known = {f.name for f in dataclasses.fields(cls)}
+        values = {key: value for key, value in data.items() if key in known}
+        if values.get("transition"):
+            values["transition"] = Transition(**values["transition"])
+        return cls(**values)
+
+    def went_live(self, release_id: str, slot: str) -> None:
+        if self.live != release_id:  # not a recovery finishing the same switch again
+            self.previous = self.live or self.previous
+            self.history = ([{"id": release_id, "at": now()}] + self.history)[:HISTORY_KEPT]
+        self.live, self.slot, self.transition = release_id, slot, None
+
+
+class App:
+    """One app on this server: its directory, spec, releases and state."""
+
+    def __init__(self, directory: Path, nginx_dir: str = contract.NGINX_DIR,
+                 maintenance_dir: str = contract.MAINTENANCE_DIR) -> None:
+        self.dir = directory
+        self.nginx_dir = nginx_dir
+        self.maintenance_dir = Path(maintenance_dir)
+        try:
+            text = (directory / "spec.json").read_text()
+        except OSError:
+            raise OneboxError(f"{directory}/spec.json is missing: run the deploy (deploys/site.py) first") from None
+        try:
+            self.spec = contract.Spec.from_json(text)
+        except contract.ContractError as error:
+            raise OneboxError(str(error)) from None
+        self.name = self.spec.app_name
+        self.secrets_dir = directory / "secrets"
+        self.releases_dir = directory / "releases"
+
+    # --- names ---
+    def project(self, slot: str) -> str:
+        return f"{self.name}-{slot}"
+
+    def port(self, slot: str) -> int:
+        return self.spec.slot_ports[SLOTS.index(slot)]
+
+    @property
+    def upstream(self) -> Path:
+        return Path(contract.upstream_path(self.nginx_dir))
+
+    @property
+    def app_inputs(self) -> str:
+        return contract.inputs_hash(self.spec.release, (self.dir / "app.compose.yaml").read_bytes())
+
+    @property
+    def deps_inputs(self) -> str:
+        return contract.deps_hash((self.dir / "deps.compose.yaml").read_bytes())
+
+    # --- state ---
+    def load_state(self) -> State:
+        data = basics.read_json(self.dir / "state.json", {})
+        try:
+            return State.from_dict(data if isinstance(data, dict) else {})
+        except TypeError as error:
+            raise OneboxError(f"{self.dir}/state.json is unreadable ({error}); move it aside and deploy again") from None
+
+    def save_state(self, state: State) -> None:
+        basics.write_json(self.dir / "state.json", dataclasses.asdict(state), mode=0o644)
+
+    def record(self, release_id: str | None) -> ReleaseRecord | None:
+        if not release_id or not contract.RELEASE_ID.match(release_id):
+            return None
+        return ReleaseRecord.load(self.releases_dir / release_id / "release.json")
+
+    def live_record(self) -> tuple[State, ReleaseRecord]:
+        """The live release, or a clear error when none is (commands that need one)."""
+        state = self.load_state()
+        record = self.record(state.live)
+        if record is None or state.slot is None:
+            raise OneboxError("no release is live on this server yet: deploy first (onebox deploy)")
+        return state, record
+
+    def records(self) -> list[ReleaseRecord]:
+        """Every release kept here, newest first."""
+        found = [ReleaseRecord.load(path / "release.json") for path in self.releases_dir.glob("*")]
+        return sorted((r for r in found if r), key=lambda r: r.created, reverse=True)
+
+
+def app_dir_from_server(explicit: str | None) -> Path:
+    """--app-dir, else what the deploy wrote to /etc/onebox/app-dir, else /opt/onebox."""
+    if explicit:
+        return Path(explicit)
+    if os.environ.get("ONEBOX_APP_DIR"):
+        return Path(os.environ["ONEBOX_APP_DIR"])
+    try:
+        return Path(Path(contract.APP_DIR_FILE).read_text().strip())
+    except OSError:
+        return Path("/opt/onebox")

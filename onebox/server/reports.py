@@ -1,0 +1,185 @@
+"""What the server tells: the controller's change detection (state), the operator's
+status, the releases kept, and logs made readable."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from onebox import contract
+from onebox.server import basics, deps, docker, secrets, slots, switch
+from onebox.server.model import App
+
+
+def state_report(app: App) -> dict[str, Any]:
+    """Everything the controller's change detection needs, in one round trip. No secret, nothing derived."""
+    state = app.load_state()
+    live = app.record(state.live)
+    report: dict[str, Any] = {
+        "installed": True, "live": live and {"id": live.id, "inputs": live.inputs, "created": live.created},
+        "transition": state.transition and state.transition.__dict__, "deps_inputs": state.deps, "problems": [],
+        "maintenance": switch.maintenance_since(app.maintenance_dir) is not None,
+    }
+    running_deps = {c.service: c for c in docker.containers(app.name)}
+    for service in app.spec.dependencies:
+        item = running_deps.get(service)
+        if not item or not item.up:
+            report["problems"].append(f"{service} is {item.state if item else 'missing'}")
+    report["problems"] += [f"{name} is no longer declared but still runs" for name in deps.removed(app)]
+    if live and state.slot:
+        report["secrets_changed"] = live.secrets != secrets.fingerprint(app)
+        running = {c.service: c for c in docker.containers(app.project(state.slot))}
+        expected = {"api", *app.spec.release.processes} if live.processes_started else {"api"}
+        for service in sorted(expected):
+            item = running.get(service)
+            if not item or not item.up:
+                report["problems"].append(f"{service} is {item.state if item else 'missing'}")
+        if switch.upstream_port(app) != app.port(state.slot):
+            report["problems"].append("nginx does not point at the live release")
+    return report
+
+
+def releases(app: App) -> None:
+    state = app.load_state()
+    print(f"{'':2}{'RELEASE':<24}{'DEPLOYED (UTC)':<22}{'SOURCE':<28}IMAGE")
+    for record in app.records():
+        mark = "* " if record.id == state.live else "  "
+        print(f"{mark}{record.id:<24}{record.created:<22}{record.source[:27]:<28}{record.image}")
+    print("(* live)")
+
+
+def status(app: App) -> int:
+    """What an operator asks first, in a few seconds; EXIT_ATTENTION when something needs it."""
+    state = app.load_state()
+    attention: list[str] = []
+    lines = [f"app {app.name} on {app.spec.domain}"]
+    live = app.record(state.live)
+    if live:
+        lines.append(f"live release   {live.id}  ({live.source}, deployed {live.created}, slot {state.slot})")
+    else:
+        attention.append("no release is live")
+    if state.previous:
+        lines.append(f"previous       {state.previous}  (onebox rollback INVENTORY)")
+    since = switch.maintenance_since(app.maintenance_dir)
+    if since:
+        lines.append(f"maintenance    ON since {since} (onebox maintenance off INVENTORY)")
+        attention.append("maintenance mode is on: visitors get 503")
+    last = state.last_deploy
+    if last:
+        lines.append(f"last deploy    {last['at']} {last['command']}: {'ok' if last['ok'] else 'FAILED: ' + last['message']}")
+        if not last["ok"]:
+            attention.append("the last deploy failed")
+    if state.transition:
+        attention.append(f"release {state.transition.release} was interrupted (run the deploy again)")
+    services = docker.containers(app.name) + (docker.containers(app.project(state.slot)) if live and state.slot else [])
+    for item in services:
+        lines.append(f"service        {item.service:<12} {item.state:<10} health: {item.health}")
+        if not item.up:
+            attention.append(f"{item.service} is {item.state} ({item.health})")
+    for problem in state_report(app).get("problems", []):
+        if not any(problem.startswith(f"{i.service} ") for i in services):
+            attention.append(problem)
+    lines += certificate_lines(app, attention) + backup_lines(app, attention) + disk_lines(attention)
+    lines.append(f"security updates pending: {security_updates()}")
+    print("\n".join(lines))
+    for need in attention:
+        print(f"ATTENTION: {need}")
+    return basics.EXIT_ATTENTION if attention else basics.EXIT_OK
+
+
+def security_updates() -> int:
+    simulated = basics.run(["apt-get", "-s", "-o", "Debug::NoLocking=1", "upgrade"], check=False).stdout
+    return sum(1 for line in simulated.splitlines() if line.startswith("Inst") and "-security" in line)
+
+
+def certificate_lines(app: App, attention: list[str]) -> list[str]:
+    cert = f"{contract.cert_dir(app.spec.domain)}/fullchain.pem"
+    out = basics.run(["openssl", "x509", "-in", cert, "-noout", "-enddate"], check=False).stdout.strip()
+    if not out.startswith("notAfter="):
+        attention.append(f"no certificate at {cert}")
+        return []
+    expires = datetime.strptime(out.removeprefix("notAfter="), "%b %d %H:%M:%S %Y %Z").replace(tzinfo=UTC)
+    days = (expires - datetime.now(UTC)).days
+    if days < 14:
+        attention.append(f"the certificate expires in {days} days")
+    return [f"certificate    {days} days left (until {expires:%Y-%m-%d})"]
+
+
+def backup_lines(app: App, attention: list[str]) -> list[str]:
+    if not app.spec.backup_before_release:
+        return ["backups        disabled"]
+    try:
+        age_h = (time.time() - int(Path(contract.LAST_BACKUP_SUCCESS).read_text().strip())) / 3600
+    except (OSError, ValueError):
+        return ["backups        none has succeeded yet"]
+    if age_h > app.spec.backup_max_age_hours:
+        attention.append(f"the last successful backup is {age_h:.1f} h old")
+    return [f"last backup    {age_h:.1f} h ago"]
+
+
+def disk_lines(attention: list[str]) -> list[str]:
+    usage = shutil.disk_usage("/")
+    percent = 100 * usage.used / usage.total
+    if percent > 90:
+        attention.append(f"the root filesystem is {percent:.0f}% full")
+    sizes = []
+    for data in sorted(Path("/var/lib/docker/volumes").glob("*/_data")):
+        out = basics.run(["du", "-sh", str(data)], check=False).stdout.split()
+        if out:
+            sizes.append(f"{out[0]} {data.parent.name}")
+    return [f"disk /         {percent:.0f}% used ({usage.free / 1e9:.1f} GB free)",
+            f"volumes        {', '.join(sizes) or 'none'}"]
+
+
+ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+
+
+def readable(line: str) -> str:
+    """A JSON log line as a person reads it: time, level, message, the rest as key=value."""
+    line = ANSI_ESCAPE.sub("", line)
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return line
+    if not isinstance(record, dict):
+        return line
+    when = record.pop("ts", None) or record.pop("time", None) or record.pop("timestamp", "")
+    level = str(record.pop("level", record.pop("levelname", ""))).upper()
+    message = record.pop("message", record.pop("msg", ""))
+    rest = " ".join(f"{key}={value}" for key, value in record.items())
+    return f"{when} {level:<7} {message} {rest}".strip()
+
+
+def logs(app: App, follow: bool, lines: int, raw: bool, service: str) -> int:
+    """The live release's logs (or a dependency's); JSON lines rendered for people unless raw."""
+    args = ["logs", "--no-color", "--no-log-prefix", "--tail", str(lines), *(["-f"] if follow else []), service]
+    if service in ("postgres", "redis"):
+        command, env = deps.compose_argv(app, *args), {}
+    else:
+        state, record = app.live_record()
+        assert state.slot is not None
+        command, env = slots.compose_argv(app, record, state.slot, *args), slots.compose_env(app, record, state.slot)
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env={**os.environ, **env})
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        line = ANSI_ESCAPE.sub("", line.rstrip("\n"))
+        print(line if raw else readable(line), flush=True)
+    return proc.wait()
+
+
+def run_in_app(app: App, command: list[str]) -> int:
+    """A one-off container of the live release's image, with its environment and secrets."""
+    state, record = app.live_record()
+    assert state.slot is not None
+    # A terminal gets a TTY (`ssh -t ... onebox-release run -- python` is an interactive shell); a pipe does not.
+    tty = [] if sys.stdin.isatty() else ["-T"]
+    return slots.compose(app, record, state.slot, "run", "--rm", "--no-deps", *tty, "api", *command, check=False).returncode

@@ -1,0 +1,154 @@
+"""The pure pieces of onebox-backup (onebox/server/backup/): configuration checks, labels,
+retention, choosing a backup, manifests, and the argv it hands docker and restic."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import pytest
+
+from onebox import contract
+from onebox.server import basics
+from onebox.server.backup import cli
+from onebox.server.backup.config import BackupError, Config
+from onebox.server.backup.docker import exec_argv, ps_argv
+from onebox.server.backup.postgres import psql_argv, quote_ident
+from onebox.server.backup.restic import Restic
+from onebox.server.backup.restore import choose
+from onebox.server.backup.sets import BackupSet, check_label, keep_policy, sha256
+
+
+def config_file(tmp_path: Path, **values: object) -> Path:
+    path = tmp_path / "backup.json"
+    path.write_text(json.dumps(values))
+    return path
+
+
+def test_a_backup_error_is_a_onebox_error_that_exits_1() -> None:
+    assert issubclass(BackupError, basics.OneboxError)
+    assert BackupError("x").exit_code == basics.EXIT_FAILED == 1
+
+
+def test_config_defaults_come_from_the_contract(tmp_path: Path) -> None:
+    config = Config(str(config_file(tmp_path, app_name="shop")))
+    assert config.state_dir == contract.BACKUP_STATE_DIR
+    assert config.release_tool == contract.RELEASE_COMMAND
+    assert config.keep_last == 3 and config.state_path == Path(contract.BACKUP_STATE_DIR)
+    assert cli.parser().parse_args(["status"]).config == contract.BACKUP_CONFIG
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    (None, "no configuration at"),
+    ("{not json", "cannot read the configuration"),
+    ('{"app_name": "shop", "keep_hourly": 3}', "unknown key(s) in"),
+    ('{"keep_last": 3}', "lacks app_name"),
+    ('[1, 2]', "is not a JSON object"),
+])
+def test_a_bad_configuration_is_refused_with_the_reason(tmp_path: Path, content: str | None, message: str) -> None:
+    path = tmp_path / "backup.json"
+    if content is not None:
+        path.write_text(content)
+    with pytest.raises(BackupError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        Config(str(path))
+
+
+def test_secrets_are_read_verbatim_and_refused_when_others_can_read_them(tmp_path: Path) -> None:
+    secrets = tmp_path / "backup.env"
+    secrets.write_text("# comment\nRESTIC_PASSWORD=a=b c\n\nAWS_ACCESS_KEY_ID = key\n")
+    secrets.chmod(0o600)
+    config = Config(str(config_file(tmp_path, app_name="shop", secrets_file=str(secrets))))
+    assert config.secrets() == {"RESTIC_PASSWORD": "a=b c", "AWS_ACCESS_KEY_ID": " key"}
+    secrets.chmod(0o640)
+    with pytest.raises(BackupError, match="readable by others than root"):
+        config.secrets()
+
+
+def test_restic_sees_only_its_own_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RESTIC_PASSWORD_FILE", "/elsewhere")
+    secrets = tmp_path / "backup.env"
+    secrets.write_text("RESTIC_PASSWORD=pw\nOTHER=x\n")
+    secrets.chmod(0o600)
+    config = Config(str(config_file(tmp_path, app_name="shop", secrets_file=str(secrets), restic_repository="s3:h/b",
+                                    restic_cache_dir=str(tmp_path / "cache"))))
+    env = Restic(config).env
+    assert env["RESTIC_PASSWORD"] == "pw" and env["RESTIC_REPOSITORY"] == "s3:h/b"
+    assert "OTHER" not in env and "RESTIC_PASSWORD_FILE" not in env
+    with pytest.raises(BackupError, match="no off-site repository"):
+        Restic(Config(str(config_file(tmp_path, app_name="shop"))))
+
+
+@pytest.mark.parametrize("label", ["release-42", "pre-restore", "a.b_c", "x" * 80])
+def test_good_labels_pass(label: str) -> None:
+    assert check_label(label) == label
+
+
+@pytest.mark.parametrize("label", ["", "-x", ".x", "a b", "a/b", "ü", "x" * 81, "$(id)"])
+def test_bad_labels_are_refused(label: str) -> None:
+    with pytest.raises(BackupError, match="bad label"):
+        check_label(label)
+
+
+def test_keep_policy_keeps_the_newest_and_one_per_day_and_week() -> None:
+    base = dt.datetime(2026, 11, 23, 3, 15, tzinfo=dt.UTC).astimezone()
+    times = [base - dt.timedelta(hours=6 * i) for i in range(60)]  # four a day for 15 days
+    keep = keep_policy(times, keep_last=2, keep_daily=3, keep_weekly=0)
+    assert {0, 1} <= keep
+    days = sorted({times[i].date() for i in keep}, reverse=True)
+    assert len(days) == 3 and days[0] == base.date()
+    assert keep_policy(times, 0, 0, 0) == set()
+    assert keep_policy([], 3, 7, 4) == set()
+    assert len(keep_policy(times, 100, 0, 0)) == len(times)
+
+
+def test_choose_takes_the_latest_that_is_not_a_safety_dump() -> None:
+    names = ["20261101T000000Z-scheduled", "20261102T000000Z-release-1", "20261103T000000Z-pre-restore"]
+    assert choose(names, None, str) == names[1]
+    assert choose(names, names[2], str) == names[2]
+    with pytest.raises(BackupError, match="no backup named"):
+        choose(names, "nope", str)
+    with pytest.raises(BackupError, match="no backup to restore"):
+        choose(names[2:], None, str)
+
+
+def test_a_backup_set_verifies_its_files(tmp_path: Path) -> None:
+    (tmp_path / "postgres.dump").write_bytes(b"PGDMP data")
+    files = {"postgres.dump": {"size": 10, "sha256": sha256(tmp_path / "postgres.dump")}}
+    (tmp_path / "manifest.json").write_text(json.dumps({"label": "x", "created": "2026-11-01T00:00:00+00:00",
+                                                        "files": files}))
+    backup = BackupSet(tmp_path)
+    backup.verify()
+    assert backup.size == 10 and backup.label == "x"
+    (tmp_path / "postgres.dump").write_bytes(b"PGDMP dat4")
+    with pytest.raises(BackupError, match="does not match its checksum"):
+        backup.verify()
+    (tmp_path / "postgres.dump").unlink()
+    with pytest.raises(BackupError, match="incomplete"):
+        backup.verify()
+    with pytest.raises(BackupError, match="no readable manifest.json"):
+        BackupSet(tmp_path / "missing")
+
+
+def test_docker_argv(tmp_path: Path) -> None:
+    config = Config(str(config_file(tmp_path, app_name="shop", postgres_user="app")))
+    assert exec_argv("c1", "pg_restore", "-l", user="postgres", stdin=True) == [
+        "docker", "exec", "-i", "-u", "postgres", "c1", "pg_restore", "-l"]
+    assert exec_argv("c1", "redis-cli", "ping") == ["docker", "exec", "c1", "redis-cli", "ping"]
+    assert ps_argv("shop", "redis", running=False) == [
+        "docker", "ps", "-q", "-a", "--filter", "label=com.docker.compose.project=shop",
+        "--filter", "label=com.docker.compose.service=redis"]
+    assert psql_argv(config, "c1", "db", "SELECT 1", "SELECT 2")[-8:] == [
+        "-U", "app", "-d", "db", "-c", "SELECT 1", "-c", "SELECT 2"]
+    assert quote_ident('a"b') == '"a""b"'
+
+
+def test_main_refuses_a_user_other_than_root(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+                                              tmp_path: Path) -> None:
+    monkeypatch.setattr(basics, "_prefix", basics._prefix)  # main sets onebox-backup's; put it back after
+    monkeypatch.setattr(cli.os, "geteuid", lambda: 1000)
+    monkeypatch.setattr(cli.os, "umask", lambda mask: 0)
+    monkeypatch.setattr(cli.signal, "signal", lambda *args: None)
+    assert cli.main(["--config", str(tmp_path / "none.json"), "status"]) == 1
+    assert capsys.readouterr().err.strip() == ("onebox-backup: status failed: "
+                                               "run as root (the backups and their secrets are root only)")

@@ -1,0 +1,226 @@
+"""The release engine's phases against a fake Docker that records argv: a release, a failed
+one, expand/contract of the dependencies, rollback, heal, prune, maintenance, and an
+interruption in each phase followed by recovery."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from fake_docker import Crash, FakeDocker, make_app
+from test_settings import valid
+
+from onebox import contract
+from onebox.server import engine, reports, switch
+from onebox.server.basics import OneboxError
+from onebox.server.model import App
+from onebox.settings import validate_settings
+
+BLUE, GREEN = "onebox-blue", "onebox-green"
+
+
+@pytest.fixture
+def fake(monkeypatch) -> FakeDocker:
+    monkeypatch.setattr("time.sleep", lambda seconds: None)  # the waits poll a fake that answers at once
+    return FakeDocker()
+
+
+WORKER = {"worker": {"command": ["python", "-m", "worker"]}}
+
+
+def settings(**overrides):
+    """The default settings with one worker process, and a short health wait (the fake never sleeps long)."""
+    return validate_settings(valid(**{"app_processes": WORKER, "app_health_timeout": 2, **overrides}))
+
+
+def deployed(tmp_path: Path, fake: FakeDocker, monkeypatch, tag: str = "v1", **overrides) -> App:
+    """An app with `tag` live, as after a converge."""
+    app = make_app(tmp_path, settings(**overrides), fake, monkeypatch, tag)
+    engine.apply(app)
+    return app
+
+
+def upstream_slot(app: App) -> str:
+    return "blue" if switch.upstream_port(app) == app.port("blue") else "green"
+
+
+def test_a_first_release_runs_the_phases_in_order(tmp_path, fake, monkeypatch) -> None:
+    app = deployed(tmp_path, fake, monkeypatch)
+    state = app.load_state()
+    assert state.live and state.slot == "blue" and state.transition is None
+    verbs = [" ".join(a[:2] if a[:2] != ["docker", "compose"] else [a[2], a[3], a[-1]]) for a in fake.calls
+             if a[:2] == ["docker", "build"] or "run" in a or a[-1] == "api"]
+    assert verbs[0] == "docker build"  # the image before anything of the release runs
+    assert fake.commands("-p", BLUE, "run", "--rm", "--no-deps", "-T", "api")  # the release step, in the new slot
+    assert fake.services(BLUE) == {"api": "running", "worker": "running"}
+    assert fake.services("onebox") == {"postgres": "running", "redis": "running"}
+    assert upstream_slot(app) == "blue"
+    assert reports.state_report(app)["problems"] == []
+
+
+def test_a_second_release_switches_slots_and_stops_the_old_one(tmp_path, fake, monkeypatch) -> None:
+    first = deployed(tmp_path, fake, monkeypatch).load_state().live
+    app = make_app(tmp_path, settings(), fake, monkeypatch, "v2")
+    engine.apply(app)
+    state = app.load_state()
+    assert state.slot == "green" and state.previous == first and upstream_slot(app) == "green"
+    assert fake.services(BLUE) == {} and fake.services(GREEN) == {"api": "running", "worker": "running"}
+    reload_at = fake.calls.index(["systemctl", "reload", "nginx"], len(fake.calls) - 30)
+    old_down = fake.calls.index(next(a for a in fake.commands("-p", BLUE, "down") if fake.calls.index(a) > reload_at))
+    assert reload_at < old_down  # the old slot stops only after nginx points away from it
+
+
+def test_nothing_to_do_is_a_heal_that_changes_nothing(tmp_path, fake, monkeypatch) -> None:
+    app = deployed(tmp_path, fake, monkeypatch)
+    ids = fake.ids(BLUE)
+    fake.calls.clear()
+    engine.apply(app)
+    assert fake.ids(BLUE) == ids and not fake.commands("build") and not fake.commands("reload")
+
+
+def test_heal_starts_what_stopped_and_points_nginx_back(tmp_path, fake, monkeypatch) -> None:
+    app = deployed(tmp_path, fake, monkeypatch)
+    fake.projects[BLUE]["worker"]["state"] = "exited"
+    app.upstream.write_text(contract.upstream_text("green", app.port("green")))
+    assert set(engine.heal(app)) == {f"started worker of {app.load_state().live}", "pointed nginx at slot blue"}
+    assert fake.services(BLUE)["worker"] == "running" and upstream_slot(app) == "blue"
+
+
+def test_a_failed_release_step_leaves_the_running_version_and_its_redis(tmp_path, fake, monkeypatch) -> None:
+    """The reported bug: the new settings drop Redis and the release step fails; the old
+    version must keep its Redis until a release without it is live."""
+    app = deployed(tmp_path, fake, monkeypatch)
+    live, redis_id = app.load_state().live, fake.ids("onebox")["redis"]
+    without_redis = settings(redis_enabled=False, app_env={"APP_ENV": "production"})
+    app = make_app(tmp_path, without_redis, fake, monkeypatch, "v2")
+    fake.fail = lambda argv: "run" in argv and "--rm" in argv  # the migration fails
+    with pytest.raises(OneboxError, match="the release step failed"):
+        engine.apply(app)
+    assert app.load_state().live == live and upstream_slot(app) == "blue"
+    assert fake.ids("onebox")["redis"] == redis_id  # untouched
+    assert not any("--remove-orphans" in a for a in fake.commands("-p", "onebox", "up")[-1:])
+    assert fake.services(GREEN) == {}
+    assert sorted(p.name for p in app.releases_dir.iterdir()) == [live]  # the failed one is not kept
+    fake.fail = lambda argv: False
+    fake.calls.clear()
+    engine.apply(app)  # the next converge that succeeds removes Redis, after the switch
+    assert "redis" not in fake.services("onebox")
+    reload_at = fake.calls.index(["systemctl", "reload", "nginx"])
+    contract_at = fake.calls.index(next(a for a in fake.commands("-p", "onebox", "up") if "--remove-orphans" in a))
+    assert reload_at < contract_at
+
+
+def test_an_unhealthy_new_version_never_gets_traffic(tmp_path, fake, monkeypatch) -> None:
+    app = deployed(tmp_path, fake, monkeypatch)
+    live = app.load_state().live
+    app = make_app(tmp_path, settings(), fake, monkeypatch, "v2")
+    fake.unhealthy.add(GREEN)
+    with pytest.raises(OneboxError, match="did not become healthy"):
+        engine.apply(app)
+    assert app.load_state().live == live and upstream_slot(app) == "blue" and fake.services(GREEN) == {}
+    assert fake.services(BLUE)["api"] == "running"
+
+
+def test_a_postgres_major_upgrade_is_refused_before_anything_changes(tmp_path, fake, monkeypatch) -> None:
+    app = deployed(tmp_path, fake, monkeypatch)
+    data = tmp_path / "pgdata"
+    data.mkdir()
+    (data / "PG_VERSION").write_text("16\n")
+    fake.volumes["onebox_postgres-data"] = str(data)
+    fake.images.add("postgres:17")
+    app = make_app(tmp_path, settings(postgres_image="postgres:17"), fake, monkeypatch, "v2")
+    fake.calls.clear()
+    with pytest.raises(OneboxError, match="PostgreSQL 17, but the database's data was made by PostgreSQL 16") as error:
+        engine.apply(app)
+    assert "pg_upgrade" in str(error.value) and "dump and restore" in str(error.value)
+    assert not fake.commands("up") and not fake.commands("build")
+
+
+def test_rollback_returns_to_a_named_release_without_building(tmp_path, fake, monkeypatch) -> None:
+    first = deployed(tmp_path, fake, monkeypatch).load_state().live
+    app = make_app(tmp_path, settings(), fake, monkeypatch, "v2")
+    engine.apply(app)
+    fake.calls.clear()
+    engine.rollback(app, first)
+    state = app.load_state()
+    assert state.live == first and upstream_slot(app) == state.slot
+    assert not fake.commands("build") and not fake.commands("run", "--rm")  # no release step either
+    with pytest.raises(ValueError, match="is not a release id"):
+        engine.rollback(app, "../../etc")
+    with pytest.raises(OneboxError, match="is not kept on this server"):
+        engine.rollback(app, "20000101-000000-abcdef")
+
+
+def test_prune_keeps_releases_kept_the_live_one_and_their_images(tmp_path, fake, monkeypatch) -> None:
+    for tag in ("v1", "v2", "v3", "v4"):
+        app = make_app(tmp_path, settings(releases_kept=2), fake, monkeypatch, tag)
+        monkeypatch.setattr(engine, "datetime", _Clock(tag))
+        engine.apply(app)
+    kept = sorted(p.name for p in app.releases_dir.iterdir())
+    assert len(kept) == 2 and app.load_state().live in kept
+    assert fake.images == {"onebox/api:v3", "onebox/api:v4"}
+
+
+class _Clock:
+    """datetime for new_release: one release a minute, so ids differ and sort in order."""
+
+    def __init__(self, tag: str) -> None:
+        from datetime import UTC, datetime
+
+        self.moment = datetime(2026, 12, 2, 8, int(tag[1:]), tzinfo=UTC)
+
+    def now(self, tz=None):  # noqa: ANN001
+        return self.moment
+
+
+PHASES = {
+    "the release step": lambda argv: "run" in argv and "--rm" in argv,
+    "starting the new slot": lambda argv: "-p" in argv and GREEN in argv and "up" in argv,
+    "the nginx reload": lambda argv: argv == ["systemctl", "reload", "nginx"],
+    "draining the old slot": lambda argv: "-p" in argv and BLUE in argv and "down" in argv,
+    "starting the processes": lambda argv: GREEN in argv and "worker" in argv and "up" in argv,
+}
+
+
+@pytest.mark.parametrize("phase", list(PHASES))
+def test_an_interruption_in_each_phase_is_finished_or_undone_by_the_next_run(tmp_path, fake, monkeypatch, phase) -> None:
+    first = deployed(tmp_path, fake, monkeypatch).load_state().live
+    app = make_app(tmp_path, settings(), fake, monkeypatch, "v2")
+    fake.crash = PHASES[phase]
+    with pytest.raises(Crash):
+        engine.apply(app)
+    crashed_at = len(fake.calls)
+    fake.crash = lambda argv: False
+    engine.apply(app)  # the next converge
+    state = app.load_state()
+    assert state.transition is None and state.live is not None
+    assert upstream_slot(app) == state.slot  # one version serves, and nginx points at it
+    live_project, idle_project = app.project(state.slot), app.project("green" if state.slot == "blue" else "blue")
+    assert fake.services(live_project) == {"api": "running", "worker": "running"}
+    assert fake.services(idle_project) == {}
+    if phase in ("the release step", "starting the new slot"):
+        assert state.live != first  # undone, then released again by the same run
+    if phase == "the nginx reload":  # the upstream file was written, nginx never reloaded: it is now
+        assert ["systemctl", "reload", "nginx"] in fake.calls[crashed_at:]
+        assert state.live != first
+
+
+def test_maintenance_mode_is_a_flag_and_a_page(tmp_path, fake, monkeypatch) -> None:
+    app = deployed(tmp_path, fake, monkeypatch)
+    switch.maintenance_on(app.maintenance_dir, "Back at <b>10:00</b>")
+    page = (app.maintenance_dir / contract.MAINTENANCE_PAGE).read_text()
+    assert "Back at &lt;b&gt;10:00&lt;/b&gt;" in page  # escaped: the message is text, not markup
+    assert switch.maintenance_since(app.maintenance_dir)
+    fake.calls.clear()
+    engine.apply(app)  # a converge leaves it on
+    assert (app.maintenance_dir / contract.MAINTENANCE_FLAG).exists() and not fake.commands("reload")
+    switch.maintenance_off(app.maintenance_dir)
+    assert switch.maintenance_since(app.maintenance_dir) is None
+
+
+def test_commands_that_need_a_live_release_say_so(tmp_path, fake, monkeypatch) -> None:
+    app = make_app(tmp_path, settings(), fake, monkeypatch)
+    with pytest.raises(OneboxError, match="no release is live on this server yet"):
+        reports.logs(app, False, 10, False, "api")
+    with pytest.raises(OneboxError, match="no release is live"):
+        reports.run_in_app(app, ["true"])
