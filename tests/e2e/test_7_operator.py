@@ -82,7 +82,7 @@ def interrupt_mid_release(deployed, tmp_path, sig: int, version: str) -> int:
     run.communicate(timeout=60)
     # The server finishes (or undoes) the release on its own.
     deadline = time.monotonic() + 240
-    while time.monotonic() < deadline and deployed.ssh("pgrep -f 'release.py _apply'").returncode == 0:
+    while time.monotonic() < deadline and deployed.ssh("pgrep -f 'onebox-release --app-dir .* _apply'").returncode == 0:
         time.sleep(1)
     return run.returncode
 
