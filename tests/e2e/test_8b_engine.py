@@ -51,30 +51,35 @@ def test_a_failed_release_without_redis_leaves_the_running_version_its_redis(dep
 
 def test_maintenance_mode_answers_503_but_on_the_health_path_and_survives_a_converge(deployed, root_ca) -> None:
     with edge.https(deployed.ip, deployed.domain, root_ca) as client:
-        assert client.get("/version").status_code == 200
+        def get(path: str) -> httpx.Response:
+            return edge.get(client, deployed.domain, path)
+
+        assert get("/version").status_code == 200
         on = onebox(deployed, "maintenance on", "--message", "Back at 10:00 UTC")
         assert on.returncode == 0, on.stdout + on.stderr
-        page = client.get("/version")
+        page = get("/version")
         assert page.status_code == 503 and "Back at 10:00 UTC" in page.text
         assert page.headers["retry-after"].isdigit() and "strict-transport-security" in page.headers
-        assert client.get(deployed.settings.app_health_path).status_code == 200
+        assert get(deployed.settings.app_health_path).status_code == 200
         assert deployed.ssh("docker ps --filter label=com.docker.compose.service=api -q").stdout.strip()  # app runs
         converge = deployed.deploy()
         assert converge.returncode == 0 and converge.changed == 0, converge.output[-3000:]
-        assert client.get("/version").status_code == 503
+        assert get("/version").status_code == 503
         status = onebox(deployed, "status")
         assert "maintenance    ON" in status.stdout and status.returncode != 0
         off = onebox(deployed, "maintenance off")
         assert off.returncode == 0, off.stdout + off.stderr
-        assert client.get("/version").status_code == 200
-        assert "retry-after" not in client.get("/version").headers
+        assert get("/version").status_code == 200
+        assert "retry-after" not in get("/version").headers
         assert deployed.deploy().changed == 0
 
 
 def test_rollback_to_a_named_release_through_the_command_line(deployed, api) -> None:
     live = deployed.live_release()
     releases = deployed.ssh("onebox-release releases").stdout
-    older = [line.split()[0] for line in releases.splitlines()[1:] if line[:2] == "  " and line.split()[0][:1].isdigit()]
+    # An earlier release of this same app (examples/app), not the live one.
+    older = [line.split()[0] for line in releases.splitlines()[1:]
+             if line[:2] == "  " and len(line.split()) > 3 and line.split()[2].startswith("app@")]
     assert older, releases
     target = older[0]
     refused = onebox(deployed, "rollback", "../../etc/passwd")
