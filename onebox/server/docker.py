@@ -109,8 +109,20 @@ def containers(project: str) -> list[Container]:
 
 
 def image_present(ref: str) -> bool:
-    return basics.run(image_inspect(ref, "{{.Id}}"), check=False).ok
+    return image_id(ref) is not None
 
 
-def image_config(ref: str) -> dict:
-    return json.loads(basics.run(image_inspect(ref, "{{json .Config}}")).stdout)
+def image_config(ref: str, field: str = "Config"):  # noqa: ANN201 - JSON of the field
+    return json.loads(basics.run(image_inspect(ref, f"{{{{json .{field}}}}}")).stdout)
+
+
+def image_id(ref: str) -> str | None:
+    found = basics.run(image_inspect(ref, "{{.Id}}"), check=False)
+    return found.stdout.strip() if found.ok else None
+
+
+def repository(ref: str) -> str:
+    """The repository of an image reference: without its digest or tag (a registry port stays)."""
+    name = ref.split("@", 1)[0]
+    last = name.rsplit("/", 1)[-1]
+    return name.rsplit(":", 1)[0] if ":" in last else name

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import shutil
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from onebox import contract
@@ -30,8 +30,10 @@ def log(message: str) -> None:
 
 def new_release(app: App, image: str) -> ReleaseRecord:
     """The release's directory: compose file, environment, secrets, overrides, record."""
-    created = datetime.now(UTC)
+    created = datetime.now(UTC).replace(microsecond=0)
     inputs = app.app_inputs
+    while (app.releases_dir / f"{created:%Y%m%d-%H%M%S}-{inputs[:6]}").exists():
+        created += timedelta(seconds=1)  # the same inputs again within a second (a secret changed)
     record = ReleaseRecord(id=f"{created:%Y%m%d-%H%M%S}-{inputs[:6]}", image=image,
                            created=created.strftime("%Y-%m-%dT%H:%M:%SZ"), source=app.spec.release.source_label,
                            inputs=inputs, secrets=secrets.fingerprint(app),
@@ -172,11 +174,13 @@ def prune(app: App) -> None:
         if record.id not in kept_ids:
             shutil.rmtree(app.releases_dir / record.id, ignore_errors=True)
             log(f"pruned release {record.id}")
-    # Images of this app that no kept release runs (pruned releases, releases that failed).
+    # Images of this app that no kept release runs (pruned releases, releases that failed),
+    # compared by image ID: a kept release may name its image by digest, the listing by tag.
     image = app.spec.release.image
-    listed = basics.run(docker.images(image.ref.rsplit(":", 1)[0]), check=False).stdout.split()
-    for ref in sorted(set(listed) - kept_images - {image.ref}):
-        basics.run(docker.image_rm(ref), check=False)
+    kept_image_ids = {docker.image_id(ref) for ref in kept_images | {image.ref}} - {None}
+    for ref in sorted(set(basics.run(docker.images(docker.repository(image.ref)), check=False).stdout.split())):
+        if docker.image_id(ref) not in kept_image_ids:
+            basics.run(docker.image_rm(ref), check=False)
     for upload in (app.dir / "incoming").glob("src-*.tar.gz"):
         if upload.name != image.tarball:
             upload.unlink()  # a new build context replaces the old one; releases keep their images

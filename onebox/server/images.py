@@ -31,9 +31,24 @@ def ensure_image(app: App) -> str:
                        what="docker login")
         basics.log(f"pulling {image.ref}", timed=True)
         basics.run(docker.pull(image.ref), what=f"docker pull {image.ref}")
+        # The release runs the digest, not the tag: a rollback returns to these exact bytes
+        # even after the tag has moved on.
+        return pinned(image.ref)
     if not docker.image_present(image.ref):
         raise OneboxError(f"image {image.ref} is not on the server (app_image_source = {image.source})")
     return image.ref
+
+
+def pinned(ref: str) -> str:
+    """repository@sha256:... of a pulled image (a ref that is a digest already stays as it is)."""
+    if "@sha256:" in ref:
+        return ref
+    repository = docker.repository(ref)
+    digests = docker.image_config(ref, "RepoDigests")
+    for digest in digests or []:
+        if digest.split("@", 1)[0] == repository:
+            return digest
+    raise OneboxError(f"{ref} was pulled but Docker knows no digest for it from {repository}")
 
 
 def release_override(app: App, image: str) -> dict | None:

@@ -26,6 +26,9 @@ class FakeDocker:
         self.projects: dict[str, dict[str, dict]] = {}  # project -> service -> {"state", "id", "image"}
         self.images: set[str] = set()
         self.volumes: dict[str, str] = {}  # volume name -> mountpoint
+        self.registry: dict[str, str] = {}  # tag -> digest, what `docker pull` finds
+        self.images_by_id: dict[str, str] = {}  # ref -> image ID, where two refs name one image
+        self.digests: dict[str, list[str]] = {}  # ref -> RepoDigests (pulled images)
         self.fail: Callable[[list[str]], bool] = lambda argv: False  # exit 1 when true
         self.crash: Callable[[list[str]], bool] = lambda argv: False  # raise Crash when true
         self.unhealthy: set[str] = set()  # projects whose api never answers
@@ -50,7 +53,7 @@ class FakeDocker:
         failed = self.fail(argv)
         result = Result(argv, 1, "", "failed (fake)") if failed else self._answer(argv, kwargs.get("env") or {})
         if kwargs.get("check", True) and not result.ok:
-            raise basics.OneboxError(f"{' '.join(argv[:4])} failed (exit 1)")
+            raise basics.OneboxError(f"{kwargs.get('what') or ' '.join(argv[:4])} failed (exit 1)")
         return result
 
     def _answer(self, argv: list[str], env: dict[str, str]) -> Result:
@@ -69,7 +72,9 @@ class FakeDocker:
             if ref not in self.images:
                 return Result(argv, 1, "", "No such image")
             config = {"Env": ["PG_MAJOR=17"] if ref.startswith("postgres") else [], "Cmd": ["serve"]}
-            return Result(argv, 0, json.dumps(config) if "{{json .Config}}" in argv else "sha256:1", "")
+            answers = {"{{json .Config}}": json.dumps(config), "{{.Id}}": self.images_by_id.get(ref, f"sha256:{ref}"),
+                       "{{json .RepoDigests}}": json.dumps(self.digests.get(ref, []))}
+            return Result(argv, 0, answers[argv[argv.index("-f") + 1]], "")
         if argv[:2] == ["docker", "build"]:
             self.images.add(argv[argv.index("-t") + 1])
             return ok
@@ -81,7 +86,21 @@ class FakeDocker:
         if argv[:3] == ["docker", "volume", "inspect"]:
             name = argv[-1]
             return Result(argv, 0, self.volumes[name], "") if name in self.volumes else Result(argv, 1, "", "no such volume")
-        return ok  # network inspect/create, nginx -t, systemctl reload, pgrep, login, pull
+        if argv[:2] == ["docker", "pull"]:
+            return self.pull(argv[-1], argv)
+        return ok  # network inspect/create, nginx -t, systemctl reload, pgrep, login
+
+    def pull(self, ref: str, argv: list[str]) -> Result:
+        """What the registry holds (tests fill `registry`: tag -> digest); the pulled tag gets that digest."""
+        digest = self.registry.get(ref)
+        if digest is None:
+            return Result(argv, 1, "", f"manifest for {ref} not found")
+        repository = ref.rsplit(":", 1)[0]
+        for name in (ref, f"{repository}@{digest}"):
+            self.images.add(name)
+            self.images_by_id[name] = f"sha256:image-{digest}"
+        self.digests[ref] = [f"{repository}@{digest}"]
+        return Result(argv, 0, "", "")
 
     def _compose(self, argv: list[str], env: dict[str, str]) -> Result:
         project = argv[argv.index("-p") + 1]

@@ -4,6 +4,7 @@ interruption in each phase followed by recovery."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -224,3 +225,44 @@ def test_commands_that_need_a_live_release_say_so(tmp_path, fake, monkeypatch) -
         reports.logs(app, False, 10, False, "api")
     with pytest.raises(OneboxError, match="no release is live"):
         reports.run_in_app(app, ["true"])
+
+
+def test_a_registry_release_runs_the_digest_so_a_rollback_survives_a_moved_tag(tmp_path, fake, monkeypatch) -> None:
+    s = settings(app_image_source="registry", app_image="registry.example.com/team/api:main",
+                 registry_server="registry.example.com")
+    image = {"source": "registry", "ref": s.app_image, "registry_server": s.registry_server, "registry_username": None}
+
+    def registry_app() -> App:
+        app = make_app(tmp_path, s, fake, monkeypatch)
+        spec = json.loads((app.dir / "spec.json").read_text())
+        spec["release"]["image"] = {**spec["release"]["image"], **image, "tarball": None, "dockerfile": None}
+        (app.dir / "spec.json").write_text(json.dumps(spec))
+        return App(app.dir, nginx_dir=app.nginx_dir, maintenance_dir=str(app.maintenance_dir))
+
+    fake.registry["registry.example.com/team/api:main"] = "sha256:aaa"
+    app = registry_app()
+    engine.apply(app)
+    first = app.record(app.load_state().live)
+    assert first is not None and first.image == "registry.example.com/team/api@sha256:aaa"
+    fake.registry["registry.example.com/team/api:main"] = "sha256:bbb"  # the tag moves; a secret changes
+    (app.secrets_dir / "supplied.json").write_text('{"secret": {"X": "y"}}')
+    engine.apply(app)
+    second = app.record(app.load_state().live)
+    assert second is not None and second.image.endswith("@sha256:bbb")
+    engine.rollback(app, first.id)
+    assert fake.commands("-p", app.project(app.load_state().slot), "up")[-1]  # started again
+    assert app.record(app.load_state().live).image.endswith("@sha256:aaa")  # the digest, not the moved tag
+    assert "registry.example.com/team/api@sha256:aaa" in fake.images  # pruning kept it
+
+
+def test_a_missing_tag_fails_before_anything_stops(tmp_path, fake, monkeypatch) -> None:
+    app = deployed(tmp_path, fake, monkeypatch)
+    live, ids = app.load_state().live, fake.ids(BLUE)
+    spec = json.loads((app.dir / "spec.json").read_text())
+    spec["release"]["image"] = {"source": "registry", "ref": "registry.example.com/team/api:gone",
+                                "registry_server": "registry.example.com", "registry_username": None}
+    (app.dir / "spec.json").write_text(json.dumps(spec))
+    app = App(app.dir, nginx_dir=app.nginx_dir, maintenance_dir=str(app.maintenance_dir))
+    with pytest.raises(OneboxError, match="docker pull registry.example.com/team/api:gone failed"):
+        engine.apply(app)
+    assert app.load_state().live == live and fake.ids(BLUE) == ids
