@@ -87,14 +87,14 @@ def release_under_load(s: Settings, source: Path, tmp: Path) -> str:
     with Load(TARGET.ip, s.domains[0], root, health_path=s.app_health_path, write_path="/items") as load:
         result = run_deploy(TARGET.index, {"ONEBOX_APP_SOURCE_DIR": str(source)})
     log = TARGET.ssh(f"cat {s.app_dir}/release.log").stdout
-    drained = re.search(r"the previous version stopped ([0-9.]+) s after the new one was healthy", log)
+    drained = re.findall(r"the previous version stopped ([0-9.]+) s after the new one was healthy", log)
     return "\n".join([
         f"release under load (exit {result.returncode}, {result.seconds:.1f} s):",
         f"  requests {load.report.requests}, failed {len(load.report.failures)} (goal 0) {load.report.failures[:3]}",
         f"  GETs retried once on a keep-alive connection nginx closed at its reload: {len(load.report.retried)}",
         f"  failed for a client that never retries (wrk's kind): "
         f"{len(load.report.failures) + len(load.report.retried)} of {load.report.requests}",
-        f"  new version healthy -> old version stopped: {drained[1] if drained else '?'} s",
+        f"  new version healthy -> old version stopped: {drained[-1] if drained else '?'} s",
         f"  p99 latency: steady {p99(steady.report.latencies):.1f} ms, during the release {p99(load.report.latencies):.1f} ms",
     ])
 

@@ -11,6 +11,7 @@ import sys
 from pyinfra import host
 from pyinfra.operations import server
 
+from deploys.tools import install_server_tools
 from onebox.contract import BACKUP_COMMAND, RELEASE_COMMAND
 from onebox.inventory import use_private_upload_dir
 
@@ -20,6 +21,8 @@ settings = host.data.onebox_settings
 if not settings.backup_enabled:  # the dump would do nothing
     sys.exit("onebox: backup_enabled is False in the settings, so no backup is taken; nothing was changed.")
 use_private_upload_dir(host, settings)
+# The server's tools of this onebox (a server may still have an older one).
+install_server_tools(settings)
 
 server.shell(
     name=f"Back up PostgreSQL and Redis now (label {LABEL}), under the deploy lock.",

@@ -14,6 +14,7 @@ import sys
 from pyinfra import host
 from pyinfra.operations import server
 
+from deploys.tools import install_server_tools
 from onebox.cli import Refused, maintenance_command, maintenance_request
 from onebox.inventory import use_private_upload_dir
 
@@ -25,6 +26,8 @@ except Refused as refused:
 
 settings = host.data.onebox_settings
 use_private_upload_dir(host, settings)
+# The server's tools of this onebox (a server may still have an older one).
+install_server_tools(settings)
 
 server.shell(
     name="Turn maintenance mode on (nginx answers 503)." if ON else "Turn maintenance mode off.",

@@ -23,6 +23,7 @@ from pyinfra import host
 from pyinfra.operations import server
 
 from deploys.backup import configure_backups, restore_refusal
+from deploys.tools import install_server_tools
 from onebox.cli import RESTORE_CONFIRM, RESTORE_FROM, RESTORE_NAME, Refused, data_text
 from onebox.contract import BACKUP_COMMAND, RELEASE_COMMAND
 from onebox.inventory import use_private_upload_dir
@@ -38,6 +39,8 @@ _refused = restore_refusal(CONFIRM, SOURCE, NAME, bool(settings.backup_restic_re
 if _refused:
     sys.exit(_refused)
 use_private_upload_dir(host, settings)
+# The server's tools of this onebox (a server may still have an older one).
+install_server_tools(settings)
 
 # The script and its configuration (a fresh server may have neither, or older ones).
 configure_backups(settings)  # type: ignore[call-arg]  # pyinfra types @deploy functions as taking only its own arguments

@@ -13,6 +13,7 @@ import sys
 
 from pyinfra import host
 
+from deploys.tools import install_server_tools
 from onebox.cli import Refused, rollback_target
 from onebox.inventory import use_private_upload_dir
 from onebox.rollout import rollback
@@ -25,5 +26,7 @@ except Refused as refused:
 
 settings = host.data.onebox_settings
 use_private_upload_dir(host, settings)
+# The server's tools of this onebox (a server may still have an older one).
+install_server_tools(settings)
 
 rollback(name="Switch back to the previous release (migrations are not reversed).", app_dir=settings.app_dir, to=TO)

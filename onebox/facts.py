@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import shlex
 from datetime import UTC, datetime
 
 from pyinfra.api import FactBase
 
+from onebox.contract import RELEASE_COMMAND
 from onebox.shell import raw_shell
 
 
@@ -66,15 +69,18 @@ class ReleaseState(FactBase):
     Nothing secret, nothing derived from a secret."""
 
     def command(self, app_dir: str) -> str:
-        from onebox.contract import RELEASE_COMMAND
-
         # A server onebox never converged has no tool yet: that is "not installed", not an error.
-        return f"{RELEASE_COMMAND} --app-dir {shlex.quote(app_dir)} state 2>/dev/null || echo '{{\"installed\": false}}'"
+        return raw_shell(f"{RELEASE_COMMAND} --app-dir {shlex.quote(app_dir)} state 2>/dev/null "
+                         """|| echo '{"installed": false}'""")
 
     def process(self, output: list[str]) -> dict:
-        import json
-
-        return json.loads("\n".join(output) or '{"installed": false}')
+        # The report is one JSON line. A tool of an older onebox (before this converge replaces
+        # it) prints something else: read that as "not installed", so the release runs.
+        for line in reversed(output):
+            if line.startswith("{"):
+                with contextlib.suppress(ValueError):
+                    return json.loads(line)
+        return {"installed": False}
 
 
 class PrivateFileFingerprint(FactBase):

@@ -30,6 +30,7 @@ from onebox.server.model import App, app_dir_from_server, now
 
 # Set for a program run by `onebox-release locked`: its stop-app/start-app calls already hold the lock.
 LOCK_HELD = "ONEBOX_DEPLOY_LOCK_HELD"
+LOG_ROTATE_BYTES = 1_000_000
 
 
 def release_id(value: str) -> str:
@@ -99,11 +100,21 @@ def relay_detached(app_dir: Path, argv: list[str]) -> int:
     """Run this tool with `argv` in its own session, logging to a file, and relay the log until it ends."""
     log_path = app_dir / "release.log"
     me = os.path.abspath(sys.argv[0])
-    prefix = [] if os.path.basename(me).startswith("onebox-release") else ["release"]
-    with log_path.open("w") as out:
-        child = subprocess.Popen([sys.executable, me, *prefix, "--app-dir", str(app_dir), *argv], stdout=out,
+    if os.path.basename(me).startswith("onebox-release"):  # the link to the zipapp
+        tool = [me]
+    elif me.endswith(".pyz"):
+        tool = [me, "release"]
+    else:  # a checkout: as a module, so onebox/server/secrets.py never shadows the stdlib's secrets
+        tool = ["-m", "onebox.server", "release"]
+    # Appended, never truncated: a second run (waiting for the lock) must not wipe the first's lines.
+    if log_path.exists() and log_path.stat().st_size > LOG_ROTATE_BYTES:
+        log_path.replace(log_path.with_name("release.log.1"))  # a run still writing keeps its own file
+    with log_path.open("a") as out:
+        start = out.tell()
+        child = subprocess.Popen([sys.executable, *tool, "--app-dir", str(app_dir), *argv], stdout=out,
                                  stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
     with log_path.open() as log_file:
+        log_file.seek(start)
         while True:
             line = log_file.readline()
             if line:

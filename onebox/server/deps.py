@@ -57,7 +57,9 @@ def postgres_major_of_image(image: str) -> str | None:
         for item in docker.image_config(image).get("Env") or []:
             if item.startswith("PG_MAJOR="):
                 return item.split("=", 1)[1].split(".")[0]
-    match = re.match(r"^(\d+)", image.rsplit(":", 1)[1]) if ":" in image.rsplit("/", 1)[-1] else None
+    name = image.split("@", 1)[0]  # postgres:17@sha256:... -> postgres:17
+    last = name.rsplit("/", 1)[-1]
+    match = re.match(r"^(\d+)", last.rsplit(":", 1)[1]) if ":" in last else None
     return match.group(1) if match else None
 
 

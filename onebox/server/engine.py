@@ -92,7 +92,13 @@ def switch_to(app: App, record: ReleaseRecord, run_release_step: bool) -> None:
     healthy_at = time.monotonic()
     log(f"{record.id} is healthy in slot {new_slot}; switching nginx to it")
     set_phase(app, "switching")
-    switch.point_nginx_at(app, new_slot)
+    try:
+        switch.point_nginx_at(app, new_slot)
+    except OneboxError:
+        if state.live and state.slot:  # nginx back on the live slot, whatever the file says now
+            switch.point_nginx_at(app, state.slot)
+        abandon(app, new_slot, record)
+        raise
     finish_switch(app, record, new_slot, healthy_at)
 
 
@@ -124,13 +130,16 @@ def finish_switch(app: App, record: ReleaseRecord, new_slot: str, healthy_at: fl
 
 def recover(app: App) -> None:
     """A release stopped halfway (the server rebooted, the tool was killed): finish or undo it.
-    nginx decides: if it already points at the new slot, that release is live."""
+    One that was still starting never passed its health gate: undone. One that was being
+    switched is live if nginx's upstream already names its slot; one that was draining is live."""
     state = app.load_state()
     transition = state.transition
     if transition is None:
         return
     record = app.record(transition.release)
-    if record and switch.upstream_port(app) == app.port(transition.slot):
+    switched = transition.phase == "draining" or (
+        transition.phase == "switching" and switch.upstream_port(app) == app.port(transition.slot))
+    if record and switched:
         log(f"finishing the interrupted switch to {record.id} (it was {transition.phase})")
         slots.start_api(app, record, transition.slot)
         if transition.phase == "switching":
@@ -226,8 +235,8 @@ def apply(app: App) -> None:
     try:
         switch_to(app, record, run_release_step=True)
     except (OneboxError, KeyboardInterrupt):
-        # It never served: nothing to roll back to, nothing to keep.
-        shutil.rmtree(app.releases_dir / record.id, ignore_errors=True)
+        if app.load_state().live != record.id:  # it never served: nothing to roll back to, nothing to keep
+            shutil.rmtree(app.releases_dir / record.id, ignore_errors=True)
         raise
     contract_deps(app)
     prune(app)

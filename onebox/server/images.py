@@ -44,11 +44,17 @@ def pinned(ref: str) -> str:
     if "@sha256:" in ref:
         return ref
     repository = docker.repository(ref)
-    digests = docker.image_config(ref, "RepoDigests")
-    for digest in digests or []:
-        if digest.split("@", 1)[0] == repository:
+    for digest in docker.image_config(ref, "RepoDigests") or []:
+        if hub_name(digest.split("@", 1)[0]) == hub_name(repository):
             return digest
     raise OneboxError(f"{ref} was pulled but Docker knows no digest for it from {repository}")
+
+
+def hub_name(repository: str) -> str:
+    """Docker Hub's names as Docker shortens them: docker.io/library/redis -> redis."""
+    for prefix in ("docker.io/", "index.docker.io/", "registry-1.docker.io/"):
+        repository = repository.removeprefix(prefix)
+    return repository.removeprefix("library/")
 
 
 def release_override(app: App, image: str) -> dict | None:

@@ -47,7 +47,7 @@ def point_nginx_at(app: App, slot: str) -> None:
 def reload(app: App) -> None:
     """A graceful reload, returning once no worker from before it is left."""
     old_workers = nginx_workers()
-    basics.run(RELOAD, what="systemctl reload nginx")
+    basics.run(RELOAD, what="systemctl reload nginx (the previous version keeps serving)")
     # The reload is asynchronous, and the workers that existed before it may still send requests
     # to the old slot: wait until every one of them has exited (they finish their requests
     # first), bounded by the grace period, since an open WebSocket keeps its worker alive.

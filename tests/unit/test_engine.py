@@ -266,3 +266,68 @@ def test_a_missing_tag_fails_before_anything_stops(tmp_path, fake, monkeypatch) 
     with pytest.raises(OneboxError, match="docker pull registry.example.com/team/api:gone failed"):
         engine.apply(app)
     assert app.load_state().live == live and fake.ids(BLUE) == ids
+
+
+def test_a_first_release_interrupted_while_starting_is_undone_though_nginx_names_its_slot(tmp_path, fake,
+                                                                                          monkeypatch) -> None:
+    """The initial upstream already names blue, where the first release starts: that is no switch."""
+    app = make_app(tmp_path, settings(), fake, monkeypatch)
+    fake.crash = PHASES["the release step"]
+    with pytest.raises(Crash):
+        engine.apply(app)
+    fake.crash = lambda argv: False
+    fake.calls.clear()
+    engine.recover(app)
+    state = app.load_state()
+    assert state.live is None and state.transition is None and fake.services(BLUE) == {}
+    assert not list(app.releases_dir.iterdir())  # it never served
+
+
+def test_a_failed_nginx_reload_leaves_the_live_version_and_its_upstream(tmp_path, fake, monkeypatch) -> None:
+    app = deployed(tmp_path, fake, monkeypatch)
+    live = app.load_state().live
+    app = make_app(tmp_path, settings(), fake, monkeypatch, "v2")
+    reloads = iter([False, True])  # the switch's reload fails, the one back to blue works
+    fake.fail = lambda argv: argv == ["systemctl", "reload", "nginx"] and not next(reloads)
+    with pytest.raises(OneboxError, match="systemctl reload nginx"):
+        engine.apply(app)
+    state = app.load_state()
+    assert state.live == live and state.transition is None and upstream_slot(app) == "blue"
+    assert fake.services(GREEN) == {} and fake.services(BLUE)["api"] == "running"
+
+
+def test_processes_that_fail_after_the_switch_leave_the_new_release_live_and_kept(tmp_path, fake, monkeypatch) -> None:
+    deployed(tmp_path, fake, monkeypatch)
+    app = make_app(tmp_path, settings(), fake, monkeypatch, "v2")
+    monkeypatch.setattr(fake, "_compose", _worker_exits(fake._compose))
+    with pytest.raises(OneboxError, match="worker did not stay up"):
+        engine.apply(app)
+    state = app.load_state()
+    assert state.slot == "green" and (app.releases_dir / str(state.live) / "release.json").exists()
+
+
+def _worker_exits(compose):  # noqa: ANN001, ANN202 - wraps FakeDocker._compose
+    def wrapped(argv, env):  # noqa: ANN001, ANN202
+        result = compose(argv, env)
+        project = argv[argv.index("-p") + 1]
+        if project == GREEN and "worker" in fake_services(compose, project):
+            compose.__self__.projects[project]["worker"]["state"] = "exited"
+        return result
+    return wrapped
+
+
+def fake_services(compose, project: str) -> dict:  # noqa: ANN001
+    return compose.__self__.projects.get(project, {})
+
+
+def test_image_names_as_docker_reports_them(fake, monkeypatch) -> None:
+    from onebox.server import basics, deps, docker, images
+
+    monkeypatch.setattr(basics, "run", fake)  # no image is on this fake server: the tag decides
+
+    assert docker.repository("registry:5000/team/api:main") == "registry:5000/team/api"
+    assert docker.repository("registry:5000/team/api@sha256:abc") == "registry:5000/team/api"
+    assert images.hub_name("docker.io/library/redis") == images.hub_name("redis") == "redis"
+    assert deps.postgres_major_of_image("postgres:17@sha256:9abc") == "17"
+    assert deps.postgres_major_of_image("postgres@sha256:8b3f") is None
+    assert deps.postgres_major_of_image("registry:5000/pg:16.4") == "16"

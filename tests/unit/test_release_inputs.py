@@ -73,3 +73,14 @@ def test_json_log_lines_are_made_readable() -> None:
     line = '\x1b[2K{"ts": "2026-11-23T08:05:03Z", "level": "info", "msg": "started", "release": "r1"}'
     assert reports.readable(line) == "2026-11-23T08:05:03Z INFO    started release=r1"
     assert reports.readable("plain text") == "plain text"
+
+
+def test_the_release_state_of_an_older_tool_reads_as_not_installed() -> None:
+    from onebox.facts import ReleaseState
+
+    fact = ReleaseState()
+    assert fact.process(["onebox-release: the server's side...", "usage: ...", '{"installed": false}']) == \
+        {"installed": False}
+    assert fact.process(["garbage"]) == {"installed": False}
+    assert fact.process(['{"installed": true, "live": null}']) == {"installed": True, "live": None}
+    assert "--app-dir '/opt/my app' state" in fact.command("/opt/my app")
