@@ -22,7 +22,7 @@ if not settings.backup_enabled:  # the dump would do nothing
     sys.exit("onebox: backup_enabled is False in the settings, so no backup is taken; nothing was changed.")
 use_private_upload_dir(host, settings)
 # The server's tools of this onebox (a server may still have an older one).
-install_server_tools(settings)
+install_server_tools(settings)  # type: ignore[call-arg]  # pyinfra types @deploy functions as taking only its own arguments
 
 server.shell(
     name=f"Back up PostgreSQL and Redis now (label {LABEL}), under the deploy lock.",

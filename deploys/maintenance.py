@@ -27,7 +27,7 @@ except Refused as refused:
 settings = host.data.onebox_settings
 use_private_upload_dir(host, settings)
 # The server's tools of this onebox (a server may still have an older one).
-install_server_tools(settings)
+install_server_tools(settings)  # type: ignore[call-arg]  # pyinfra types @deploy functions as taking only its own arguments
 
 server.shell(
     name="Turn maintenance mode on (nginx answers 503)." if ON else "Turn maintenance mode off.",

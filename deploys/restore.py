@@ -40,7 +40,7 @@ if _refused:
     sys.exit(_refused)
 use_private_upload_dir(host, settings)
 # The server's tools of this onebox (a server may still have an older one).
-install_server_tools(settings)
+install_server_tools(settings)  # type: ignore[call-arg]  # pyinfra types @deploy functions as taking only its own arguments
 
 # The script and its configuration (a fresh server may have neither, or older ones).
 configure_backups(settings)  # type: ignore[call-arg]  # pyinfra types @deploy functions as taking only its own arguments

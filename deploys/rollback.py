@@ -27,6 +27,6 @@ except Refused as refused:
 settings = host.data.onebox_settings
 use_private_upload_dir(host, settings)
 # The server's tools of this onebox (a server may still have an older one).
-install_server_tools(settings)
+install_server_tools(settings)  # type: ignore[call-arg]  # pyinfra types @deploy functions as taking only its own arguments
 
 rollback(name="Switch back to the previous release (migrations are not reversed).", app_dir=settings.app_dir, to=TO)
