@@ -91,23 +91,23 @@ def data_text(data: Any, key: str) -> str:
                   f"give it as a JSON string (--data '{key}=\"...\"'); nothing was changed")
 
 
-def checked_release_id(value: str) -> str | None:
-    """A release id to roll back to, or None (the previous release)."""
+def _checked(check, value: str) -> str | None:  # noqa: ANN001 - a contract.check_* function
+    """An operator's argument through its contract check, or None when not given."""
     if not value:
         return None
     try:
-        return check_release_id(value)
+        return check(value)
     except ValueError as error:
         raise Refused(f"onebox: {error}; nothing was changed") from None
+
+
+def checked_release_id(value: str) -> str | None:
+    """A release id to roll back to, or None (the previous release)."""
+    return _checked(check_release_id, value)
 
 
 def checked_backup_name(value: str) -> str | None:
-    if not value:
-        return None
-    try:
-        return check_backup_name(value)
-    except ValueError as error:
-        raise Refused(f"onebox: {error}; nothing was changed") from None
+    return _checked(check_backup_name, value)
 
 
 def check_maintenance_message(message: str) -> str:

@@ -204,9 +204,9 @@ def up_to_date(app: App, record: ReleaseRecord | None) -> bool:
 def contract_deps(app: App) -> None:
     """The dependencies exactly as declared, once nothing at stake still needs what goes."""
     state = app.load_state()
-    if state.deps == app.deps_inputs and not deps.removed(app):
-        return
     leaving = deps.removed(app)
+    if state.deps == app.deps_inputs and not leaving:
+        return
     if leaving:
         log(f"the live release no longer uses {', '.join(leaving)}: stopping it (its data volume stays)")
     deps.contract(app)
