@@ -8,41 +8,46 @@ import json
 import shlex
 from io import StringIO
 
-from pyinfra import host
 from pyinfra.api import deploy
-from pyinfra.facts.files import File
 from pyinfra.operations import apt, files, server, systemd
 from pyinfra.operations.util import any_changed
 
+from deploys.apps import remove_unlisted, unlisted
 from onebox import contract
 from onebox.operations import checked_file
 from onebox.render import render
 from onebox.settings import Settings
 
 SCRIPT = contract.BACKUP_COMMAND  # installed by deploys/tools.py
-CONFIG = contract.BACKUP_CONFIG
-SECRETS = "/etc/onebox/backup.env"
-STATE_DIR = contract.BACKUP_STATE_DIR
-# Written once when backups are first configured: until the first run, the host check
-# measures the backup's age from here.
-INSTALLED_STAMP = f"{STATE_DIR}/installed"
+SECRETS = "/etc/onebox/backup.env"  # shared by the apps of a server (one restic password, one set of S3 keys)
 RELEASE_TOOL = contract.RELEASE_COMMAND
 UNIT_DIR = "/etc/systemd/system"
-TIMER = "onebox-backup.timer"
-SERVICE = "onebox-backup.service"
+
+
+def installed_stamp(s: Settings) -> str:
+    """Written once when backups are first configured: until the first run, the host check
+    measures the backup's age from here."""
+    return f"{s.files.backup_state_dir}/installed"
+
+
+def units(s: Settings) -> tuple[str, str]:
+    """The app's backup timer and service."""
+    return f"{s.files.backup_unit}.timer", f"{s.files.backup_unit}.service"
 
 
 def backup_config(s: Settings) -> str:
-    """/etc/onebox/backup.json: everything the server script needs except secrets."""
+    """The app's backup configuration (contract.AppFiles.backup_config): everything the server
+    script needs except secrets."""
     return json.dumps({
         "enabled": s.backup_enabled,
         "app_name": s.app_name,
+        "app_dir": s.app_dir if s.files.key else None,
         "postgres_enabled": s.postgres_enabled,
         "redis_enabled": s.redis_enabled,
         "postgres_user": s.postgres_user,
         "postgres_db": s.postgres_db,
-        "backup_dir": s.backup_dir,
-        "state_dir": STATE_DIR,
+        "backup_dir": s.app_backup_dir,
+        "state_dir": s.files.backup_state_dir,
         "secrets_file": SECRETS,
         "keep_last": s.backup_keep_last,
         "keep_daily": s.backup_keep_daily,
@@ -92,45 +97,57 @@ def restore_refusal(confirm: str, source: str, name: str, offsite_configured: bo
 
 @deploy("Configure backups")
 def configure_backups(s: Settings) -> None:
-    if s.backup_enabled and s.backup_restic_repository:
+    """The server's part once, then each app's: configuration, directories, timer."""
+    if any(app.backup_enabled and app.backup_restic_repository for app in s.app_list):
         apt.packages(name="Install restic from the distribution.", packages=["restic"])
     files.directory(name="Create /etc/onebox.", path="/etc/onebox", mode="755")
     files.directory(name=f"Create the backup directory {s.backup_dir} (root only).", path=s.backup_dir,
                     mode="700", user="root", group="root")
-    files.directory(name="Create the backup status directory (read by monitoring).", path=STATE_DIR, mode="755",
-                    user="root", group="root")
-    # The release tool runs `onebox-backup dump` before each release step: the script and its
-    # configuration exist even when backups are off (the dump then does nothing).
-    checked_file(name="Write the backup configuration (root only).", dest=CONFIG, content=backup_config(s),
-                 mode="600", check=f"{SCRIPT} status >/dev/null")
     checked_file(name="Upload the off-site backup secrets (root only).", dest=SECRETS, content=backup_secrets(s),
                  mode="600")
+    for app in s.app_list:
+        configure_app_backups(app)
+    kept = {f"{UNIT_DIR}/{unit}" for app in s.app_list if app.backup_enabled for unit in units(app)}
+    for timer in (path for path in unlisted(UNIT_DIR, "onebox-backup*.timer", kept)):
+        server.shell(name=f"Stop and disable {timer} (no current app's).",
+                     commands=[f"systemctl disable --now {shlex.quote(timer.rsplit('/', 1)[1])}"])
+    removed = remove_unlisted(UNIT_DIR, "onebox-backup*.*", kept, "the backup unit")
+    systemd.daemon_reload(name="Reload systemd without the backup units of no current app.", _if=any_changed(*removed))
+
+
+def configure_app_backups(s: Settings) -> None:
+    if s.app_backup_dir != s.backup_dir:
+        files.directory(name=f"Create {s.app_backup_dir}, app {s.app_name}'s backups (root only).",
+                        path=s.app_backup_dir, mode="700", user="root", group="root")
+    files.directory(name=f"Create app {s.app_name}'s backup status directory (read by monitoring).",
+                    path=s.files.backup_state_dir, mode="755", user="root", group="root")
+    # The release tool runs `onebox-backup dump` before each release step: the configuration
+    # exists even when backups are off (the dump then does nothing).
+    config = s.files.backup_config
+    checked_file(name=f"Write app {s.app_name}'s backup configuration (root only).", dest=config,
+                 content=backup_config(s), mode="600", check=f"{SCRIPT} --config {config} status >/dev/null")
     if s.backup_enabled:
         schedule_backups(s)
     else:
-        unschedule_backups()
+        unschedule_backups(s)
 
 
 def schedule_backups(s: Settings) -> None:
-    files.file(name="Stamp when backups were first configured.", path=INSTALLED_STAMP, present=True, touch=False,
+    timer_name, service_name = units(s)
+    files.file(name="Stamp when backups were first configured.", path=installed_stamp(s), present=True, touch=False,
                mode="644")
-    service = files.put(name=f"Write {SERVICE}.", src=StringIO(render(f"systemd/{SERVICE}.j2", s=s, script=SCRIPT)),
-                        dest=f"{UNIT_DIR}/{SERVICE}", mode="644")
-    timer = checked_file(name=f"Write {TIMER} (calendar checked by systemd-analyze).", dest=f"{UNIT_DIR}/{TIMER}",
-                         content=render(f"systemd/{TIMER}.j2", s=s),
+    service = files.put(name=f"Write {service_name}.", dest=f"{UNIT_DIR}/{service_name}", mode="644",
+                        src=StringIO(render("systemd/onebox-backup.service.j2", s=s, script=SCRIPT)))
+    timer = checked_file(name=f"Write {timer_name} (calendar checked by systemd-analyze).", dest=f"{UNIT_DIR}/{timer_name}",
+                         content=render("systemd/onebox-backup.timer.j2", s=s),
                          check=f"systemd-analyze calendar {shlex.quote(s.backup_on_calendar)} >/dev/null")
     systemd.daemon_reload(name="Reload systemd for the backup units.", _if=any_changed(service, timer))
-    systemd.service(name="Run the backup timer.", service=TIMER, running=True, enabled=True)
-    systemd.service(name="Restart the backup timer for its new schedule.", service=TIMER, restarted=True,
+    systemd.service(name=f"Run {timer_name}.", service=timer_name, running=True, enabled=True)
+    systemd.service(name=f"Restart {timer_name} for its new schedule.", service=timer_name, restarted=True,
                     _if=timer.did_change)
 
 
-def unschedule_backups() -> None:
-    """backup_enabled = False: no more scheduled runs; existing backups stay where they are."""
-    if host.get_fact(File, path=f"{UNIT_DIR}/{TIMER}"):
-        server.shell(name="Stop and disable the backup timer.", commands=[f"systemctl disable --now {TIMER}"])
-    removed = [
-        files.file(name=f"Remove {unit}.", path=f"{UNIT_DIR}/{unit}", present=False) for unit in (TIMER, SERVICE)
-    ]
-    files.file(name="Remove the stamp of scheduled backups.", path=INSTALLED_STAMP, present=False)
-    systemd.daemon_reload(name="Reload systemd without the backup units.", _if=any_changed(*removed))
+def unschedule_backups(s: Settings) -> None:
+    """backup_enabled = False: no more scheduled runs (configure_backups removes the units);
+    existing backups stay where they are."""
+    files.file(name="Remove the stamp of scheduled backups.", path=installed_stamp(s), present=False)

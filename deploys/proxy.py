@@ -1,13 +1,16 @@
-"""nginx in front of the API: TLS, security headers, rate limits, WebSockets."""
+"""nginx in front of the apps: TLS, security headers, rate limits, WebSockets; a site per app."""
 
 from __future__ import annotations
 
+from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.operations import apt, files, systemd
 from pyinfra.operations.util import any_changed
 
+from deploys.apps import remove_unlisted
 from deploys.docker import distro
 from deploys.tls import ensure_certificate_paths
+from onebox.facts import ReleaseState
 from onebox.nginx import SERVER_LAYOUT, distro_nginx, initial_upstream, nginx_files, upstream_file
 from onebox.operations import checked_file, upload_once
 from onebox.settings import Settings
@@ -17,17 +20,30 @@ from onebox.settings import Settings
 def configure_proxy(s: Settings) -> None:
     distro_id, version_id = distro()
     version = distro_nginx(distro_id, version_id)
+    layout = SERVER_LAYOUT
     apt.packages(name="Install nginx from the distribution.", packages=["nginx", "openssl"])
-    files.directory(name="Create the ACME challenge webroot.", path=SERVER_LAYOUT.webroot, mode="755")
-    ensure_certificate_paths(s, SERVER_LAYOUT)
+    files.directory(name="Create the ACME challenge webroot.", path=layout.webroot, mode="755")
+    for app in s.app_list:
+        ensure_certificate_paths(app, layout)
     # Its catch-all on port 80 would clash with onebox's default server.
-    stock_site = files.link(name="Remove Debian's default site.", path=f"{SERVER_LAYOUT.nginx_dir}/sites-enabled/default",
-                            present=False)
-    changes = [stock_site, upload_once(
-        name="Point nginx at the app's first slot (until onebox-release switches it).",
-        data=initial_upstream(s).encode(), dest=upstream_file(SERVER_LAYOUT))]
-    for dest, content in nginx_files(s, SERVER_LAYOUT, version).items():
-        changes.append(checked_file(name=f"Write {dest} (checked by nginx -t).", dest=dest, content=content,
+    changes = [files.link(name="Remove Debian's default site.", path=f"{layout.nginx_dir}/sites-enabled/default",
+                          present=False)]
+    rendered = nginx_files(s, layout, version)
+    sites = {layout.site(app): app for app in s.app_list}
+    # The server's files first: the sites use the variables they define.
+    for dest, content in rendered.items():
+        if dest not in sites:
+            changes.append(checked_file(name=f"Write {dest} (checked by nginx -t).", dest=dest, content=content,
+                                        check="nginx -t -q"))
+    changes += remove_unlisted(f"{layout.nginx_dir}/sites-enabled", "onebox*.conf", set(sites), "the site")
+    changes += remove_unlisted(layout.nginx_dir, "onebox-upstream*.conf",
+                               {upstream_file(app, layout) for app in s.app_list}, "the upstream")
+    for dest, app in sites.items():
+        live_slot = (host.get_fact(ReleaseState, app_dir=app.app_dir) or {}).get("slot")
+        changes.append(upload_once(
+            name=f"Point nginx at app {app.app_name}'s live slot (onebox-release switches it from then on).",
+            data=initial_upstream(app, live_slot).encode(), dest=upstream_file(app, layout)))
+        changes.append(checked_file(name=f"Write {dest} (checked by nginx -t).", dest=dest, content=rendered[dest],
                                     check="nginx -t -q"))
     systemd.service(name="Run nginx at boot.", service="nginx", running=True, enabled=True)
     systemd.service(name="Reload nginx for the new configuration.", service="nginx", reloaded=True,

@@ -1,12 +1,13 @@
 """Converge a server: `pyinfra inventories/prod.py deploys/site.py`.
 
 This file only sequences the roles; each role is one module under deploys/. The
-proxy comes before the app: a release switches nginx to the new version.
+proxy comes before the apps: a release switches nginx to the new version.
 """
 
 from pyinfra import host
 
 from deploys.app import deploy_app
+from deploys.apps import check_server_apps, register_apps
 from deploys.backup import configure_backups
 from deploys.base import (
     configure_firewall,
@@ -22,6 +23,8 @@ from deploys.tools import install_server_tools
 from onebox.inventory import use_private_upload_dir
 
 settings = host.data.onebox_settings
+# Before any operation: an app the server has and the settings forgot stops the run here.
+registry = check_server_apps(settings)
 use_private_upload_dir(host, settings)
 
 prepare_host(settings)
@@ -30,9 +33,11 @@ harden_sshd(settings)
 configure_firewall(settings)
 install_docker(settings)
 install_server_tools(settings)  # onebox-release and onebox-backup, which the roles below call
+register_apps(settings, registry)  # and retire the apps the settings took off the server
 configure_proxy(settings)
 issue_certificates(settings)
 configure_backups(settings)
-deploy_app(settings)
+for app in settings.app_list:  # each app alone: its own projects, slots, secrets, database
+    deploy_app(app)
 # Last: the file-integrity baseline must include everything the roles above installed.
 record_file_integrity_baseline(settings)

@@ -42,20 +42,22 @@ def issue_certificates(s: Settings) -> None:
               src=StringIO(render("letsencrypt/renewal-hooks/deploy/onebox-reload-nginx.j2")),
               dest=DEPLOY_HOOK, mode="755")
     systemd.service(name="Run certbot's renewal timer.", service="certbot.timer", running=True, enabled=True)
-    name = s.domains[0]
-    issued = certbot_certificate(
-        name=f"Obtain a certificate for {', '.join(s.domains)} when the current one falls short.",
-        cert_name=name, domains=s.domains, webroot=SERVER_LAYOUT.webroot, email=s.letsencrypt_email,
-        server=acme_directory(s), ca_bundle=ca_bundle,
-    )
-    # certbot's live/ links follow each renewal, so nginx's path never changes again.
-    links = [
-        files.link(name=f"Point nginx's {part} at certbot's.", path=f"{SERVER_LAYOUT.cert_dir(s)}/{part}",
-                   target=f"/etc/letsencrypt/live/{name}/{part}")
-        for part in ("fullchain.pem", "privkey.pem")
-    ]
-    systemd.service(name="Reload nginx for the new certificate.", service="nginx", reloaded=True,
-                    _if=any_changed(issued, *links))
+    changes = []
+    for app in s.app_list:  # one certificate per app, for all of its domains (named after the first)
+        name = app.domains[0]
+        changes.append(certbot_certificate(
+            name=f"Obtain a certificate for {', '.join(app.domains)} when the current one falls short.",
+            cert_name=name, domains=app.domains, webroot=SERVER_LAYOUT.webroot, email=s.letsencrypt_email,
+            server=acme_directory(s), ca_bundle=ca_bundle,
+        ))
+        # certbot's live/ links follow each renewal, so nginx's path never changes again.
+        changes += [
+            files.link(name=f"Point nginx's {part} for {name} at certbot's.", path=f"{SERVER_LAYOUT.cert_dir(app)}/{part}",
+                       target=f"/etc/letsencrypt/live/{name}/{part}")
+            for part in ("fullchain.pem", "privkey.pem")
+        ]
+    systemd.service(name="Reload nginx for the new certificates.", service="nginx", reloaded=True,
+                    _if=any_changed(*changes))
 
 
 def trust_custom_acme_server(s: Settings) -> str | None:

@@ -3,7 +3,7 @@ the contract inside, and the secrets shim. Installed before any role that calls 
 
 from __future__ import annotations
 
-from io import BytesIO, StringIO
+from io import BytesIO
 
 from pyinfra.api import deploy
 from pyinfra.operations import files
@@ -23,6 +23,3 @@ def install_server_tools(s: Settings) -> None:
         files.link(name=f"Put {command} on root's PATH.", path=command, target=contract.SERVER_ZIPAPP, force=True)
     files.put(name="Install the secrets entrypoint shim.", src=str(PACKAGE / "with-secrets.sh"), dest=contract.SHIM,
               mode="755")
-    files.directory(name="Create /etc/onebox.", path="/etc/onebox", mode="755")
-    files.put(name="Tell onebox-release where the app lives.", src=StringIO(f"{s.app_dir}\n"),
-              dest=contract.APP_DIR_FILE)

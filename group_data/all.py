@@ -265,3 +265,18 @@ backup_restic_repository = None
 backup_s3_region = "us-east-1"
 # Days between two `restic check` runs of the off-site repository (done by the backup run).
 backup_restic_check_interval_days = 7
+
+# --- several apps on one server ---
+# Apps of this server: name (lowercase letters, digits, -) -> that app's own settings (any app_*, api_*,
+# postgres_*/redis_* of the app, docker_network_subnet, proxy, rate-limit, WebSocket and backup_* setting but
+# backup_dir); the rest comes from the settings above. Empty: one app, the settings above (its files keep
+# today's names). Each app has its own compose projects, slots, secrets, PostgreSQL and Redis, nginx site and
+# certificate, and its app_dir defaults to /opt/onebox-<name>. E.g.
+#   apps = {"api": {"domains": ["api.example.com"]},
+#           "jobs": {"domains": ["jobs.example.com"], "app_source_dir": "../jobs", "api_port": 8010,
+#                    "docker_network_subnet": "172.30.1.0/24"}}
+apps = {}
+# Apps taken off this server: their containers stop and their nginx site goes; their database, volumes and
+# backups stay until `onebox purge INVENTORY --app NAME --yes`. An app the server has that is in neither
+# apps nor apps_removed stops the deploy before anything changes.
+apps_removed = []

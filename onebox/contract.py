@@ -23,7 +23,8 @@ SERVER_ZIPAPP = f"{LIB_DIR}/onebox-server.pyz"  # both tools, one upload
 RELEASE_COMMAND = "/usr/local/sbin/onebox-release"  # links to the zipapp
 BACKUP_COMMAND = "/usr/local/sbin/onebox-backup"
 SHIM = f"{LIB_DIR}/with-secrets.sh"  # exports /run/secrets/* as variables (app_secrets_in_env)
-APP_DIR_FILE = "/etc/onebox/app-dir"  # where the app lives, so operators need not say it
+APP_DIR_FILE = "/etc/onebox/app-dir"  # where the app lived, as an onebox before the apps registry wrote it
+APPS_FILE = "/etc/onebox/apps.json"  # the apps on this server: name -> {"dir": ..., "removed": bool}
 TLS_DIR = "/etc/onebox/tls"  # stable certificate paths nginx reads
 BACKUP_CONFIG = "/etc/onebox/backup.json"
 BACKUP_STATE_DIR = "/var/lib/onebox/backup"
@@ -41,10 +42,84 @@ def cert_dir(domain: str, tls_dir: str = TLS_DIR) -> str:
     return f"{tls_dir}/{domain}"
 
 
+# --- the files of one app ---------------------------------------------------------------------
+# An app's key is None for the one app of a single-app server (the files keep the names they
+# had before onebox hosted several apps, so such a server needs no migration), else its name.
+
+@dataclasses.dataclass(frozen=True)
+class AppFiles:
+    """Where one app's server-wide files live (relative names: tests relocate the roots)."""
+
+    key: str | None
+
+    def _named(self, stem: str, sep: str = "-") -> str:
+        return stem if self.key is None else f"{stem}{sep}{self.key}"
+
+    @property
+    def upstream(self) -> str:  # in nginx's directory
+        return f"{self._named('onebox-upstream')}.conf"
+
+    @property
+    def site(self) -> str:  # in nginx's sites-enabled
+        return f"{self._named('onebox')}.conf"
+
+    @property
+    def nginx_prefix(self) -> str:  # upstream and rate-limit zone names
+        return self._named("onebox", "_").replace("-", "_")
+
+    @property
+    def local_socket(self) -> str:
+        return f"/run/{self._named('onebox-api')}.sock"
+
+    @property
+    def backup_config(self) -> str:
+        return f"/etc/onebox/{self._named('backup')}.json"
+
+    @property
+    def backup_state_dir(self) -> str:
+        return self._named(BACKUP_STATE_DIR)
+
+    @property
+    def backup_unit(self) -> str:  # the systemd service and timer, without their suffix
+        return self._named("onebox-backup")
+
+    def backup_dir(self, root: str) -> str:
+        return root if self.key is None else f"{root}/{self.key}"
+
+    def last_backup_success(self) -> str:
+        return f"{self.backup_state_dir}/last-success"
+
+    def maintenance_dir(self, root: str = MAINTENANCE_DIR) -> str:
+        return f"{root}/{self.key}" if self.key else root
+
+
+# --- the apps registry: which apps this server has (written by the converge) -----------------
+
+@dataclasses.dataclass(frozen=True)
+class RegisteredApp:
+    dir: str
+    key: str | None
+    removed: bool = False  # named in apps_removed: stopped, its data and backups kept until a purge
+
+
+def apps_text(apps: dict[str, RegisteredApp]) -> str:
+    return json.dumps({name: dataclasses.asdict(app) for name, app in sorted(apps.items())}, indent=2) + "\n"
+
+
+def parse_apps(text: str) -> dict[str, RegisteredApp]:
+    try:
+        data = json.loads(text)
+    except ValueError as error:
+        raise ContractError(f"{APPS_FILE} is not JSON ({error})") from None
+    if not isinstance(data, dict):
+        raise ContractError(f"{APPS_FILE}: expected an object")
+    return {name: _load(RegisteredApp, entry, f"{APPS_FILE}: {name}") for name, entry in data.items()}
+
+
 # --- the upstream file: which slot nginx sends traffic to -------------------------------------
 
-def upstream_path(nginx_dir: str = NGINX_DIR) -> str:
-    return f"{nginx_dir}/onebox-upstream.conf"
+def upstream_path(nginx_dir: str = NGINX_DIR, key: str | None = None) -> str:
+    return f"{nginx_dir}/{AppFiles(key).upstream}"
 
 
 def upstream_text(slot: str, port: int) -> str:
@@ -77,7 +152,9 @@ def check_backup_name(value: str) -> str:
 
 # --- the spec: what the server is asked to run ------------------------------------------------
 
-SPEC_VERSION = 2  # raise it with every change of the shape below; the server refuses others
+# Raise it with every change of the shape below; the server refuses others. A field added with a
+# default (app_key) keeps it: a spec written before still loads, so an upgrade re-releases nothing.
+SPEC_VERSION = 2
 
 
 class ContractError(ValueError):
@@ -137,6 +214,11 @@ class Spec:
     backup_before_release: bool
     backup_max_age_hours: int
     release: ReleaseSpec
+    app_key: str | None = None  # None: the one app of a single-app server (AppFiles)
+
+    @property
+    def files(self) -> AppFiles:
+        return AppFiles(self.app_key)
 
     @property
     def dependencies(self) -> list[str]:

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 from pyinfra.api import FactBase
 
-from onebox.contract import RELEASE_COMMAND
+from onebox.contract import APP_DIR_FILE, APPS_FILE, RELEASE_COMMAND, RegisteredApp, parse_apps
 from onebox.shell import raw_shell
 
 
@@ -91,3 +91,19 @@ class PrivateFileFingerprint(FactBase):
 
     def process(self, output: list[str]) -> str | None:
         return "".join(output).strip() or None
+
+
+class ServerApps(FactBase):
+    """The apps the server has (contract.APPS_FILE), as name -> RegisteredApp; {} on a fresh server.
+    A server an older onebox converged has only /etc/onebox/app-dir: its one app, named by its spec."""
+
+    def command(self) -> str:
+        legacy = ("import json,sys; d=sys.argv[1]; "
+                  "print(json.dumps({json.load(open(d+'/spec.json'))['app_name']: {'dir': d, 'key': None}}))")
+        return raw_shell(f"if [ -f {APPS_FILE} ]; then cat {APPS_FILE}; "
+                         f"elif [ -f {APP_DIR_FILE} ]; then python3 -c {shlex.quote(legacy)} \"$(cat {APP_DIR_FILE})\" "
+                         "2>/dev/null || true; fi")
+
+    def process(self, output: list[str]) -> dict[str, RegisteredApp]:
+        text = "\n".join(output).strip()
+        return parse_apps(text) if text else {}

@@ -33,34 +33,52 @@ class Layout:
     tls_dir: str = contract.TLS_DIR  # stable certificate paths nginx reads
     log_dir: str = "/var/log/nginx"
     pid: str = "/run/nginx.pid"
-    local_socket: str = "/run/onebox-api.sock"  # the live release, for tools on the server
-    maintenance_dir: str = contract.MAINTENANCE_DIR  # its flag file turns 503s on, without a reload
+    run_dir: str = "/run"  # each app's local socket: its live release, for tools on the server
+    maintenance_dir: str = contract.MAINTENANCE_DIR  # an app's flag file there turns 503s on, without a reload
 
     def cert_dir(self, s: Settings) -> str:
         """Holds fullchain.pem and privkey.pem: links to the bootstrap or certbot's files."""
         return contract.cert_dir(s.domains[0], self.tls_dir)
+
+    def local_socket(self, s: Settings) -> str:
+        return f"{self.run_dir}/{s.files.local_socket.rsplit('/', 1)[1]}"
+
+    def site(self, s: Settings) -> str:
+        return f"{self.nginx_dir}/sites-enabled/{s.files.site}"
 
 
 SERVER_LAYOUT = Layout()  # the real paths; only tests use another
 
 
 def nginx_files(s: Settings, layout: Layout, nginx_version: tuple[int, int, int] | None) -> dict[str, str]:
-    """Destination path -> content, in the order they can be installed one by one
-    (nginx -t must pass after each)."""
-    context = {
-        "s": s, "p": layout, "cert_dir": layout.cert_dir(s), "upstream": upstream_file(layout),
-        "maintenance_flag": f"{layout.maintenance_dir}/{contract.MAINTENANCE_FLAG}",
-        "maintenance_page": contract.MAINTENANCE_PAGE, "retry_after": contract.MAINTENANCE_RETRY_AFTER,
+    """Destination path -> content of the server's nginx files and every app's site, in the order
+    they can be installed one by one (nginx -t must pass after each)."""
+    shared = {
+        "p": layout, "maintenance_page": contract.MAINTENANCE_PAGE, "retry_after": contract.MAINTENANCE_RETRY_AFTER,
         "http2_directive": nginx_version is not None and nginx_version >= HTTP2_DIRECTIVE_SINCE,
     }
-    templates = ["nginx.conf", "conf.d/onebox-tls.conf", "sites-enabled/00-default.conf", "sites-enabled/onebox.conf"]
-    return {f"{layout.nginx_dir}/{name}": render(f"nginx/{name}.j2", **context) for name in templates}
+    templates = ["nginx.conf", "conf.d/onebox-tls.conf", "conf.d/onebox-http.conf", "sites-enabled/00-default.conf"]
+    rendered = {f"{layout.nginx_dir}/{name}": render(f"nginx/{name}.j2", s=s, **shared) for name in templates}
+    for app in s.app_list:
+        rendered[layout.site(app)] = render("nginx/sites-enabled/onebox.conf.j2", s=app, **shared, **site_context(app, layout))
+    return rendered
 
 
-def upstream_file(layout: Layout) -> str:
-    return contract.upstream_path(layout.nginx_dir)
+def site_context(s: Settings, layout: Layout) -> dict[str, str]:
+    maintenance_dir = s.files.maintenance_dir(layout.maintenance_dir)
+    return {
+        "prefix": s.files.nginx_prefix, "cert_dir": layout.cert_dir(s), "upstream": upstream_file(s, layout),
+        "maintenance_dir": maintenance_dir, "maintenance_flag": f"{maintenance_dir}/{contract.MAINTENANCE_FLAG}",
+        "local_socket": layout.local_socket(s),
+    }
 
 
-def initial_upstream(s: Settings) -> str:
-    """The upstream before the first release: the blue slot. onebox-release owns the file after that."""
-    return contract.upstream_text("blue", s.slot_ports[0])
+def upstream_file(s: Settings, layout: Layout) -> str:
+    return contract.upstream_path(layout.nginx_dir, s.files.key)
+
+
+def initial_upstream(s: Settings, live_slot: str | None = None) -> str:
+    """The upstream before onebox-release owns the file: the live slot when a release is live
+    (an app whose files moved), else the blue slot."""
+    slot = live_slot if live_slot in ("blue", "green") else "blue"
+    return contract.upstream_text(slot, s.slot_ports[0 if slot == "blue" else 1])

@@ -36,7 +36,8 @@ def release_spec(s: Settings, image: dict, source_label: str) -> contract.Spec:
         processes={name: contract.Process(**p.model_dump()) for name, p in s.app_processes.items()},
     )
     return contract.Spec(
-        version=contract.SPEC_VERSION, app_name=s.app_name, domain=s.domains[0], slot_ports=list(s.slot_ports),
+        version=contract.SPEC_VERSION, app_name=s.app_name, app_key=s.files.key, domain=s.domains[0],
+        slot_ports=list(s.slot_ports),
         network_subnet=s.docker_network_subnet, postgres_enabled=s.postgres_enabled,
         postgres_image=s.postgres_image if s.postgres_enabled else None, redis_enabled=s.redis_enabled,
         releases_kept=s.releases_kept, lock_timeout=s.deploy_lock_timeout, backup_before_release=s.backup_enabled,
@@ -106,3 +107,13 @@ def maintenance(app_dir: str, on: bool, message: str | None = None):
         yield release_command(app_dir, "maintenance", "on", *(["--message", message] if message else []))
     else:
         yield release_command(app_dir, "maintenance", "off")
+
+
+@operation()
+def retire(app_dir: str):
+    """Stop every container of an app taken off the server (apps_removed); its volumes, secrets,
+    releases and backups stay.
+
+        retire(name="Take app jobs off the server", app_dir="/opt/onebox-jobs")
+    """
+    yield release_command(app_dir, "retire")

@@ -26,7 +26,7 @@ from pathlib import Path
 from onebox import contract
 from onebox.server import basics, engine, reports, slots, switch
 from onebox.server.basics import OneboxError
-from onebox.server.model import App, app_dir_from_server, now
+from onebox.server.model import App, app_dirs_from_server, now
 
 # Set for a program run by `onebox-release locked`: its stop-app/start-app calls already hold the lock.
 LOCK_HELD = "ONEBOX_DEPLOY_LOCK_HELD"
@@ -43,7 +43,8 @@ def release_id(value: str) -> str:
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="onebox-release", description=__doc__.split("\n\n")[0],
                                   epilog=__doc__.split("\n\n")[-1], formatter_class=argparse.RawDescriptionHelpFormatter)
-    top.add_argument("--app-dir", help="the app's directory (default: what the deploy wrote to /etc/onebox/app-dir)")
+    top.add_argument("--app", help="the app, by name (default: the server's only app; status: every app)")
+    top.add_argument("--app-dir", help="the app's directory (instead of --app)")
     commands = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
     commands.add_parser("state", help="JSON for the controller's change detection")
     commands.add_parser("apply", help="converge: dependencies, image, release step, health-gated switch")
@@ -66,6 +67,7 @@ def parser() -> argparse.ArgumentParser:
     locked.add_argument("argv", nargs=argparse.REMAINDER)
     commands.add_parser("stop-app", help="stop the live release (a restore does, under the lock)")
     commands.add_parser("start-app", help="start the live release again and wait for its health")
+    commands.add_parser("retire", help="stop every container of the app (removed from the settings); data stays")
     maintenance = commands.add_parser("maintenance", help="503 with Retry-After for all but the health path")
     maintenance.add_argument("mode", choices=("on", "off", "status"))
     maintenance.add_argument("--message", help="the sentence on the maintenance page")
@@ -178,6 +180,9 @@ def dispatch(args: argparse.Namespace, app_dir: Path) -> int:
                 slots.wait_healthy(app, record, state.slot)
     elif args.command == "maintenance":
         return maintenance(app, args.mode, args.message)
+    elif args.command == "retire":
+        with deploy_lock(app):
+            engine.retire(app)
     return basics.EXIT_OK
 
 
@@ -194,6 +199,20 @@ def maintenance(app: App, mode: str, message: str | None) -> int:
     return basics.EXIT_OK
 
 
+def status_of_every_app(app_dirs: list[Path]) -> int:
+    """`status` on a server of several apps: each app's, then the worst exit code (3 above 0, 1 above 3)."""
+    codes = []
+    for app_dir in app_dirs:
+        try:
+            app = App(app_dir)
+            print(f"== app {app.name} ({app_dir})", flush=True)
+            codes.append(reports.status(app))
+        except OneboxError as error:
+            print(f"== app at {app_dir}\nATTENTION: {error}", flush=True)
+            codes.append(basics.EXIT_ATTENTION)
+    return max(codes, key=lambda code: {basics.EXIT_OK: 0, basics.EXIT_ATTENTION: 1}.get(code, 2))
+
+
 def strip_dashes(argv: list[str]) -> list[str]:
     rest = argv[1:] if argv[:1] == ["--"] else argv
     if not rest:
@@ -205,7 +224,10 @@ def main(argv: list[str]) -> int:
     basics.set_prefix("onebox-release")
     args = parser().parse_args(argv)
     try:
-        return dispatch(args, app_dir_from_server(args.app_dir))
+        app_dirs = app_dirs_from_server(args.app_dir, args.app, every=args.command == "status")
+        if len(app_dirs) == 1:
+            return dispatch(args, app_dirs[0])
+        return status_of_every_app(app_dirs)
     except OneboxError as error:
         print(f"onebox: {error}", file=sys.stderr, flush=True)
         return error.exit_code

@@ -19,7 +19,7 @@ from pathlib import Path
 from onebox import contract
 from onebox.server import basics, deps, docker, images, secrets, slots, switch
 from onebox.server.basics import OneboxError
-from onebox.server.model import App, ReleaseRecord, Transition, now, other
+from onebox.server.model import SLOTS, App, ReleaseRecord, Transition, now, other
 
 
 def log(message: str) -> None:
@@ -58,8 +58,8 @@ def release_step(app: App, record: ReleaseRecord, slot: str, backup_command: str
         return
     if app.spec.backup_before_release and Path(backup_command).exists():
         log(f"dump before the release step ({backup_command} dump --label release-{record.id})")
-        if not basics.run([backup_command, "dump", "--label", f"release-{record.id}"], capture=False,
-                          check=False).ok:
+        if not basics.run([backup_command, "--config", app.files.backup_config, "dump", "--label",
+                           f"release-{record.id}"], capture=False, check=False).ok:
             raise OneboxError("the pre-release backup failed; the running version was left as it was")
     log(f"release step: {' '.join(step)}")
     if not slots.compose(app, record, slot, "run", "--rm", "--no-deps", "-T", "api", *step, check=False).ok:
@@ -261,3 +261,12 @@ def rollback(app: App, target: str | None) -> None:
     log(f"rolling back to {target}; database migrations are NOT reversed (expand/contract, see README)")
     switch_to(app, record, run_release_step=False)
     log(f"{target} is live")
+
+
+def retire(app: App) -> None:
+    """The app was taken off the server (apps_removed): its containers stop and go, both slots and
+    the dependencies. Volumes, secrets, releases and backups stay until a purge."""
+    for slot in SLOTS:
+        slots.stop(app, slot, None)
+    basics.run(deps.compose_argv(app, "down"), capture=False, check=False, what="stopping the dependencies")
+    log(f"app {app.name} is retired: no container runs; its data stays in its volumes and {app.dir}")

@@ -92,7 +92,6 @@ class App:
                  maintenance_dir: str = contract.MAINTENANCE_DIR) -> None:
         self.dir = directory
         self.nginx_dir = nginx_dir
-        self.maintenance_dir = Path(maintenance_dir)
         try:
             text = (directory / "spec.json").read_text()
         except OSError:
@@ -102,6 +101,8 @@ class App:
         except contract.ContractError as error:
             raise OneboxError(str(error)) from None
         self.name = self.spec.app_name
+        self.files = self.spec.files
+        self.maintenance_dir = Path(self.files.maintenance_dir(maintenance_dir))
         self.secrets_dir = directory / "secrets"
         self.releases_dir = directory / "releases"
 
@@ -114,7 +115,7 @@ class App:
 
     @property
     def upstream(self) -> Path:
-        return Path(contract.upstream_path(self.nginx_dir))
+        return Path(contract.upstream_path(self.nginx_dir, self.files.key))
 
     @property
     def app_inputs(self) -> str:
@@ -154,13 +155,35 @@ class App:
         return sorted((r for r in found if r), key=lambda r: r.created, reverse=True)
 
 
-def app_dir_from_server(explicit: str | None) -> Path:
-    """--app-dir, else what the deploy wrote to /etc/onebox/app-dir, else /opt/onebox."""
-    if explicit:
-        return Path(explicit)
-    if os.environ.get("ONEBOX_APP_DIR"):
-        return Path(os.environ["ONEBOX_APP_DIR"])
+def registered_apps(path: str = contract.APPS_FILE) -> dict[str, contract.RegisteredApp]:
+    """The apps the converge registered on this server ({} before the first one)."""
     try:
-        return Path(Path(contract.APP_DIR_FILE).read_text().strip())
+        text = Path(path).read_text()
     except OSError:
-        return Path("/opt/onebox")
+        return {}
+    try:
+        return contract.parse_apps(text)
+    except contract.ContractError as error:
+        raise OneboxError(str(error)) from None
+
+
+def app_dirs_from_server(explicit: str | None, name: str | None, every: bool = False,
+                         registry: str = contract.APPS_FILE) -> list[Path]:
+    """The app(s) a command is about: --app-dir; else --app NAME from the registry; else the server's
+    only app, or each app when `every` (status); else what an older onebox wrote to /etc/onebox/app-dir."""
+    if explicit or os.environ.get("ONEBOX_APP_DIR"):
+        return [Path(explicit or os.environ["ONEBOX_APP_DIR"])]
+    apps = registered_apps(registry)
+    if name:
+        if name not in apps:
+            raise basics.UsageError(f"no app {name!r} on this server (apps: {', '.join(apps) or 'none yet'})")
+        return [Path(apps[name].dir)]
+    live = {app_name: app for app_name, app in apps.items() if not app.removed}
+    if len(live) > 1 and not every:
+        raise basics.UsageError(f"this server has several apps ({', '.join(live)}): name one with --app NAME")
+    if live:
+        return [Path(app.dir) for app in live.values()]
+    try:
+        return [Path(Path(contract.APP_DIR_FILE).read_text().strip())]
+    except OSError:
+        return [Path("/opt/onebox")]

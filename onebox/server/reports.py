@@ -26,6 +26,7 @@ def state_report(app: App) -> dict[str, Any]:
     report: dict[str, Any] = {
         "installed": True, "live": live and {"id": live.id, "inputs": live.inputs, "created": live.created},
         "transition": state.transition and state.transition.__dict__, "deps_inputs": state.deps, "problems": [],
+        "slot": state.slot,
         "maintenance": switch.maintenance_since(app.maintenance_dir) is not None,
     }
     running_deps = {c.service: c for c in docker.containers(app.name)}
@@ -117,7 +118,7 @@ def backup_lines(app: App, attention: list[str]) -> list[str]:
     if not app.spec.backup_before_release:
         return ["backups        disabled"]
     try:
-        age_h = (time.time() - int(Path(contract.LAST_BACKUP_SUCCESS).read_text().strip())) / 3600
+        age_h = (time.time() - int(Path(app.files.last_backup_success()).read_text().strip())) / 3600
     except (OSError, ValueError):
         return ["backups        none has succeeded yet"]
     if age_h > app.spec.backup_max_age_hours:

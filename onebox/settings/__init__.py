@@ -18,11 +18,13 @@ from typing import Any
 from urllib.parse import quote
 
 from dotenv import dotenv_values
-from pydantic import SecretStr, ValidationError, field_validator, model_validator
+from pydantic import PrivateAttr, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 from pydantic_settings import SettingsError as SourceError
 
+from onebox import contract
 from onebox.settings.app import AppSettings, placeholders
+from onebox.settings.apps import AppsSettings, app_data, clashes
 from onebox.settings.backup import BackupSettings
 from onebox.settings.docker import DockerSettings
 from onebox.settings.hardening import HardeningSettings
@@ -60,8 +62,26 @@ def check_secret(value: str) -> None:
 
 
 class Settings(HostSettings, HardeningSettings, DockerSettings, AppSettings, ProxySettings, TlsSettings,
-               BackupSettings, BaseSettings):
+               BackupSettings, AppsSettings, BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ONEBOX_", extra="forbid", frozen=True)
+    # Set by validate_settings: the key of this app (None: the one app of a single-app server)
+    # and every app of the server (this one first), each a whole Settings.
+    _key: str | None = PrivateAttr(default=None)
+    _apps: list[Settings] = PrivateAttr(default_factory=list)
+
+    @property
+    def files(self) -> contract.AppFiles:
+        """This app's server-wide files (upstream, site, sockets, backup units)."""
+        return contract.AppFiles(self._key)
+
+    @property
+    def app_list(self) -> list[Settings]:
+        """Every app of the server, each with its own settings; [self] on a single-app server."""
+        return self._apps or [self]
+
+    @property
+    def app_backup_dir(self) -> str:
+        return self.files.backup_dir(self.backup_dir)
 
     # --- secrets: environment or the git-ignored secrets file only, never group data ---
     postgres_password: SecretStr | None = None
@@ -140,16 +160,21 @@ def describe_errors(error: ValidationError) -> str:
     return report(error_lines(error))
 
 
-def error_lines(error: ValidationError) -> list[str]:
+def error_lines(error: ValidationError, where: str = "") -> list[str]:
+    """One line per problem; `where` (e.g. "apps.jobs.") prefixes the path of one app's settings."""
     lines = []
     for item in error.errors():
         message = item["msg"].removeprefix("Value error, ")
-        if not item["loc"]:  # a rule across settings: its message names them
+        if message.startswith("apps"):  # already names its path
             lines.append(message)
             continue
-        path = ".".join(str(part) for part in item["loc"])
+        if not item["loc"]:  # a rule across settings: its message names them
+            lines.append(f"{where.rstrip('.')}: {message}" if where else message)
+            continue
+        path = where + ".".join(str(part) for part in item["loc"])
         # Never echo a secret, nor an unknown name's value: it may be a misspelt secret.
-        hidden = item["type"] in ("missing", "extra_forbidden") or path.split(".")[0] in (*SECRET_FIELDS, "app_secret_values")
+        hidden = item["type"] in ("missing", "extra_forbidden") or path.removeprefix(where).split(".")[0] in (
+            *SECRET_FIELDS, "app_secret_values")
         got = "" if hidden else f" (got {item.get('input')!r})"
         lines.append(f"{path}: {message}{got}")
     return lines
@@ -242,12 +267,56 @@ def validate_settings(data: dict[str, Any], secrets_file: str | None = None) -> 
     replaced = {name for name in Settings.model_fields if f"{ENV_PREFIX}{name}".lower() in from_env or name in from_file}
     data = {**{k: v for k, v in data.items() if k not in replaced},
             **{k: v for k, v in from_file.items() if f"{ENV_PREFIX}{k}".lower() not in from_env}, **unprefixed}
+    if isinstance(data.get("apps"), dict):  # an app's own values give way to the environment too
+        data["apps"] = {name: {k: v for k, v in entry.items() if k not in replaced} if isinstance(entry, dict) else entry
+                        for name, entry in data["apps"].items()}
+    if not data.get("apps"):
+        settings = _build(data, secrets, problems)
+        if problems or settings is None:
+            raise SettingsError(report(problems)) from None
+        return settings
+    return _build_apps(data, secrets, problems)
+
+
+def _build(data: dict[str, Any], secrets: dict[str, str], problems: list[str], where: str = "") -> Settings | None:
+    """One Settings, its problems appended (prefixed by `where`, e.g. "apps.api.")."""
     try:
-        settings = Settings(app_secret_values={name: SecretStr(value) for name, value in secrets.items()}, **data)
+        return Settings(app_secret_values={name: SecretStr(value) for name, value in secrets.items()}, **data)
     except ValidationError as error:
-        problems += error_lines(error)
+        problems += error_lines(error, where)
     except SourceError as error:  # an environment variable pydantic-settings cannot even parse
         problems.append(source_error_line(error))
+    return None
+
+
+def _build_apps(data: dict[str, Any], secrets: dict[str, str], problems: list[str]) -> Settings:
+    """Several apps: each entry of `apps` over the top level, validated whole; then what they may not share."""
+    apps: dict[str, Settings] = {}
+    if not isinstance(data["apps"], dict):
+        problems.append("apps: expected a dict of app name -> that app's settings")
+    else:
+        for name in data["apps"]:
+            entry = data["apps"][name]
+            if not isinstance(entry, dict):
+                problems.append(f"apps.{name}: expected a dict of that app's settings (may be empty)")
+                continue
+            merged = app_data(data, name)
+            # Each app gets the named secrets it lists; one nobody lists is refused below.
+            listed = merged["app_secrets"] if isinstance(merged.get("app_secrets"), list) else []
+            app = _build(merged, {k: v for k, v in secrets.items() if k in listed}, problems, f"apps.{name}.")
+            if app is not None:
+                apps[name] = app
+    listed_by_any = {secret for app in apps.values() for secret in app.app_secrets}
+    problems += [f"{NAMED_SECRET_PREFIX}{name} is supplied but no app lists {name} in app_secrets; add it there "
+                 "or remove the variable" for name in secrets if apps and name not in listed_by_any]
+    if any(app.postgres_password for app in apps.values()):
+        problems.append(f"{ENV_PREFIX}POSTGRES_PASSWORD: with several apps each app's database has its own password, "
+                        "generated on the server; unset it (an app's own password stays in its app_dir/secrets)")
+    problems += clashes(apps)
     if problems:
-        raise SettingsError(report(problems)) from None
-    return settings
+        raise SettingsError(report(sorted(set(problems), key=problems.index))) from None
+    everyone = list(apps.values())
+    for name, app in apps.items():
+        app._key = name
+        app._apps = everyone
+    return everyone[0]

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import httpx
 import websockets
 
-from onebox.nginx import SERVER_LAYOUT
+from onebox.contract import AppFiles
 
 
 def free_port() -> int:
@@ -23,9 +23,9 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def api_tunnel(ssh_args: list[str], remote: str = SERVER_LAYOUT.local_socket) -> Iterator[str]:
-    """Forward a local port to the live release on the server (nginx's local socket, whichever
-    slot is live; or "127.0.0.1:PORT"); yields the base URL."""
+def api_tunnel(ssh_args: list[str], remote: str = AppFiles(None).local_socket) -> Iterator[str]:
+    """Forward a local port to an app's live release on the server (nginx's local socket of the app,
+    whichever slot is live; or "127.0.0.1:PORT"); yields the base URL."""
     port = free_port()
     tunnel = subprocess.Popen(
         ["ssh", "-N", "-o", "ExitOnForwardFailure=yes", "-L", f"{port}:{remote}", *ssh_args],

@@ -89,7 +89,7 @@ def test_the_timer_runs_the_script_on_the_calendar(monkeypatch: pytest.MonkeyPat
     timer = render("systemd/onebox-backup.timer.j2", s=s)
     assert "OnCalendar=Mon..Fri *-*-* 02:30:00" in timer and "Persistent=true" in timer
     service = render("systemd/onebox-backup.service.j2", s=s, script="/usr/local/sbin/onebox-backup")
-    assert "Type=oneshot" in service and "ExecStart=/usr/local/sbin/onebox-backup run" in service
+    assert "Type=oneshot" in service and "ExecStart=/usr/local/sbin/onebox-backup --config /etc/onebox/backup.json run" in service
 
 
 @pytest.mark.parametrize(

@@ -66,16 +66,17 @@ def test_health_paths_are_exempt_and_metrics_hidden() -> None:
         assert "proxy_pass http://onebox_api;" in body
         assert "limit_req" not in body
     assert "return 404;" in location(config, "= /metrics")
-    assert "limit_req" not in config.split("listen 443")[1].split("location ^~ /ws/")[0].split("location = /health")[0]
+    assert "limit_req zone" not in config.split("listen 443")[1].split("location ^~ /ws/")[0].split("location = /health")[0]
 
 
 def test_websockets_upgrade_with_a_long_timeout() -> None:
-    config = site(settings(websocket_paths=["/ws/", "/live/"], websocket_read_timeout=900))
-    assert re.search(r"map \$http_upgrade \$connection_upgrade \{\s+default upgrade;", config)
+    files = rendered(settings(websocket_paths=["/ws/", "/live/"], websocket_read_timeout=900))
+    config = files["sites-enabled/onebox.conf"]
+    assert re.search(r"map \$http_upgrade \$onebox_connection \{\s+default upgrade;", files["conf.d/onebox-http.conf"])
     for path in ("/ws/", "/live/"):
         body = location(config, f"^~ {path}")
         assert "proxy_set_header Upgrade $http_upgrade;" in body
-        assert "proxy_set_header Connection $connection_upgrade;" in body
+        assert "proxy_set_header Connection $onebox_connection;" in body
         assert "proxy_read_timeout 900s;" in body
         assert "proxy_buffering off;" in body
 
@@ -85,7 +86,7 @@ def test_forwarded_headers_are_overwritten_not_appended() -> None:
     assert "proxy_set_header X-Forwarded-For $remote_addr;" in config
     assert "$proxy_add_x_forwarded_for" not in config
     assert "proxy_set_header X-Forwarded-Proto $scheme;" in config
-    assert "proxy_set_header X-Request-ID $onebox_request_id;" in config
+    assert "proxy_set_header X-Request-ID $onebox_rid;" in config
 
 
 def test_security_headers_and_proxy_limits() -> None:
@@ -128,23 +129,29 @@ def installed_nginx() -> tuple[int, int, int]:
     return tuple(int(part) for part in re.search(r"nginx/(\d+)\.(\d+)\.(\d+)", version).groups())  # type: ignore[return-value, union-attr]
 
 
-def test_nginx_accepts_the_rendered_configuration(tmp_path: Path) -> None:
+TWO_APPS = {"apps": {"api": {"domains": ["api.example.com"]},
+                     "jobs": {"domains": ["jobs.example.com"], "api_port": 8010, "docker_network_subnet": "172.30.1.0/24",
+                              "rate_limit_rps": 3}}}
+
+
+@pytest.mark.parametrize("overrides", [{}, TWO_APPS], ids=["one app", "two apps"])
+def test_nginx_accepts_the_rendered_configuration(tmp_path: Path, overrides: dict) -> None:
     version = installed_nginx()
-    s = settings()
+    s = settings(**overrides)
     layout = Layout(nginx_dir=str(tmp_path / "nginx"), webroot=str(tmp_path / "acme"), tls_dir=str(tmp_path / "tls"),
-                    log_dir=str(tmp_path), pid=str(tmp_path / "nginx.pid"),
-                    local_socket=str(tmp_path / "api.sock"))
+                    log_dir=str(tmp_path), pid=str(tmp_path / "nginx.pid"), run_dir=str(tmp_path))
     for sub in ("conf.d", "sites-enabled", "modules-enabled"):
         (tmp_path / "nginx" / sub).mkdir(parents=True)
     shutil.copy("/etc/nginx/mime.types", tmp_path / "nginx" / "mime.types")
-    cert_dir = Path(layout.cert_dir(s))
-    cert_dir.mkdir(parents=True)
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-                    "-days", "1", "-subj", "/CN=api.example.com", "-keyout", str(cert_dir / "privkey.pem"),
-                    "-out", str(cert_dir / "fullchain.pem")], check=True, capture_output=True)
+    for app in s.app_list:
+        cert_dir = Path(layout.cert_dir(app))
+        cert_dir.mkdir(parents=True)
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+                        "-days", "1", "-subj", f"/CN={app.domains[0]}", "-keyout", str(cert_dir / "privkey.pem"),
+                        "-out", str(cert_dir / "fullchain.pem")], check=True, capture_output=True)
+        Path(upstream_file(app, layout)).write_text(initial_upstream(app))
     for path, text in nginx_files(s, layout, version).items():
         Path(path).write_text(text)
-    Path(upstream_file(layout)).write_text(initial_upstream(s))
     result = subprocess.run(["nginx", "-t", "-p", str(tmp_path), "-c", f"{layout.nginx_dir}/nginx.conf"],
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
@@ -155,3 +162,23 @@ def test_the_release_decides_the_http2_syntax() -> None:
     assert "http2 on;" in site(settings(), distro_nginx("debian", "13"))
     assert "listen 443 ssl http2;" in site(settings(), distro_nginx("ubuntu", "24.04"))
     assert distro_nginx("fedora", "40") is None
+
+
+def test_each_app_has_its_own_site_upstream_zones_socket_and_maintenance_flag() -> None:
+    files = rendered(settings(**TWO_APPS))
+    api, jobs = files["sites-enabled/onebox-api.conf"], files["sites-enabled/onebox-jobs.conf"]
+    assert "sites-enabled/onebox.conf" not in files
+    assert "server_name jobs.example.com;" in jobs and "api.example.com" not in jobs
+    assert "upstream onebox_jobs_api {" in jobs and "include /etc/nginx/onebox-upstream-jobs.conf;" in jobs
+    assert "zone=onebox_jobs_api:10m rate=3r/s;" in jobs and "zone=onebox_api_api:10m rate=10r/s;" in api
+    assert "listen unix:/run/onebox-api-jobs.sock;" in jobs
+    assert "if (-f /var/lib/onebox/maintenance/jobs/on)" in jobs and "/maintenance/api/on" in api
+    assert "ssl_certificate /etc/onebox/tls/jobs.example.com/fullchain.pem;" in jobs
+    assert "map $http_upgrade $onebox_connection" in files["conf.d/onebox-http.conf"]
+    assert "map " not in api  # the shared variables are defined once, for every site
+
+
+def test_the_initial_upstream_keeps_a_live_green_slot() -> None:
+    s = settings(api_port=8100)
+    assert "server 127.0.0.1:8101;" in initial_upstream(s, "green")
+    assert "server 127.0.0.1:8100;" in initial_upstream(s, None)

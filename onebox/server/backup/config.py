@@ -34,6 +34,7 @@ DEFAULTS: dict[str, Any] = {
     "restic_cache_dir": "/var/cache/onebox-backup",
     "restic_check_interval_days": 7,
     "release_tool": contract.RELEASE_COMMAND,
+    "app_dir": None,  # the app's directory, for the release tool (None: the server's only app)
     "start_timeout": 300,
     "lock_timeout": 3600,
 }

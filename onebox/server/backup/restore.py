@@ -38,7 +38,8 @@ class Writers:
         if not os.access(self.tool, os.X_OK):
             return False
         log(f"{doing} the app ({self.tool} {action})")
-        run([str(self.tool), action], stdout_file=sys.stdout, what=f"{self.tool} {action}")
+        app = ["--app-dir", self.config.app_dir] if self.config.app_dir else []
+        run([str(self.tool), *app, action], stdout_file=sys.stdout, what=f"{self.tool} {action}")
         return True
 
     def stop(self) -> None:
