@@ -6,25 +6,32 @@ timer's next run) and, with an off-site repository, uploaded by that run. List t
 with `onebox backup list inventories/prod.py`.
 """
 
+import shlex
 import sys
 
 from pyinfra import host
 from pyinfra.operations import server
 
 from deploys.tools import install_server_tools
+from onebox.cli import Refused, chosen_app
 from onebox.contract import BACKUP_COMMAND, RELEASE_COMMAND
 from onebox.inventory import use_private_upload_dir
 
 LABEL = "manual"
 
 settings = host.data.onebox_settings
-if not settings.backup_enabled:  # the dump would do nothing
+try:
+    APP = chosen_app(settings, host.data)  # --data onebox_app=NAME on a server of several apps
+except Refused as refused:
+    sys.exit(str(refused))
+if not APP.backup_enabled:  # the dump would do nothing
     sys.exit("onebox: backup_enabled is False in the settings, so no backup is taken; nothing was changed.")
 use_private_upload_dir(host, settings)
 # The server's tools of this onebox (a server may still have an older one).
 install_server_tools(settings)  # type: ignore[call-arg]  # pyinfra types @deploy functions as taking only its own arguments
 
 server.shell(
-    name=f"Back up PostgreSQL and Redis now (label {LABEL}), under the deploy lock.",
-    commands=[f"{RELEASE_COMMAND} locked -- {BACKUP_COMMAND} dump --label {LABEL}"],
+    name=f"Back up app {APP.app_name}'s PostgreSQL and Redis now (label {LABEL}), under its deploy lock.",
+    commands=[f"{RELEASE_COMMAND} --app-dir {shlex.quote(APP.app_dir)} locked -- "
+              f"{BACKUP_COMMAND} --config {shlex.quote(APP.files.backup_config)} dump --label {LABEL}"],
 )

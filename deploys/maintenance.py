@@ -15,21 +15,23 @@ from pyinfra import host
 from pyinfra.operations import server
 
 from deploys.tools import install_server_tools
-from onebox.cli import Refused, maintenance_command, maintenance_request
+from onebox.cli import Refused, chosen_app, maintenance_command, maintenance_request
 from onebox.inventory import use_private_upload_dir
 
 # Refuse before any operation is planned: nothing on the server changes.
+settings = host.data.onebox_settings
 try:
     ON, MESSAGE = maintenance_request(host.data)
+    APP = chosen_app(settings, host.data)  # --data onebox_app=NAME on a server of several apps
 except Refused as refused:
     sys.exit(str(refused))
 
-settings = host.data.onebox_settings
 use_private_upload_dir(host, settings)
 # The server's tools of this onebox (a server may still have an older one).
 install_server_tools(settings)  # type: ignore[call-arg]  # pyinfra types @deploy functions as taking only its own arguments
 
 server.shell(
-    name="Turn maintenance mode on (nginx answers 503)." if ON else "Turn maintenance mode off.",
-    commands=[maintenance_command(ON, MESSAGE)],
+    name=f"Turn maintenance mode of app {APP.app_name} on (nginx answers 503)." if ON
+    else f"Turn maintenance mode of app {APP.app_name} off.",
+    commands=[maintenance_command(APP.app_dir, ON, MESSAGE)],
 )

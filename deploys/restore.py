@@ -24,18 +24,19 @@ from pyinfra.operations import server
 
 from deploys.backup import configure_backups, restore_refusal
 from deploys.tools import install_server_tools
-from onebox.cli import RESTORE_CONFIRM, RESTORE_FROM, RESTORE_NAME, Refused, data_text
+from onebox.cli import RESTORE_CONFIRM, RESTORE_FROM, RESTORE_NAME, Refused, chosen_app, data_text
 from onebox.contract import BACKUP_COMMAND, RELEASE_COMMAND
 from onebox.inventory import use_private_upload_dir
 
 # Refuse before any operation is planned: nothing on the server changes.
+settings = host.data.onebox_settings
 try:
     CONFIRM, SOURCE, NAME = (data_text(host.data, key) for key in (RESTORE_CONFIRM, RESTORE_FROM, RESTORE_NAME))
+    APP = chosen_app(settings, host.data)  # --data onebox_app=NAME on a server of several apps
 except Refused as refused:
     sys.exit(str(refused))
 
-settings = host.data.onebox_settings
-_refused = restore_refusal(CONFIRM, SOURCE, NAME, bool(settings.backup_restic_repository))
+_refused = restore_refusal(CONFIRM, SOURCE, NAME, bool(APP.backup_restic_repository))
 if _refused:
     sys.exit(_refused)
 use_private_upload_dir(host, settings)
@@ -45,9 +46,10 @@ install_server_tools(settings)  # type: ignore[call-arg]  # pyinfra types @deplo
 # The script and its configuration (a fresh server may have neither, or older ones).
 configure_backups(settings)  # type: ignore[call-arg]  # pyinfra types @deploy functions as taking only its own arguments
 server.shell(
-    name=f"Restore the data from the {SOURCE} backup {NAME or '(latest)'}: safety dump, app stopped, "
-         "PostgreSQL and Redis replaced, app started.",
-    # Under the deploy lock: a release never starts halfway through a restore, nor the reverse.
-    commands=[f"{RELEASE_COMMAND} locked -- {BACKUP_COMMAND} restore --from {shlex.quote(SOURCE)}"
+    name=f"Restore app {APP.app_name}'s data from the {SOURCE} backup {NAME or '(latest)'}: safety dump, app "
+         "stopped, PostgreSQL and Redis replaced, app started (no other app is touched).",
+    # Under the app's deploy lock: a release never starts halfway through a restore, nor the reverse.
+    commands=[f"{RELEASE_COMMAND} --app-dir {shlex.quote(APP.app_dir)} locked -- {BACKUP_COMMAND} "
+              f"--config {shlex.quote(APP.files.backup_config)} restore --from {shlex.quote(SOURCE)}"
               + (f" --name {shlex.quote(NAME)}" if NAME else "")],
 )

@@ -14,19 +14,21 @@ import sys
 from pyinfra import host
 
 from deploys.tools import install_server_tools
-from onebox.cli import Refused, rollback_target
+from onebox.cli import Refused, chosen_app, rollback_target
 from onebox.inventory import use_private_upload_dir
 from onebox.rollout import rollback
 
 # Refuse before any operation is planned: nothing on the server changes.
+settings = host.data.onebox_settings
 try:
     TO = rollback_target(host.data)
+    APP = chosen_app(settings, host.data)  # --data onebox_app=NAME on a server of several apps
 except Refused as refused:
     sys.exit(str(refused))
 
-settings = host.data.onebox_settings
 use_private_upload_dir(host, settings)
 # The server's tools of this onebox (a server may still have an older one).
 install_server_tools(settings)  # type: ignore[call-arg]  # pyinfra types @deploy functions as taking only its own arguments
 
-rollback(name="Switch back to the previous release (migrations are not reversed).", app_dir=settings.app_dir, to=TO)
+rollback(name=f"Switch app {APP.app_name} back to the previous release (migrations are not reversed).",
+         app_dir=APP.app_dir, to=TO)

@@ -7,10 +7,14 @@
     onebox backup list INVENTORY                                 # local and off-site backups
     onebox maintenance on  INVENTORY [--message TEXT]            # nginx answers 503 (deploys/maintenance.py)
     onebox maintenance off INVENTORY
+    onebox purge       INVENTORY --app NAME --yes                # delete a removed app's data and backups (deploys/purge.py)
     onebox status      INVENTORY                                 # live release, services, certificate, backups, disk
     onebox releases    INVENTORY                                 # releases kept, the live one marked
     onebox logs        INVENTORY [-f] [-n 200] [--raw] [SERVICE]
     onebox run         INVENTORY -- alembic current              # a one-off container of the live image
+
+On a server of several apps (the `apps` setting), every command but `deploy` and `status`
+takes `--app NAME`; `status` without it reports every app.
 
 The commands that change a server run a pyinfra deploy file, which works just as well
 without this command, its arguments given as pyinfra data:
@@ -63,6 +67,9 @@ RESTORE_FROM = "onebox_restore_from"
 RESTORE_NAME = "onebox_restore_name"
 MAINTENANCE = "onebox_maintenance"
 MAINTENANCE_MESSAGE = "onebox_maintenance_message"
+APP = "onebox_app"
+PURGE_CONFIRM = "onebox_purge_confirm"
+APP_NAME = re.compile(r"^[a-z][a-z0-9-]{0,29}$")  # as settings/apps.py's AppKey
 RESTORE_SOURCES = ("local", "offsite")
 MAINTENANCE_MESSAGE_MAX = 500
 SERVICE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
@@ -122,6 +129,27 @@ def check_maintenance_message(message: str) -> str:
     return message
 
 
+def checked_app_name(value: str) -> str | None:
+    if value and not APP_NAME.match(value):
+        raise Refused(f"onebox: --app {value!r} is not an app name (lowercase letters, digits and -, as in the "
+                      "apps setting); nothing was changed")
+    return value or None
+
+
+def chosen_app(settings: Any, data: Any) -> Any:
+    """The app a deploy file works on: `onebox_app` (--app) among the settings' apps, or the only app."""
+    name = checked_app_name(data_text(data, APP))
+    apps = {app.app_name: app for app in settings.app_list}
+    if name is None:
+        if len(apps) > 1:
+            raise Refused(f"onebox: this server has several apps ({', '.join(apps)}): name one with --app NAME "
+                          f"(--data {APP}=NAME); nothing was changed")
+        return settings.app_list[0]
+    if name not in apps:
+        raise Refused(f"onebox: --app {name}: no such app in the settings (apps: {', '.join(apps)}); nothing was changed")
+    return apps[name]
+
+
 def rollback_target(data: Any) -> str | None:
     """deploys/rollback.py's argument: the release id in `onebox_rollback_to`, or None."""
     return checked_release_id(data_text(data, ROLLBACK_TO))
@@ -139,11 +167,12 @@ def maintenance_request(data: Any) -> tuple[bool, str]:
     return mode == "on", message
 
 
-def maintenance_command(on: bool, message: str = "") -> str:
-    """The server's command: `onebox-release maintenance on [--message TEXT]` or `... off`."""
+def maintenance_command(app_dir: str, on: bool, message: str = "") -> str:
+    """The server's command: `onebox-release --app-dir DIR maintenance on [--message TEXT]` or `... off`."""
+    tool = f"{RELEASE_COMMAND} --app-dir {shlex.quote(app_dir)} maintenance"
     if not on:
-        return f"{RELEASE_COMMAND} maintenance off"
-    return f"{RELEASE_COMMAND} maintenance on" + (f" --message {shlex.quote(message)}" if message else "")
+        return f"{tool} off"
+    return f"{tool} on" + (f" --message {shlex.quote(message)}" if message else "")
 
 
 # --- the pyinfra command line each subcommand runs --------------------------------------------
@@ -175,18 +204,32 @@ def data_flag(key: str, value: str) -> list[str]:
     return ["--data", f"{key}={value if _kept_as_text(value) else json.dumps(value, ensure_ascii=False)}"]
 
 
+def app_flags(app: str | None) -> list[str]:
+    """A deploy file's --data for --app NAME (checked)."""
+    name = checked_app_name(app or "")
+    return data_flag(APP, name) if name else []
+
+
+def app_option(app: str | None) -> list[str]:
+    """A server tool's --app NAME (checked)."""
+    name = checked_app_name(app or "")
+    return ["--app", name] if name else []
+
+
 def deploy_argv(inventory: str, dry: bool = False, extra: Sequence[str] = ()) -> list[str]:
     # --dry without -y: pyinfra detects the changes (and --diff says why), then stops.
     mode = ["--dry", "--diff"] if dry else []
     return [PYINFRA, *([] if dry else ["-y"]), inventory, deploy_file("site"), *mode, *extra]
 
 
-def rollback_argv(inventory: str, release_id: str | None = None) -> list[str]:
+def rollback_argv(inventory: str, release_id: str | None = None, app: str | None = None) -> list[str]:
     release_id = checked_release_id(release_id or "")
-    return [PYINFRA, "-y", inventory, deploy_file("rollback"), *(data_flag(ROLLBACK_TO, release_id) if release_id else [])]
+    return [PYINFRA, "-y", inventory, deploy_file("rollback"), *(data_flag(ROLLBACK_TO, release_id) if release_id else []),
+            *app_flags(app)]
 
 
-def restore_argv(inventory: str, source: str, name: str | None = None, yes: bool = False) -> list[str]:
+def restore_argv(inventory: str, source: str, name: str | None = None, yes: bool = False,
+                 app: str | None = None) -> list[str]:
     if not yes:
         raise Refused("onebox: a restore REPLACES the server's PostgreSQL database and Redis data with a backup "
                       "(a safety dump of the current data is taken first). Nothing was run. To go ahead, add --yes: "
@@ -195,19 +238,28 @@ def restore_argv(inventory: str, source: str, name: str | None = None, yes: bool
         raise Refused(f"onebox: --from must be 'local' or 'offsite' (got {source!r}); nothing was run")
     name = checked_backup_name(name or "")
     return [PYINFRA, "-y", inventory, deploy_file("restore"), *data_flag(RESTORE_CONFIRM, "yes"),
-            *data_flag(RESTORE_FROM, source), *(data_flag(RESTORE_NAME, name) if name else [])]
+            *data_flag(RESTORE_FROM, source), *(data_flag(RESTORE_NAME, name) if name else []), *app_flags(app)]
 
 
-def backup_now_argv(inventory: str) -> list[str]:
-    return [PYINFRA, "-y", inventory, deploy_file("backup_now")]
+def backup_now_argv(inventory: str, app: str | None = None) -> list[str]:
+    return [PYINFRA, "-y", inventory, deploy_file("backup_now"), *app_flags(app)]
 
 
-def maintenance_argv(inventory: str, on: bool, message: str | None = None) -> list[str]:
+def purge_argv(inventory: str, app: str | None, yes: bool = False) -> list[str]:
+    if not app:
+        raise Refused("onebox: purge needs --app NAME (an app in apps_removed); nothing was run")
+    if not yes:
+        raise Refused(f"onebox: a purge DELETES app {app}'s database, Redis data, volumes, releases and backups for "
+                      f"good. Nothing was run. To go ahead, add --yes: onebox purge INVENTORY --app {app} --yes")
+    return [PYINFRA, "-y", inventory, deploy_file("purge"), *app_flags(app), *data_flag(PURGE_CONFIRM, "yes")]
+
+
+def maintenance_argv(inventory: str, on: bool, message: str | None = None, app: str | None = None) -> list[str]:
     message = check_maintenance_message(message or "")
     if message and not on:
         raise Refused("onebox: --message goes with `maintenance on` only; nothing was run")
     return [PYINFRA, "-y", inventory, deploy_file("maintenance"), *data_flag(MAINTENANCE, "on" if on else "off"),
-            *(data_flag(MAINTENANCE_MESSAGE, message) if message else [])]
+            *(data_flag(MAINTENANCE_MESSAGE, message) if message else []), *app_flags(app)]
 
 
 def exec_argv(inventory: str, *remote: str) -> list[str]:
@@ -216,18 +268,18 @@ def exec_argv(inventory: str, *remote: str) -> list[str]:
 
 
 def logs_argv(inventory: str, follow: bool = False, lines: int | None = None, raw: bool = False,
-              service: str | None = None) -> list[str]:
+              service: str | None = None, app: str | None = None) -> list[str]:
     if service and not SERVICE_NAME.match(service):
         raise Refused(f"onebox: {service!r} is not a service name (api, worker, postgres, redis, ...); nothing was run")
-    return exec_argv(inventory, RELEASE_COMMAND, "logs", *(["-f"] if follow else []),
+    return exec_argv(inventory, RELEASE_COMMAND, *app_option(app), "logs", *(["-f"] if follow else []),
                      *(["-n", str(lines)] if lines is not None else []), *(["--raw"] if raw else []),
                      *([service] if service else []))
 
 
-def run_argv(inventory: str, command: Sequence[str]) -> list[str]:
+def run_argv(inventory: str, command: Sequence[str], app: str | None = None) -> list[str]:
     if not command:
         raise Refused("onebox: run needs a command: onebox run INVENTORY -- COMMAND...; nothing was run")
-    return exec_argv(inventory, RELEASE_COMMAND, "run", "--", *command)
+    return exec_argv(inventory, RELEASE_COMMAND, *app_option(app), "run", "--", *command)
 
 
 # --- the command line -------------------------------------------------------------------------
@@ -255,6 +307,9 @@ def parser() -> argparse.ArgumentParser:
         sub.set_defaults(subparser=sub)
         if inventory:
             sub.add_argument("inventory", metavar="INVENTORY", help="a pyinfra inventory, e.g. inventories/prod.py")
+            if name != "deploy":
+                sub.add_argument("--app", metavar="NAME", help="the app, on a server of several (the apps setting)"
+                                 + ("; default: every app" if name == "status" else ""))
         return sub
 
     deploy = command(commands, "deploy", "Converge the inventory's hosts: pyinfra -y INVENTORY deploys/site.py. "
@@ -275,6 +330,10 @@ def parser() -> argparse.ArgumentParser:
     restore.add_argument("--name", help="a backup's name from `onebox backup list` (default: the latest, never a "
                          "safety dump)")
     restore.add_argument("--yes", action="store_true", help="required: the restore replaces the current data")
+
+    purge = command(commands, "purge", "Delete for good the data of an app taken off the server (apps_removed): "
+                    "its volumes (database, Redis), releases, secrets and backups.")
+    purge.add_argument("--yes", action="store_true", help="required: the purge cannot be undone")
 
     backup = command(commands, "backup", "Backups: `backup now INVENTORY`, `backup list INVENTORY`.", inventory=False)
     backups = backup.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -325,21 +384,24 @@ def plan(args: argparse.Namespace) -> tuple[list[str], bool]:
     inventory = args.inventory
     if args.command == "deploy":
         return deploy_argv(inventory, args.dry, args.rest), False
+    app = getattr(args, "app", None)
     if args.command == "rollback":
-        return rollback_argv(inventory, args.release_id), False
+        return rollback_argv(inventory, args.release_id, app), False
     if args.command == "restore":
-        return restore_argv(inventory, args.source, args.name, args.yes), False
+        return restore_argv(inventory, args.source, args.name, args.yes, app), False
+    if args.command == "purge":
+        return purge_argv(inventory, app, args.yes), False
     if args.command == "backup":
-        return (backup_now_argv(inventory), False) if args.action == "now" else \
-            (exec_argv(inventory, BACKUP_COMMAND, "list"), True)
+        return (backup_now_argv(inventory, app), False) if args.action == "now" else \
+            (exec_argv(inventory, BACKUP_COMMAND, *app_option(app), "list"), True)
     if args.command == "maintenance":
-        return maintenance_argv(inventory, args.action == "on", getattr(args, "message", None)), False
+        return maintenance_argv(inventory, args.action == "on", getattr(args, "message", None), app), False
     if args.command in ("status", "releases"):
-        return exec_argv(inventory, RELEASE_COMMAND, args.command), True
+        return exec_argv(inventory, RELEASE_COMMAND, *app_option(app), args.command), True
     if args.command == "logs":
-        return logs_argv(inventory, args.follow, args.lines, args.raw, args.service), True
+        return logs_argv(inventory, args.follow, args.lines, args.raw, args.service, app), True
     if args.command == "run":
-        return run_argv(inventory, [*args.words, *args.rest]), True
+        return run_argv(inventory, [*args.words, *args.rest], app), True
     raise AssertionError(args.command)
 
 

@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 from onebox import contract
-from onebox.server import basics, engine, reports, slots, switch
+from onebox.server import basics, engine, removal, reports, slots, switch
 from onebox.server.basics import OneboxError
 from onebox.server.model import App, app_dirs_from_server, now
 
@@ -68,6 +68,7 @@ def parser() -> argparse.ArgumentParser:
     commands.add_parser("stop-app", help="stop the live release (a restore does, under the lock)")
     commands.add_parser("start-app", help="start the live release again and wait for its health")
     commands.add_parser("retire", help="stop every container of the app (removed from the settings); data stays")
+    commands.add_parser("purge", help="delete a retired app's volumes, directory and backups for good")
     maintenance = commands.add_parser("maintenance", help="503 with Retry-After for all but the health path")
     maintenance.add_argument("mode", choices=("on", "off", "status"))
     maintenance.add_argument("--message", help="the sentence on the maintenance page")
@@ -180,9 +181,9 @@ def dispatch(args: argparse.Namespace, app_dir: Path) -> int:
                 slots.wait_healthy(app, record, state.slot)
     elif args.command == "maintenance":
         return maintenance(app, args.mode, args.message)
-    elif args.command == "retire":
+    elif args.command in ("retire", "purge"):
         with deploy_lock(app):
-            engine.retire(app)
+            (removal.retire if args.command == "retire" else removal.purge)(app)
     return basics.EXIT_OK
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from onebox import contract
 from onebox.server import basics, deps, docker, images, secrets, slots, switch
 from onebox.server.basics import OneboxError
-from onebox.server.model import SLOTS, App, ReleaseRecord, Transition, now, other
+from onebox.server.model import App, ReleaseRecord, Transition, now, other
 
 
 def log(message: str) -> None:
@@ -262,11 +262,3 @@ def rollback(app: App, target: str | None) -> None:
     switch_to(app, record, run_release_step=False)
     log(f"{target} is live")
 
-
-def retire(app: App) -> None:
-    """The app was taken off the server (apps_removed): its containers stop and go, both slots and
-    the dependencies. Volumes, secrets, releases and backups stay until a purge."""
-    for slot in SLOTS:
-        slots.stop(app, slot, None)
-    basics.run(deps.compose_argv(app, "down"), capture=False, check=False, what="stopping the dependencies")
-    log(f"app {app.name} is retired: no container runs; its data stays in its volumes and {app.dir}")

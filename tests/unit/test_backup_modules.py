@@ -36,7 +36,8 @@ def test_config_defaults_come_from_the_contract(tmp_path: Path) -> None:
     assert config.state_dir == contract.BACKUP_STATE_DIR
     assert config.release_tool == contract.RELEASE_COMMAND
     assert config.keep_last == 3 and config.state_path == Path(contract.BACKUP_STATE_DIR)
-    assert cli.parser().parse_args(["status"]).config == contract.BACKUP_CONFIG
+    assert cli.parser().parse_args(["status"]).config is None
+    assert cli.config_path(None) == contract.BACKUP_CONFIG  # no apps registry here: a single-app server
 
 
 @pytest.mark.parametrize(("content", "message"), [

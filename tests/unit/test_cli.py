@@ -236,10 +236,48 @@ def test_maintenance_data() -> None:
 
 
 def test_the_maintenance_commands_on_the_server() -> None:
-    assert cli.maintenance_command(False) == f"{RELEASE} maintenance off"
-    assert cli.maintenance_command(True) == f"{RELEASE} maintenance on"
-    assert cli.maintenance_command(True, "It's down; back at 5 $(never)") == (
-        f"{RELEASE} maintenance on --message 'It'\"'\"'s down; back at 5 $(never)'")
+    tool = f"{RELEASE} --app-dir /opt/onebox maintenance"
+    assert cli.maintenance_command("/opt/onebox", False) == f"{tool} off"
+    assert cli.maintenance_command("/opt/onebox", True) == f"{tool} on"
+    assert cli.maintenance_command("/opt/onebox", True, "It's down; back at 5 $(never)") == (
+        f"{tool} on --message 'It'\"'\"'s down; back at 5 $(never)'")
+    assert cli.maintenance_command("/opt/my app", False) == f"{RELEASE} --app-dir '/opt/my app' maintenance off"
+
+
+# --- several apps: --app NAME ---------------------------------------------------------------------
+
+def test_app_reaches_the_deploy_files_as_data_and_the_server_tools_as_an_option() -> None:
+    assert cli.plan(cli.parse(["rollback", "inv.py", "--app", "jobs"]))[0][-2:] == ["--data", "onebox_app=jobs"]
+    assert cli.plan(cli.parse(["status", "inv.py", "--app", "jobs"]))[0][-1].endswith("--app jobs status")
+    assert cli.plan(cli.parse(["status", "inv.py"]))[0][-1].endswith("onebox-release status")
+    assert cli.plan(cli.parse(["backup", "list", "inv.py", "--app", "jobs"]))[0][-1].endswith("--app jobs list")
+    assert cli.plan(cli.parse(["logs", "inv.py", "--app", "api", "worker"]))[0][-1].endswith("--app api logs worker")
+    assert "onebox_app=api" in cli.plan(cli.parse(["restore", "inv.py", "--from", "local", "--yes", "--app", "api"]))[0]
+
+
+@pytest.mark.parametrize(("argv", "expected"), [
+    (["rollback", "inv.py", "--app", "Jobs"], "--app 'Jobs' is not an app name"),
+    (["status", "inv.py", "--app", "x;rm"], "is not an app name"),
+    (["purge", "inv.py", "--yes"], "purge needs --app NAME"),
+    (["purge", "inv.py", "--app", "jobs"], "a purge DELETES app jobs's database"),
+])
+def test_bad_app_arguments_are_refused_before_connecting(argv: list[str], expected: str) -> None:
+    with pytest.raises(Refused, match=expected.replace("(", r"\(")):
+        cli.plan(cli.parse(argv))
+
+
+class _Apps:
+    def __init__(self, *names: str) -> None:
+        self.app_list = [type("App", (), {"app_name": name})() for name in names]
+
+
+def test_a_deploy_file_picks_the_named_app_or_the_only_one() -> None:
+    assert cli.chosen_app(_Apps("onebox"), {}).app_name == "onebox"
+    assert cli.chosen_app(_Apps("api", "jobs"), {"onebox_app": "jobs"}).app_name == "jobs"
+    with pytest.raises(Refused, match=r"several apps \(api, jobs\): name one with --app NAME"):
+        cli.chosen_app(_Apps("api", "jobs"), {})
+    with pytest.raises(Refused, match="--app web: no such app in the settings"):
+        cli.chosen_app(_Apps("api", "jobs"), {"onebox_app": "web"})
 
 
 # --- running: only the server's lines, and the exit status ------------------------------------

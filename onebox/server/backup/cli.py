@@ -16,7 +16,8 @@ from onebox.server.backup.dump import take_backup
 from onebox.server.backup.restic import Restic, offsite_sync
 from onebox.server.backup.restore import restore
 from onebox.server.backup.sets import apply_local_retention, check_label, local_sets
-from onebox.server.basics import EXIT_INTERRUPTED, OneboxError, file_lock, log, set_prefix, write_atomic, write_json
+from onebox.server.basics import EXIT_INTERRUPTED, OneboxError, UsageError, file_lock, log, set_prefix, write_atomic, write_json
+from onebox.server.model import registered_apps
 
 PROG = "onebox-backup"
 
@@ -99,7 +100,8 @@ def cmd_status(config: Config, args: argparse.Namespace) -> None:
 
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog=PROG, description=(package.__doc__ or PROG).split("\n\n")[0])
-    top.add_argument("--config", default=os.environ.get(CONFIG_ENV, contract.BACKUP_CONFIG), help="JSON configuration")
+    top.add_argument("--config", default=os.environ.get(CONFIG_ENV), help="JSON configuration (instead of --app)")
+    top.add_argument("--app", help="the app, by name (default: the server's only app)")
     commands = top.add_subparsers(dest="command", required=True)
     dump = commands.add_parser("dump", help="one backup now")
     dump.add_argument("--label", required=True, help="part of the backup's name, e.g. release-42")
@@ -116,6 +118,19 @@ def parser() -> argparse.ArgumentParser:
     return top
 
 
+def config_path(app: str | None) -> str:
+    """The backup configuration of the app named (or of the server's only app), from the apps registry."""
+    registry = registered_apps()
+    if app is None:
+        live = [entry for entry in registry.values() if not entry.removed]
+        if len(live) > 1:
+            raise UsageError(f"this server has several apps ({', '.join(registry)}): name one with --app NAME")
+        return contract.AppFiles(live[0].key if live else None).backup_config
+    if app not in registry:
+        raise UsageError(f"no app {app!r} on this server (apps: {', '.join(registry) or 'none yet'})")
+    return contract.AppFiles(registry[app].key).backup_config
+
+
 def terminated(signum: int, frame: object) -> None:
     # A stopped unit (systemctl stop, its time limit) fails like any run: recorded, with the reason.
     raise BackupError(f"stopped by {signal.Signals(signum).name} (systemctl stop, or the unit's time limit)")
@@ -129,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if os.geteuid() != 0:
             raise BackupError("run as root (the backups and their secrets are root only)")
-        args.func(Config(args.config), args)
+        args.func(Config(args.config or config_path(args.app)), args)
     except OneboxError as error:
         print(f"{PROG}: {args.command} failed: {error}", file=sys.stderr, flush=True)
         return error.exit_code
