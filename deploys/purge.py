@@ -10,13 +10,11 @@ the server's apps registry are deleted for good. Off-site copies (restic) are no
 import sys
 
 from pyinfra import host
-from pyinfra.api.command import QuoteString, StringCommand
-from pyinfra.operations import server
 
 from deploys.tools import install_server_tools
 from onebox.cli import APP, PURGE_CONFIRM, Refused, checked_app_name, data_text
-from onebox.contract import RELEASE_COMMAND
 from onebox.inventory import use_private_upload_dir
+from onebox.rollout import purge
 
 settings = host.data.onebox_settings
 try:
@@ -33,5 +31,4 @@ if CONFIRM != "yes":
 use_private_upload_dir(host, settings)
 install_server_tools(settings)  # type: ignore[call-arg]  # pyinfra types @deploy functions as taking only its own arguments
 
-server.shell(name=f"Delete app {NAME}'s volumes, directory and backups for good.",
-             commands=[StringCommand(RELEASE_COMMAND, "--app", QuoteString(NAME), "purge")])
+purge(name=f"Delete app {NAME}'s volumes, directory and backups for good.", app_name=NAME)

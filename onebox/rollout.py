@@ -117,3 +117,13 @@ def retire(app_dir: str):
         retire(name="Take app jobs off the server", app_dir="/opt/onebox-jobs")
     """
     yield release_command(app_dir, "retire")
+
+
+@operation()
+def purge(app_name: str):
+    """Delete for good a retired app's volumes, directory and backups (the server refuses an app
+    not taken off it first).
+
+        purge(name="Purge app jobs", app_name="jobs")
+    """
+    yield StringCommand(contract.RELEASE_COMMAND, "--app", QuoteString(app_name), "purge")

@@ -38,10 +38,10 @@ def purge(app: App, registry: str = contract.APPS_FILE) -> None:
     for image in sorted({record.image for record in app.records()}):
         basics.run(docker.image_rm(image), check=False)
     if app.files.key is None:  # the one app of a former single-app server: its backups share the root
-        doomed = [app.dir]
+        doomed: list[str | None] = [str(app.dir)]
         log(f"its backups in {_backup_dir(app)} are left: other apps' backups live below that directory")
     else:
-        doomed = [_backup_dir(app), app.files.backup_state_dir, app.files.maintenance_dir(), app.dir]
+        doomed = [_backup_dir(app), app.files.backup_state_dir, app.files.maintenance_dir(), str(app.dir)]
     for path in doomed:
         if path and Path(path).exists():
             log(f"deleting {path}")
