@@ -97,6 +97,8 @@ class ServerApps(FactBase):
     """The apps the server has (contract.APPS_FILE), as name -> RegisteredApp; {} on a fresh server.
     A server an older onebox converged has only /etc/onebox/app-dir: its one app, named by its spec."""
 
+    default = dict
+
     def command(self) -> str:
         legacy = ("import json,sys; d=sys.argv[1]; "
                   "print(json.dumps({json.load(open(d+'/spec.json'))['app_name']: {'dir': d, 'key': None}}))")

@@ -24,8 +24,22 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 @pytest.fixture(scope="session")
 def settings(request: pytest.FixtureRequest) -> Settings:
+    """The server's settings (on a server of several apps: those of its first app)."""
     group = request.config.getoption("--onebox-group")
     return settings_for_group(group)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    # A check that takes `app` runs once per app of the server (named in the test id).
+    if "app" in metafunc.fixturenames:
+        apps = settings_for_group(metafunc.config.getoption("--onebox-group")).app_list
+        metafunc.parametrize("app", [app.app_name for app in apps], indirect=True, scope="module")
+
+
+@pytest.fixture(scope="module")
+def app(request: pytest.FixtureRequest, settings: Settings) -> Settings:
+    """One app's settings."""
+    return next(app for app in settings.app_list if app.app_name == request.param)
 
 
 @pytest.fixture(scope="module")

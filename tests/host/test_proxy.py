@@ -65,8 +65,9 @@ def test_custom_acme_trust_reaches_renewals(host) -> None:
     assert host.file(bundle).is_file
 
 
-def test_nginx_serves_a_certificate_from_certbot(host) -> None:
-    live = host.file("/etc/nginx/sites-enabled/onebox.conf").content_string.split("ssl_certificate ")[1].split(";")[0]
+def test_nginx_serves_a_certificate_from_certbot(host, app) -> None:
+    site = host.file(f"/etc/nginx/sites-enabled/{app.files.site}").content_string
+    live = site.split("ssl_certificate ")[1].split(";")[0]
     # linked_to resolves every link: certbot's live/ ones end in its archive/.
     assert host.file(live).linked_to.startswith("/etc/letsencrypt/archive/"), f"{live} is not certbot's certificate"
 
