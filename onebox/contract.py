@@ -226,7 +226,10 @@ class Spec:
         return [name for name, wanted in (("postgres", self.postgres_enabled), ("redis", self.redis_enabled)) if wanted]
 
     def to_json(self) -> str:
-        return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True) + "\n"
+        data = dataclasses.asdict(self)
+        if self.app_key is None:  # as a spec written before several apps: a single-app server's reads the same
+            del data["app_key"]
+        return json.dumps(data, indent=2, sort_keys=True) + "\n"
 
     @classmethod
     def from_json(cls, text: str) -> Spec:

@@ -88,7 +88,7 @@ def status(app: App) -> int:
     for problem in state_report(app).get("problems", []):
         if not any(problem.startswith(f"{i.service} ") for i in services):
             attention.append(problem)
-    lines += certificate_lines(app, attention) + backup_lines(app, attention) + disk_lines(attention)
+    lines += certificate_lines(app, attention) + backup_lines(app, attention) + disk_lines(app, attention)
     lines.append(f"security updates pending: {security_updates()}")
     print("\n".join(lines))
     for need in attention:
@@ -126,13 +126,13 @@ def backup_lines(app: App, attention: list[str]) -> list[str]:
     return [f"last backup    {age_h:.1f} h ago"]
 
 
-def disk_lines(attention: list[str]) -> list[str]:
+def disk_lines(app: App, attention: list[str]) -> list[str]:
     usage = shutil.disk_usage("/")
     percent = 100 * usage.used / usage.total
     if percent > 90:
         attention.append(f"the root filesystem is {percent:.0f}% full")
     sizes = []
-    for data in sorted(Path("/var/lib/docker/volumes").glob("*/_data")):
+    for data in sorted(Path("/var/lib/docker/volumes").glob(f"{app.name}_*/_data")):  # this app's volumes
         out = basics.run(["du", "-sh", str(data)], check=False).stdout.split()
         if out:
             sizes.append(f"{out[0]} {data.parent.name}")

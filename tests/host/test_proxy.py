@@ -74,3 +74,8 @@ def test_nginx_serves_a_certificate_from_certbot(host, app) -> None:
 
 def test_no_private_key_is_readable_by_others(host) -> None:
     assert host.check_output(KEY_SEARCH) == ""
+
+
+def test_nginx_has_a_site_per_app_and_no_other(host, settings) -> None:
+    sites = set(host.file("/etc/nginx/sites-enabled").listdir())
+    assert sites == {"00-default.conf", *(app.files.site for app in settings.app_list)}
