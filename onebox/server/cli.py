@@ -176,9 +176,7 @@ def dispatch(args: argparse.Namespace, app_dir: Path) -> int:
             if args.command == "stop-app":
                 slots.compose(app, record, state.slot, "stop")
             else:
-                slots.compose(app, record, state.slot, "up", "-d", "--no-build", "--pull", "never",
-                              "--wait", "--wait-timeout", "180")
-                slots.wait_healthy(app, record, state.slot)
+                slots.start_again(app, record, state.slot)
     elif args.command == "maintenance":
         return maintenance(app, args.mode, args.message)
     elif args.command in ("retire", "purge"):

@@ -82,3 +82,12 @@ def start_processes(app: App, record: ReleaseRecord, slot: str, settle: float = 
         compose(app, record, slot, "logs", "--no-color", "--tail", "30", *failing, check=False)
         raise OneboxError(f"{', '.join(failing)} did not stay up (logs above); the new API serves, "
                           "the previous release's processes are stopped: fix and deploy again")
+
+
+def start_again(app: App, record: ReleaseRecord, slot: str) -> None:
+    """The live release started again after a stop (a restore): the API, healthy, then its processes.
+    Not one `compose up --wait`: a process without a health check fails that wait."""
+    start_api(app, record, slot)
+    wait_healthy(app, record, slot)
+    if record.processes_started and app.spec.release.processes:
+        start_processes(app, record, slot)

@@ -163,7 +163,7 @@ def make_app(tmp_path: Path, settings, fake: FakeDocker, monkeypatch, tag: str =
     (app_dir / "deps.compose.yaml").write_text(render("app/deps.compose.yaml.j2", s=settings))
     nginx_dir = tmp_path / "nginx"
     nginx_dir.mkdir(exist_ok=True)
-    upstream = Path(contract.upstream_path(str(nginx_dir)))
+    upstream = Path(contract.upstream_path(str(nginx_dir), settings.files.key))
     if not upstream.exists():
         upstream.write_text(contract.upstream_text("blue", settings.slot_ports[0]))
     monkeypatch.setattr(basics, "run", fake)
