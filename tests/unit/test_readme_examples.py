@@ -31,8 +31,15 @@ def test_each_readme_example_validates(block: str, tmp_path: Path) -> None:
     dockerfile = tmp_path / values.get("app_dockerfile", "Dockerfile")
     dockerfile.parent.mkdir(parents=True, exist_ok=True)
     dockerfile.write_text("FROM scratch\n")
-    data = valid(**{**values, "app_source_dir": str(tmp_path)})
+    # Each app of an `apps` example builds from that directory too.
+    apps = {name: {**entry, **({"app_source_dir": str(tmp_path)} if "app_source_dir" in entry else {})}
+            for name, entry in values.get("apps", {}).items()}
+    data = valid(**{**values, "app_source_dir": str(tmp_path), **({"apps": apps} if apps else {})})
     settings = validate_settings(data)
     for name, value in values.items():
-        if name != "app_source_dir":
+        if name not in ("app_source_dir", "apps"):
             assert getattr(settings, name) == value or str(getattr(settings, name)) == str(value), name
+    for app in settings.app_list if apps else []:
+        for name, value in values["apps"][app.app_name].items():
+            if name != "app_source_dir":
+                assert getattr(app, name) == value, f"apps.{app.app_name}.{name}"
