@@ -17,6 +17,7 @@ from deploys.base import (
     record_file_integrity_baseline,
 )
 from deploys.docker import install_docker
+from deploys.monitoring import configure_monitoring
 from deploys.proxy import configure_proxy
 from deploys.tls import issue_certificates
 from deploys.tools import install_server_tools
@@ -39,5 +40,6 @@ issue_certificates(settings)
 configure_backups(settings)
 for app in settings.app_list:  # each app alone: its own projects, slots, secrets, database
     deploy_app(app)
+configure_monitoring(settings)  # after the apps: it probes their URLs and scrapes their metrics
 # Last: the file-integrity baseline must include everything the roles above installed.
 record_file_integrity_baseline(settings)

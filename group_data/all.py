@@ -139,6 +139,9 @@ app_health_path = "/health"
 app_healthcheck_command = None
 # Seconds a new version has to answer on app_health_path before the release is abandoned.
 app_health_timeout = 120
+# HTTP path of the app's Prometheus metrics, scraped on the server (never through nginx); None: none published.
+# The 5xx and latency alerts read http_requests_total{status} and http_request_duration_seconds from it.
+app_metrics_path = "/metrics"
 # Plain environment (name -> value); values may use {postgres_host} {postgres_port} {postgres_user} {postgres_db}
 # {redis_url} {domain} {public_url} {release} {app_port} {proxy_ip} {api_workers} {api_timeout}
 # {api_graceful_timeout} {api_max_requests} {api_max_requests_jitter}.
@@ -265,6 +268,56 @@ backup_restic_repository = None
 backup_s3_region = "us-east-1"
 # Days between two `restic check` runs of the off-site repository (done by the backup run).
 backup_restic_check_interval_days = 7
+
+# --- monitoring and alerts ---
+# Prometheus, node/blackbox exporters and Alertmanager from the distribution, all on 127.0.0.1 (False removes them).
+monitoring_enabled = True
+# Seconds between two scrapes (and two rule evaluations).
+monitoring_scrape_interval = 30
+# How long Prometheus keeps samples (15d, 8w...).
+monitoring_retention = "15d"
+# The most disk Prometheus's samples may take (MB or GB); the oldest go first.
+monitoring_retention_size = "512MB"
+# Memory limit of Prometheus (systemd MemoryMax), sized for a 1-2 GB VPS.
+monitoring_memory_max = "256M"
+# The public URL's probe verifies its certificate (False for a private CA the server does not trust).
+monitoring_probe_verify_tls = True
+# Seconds a condition must hold before its alert fires (short blips do not page anyone).
+alert_for_seconds = 120
+# Alert when a filesystem is fuller than this (percent).
+alert_disk_used_percent = 90
+# Alert when less memory than this is available (percent).
+alert_memory_available_percent = 10
+# Alert when an app's certificate expires within this many days.
+alert_certificate_days = 14
+# Alert when this share of an app's responses are 5xx (over 5 minutes; needs app_metrics_path).
+alert_5xx_ratio = 0.05
+# Alert when an app's p95 latency is above this (seconds, over 5 minutes; needs app_metrics_path).
+alert_latency_p95_seconds = 1.0
+# Alert when an app's p99 latency is above this (seconds).
+alert_latency_p99_seconds = 2.5
+# Alert when a container restarted this many times within 15 minutes.
+alert_restarts = 3
+# Seconds Alertmanager waits to group the first alerts of a new group before it sends them.
+alert_group_wait_seconds = 30
+# Seconds between two messages about one group (new alerts in it, or "resolved").
+alert_group_interval_seconds = 300
+# Hours before a still-firing alert is sent again.
+alert_repeat_interval_hours = 4
+# Webhook for alerts (generic JSON, Alertmanager's; ntfy and Slack-style receivers accept it); None: none.
+alert_webhook_url = None
+# E-mail alerts to these addresses (needs alert_smtp_host and alert_email_from; password ONEBOX_ALERT_SMTP_PASSWORD).
+alert_email_to = []
+# Sender of alert e-mails.
+alert_email_from = None
+# SMTP server for alert e-mails.
+alert_smtp_host = None
+# Its port (587: submission with STARTTLS).
+alert_smtp_port = 587
+# SMTP user name (None: no authentication).
+alert_smtp_username = None
+# Refuse to send alert e-mails without STARTTLS.
+alert_smtp_require_tls = True
 
 # --- several apps on one server ---
 # Apps of this server: name (lowercase letters, digits, -) -> that app's own settings (any app_*, api_*,

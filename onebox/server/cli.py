@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 from onebox import contract
-from onebox.server import basics, engine, removal, reports, slots, switch
+from onebox.server import basics, engine, metrics, removal, reports, slots, switch
 from onebox.server.basics import OneboxError
 from onebox.server.model import App, app_dirs_from_server, now
 
@@ -68,6 +68,8 @@ def parser() -> argparse.ArgumentParser:
     commands.add_parser("stop-app", help="stop the live release (a restore does, under the lock)")
     commands.add_parser("start-app", help="start the live release again and wait for its health")
     commands.add_parser("retire", help="stop every container of the app (removed from the settings); data stays")
+    metrics_cmd = commands.add_parser("metrics", help="onebox's facts for Prometheus (every app), to a textfile")
+    metrics_cmd.add_argument("--textfile", required=True, help="e.g. /var/lib/prometheus/node-exporter/onebox.prom")
     commands.add_parser("purge", help="delete a retired app's volumes, directory and backups for good")
     maintenance = commands.add_parser("maintenance", help="503 with Retry-After for all but the health path")
     maintenance.add_argument("mode", choices=("on", "off", "status"))
@@ -223,6 +225,9 @@ def main(argv: list[str]) -> int:
     basics.set_prefix("onebox-release")
     args = parser().parse_args(argv)
     try:
+        if args.command == "metrics":  # the whole server, every app
+            metrics.write(Path(args.textfile))
+            return basics.EXIT_OK
         app_dirs = app_dirs_from_server(args.app_dir, args.app, every=args.command == "status")
         if len(app_dirs) == 1:
             return dispatch(args, app_dirs[0])

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from onebox import contract
-from onebox.server import basics, deps, docker, secrets, slots, switch
+from onebox.server import alerts, basics, deps, docker, secrets, slots, switch
 from onebox.server.model import App
 
 
@@ -89,11 +89,22 @@ def status(app: App) -> int:
         if not any(problem.startswith(f"{i.service} ") for i in services):
             attention.append(problem)
     lines += certificate_lines(app, attention) + backup_lines(app, attention) + disk_lines(app, attention)
+    lines += alert_lines(app, attention)
     lines.append(f"security updates pending: {security_updates()}")
     print("\n".join(lines))
     for need in attention:
         print(f"ATTENTION: {need}")
     return basics.EXIT_ATTENTION if attention else basics.EXIT_OK
+
+
+def alert_lines(app: App, attention: list[str]) -> list[str]:
+    routes, firing = alerts.firing(app.name)
+    if routes is None:
+        return ["alerts         monitoring is off (monitoring_enabled)"]
+    if not routes:
+        attention.append("alerts have no route: set alert_webhook_url or alert_email_to")
+    attention += [f"alert {line}" for line in firing]
+    return [f"alerts         {len(firing)} firing; sent to {', '.join(routes) or 'nobody'}"]
 
 
 def security_updates() -> int:

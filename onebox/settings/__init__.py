@@ -29,12 +29,13 @@ from onebox.settings.backup import BackupSettings
 from onebox.settings.docker import DockerSettings
 from onebox.settings.hardening import HardeningSettings
 from onebox.settings.host import HostSettings
+from onebox.settings.monitoring import MonitoringSettings
 from onebox.settings.proxy import ProxySettings
 from onebox.settings.tls import TlsSettings
 
 PLACEHOLDER_SECRETS = {"changeme", "change-me", "secret", "password", "example", "xxx", "todo"}
 SECRET_FIELDS = ("postgres_password", "registry_password", "backup_restic_password", "backup_s3_access_key_id",
-                 "backup_s3_secret_access_key")
+                 "backup_s3_secret_access_key", "alert_smtp_password")
 # A named app secret (app_secrets) is supplied as ONEBOX_SECRET_<NAME>.
 NAMED_SECRET_PREFIX = "ONEBOX_SECRET_"
 ENV_PREFIX = "ONEBOX_"
@@ -62,7 +63,7 @@ def check_secret(value: str) -> None:
 
 
 class Settings(HostSettings, HardeningSettings, DockerSettings, AppSettings, ProxySettings, TlsSettings,
-               BackupSettings, AppsSettings, BaseSettings):
+               BackupSettings, MonitoringSettings, AppsSettings, BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ONEBOX_", extra="forbid", frozen=True)
     # Set by validate_settings: the key of this app (None: the one app of a single-app server)
     # and every app of the server (this one first), each a whole Settings.

@@ -83,6 +83,7 @@ class AppSettings(BaseModel):
     app_health_path: UrlPath
     app_healthcheck_command: list[Argument] | None
     app_health_timeout: PositiveInt
+    app_metrics_path: UrlPath | None
     app_env: dict[EnvName, Argument]
     app_secrets: list[EnvName]
     app_secret_env: dict[EnvName, Argument]

@@ -103,7 +103,13 @@ class Restic:
         log("off-site retention applied (restic forget --prune)")
 
     def check(self) -> None:
-        self("check", what="restic check")
+        failed = self.config.state_path / "last-check-failed"  # read by monitoring (OneboxResticCheckFailed)
+        try:
+            self("check", what="restic check")
+        except BackupError:
+            write_atomic(failed, f"{int(time.time())}\n", 0o644)
+            raise
+        failed.unlink(missing_ok=True)
         write_atomic(self.config.state_path / "last-check", f"{int(time.time())}\n", 0o644)
         log("off-site repository checked (restic check)")
 

@@ -1,0 +1,109 @@
+"""Monitoring: Prometheus, the node and blackbox exporters and Alertmanager from the
+distribution, every one on 127.0.0.1; onebox's facts through the node exporter's textfile
+collector (onebox-release metrics, on a timer); alert rules from the settings; alerts to a
+webhook and/or e-mail. `monitoring_enabled = False` removes all of it."""
+
+from __future__ import annotations
+
+import json
+from io import StringIO
+
+from pyinfra import host
+from pyinfra.api import deploy
+from pyinfra.facts.files import File
+from pyinfra.operations import apt, files, server, systemd
+from pyinfra.operations.util import any_changed
+
+from onebox import contract
+from onebox.operations import checked_file
+from onebox.render import render
+from onebox.settings import Settings
+
+PACKAGES = ["prometheus", "prometheus-node-exporter", "prometheus-alertmanager", "prometheus-blackbox-exporter"]
+PROMETHEUS_DIR = "/etc/prometheus"
+RULES = f"{PROMETHEUS_DIR}/onebox.rules.yml"
+CONSOLE = f"{PROMETHEUS_DIR}/consoles/onebox.html"
+TEXTFILE_DIR = "/var/lib/prometheus/node-exporter"
+TEXTFILE = f"{TEXTFILE_DIR}/onebox.prom"
+UNIT_DIR = "/etc/systemd/system"
+MEMORY_DROP_IN = f"{UNIT_DIR}/prometheus.service.d/onebox-memory.conf"
+COLLECTOR = "onebox-metrics"
+
+
+def monitoring_config(s: Settings) -> str:
+    """contract.MONITORING_FILE: what `onebox-release status` needs to report alerts."""
+    return json.dumps({"alertmanager": contract.ALERTMANAGER_URL, "routes": s.alert_routes}, indent=2) + "\n"
+
+
+@deploy("Monitor the server and its apps")
+def configure_monitoring(s: Settings) -> None:
+    if s.monitoring_enabled:
+        install_monitoring(s)
+    else:
+        remove_monitoring()
+
+
+def install_monitoring(s: Settings) -> None:
+    apt.packages(name="Install Prometheus, its exporters and Alertmanager from the distribution.", packages=PACKAGES,
+                 no_recommends=True)
+    defaults = {service: files.put(name=f"Bind {service} to 127.0.0.1 (/etc/default/{service}).",
+                                   src=StringIO(render(f"default/{service}.j2", s=s, textfile_dir=TEXTFILE_DIR)),
+                                   dest=f"/etc/default/{service}")
+                for service in PACKAGES}
+    memory = files.put(name="Limit Prometheus's memory (monitoring_memory_max).", create_remote_dir=True,
+                       src=StringIO(render("systemd/prometheus-memory.conf.j2", s=s)), dest=MEMORY_DROP_IN)
+    rules = checked_file(name="Write the alert rules (checked by promtool).", dest=RULES,
+                         content=render("prometheus/onebox.rules.yml.j2", s=s), check=f"promtool check rules {RULES} >/dev/null")
+    console = files.put(name="Write onebox's console page (onebox dashboard).", dest=CONSOLE,
+                        src=StringIO(render("prometheus/consoles/onebox.html.j2", s=s)))
+    config = checked_file(name="Write prometheus.yml (checked by promtool).", dest=f"{PROMETHEUS_DIR}/prometheus.yml",
+                          content=render("prometheus/prometheus.yml.j2", s=s, rules=RULES),
+                          check=f"promtool check config {PROMETHEUS_DIR}/prometheus.yml >/dev/null")
+    blackbox = checked_file(name="Write the public URL probes (blackbox.yml).", dest=f"{PROMETHEUS_DIR}/blackbox.yml",
+                            content=render("prometheus/blackbox.yml.j2", s=s),
+                            check=f"prometheus-blackbox-exporter --config.check --config.file {PROMETHEUS_DIR}/blackbox.yml")
+    # The SMTP password is in the file (root and Alertmanager only; uploaded, never diffed or printed).
+    password = s.alert_smtp_password.get_secret_value() if s.alert_smtp_password else ""
+    routes = checked_file(name="Write alertmanager.yml (checked by amtool; root and Alertmanager only).",
+                          dest=f"{PROMETHEUS_DIR}/alertmanager.yml", mode="640", group="prometheus",
+                          content=render("prometheus/alertmanager.yml.j2", s=s, smtp_password=password),
+                          check=f"amtool check-config {PROMETHEUS_DIR}/alertmanager.yml >/dev/null")
+    files.put(name="Tell onebox-release where alerts go (onebox status).", src=StringIO(monitoring_config(s)),
+              dest=contract.MONITORING_FILE)
+    collector = install_collector(s)
+    systemd.daemon_reload(name="Reload systemd for the monitoring units.", _if=any_changed(memory, *collector))
+    restart_on = {
+        "prometheus": [defaults["prometheus"], memory, rules, config, console],
+        "prometheus-node-exporter": [defaults["prometheus-node-exporter"]],
+        "prometheus-alertmanager": [defaults["prometheus-alertmanager"], routes],
+        "prometheus-blackbox-exporter": [defaults["prometheus-blackbox-exporter"], blackbox],
+    }
+    for service, changes in restart_on.items():
+        systemd.service(name=f"Run {service} at boot.", service=service, running=True, enabled=True)
+        systemd.service(name=f"Restart {service} for its new configuration.", service=service, restarted=True,
+                        _if=any_changed(*changes))
+    systemd.service(name=f"Run {COLLECTOR}.timer.", service=f"{COLLECTOR}.timer", running=True, enabled=True)
+
+
+def install_collector(s: Settings) -> list:
+    files.directory(name="Create the textfile collector's directory.", path=TEXTFILE_DIR, mode="755")
+    service = files.put(name=f"Write {COLLECTOR}.service.", dest=f"{UNIT_DIR}/{COLLECTOR}.service",
+                        src=StringIO(render(f"systemd/{COLLECTOR}.service.j2", s=s, command=contract.RELEASE_COMMAND,
+                                            textfile=TEXTFILE)))
+    timer = files.put(name=f"Write {COLLECTOR}.timer.", dest=f"{UNIT_DIR}/{COLLECTOR}.timer",
+                      src=StringIO(render(f"systemd/{COLLECTOR}.timer.j2", s=s)))
+    return [service, timer]
+
+
+def remove_monitoring() -> None:
+    """monitoring_enabled = False: the packages, their data and onebox's files go."""
+    if host.get_fact(File, path=f"{UNIT_DIR}/{COLLECTOR}.timer"):
+        server.shell(name=f"Stop and disable {COLLECTOR}.timer.", commands=[f"systemctl disable --now {COLLECTOR}.timer"])
+    removed = [files.file(name=f"Remove {path}.", path=path, present=False)
+               for path in (f"{UNIT_DIR}/{COLLECTOR}.service", f"{UNIT_DIR}/{COLLECTOR}.timer", MEMORY_DROP_IN,
+                            contract.MONITORING_FILE)]
+    systemd.daemon_reload(name="Reload systemd without the monitoring units.", _if=any_changed(*removed))
+    apt.packages(name="Remove Prometheus, its exporters and Alertmanager.", packages=PACKAGES, present=False,
+                 purge=True)
+    for path in (PROMETHEUS_DIR, "/var/lib/prometheus"):
+        files.directory(name=f"Remove {path} (samples, rules, onebox's pages).", path=path, present=False)

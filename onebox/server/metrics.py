@@ -1,0 +1,125 @@
+"""`onebox-release metrics`: onebox's facts in Prometheus's text format, for the node
+exporter's textfile collector (deploys/monitoring.py runs it on a timer).
+
+Per app: each declared container running (and not unhealthy) and its restart count, the
+last successful backup, the last run's result, the off-site check; for the server: pending
+security updates and a pending reboot. Written atomically: a scrape never reads half a file.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from onebox import contract
+from onebox.server import basics, docker, reports
+from onebox.server.basics import OneboxError
+from onebox.server.model import App, registered_apps
+
+REBOOT_REQUIRED = Path("/run/reboot-required")
+HELP = {
+    "onebox_container_up": "1 when the container runs and is not unhealthy",
+    "onebox_container_restarts_total": "Docker's restart count of the container",
+    "onebox_backup_last_success_timestamp_seconds": "when the last backup run succeeded",
+    "onebox_backup_configured_timestamp_seconds": "when scheduled backups were set up",
+    "onebox_backup_max_age_seconds": "backup_max_age_hours, in seconds",
+    "onebox_backup_last_run_ok": "1 when the last backup run succeeded, 0 when it failed",
+    "onebox_restic_check_ok": "0 when the last restic check of the off-site repository failed",
+    "onebox_security_updates_pending": "security updates apt would install",
+    "onebox_reboot_required": "1 when an installed update needs a reboot",
+    "onebox_metrics_timestamp_seconds": "when these metrics were written",
+}
+
+
+def sample(name: str, value: float, **labels: str) -> tuple[str, str]:
+    rendered = ",".join(f'{key}="{escape(label)}"' for key, label in sorted(labels.items()))
+    number = str(int(value)) if float(value).is_integer() else repr(float(value))  # a timestamp keeps its seconds
+    return name, f"{name}{{{rendered}}} {number}" if labels else f"{name} {number}"
+
+
+def escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def app_samples(app: App) -> list[tuple[str, str]]:
+    state = app.load_state()
+    record = app.record(state.live)
+    expected = {service: app.name for service in app.spec.dependencies}
+    running = docker.containers(app.name)
+    if record and state.slot:
+        expected.update({"api": app.project(state.slot)})
+        if record.processes_started:
+            expected.update({name: app.project(state.slot) for name in app.spec.release.processes})
+        running += docker.containers(app.project(state.slot))
+    found = {item.service: item for item in running}
+    out = []
+    for service in sorted(expected):
+        item = found.get(service)
+        out.append(sample("onebox_container_up", 1 if item and item.up else 0, app=app.name, service=service))
+    restarts = restart_counts([found[s].id for s in expected if s in found and found[s].id])
+    for service in sorted(expected):
+        if service in found and found[service].id in restarts:
+            out.append(sample("onebox_container_restarts_total", restarts[found[service].id], app=app.name,
+                              service=service))
+    return out + backup_samples(app)
+
+
+def restart_counts(ids: list[str]) -> dict[str, int]:
+    """Container ID (as `docker ps` shortens it) -> Docker's RestartCount."""
+    if not ids:
+        return {}
+    result = basics.run(["docker", "inspect", "-f", "{{.Id}} {{.RestartCount}}", *ids], check=False)
+    counts = {}
+    for line in result.stdout.splitlines():
+        full, count = line.split()
+        short = next((i for i in ids if full.startswith(i)), None)
+        if short:
+            counts[short] = int(count)
+    return counts
+
+
+def backup_samples(app: App) -> list[tuple[str, str]]:
+    if not app.spec.backup_before_release:  # backups off for this app
+        return []
+    state_dir = Path(app.files.backup_state_dir)
+    out = [sample("onebox_backup_max_age_seconds", app.spec.backup_max_age_hours * 3600, app=app.name)]
+    success, installed = state_dir / "last-success", state_dir / "installed"
+    if success.is_file():
+        out.append(sample("onebox_backup_last_success_timestamp_seconds", int(success.read_text().strip()), app=app.name))
+    if installed.is_file():
+        out.append(sample("onebox_backup_configured_timestamp_seconds", int(installed.stat().st_mtime), app=app.name))
+    last_run = basics.read_json(state_dir / "last-run.json", None)
+    if isinstance(last_run, dict):
+        out.append(sample("onebox_backup_last_run_ok", 1 if last_run.get("result") == "ok" else 0, app=app.name,
+                          unit=f"{app.files.backup_unit}.service"))
+    out.append(sample("onebox_restic_check_ok", 0 if (state_dir / "last-check-failed").exists() else 1, app=app.name))
+    return out
+
+
+def server_samples() -> list[tuple[str, str]]:
+    return [sample("onebox_security_updates_pending", reports.security_updates()),
+            sample("onebox_reboot_required", 1 if REBOOT_REQUIRED.exists() else 0),
+            sample("onebox_metrics_timestamp_seconds", int(time.time()))]
+
+
+def text(samples: list[tuple[str, str]]) -> str:
+    """Prometheus's text format: each metric's HELP and TYPE once, then its samples."""
+    lines = []
+    for name in dict.fromkeys(name for name, _ in samples):
+        lines += [f"# HELP {name} {HELP[name]}", f"# TYPE {name} {'counter' if name.endswith('_total') else 'gauge'}"]
+        lines += [line for other, line in samples if other == name]
+    return "\n".join(lines) + "\n"
+
+
+def write(textfile: Path, registry: str = contract.APPS_FILE) -> None:
+    samples = []
+    for name, entry in registered_apps(registry).items():
+        if entry.removed:
+            continue
+        try:
+            samples += app_samples(App(Path(entry.dir)))
+        except OneboxError as error:  # one app not deployed yet must not hide the others
+            basics.log(f"app {name}: {error}")
+    samples += server_samples()
+    basics.write_atomic(textfile, text(samples), mode=0o644)
+

@@ -1,0 +1,170 @@
+"""The monitoring files onebox renders are accepted by the tools that read them (promtool,
+amtool, the blackbox exporter), and the alert rules fire, with the settings' thresholds, on
+the series a breaking server produces (promtool test rules)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+from test_apps_settings import two_apps
+from test_settings import valid
+
+from deploys.monitoring import monitoring_config
+from onebox.render import render
+from onebox.settings import Settings, validate_settings
+
+pytestmark = pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool is not installed (make setup)")
+
+
+def settings(**overrides: object) -> Settings:
+    return validate_settings(valid(**overrides))
+
+
+def tool(*argv: str) -> subprocess.CompletedProcess:
+    return subprocess.run(argv, capture_output=True, text=True, check=False)
+
+
+def rendered(s: Settings, tmp_path: Path) -> dict[str, Path]:
+    paths = {name: tmp_path / name for name in ("onebox.rules.yml", "prometheus.yml", "alertmanager.yml",
+                                                "blackbox.yml")}
+    paths["onebox.rules.yml"].write_text(render("prometheus/onebox.rules.yml.j2", s=s))
+    paths["prometheus.yml"].write_text(render("prometheus/prometheus.yml.j2", s=s, rules=paths["onebox.rules.yml"]))
+    paths["alertmanager.yml"].write_text(render("prometheus/alertmanager.yml.j2", s=s, smtp_password="a-password"))
+    paths["blackbox.yml"].write_text(render("prometheus/blackbox.yml.j2", s=s))
+    return paths
+
+
+EMAIL = {"alert_email_to": ["ops@example.com"], "alert_email_from": "onebox@example.com",
+         "alert_smtp_host": "smtp.example.com", "alert_smtp_username": "onebox"}
+
+
+@pytest.mark.parametrize("data", [valid(), valid(alert_webhook_url="https://ntfy.sh/onebox", **EMAIL), two_apps()],
+                         ids=["defaults", "webhook and e-mail", "two apps"])
+def test_the_tools_accept_every_rendered_file(data: dict, tmp_path: Path) -> None:
+    paths = rendered(validate_settings(data), tmp_path)
+    for argv in (["promtool", "check", "rules", paths["onebox.rules.yml"]],
+                 ["promtool", "check", "config", paths["prometheus.yml"]],
+                 ["amtool", "check-config", paths["alertmanager.yml"]],
+                 ["prometheus-blackbox-exporter", "--config.check", "--config.file", paths["blackbox.yml"]]):
+        result = tool(*map(str, argv))
+        assert result.returncode == 0, (argv, result.stdout, result.stderr)
+
+
+def test_routes_follow_the_settings_and_resolved_messages_are_sent(tmp_path: Path) -> None:
+    s = settings(alert_webhook_url="https://hooks.example.com/onebox", **EMAIL)
+    config = yaml.safe_load(render("prometheus/alertmanager.yml.j2", s=s, smtp_password="pass-word-of-16-chars"))
+    receiver = config["receivers"][0]
+    assert receiver["webhook_configs"] == [{"url": "https://hooks.example.com/onebox", "send_resolved": True}]
+    assert receiver["email_configs"] == [{"to": "ops@example.com", "send_resolved": True}]
+    assert config["global"]["smtp_auth_password"] == "pass-word-of-16-chars"
+    assert config["route"]["group_by"] == ["alertname", "app"]
+    assert json.loads(monitoring_config(s))["routes"] == ["webhook", "e-mail"]
+    bare = yaml.safe_load(render("prometheus/alertmanager.yml.j2", s=settings(), smtp_password=""))
+    assert bare["receivers"] == [{"name": "onebox"}] and json.loads(monitoring_config(settings()))["routes"] == []
+
+
+def test_everything_listens_on_loopback_only() -> None:
+    for service in ("prometheus", "prometheus-node-exporter", "prometheus-alertmanager", "prometheus-blackbox-exporter"):
+        args = render(f"default/{service}.j2", s=settings(), textfile_dir="/t")
+        assert "--web.listen-address=127.0.0.1:" in args, service
+    assert "--cluster.listen-address=" in render("default/prometheus-alertmanager.j2", s=settings())
+
+
+def series(name: str, labels: dict[str, str], values: str) -> dict:
+    selector = ",".join(f'{key}="{value}"' for key, value in labels.items())
+    return {"series": f"{name}{{{selector}}}", "values": values}
+
+
+def alert(name: str, at: str, labels: dict[str, str] | None, summary: str = "") -> dict:
+    """The alert `name` at time `at`: firing with `labels` and `summary`, or (None) not firing."""
+    firing = [{"exp_labels": labels, "exp_annotations": {"summary": summary}}]
+    return {"eval_time": at, "alertname": name, "exp_alerts": [] if labels is None else firing}
+
+
+APP = {"app": "onebox"}
+
+
+def test_the_rules_fire_on_a_breaking_server_and_clear_after_the_fix(tmp_path: Path) -> None:
+    s = settings(alert_for_seconds=60, alert_disk_used_percent=80, alert_certificate_days=20, alert_restarts=3)
+    (tmp_path / "rules.yml").write_text(render("prometheus/onebox.rules.yml.j2", s=s))
+    fs = {"mountpoint": "/", "fstype": "ext4", "instance": "h", "job": "node"}
+    public = {"job": "onebox_public_url_onebox", "app": "onebox", "domain": "api.example.com", "instance": "i"}
+    app = {"job": "onebox_app_onebox", "app": "onebox", "instance": "i", "slot": "blue"}
+    day = 86400
+    tests = {"rule_files": ["rules.yml"], "evaluation_interval": "30s", "tests": [{
+        "interval": "30s",
+        "input_series": [
+            # The API killed at 2m and started again at 6m.
+            series("onebox_container_up", {**APP, "service": "api"}, "1 1 1 1 0 0 0 0 0 0 0 0 1 1 1 1"),
+            # The disk: 70 % used, then 90 % from 3m on.
+            series("node_filesystem_size_bytes", fs, "100+0x20"),
+            series("node_filesystem_avail_bytes", fs, "30 30 30 30 30 30 10+0x14"),
+            # The certificate: 30 days left, then 10.
+            series("probe_ssl_earliest_cert_expiry", public, f"{30 * day}+0x5 {10 * day}+0x10"),
+            series("probe_success", public, "1+0x20"),
+            # The last backup run failed from 4m on.
+            series("onebox_backup_last_run_ok", {**APP, "unit": "onebox-backup.service"}, "1+0x7 0+0x12"),
+            # A worker restarting: +1 every minute.
+            series("onebox_container_restarts_total", {**APP, "service": "worker"}, "0 0 1 1 2 2 3 3 4 4 5 5"),
+            # 10 requests/s, 2 of them 500s from 3m on.
+            series("http_requests_total", {**app, "status": "200"}, "0+300x20"),
+            series("http_requests_total", {**app, "status": "500"}, "0 0 0 0 0 0 0+60x14"),
+            series("onebox_metrics_timestamp_seconds", {}, "0+30x20"),
+        ],
+        "alert_rule_test": [
+            alert("OneboxContainerDown", "2m30s", None),  # down, but not for alert_for_seconds yet
+            alert("OneboxContainerDown", "4m", {**APP, "service": "api", "severity": "critical"},
+                  "app onebox: api is not running (or unhealthy)"),
+            alert("OneboxContainerDown", "7m", None),  # resolved
+            alert("OneboxDiskFull", "2m", None),
+            alert("OneboxDiskFull", "5m", {**fs, "severity": "critical"}, "/ is 90% full"),
+            alert("OneboxCertificateExpiring", "1m", None),
+            alert("OneboxCertificateExpiring", "4m", {**public, "severity": "warning"},
+                  "app onebox: the certificate of api.example.com expires in 10 days"),
+            alert("OneboxBackupFailed", "3m", None),
+            alert("OneboxBackupFailed", "5m", {**APP, "unit": "onebox-backup.service", "severity": "critical"},
+                  "app onebox: the last backup run failed (journalctl -u onebox-backup.service)"),
+            alert("OneboxContainerRestarting", "30s", None),
+            alert("OneboxContainerRestarting", "5m30s", {**APP, "service": "worker", "severity": "warning"},
+                  "app onebox: worker restarted 5 times in 15 minutes"),
+            alert("OneboxHttp5xx", "2m", None),
+            alert("OneboxHttp5xx", "6m", {"app": "onebox", "severity": "critical"},
+                  "app onebox: 10.71% of responses are 5xx"),
+            alert("OneboxPublicUrlDown", "5m", None),
+            alert("OneboxMetricsStale", "5m", None),
+        ],
+    }]}
+    (tmp_path / "tests.yml").write_text(yaml.safe_dump(tests))
+    result = subprocess.run(["promtool", "test", "rules", "tests.yml"], cwd=tmp_path, capture_output=True, text=True,
+                            check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_a_backup_older_than_its_limit_fires_and_one_never_made_too(tmp_path: Path) -> None:
+    (tmp_path / "rules.yml").write_text(render("prometheus/onebox.rules.yml.j2", s=settings()))
+    hour = 3600
+    tests = {"rule_files": ["rules.yml"], "evaluation_interval": "1m", "tests": [{
+        "interval": "1h",
+        "input_series": [
+            series("onebox_backup_max_age_seconds", {"app": "a"}, f"{26 * hour}+0x40"),
+            series("onebox_backup_last_success_timestamp_seconds", {"app": "a"}, "0+0x40"),  # one at t=0, none since
+            series("onebox_backup_max_age_seconds", {"app": "b"}, f"{26 * hour}+0x40"),
+            series("onebox_backup_configured_timestamp_seconds", {"app": "b"}, "0+0x40"),  # never succeeded
+        ],
+        "alert_rule_test": [
+            alert("OneboxBackupTooOld", "25h", None),
+            {"eval_time": "27h", "alertname": "OneboxBackupTooOld", "exp_alerts": [
+                {"exp_labels": {"app": app, "severity": "critical"},
+                 "exp_annotations": {"summary": f"app {app}: no backup has succeeded for 1d 3h 0m 0s"}}
+                for app in ("a", "b")]},
+        ],
+    }]}
+    (tmp_path / "tests.yml").write_text(yaml.safe_dump(tests))
+    result = subprocess.run(["promtool", "test", "rules", "tests.yml"], cwd=tmp_path, capture_output=True, text=True,
+                            check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
