@@ -290,9 +290,11 @@ alert_disk_used_percent = 90
 alert_memory_available_percent = 10
 # Alert when an app's certificate expires within this many days.
 alert_certificate_days = 14
-# Alert when this share of an app's responses are 5xx (over 5 minutes; needs app_metrics_path).
+# Seconds over which request rates, the 5xx share and latencies are measured for their alerts.
+alert_rate_window_seconds = 300
+# Alert when this share of an app's responses are 5xx (needs app_metrics_path).
 alert_5xx_ratio = 0.05
-# Alert when an app's p95 latency is above this (seconds, over 5 minutes; needs app_metrics_path).
+# Alert when an app's p95 latency is above this (seconds; needs app_metrics_path).
 alert_latency_p95_seconds = 1.0
 # Alert when an app's p99 latency is above this (seconds).
 alert_latency_p99_seconds = 2.5

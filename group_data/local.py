@@ -29,3 +29,19 @@ controller_images = ["onebox-test/python:3.13", "onebox-test/postgres:17", "oneb
 api_cpus = None
 # This machine (the bridge gateway) runs the tests, which log in as root while root login is off: never ban it.
 fail2ban_ignore_ips = [_target.GATEWAY_IP]
+
+# Monitoring on a short clock, so the e2e tests see alerts fire and clear within a minute or two.
+monitoring_scrape_interval = 5
+alert_for_seconds = 10
+alert_rate_window_seconds = 30
+alert_group_wait_seconds = 5
+alert_group_interval_seconds = 10
+# The target does not trust Pebble's root: the probe reads the certificate without verifying it.
+monitoring_probe_verify_tls = False
+# The e2e tests' receivers on this machine (tests/e2e/receivers.py): a webhook and an SMTP server.
+alert_webhook_url = f"http://{_target.GATEWAY_IP}:9877/alerts"
+alert_email_to = ["ops@onebox.test"]
+alert_email_from = "onebox@onebox.test"
+alert_smtp_host = _target.GATEWAY_IP
+alert_smtp_port = 2525
+alert_smtp_require_tls = False

@@ -15,6 +15,8 @@ app_image = "onebox/jobs"
 app_port = 8080
 # Liveness without the database or Redis.
 app_health_path = "/healthz"
+# It publishes no Prometheus metrics.
+app_metrics_path = None
 # The image's own CMD (uvicorn jobs.main:app ...).
 app_command = None
 # Plain variables: the Redis URL, and the proxy uvicorn trusts for X-Forwarded-* (read by uvicorn itself).

@@ -7,6 +7,7 @@
     onebox backup list INVENTORY                                 # local and off-site backups
     onebox maintenance on  INVENTORY [--message TEXT]            # nginx answers 503 (deploys/maintenance.py)
     onebox maintenance off INVENTORY
+    onebox dashboard   INVENTORY [--port N]                      # an SSH tunnel to the server's Prometheus and views
     onebox purge       INVENTORY --app NAME --yes                # delete a removed app's data and backups (deploys/purge.py)
     onebox status      INVENTORY                                 # live release, services, certificate, backups, disk
     onebox releases    INVENTORY                                 # releases kept, the live one marked
@@ -307,7 +308,7 @@ def parser() -> argparse.ArgumentParser:
         sub.set_defaults(subparser=sub)
         if inventory:
             sub.add_argument("inventory", metavar="INVENTORY", help="a pyinfra inventory, e.g. inventories/prod.py")
-            if name != "deploy":
+            if name not in ("deploy", "dashboard"):
                 sub.add_argument("--app", metavar="NAME", help="the app, on a server of several (the apps setting)"
                                  + ("; default: every app" if name == "status" else ""))
         return sub
@@ -350,6 +351,9 @@ def parser() -> argparse.ArgumentParser:
 
     command(commands, "status", "The live release, each service's state and health, certificate days left, last "
             "backup's age, disk, pending security updates; exit 3 when a host needs attention.")
+    dashboard = command(commands, "dashboard", "Open an SSH tunnel to the server's Prometheus (on its loopback) and print "
+                        "the local URL of onebox's views: requests, 5xx, latency, CPU, memory, disk, containers, alerts.")
+    dashboard.add_argument("--port", type=_positive, help="the local port (default: a free one)")
     command(commands, "releases", "The releases kept, when, from which source; the live one marked.")
     logs = command(commands, "logs", "The live release's logs (the API's unless SERVICE).")
     logs.add_argument("-f", "--follow", action="store_true", help="follow (Ctrl-C stops)")
@@ -487,6 +491,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser().print_help(sys.stderr)
         return USAGE
     args = parse(arguments)
+    if args.command == "dashboard":  # a tunnel, not a pyinfra run
+        from onebox import dashboard
+
+        return dashboard.main(args.inventory, args.port)
     try:
         command, filtered = plan(args)
     except Refused as refused:

@@ -27,6 +27,7 @@ class MonitoringSettings(BaseModel):
     alert_disk_used_percent: Annotated[int, Field(ge=50, le=99)]
     alert_memory_available_percent: Annotated[int, Field(ge=1, le=50)]
     alert_certificate_days: Annotated[int, Field(ge=1, le=365)]
+    alert_rate_window_seconds: Annotated[int, Field(ge=15, le=3600)]
     alert_5xx_ratio: Annotated[float, Field(gt=0, le=1)]
     alert_latency_p95_seconds: Annotated[float, Field(gt=0)]
     alert_latency_p99_seconds: Annotated[float, Field(gt=0)]

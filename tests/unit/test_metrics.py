@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-from pathlib import Path
 
 import pytest
 from fake_docker import FakeDocker, make_app
@@ -19,7 +18,7 @@ from onebox.settings import validate_settings
 @pytest.fixture
 def fake(monkeypatch) -> FakeDocker:
     monkeypatch.setattr("time.sleep", lambda seconds: None)
-    monkeypatch.setattr(metrics.reports, "security_updates", lambda: 2)
+    monkeypatch.setattr(metrics, "security_updates", lambda: 2)
     return FakeDocker()
 
 

@@ -1,0 +1,84 @@
+"""`onebox dashboard INVENTORY`: an SSH tunnel to the server's Prometheus (on its loopback
+only) and the local URL of onebox's console page, until Ctrl-C.
+
+The SSH options come from the inventory, as pyinfra reads it (user, port, key, known hosts).
+"""
+
+from __future__ import annotations
+
+import runpy
+import socket
+import subprocess
+import sys
+import time
+from typing import Any
+
+from onebox.contract import PROMETHEUS_URL
+
+CONSOLE_PATH = "/consoles/onebox.html"
+
+
+def first_host(inventory: str) -> tuple[str, dict[str, Any]]:
+    """The first (host, data) of an inventory file: its groups are lists of those (or of names)."""
+    namespace = runpy.run_path(inventory)
+    for name, group in namespace.items():
+        if name.startswith("_") or not isinstance(group, list | tuple):
+            continue
+        for entry in group:
+            if isinstance(entry, tuple) and len(entry) == 2 and isinstance(entry[0], str):
+                return entry[0], entry[1]
+            if isinstance(entry, str):
+                return entry, {}
+    raise SystemExit(f"onebox: {inventory} lists no host")
+
+
+def ssh_args(inventory: str) -> list[str]:
+    """`ssh` arguments for the inventory's first host."""
+    name, data = first_host(inventory)
+    args = ["-o", "ExitOnForwardFailure=yes", "-o", "BatchMode=yes"]
+    if data.get("ssh_port"):
+        args += ["-p", str(data.get("ssh_port"))]
+    if data.get("ssh_key"):
+        args += ["-i", str(data.get("ssh_key"))]
+    if data.get("ssh_known_hosts_file"):
+        args += ["-o", f"UserKnownHostsFile={data.get('ssh_known_hosts_file')}"]
+    user = data.get("ssh_user")
+    return [*args, f"{user}@{name}" if user else name]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def open_tunnel(args: list[str], local_port: int) -> subprocess.Popen:
+    remote = PROMETHEUS_URL.removeprefix("http://")
+    tunnel = subprocess.Popen(["ssh", "-N", "-L", f"127.0.0.1:{local_port}:{remote}", *args])
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and tunnel.poll() is None:
+        try:
+            with socket.create_connection(("127.0.0.1", local_port), timeout=1):
+                return tunnel
+        except OSError:
+            time.sleep(0.2)
+    tunnel.terminate()
+    raise SystemExit("onebox: the SSH tunnel to the server's Prometheus did not come up (see ssh's message above)")
+
+
+def main(inventory: str, port: int | None = None) -> int:
+    local_port = port or free_port()
+    tunnel = open_tunnel(ssh_args(inventory), local_port)
+    print(f"onebox dashboard: http://127.0.0.1:{local_port}{CONSOLE_PATH}\n"
+          f"  Prometheus (queries, alerts, targets): http://127.0.0.1:{local_port}/\n"
+          "  Ctrl-C closes the tunnel.", flush=True)
+    try:
+        return tunnel.wait()
+    except KeyboardInterrupt:
+        tunnel.terminate()
+        tunnel.wait()
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1]))

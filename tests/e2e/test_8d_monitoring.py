@@ -1,0 +1,130 @@
+"""Someone is told when it breaks: on the e2e target, each breakage sends an alert to real
+receivers on this machine (a webhook endpoint and an SMTP server) within a bounded time, and
+a "resolved" after the fix. group_data/local.py runs monitoring on a short clock."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import httpx
+import pytest
+from receivers import Receivers
+
+from onebox.local.deploy import ROOT, changed_operations
+from onebox.verify.api import api_tunnel
+
+PORTS = {9090: "prometheus", 9093: "alertmanager", 9100: "node exporter", 9115: "blackbox exporter"}
+
+
+@pytest.fixture(scope="module")
+def got():
+    with Receivers() as receivers:
+        yield receivers
+
+
+def onebox(deployed, *args: str) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "onebox.cli", *args[0].split(), "inventories/local.py", *args[1:]]
+    return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False,
+                          env={**os.environ, "ONEBOX_TARGET_INDEX": str(deployed.target.index)})
+
+
+def query(deployed, expr: str) -> list[dict]:
+    out = deployed.ssh(f"curl -s --get http://127.0.0.1:9090/api/v1/query --data-urlencode 'query={expr}'").stdout
+    return json.loads(out)["data"]["result"]
+
+
+def live_container(deployed, service: str) -> str:
+    ids = deployed.ssh(f"docker ps -q --filter label=com.docker.compose.service={service}").stdout.split()
+    assert len(ids) == 1, ids
+    return ids[0]
+
+
+def test_the_monitoring_stack_listens_on_loopback_only_and_scrapes_everything(deployed) -> None:
+    listening = deployed.ssh("ss -ltnH").stdout.split("\n")
+    for port, name in PORTS.items():
+        bound = [line.split()[3] for line in listening if line.split() and line.split()[3].endswith(f":{port}")]
+        assert bound == [f"127.0.0.1:{port}"], f"{name}: {bound}"
+    targets = {(r["metric"]["job"], r["metric"].get("slot")): r["value"][1] for r in query(deployed, "up")}
+    live_slot = json.loads(deployed.ssh(f"cat {deployed.settings.app_dir}/state.json").stdout)["slot"]
+    for job in ("prometheus", "alertmanager", "node", "onebox_public_url_onebox"):
+        assert targets[(job, None)] == "1", (job, targets)
+    assert targets[("onebox_app_onebox", live_slot)] == "1", targets  # the app's own metrics, from its live slot
+    assert query(deployed, "probe_success")[0]["value"][1] == "1"
+    assert query(deployed, "onebox_container_up{service='api'}")[0]["value"][1] == "1"
+    again = deployed.deploy()
+    assert again.changed == 0, changed_operations(again.output)
+
+
+def test_a_killed_api_alerts_by_webhook_and_mail_is_listed_by_status_then_resolves(deployed, got) -> None:
+    api = live_container(deployed, "api")
+    deployed.ssh(f"docker kill {api}")  # under restart: unless-stopped it stays down
+    try:
+        fired = got.wait_webhook("OneboxContainerDown", "firing", app="onebox", service="api")
+        assert "api is not running" in fired["annotations"]["summary"]
+        got.wait_webhook("OneboxPublicUrlDown", "firing", app="onebox")
+        got.wait_mail("FIRING OneboxContainerDown")
+        status = onebox(deployed, "status")
+        assert status.returncode == 3, status.stdout + status.stderr
+        assert "ATTENTION: alert OneboxContainerDown" in status.stdout
+        assert "sent to webhook, e-mail" in status.stdout
+    finally:
+        deployed.ssh(f"docker start {api}")
+    got.wait_webhook("OneboxContainerDown", "resolved", app="onebox", service="api")
+    got.wait_mail("RESOLVED OneboxContainerDown")
+
+
+def test_a_full_disk_alerts_then_resolves(deployed, got) -> None:
+    mount = "/mnt/onebox-e2e-disk"
+    deployed.ssh(f"mkdir -p {mount} && mount -t tmpfs -o size=32m tmpfs {mount} && fallocate -l 31M {mount}/fill")
+    try:
+        fired = got.wait_webhook("OneboxDiskFull", "firing", mountpoint=mount)
+        assert "% full" in fired["annotations"]["summary"]
+    finally:
+        deployed.ssh(f"rm -f {mount}/fill")
+    got.wait_webhook("OneboxDiskFull", "resolved", mountpoint=mount)
+    deployed.ssh(f"umount {mount}")
+
+
+def test_a_burst_of_5xx_and_a_failed_backup_alert_then_resolve(deployed, got) -> None:
+    postgres = live_container(deployed, "postgres")
+    deployed.ssh(f"docker stop {postgres}")
+    try:
+        with api_tunnel(deployed.ssh_args) as api:
+            statuses = {httpx.get(f"{api}/ready", timeout=10).status_code for _ in range(60)}
+        assert statuses == {503}, statuses  # readiness needs the database
+        assert deployed.ssh("systemctl start onebox-backup.service").returncode != 0
+        got.wait_webhook("OneboxHttp5xx", "firing", app="onebox")
+        got.wait_webhook("OneboxBackupFailed", "firing", app="onebox")
+    finally:
+        deployed.ssh(f"docker start {postgres}")
+    assert deployed.ssh("sleep 5; systemctl start onebox-backup.service").returncode == 0
+    got.wait_webhook("OneboxBackupFailed", "resolved", app="onebox")
+    got.wait_webhook("OneboxHttp5xx", "resolved", app="onebox")
+
+
+def test_a_certificate_close_to_expiry_alerts_then_resolves(deployed, got) -> None:
+    lowered = deployed.deploy({"ONEBOX_ALERT_CERTIFICATE_DAYS": "365"})  # Pebble's certificates last less
+    assert lowered.returncode == 0, lowered.output[-3000:]
+    assert changed_operations(lowered.output) == ["Monitor the server and its apps | Write the alert rules (checked by "
+                                                  "promtool).", "Monitor the server and its apps | Restart prometheus "
+                                                  "for its new configuration."]
+    fired = got.wait_webhook("OneboxCertificateExpiring", "firing", app="onebox")
+    assert "expires in" in fired["annotations"]["summary"]
+    back = deployed.deploy()
+    assert back.returncode == 0, back.output[-3000:]
+    got.wait_webhook("OneboxCertificateExpiring", "resolved", app="onebox")
+
+
+def test_monitoring_off_removes_what_it_installed_and_on_brings_it_back(deployed) -> None:
+    off = deployed.deploy({"ONEBOX_MONITORING_ENABLED": "false"})
+    assert off.returncode == 0, off.output[-3000:]
+    assert deployed.ssh("dpkg -l prometheus prometheus-alertmanager 2>/dev/null | grep -c '^ii'").stdout.strip() in ("", "0")
+    assert deployed.ssh("test -e /etc/prometheus || test -e /etc/systemd/system/onebox-metrics.timer").returncode != 0
+    assert "monitoring is off" in onebox(deployed, "status").stdout
+    assert deployed.deploy({"ONEBOX_MONITORING_ENABLED": "false"}).changed == 0
+    on = deployed.deploy()
+    assert on.returncode == 0, on.output[-3000:]
+    assert query(deployed, "up{job='node'}")[0]["value"][1] == "1"
