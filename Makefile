@@ -3,7 +3,7 @@
 # a Python virtualenv, the target and stand-in images.
 PY := .venv/bin/python
 PYTEST := $(PY) -m pytest
-APT_PACKAGES := docker.io debootstrap pebble nmap wrk openssh-client openssl postgresql redis-server nginx restic docker-registry apache2-utils prometheus prometheus-alertmanager prometheus-blackbox-exporter
+APT_PACKAGES := docker.io debootstrap pebble nmap wrk openssh-client openssl postgresql redis-server nginx restic docker-registry apache2-utils prometheus prometheus-alertmanager prometheus-blackbox-exporter chromium
 export PATH := /usr/sbin:/sbin:$(PATH)
 
 .PHONY: setup demo test unit app-tests images backup-tests e2e verify target down lint bench
@@ -14,6 +14,7 @@ setup: .venv/.installed
 	  && command -v openssl >/dev/null && command -v restic >/dev/null \
 	  && command -v docker-registry >/dev/null && command -v htpasswd >/dev/null \
 	  && command -v promtool >/dev/null && command -v amtool >/dev/null && command -v prometheus-blackbox-exporter >/dev/null \
+	  && command -v chromium >/dev/null \
 	  && test -d /usr/lib/postgresql && command -v redis-server >/dev/null \
 	  || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PACKAGES) >/dev/null)
 	$(PY) -m onebox.local.target docker

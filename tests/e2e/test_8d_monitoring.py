@@ -16,6 +16,7 @@ from receivers import Receivers
 from onebox.local.deploy import ROOT, changed_operations
 from onebox.verify.api import api_tunnel
 
+ARTIFACTS = ROOT / ".onebox" / "artifacts"  # the test run's artifacts: the dashboard's screenshot
 PORTS = {9090: "prometheus", 9093: "alertmanager", 9100: "node exporter", 9115: "blackbox exporter"}
 
 
@@ -128,3 +129,27 @@ def test_monitoring_off_removes_what_it_installed_and_on_brings_it_back(deployed
     on = deployed.deploy()
     assert on.returncode == 0, on.output[-3000:]
     assert query(deployed, "up{job='node'}")[0]["value"][1] == "1"
+
+
+def test_the_dashboard_renders_the_prepared_views_with_data_in_a_real_browser(deployed) -> None:
+    dashboard = subprocess.Popen([sys.executable, "-m", "onebox.cli", "dashboard", "inventories/local.py"], cwd=ROOT,
+                                 stdout=subprocess.PIPE, text=True,
+                                 env={**os.environ, "ONEBOX_TARGET_INDEX": str(deployed.target.index)})
+    try:
+        assert dashboard.stdout is not None
+        url = dashboard.stdout.readline().split()[-1]
+        assert url.startswith("http://127.0.0.1:") and url.endswith("/consoles/onebox.html"), url
+        page = httpx.get(url, timeout=20).text
+        for view in ("Requests per second, 5xx, latency", "Public URLs", "CPU, memory, disk", "Containers", "Backups"):
+            assert view in page, view
+        assert "<td>onebox</td><td>api</td>" in page.replace("\n", "")  # the containers view has data
+        assert "days left" in page and "CPU busy" in page and "no app publishes metrics" not in page
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        screenshot = ARTIFACTS / "dashboard.png"
+        screenshot.unlink(missing_ok=True)
+        browser = ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--window-size=1280,1800"]
+        shot = subprocess.run([*browser, f"--screenshot={screenshot}", url], capture_output=True, text=True, timeout=120)
+        assert shot.returncode == 0 and screenshot.stat().st_size > 20_000, shot.stderr[-2000:]
+    finally:
+        dashboard.terminate()
+        dashboard.wait(timeout=30)
