@@ -9,6 +9,7 @@ security updates and a pending reboot. Written atomically: a scrape never reads 
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 from onebox import contract
@@ -22,6 +23,7 @@ UPDATES_CACHE_SECONDS = 600
 HELP = {
     "onebox_container_up": "1 when the container runs and is not unhealthy",
     "onebox_container_restarts_total": "Docker's restart count of the container",
+    "onebox_release_live_timestamp_seconds": "when the live release was made",
     "onebox_backup_last_success_timestamp_seconds": "when the last backup run succeeded",
     "onebox_backup_configured_timestamp_seconds": "when scheduled backups were set up",
     "onebox_backup_max_age_seconds": "backup_max_age_hours, in seconds",
@@ -63,6 +65,10 @@ def app_samples(app: App) -> list[tuple[str, str]]:
         if service in found and found[service].id in restarts:
             out.append(sample("onebox_container_restarts_total", restarts[found[service].id], app=app.name,
                               service=service))
+    if record:
+        made = datetime.strptime(record.created, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+        out.append(sample("onebox_release_live_timestamp_seconds", int(made.timestamp()), app=app.name,
+                          release=record.id))
     return out + backup_samples(app)
 
 

@@ -43,6 +43,7 @@ def test_a_stopped_worker_is_down_and_the_text_passes_promtool(tmp_path, fake, m
     assert 'onebox_backup_last_success_timestamp_seconds{app="onebox"} 1700000123' in text
     assert 'onebox_backup_last_run_ok{app="onebox",unit="onebox-backup.service"} 0' in text
     assert "onebox_security_updates_pending 2" in text
+    assert f'onebox_release_live_timestamp_seconds{{app="onebox",release="{app.load_state().live}"}}' in text
     if shutil.which("promtool"):
         checked = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True, text=True)
         assert checked.returncode == 0, checked.stdout + checked.stderr

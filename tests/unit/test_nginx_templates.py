@@ -182,3 +182,9 @@ def test_the_initial_upstream_keeps_a_live_green_slot() -> None:
     s = settings(api_port=8100)
     assert "server 127.0.0.1:8101;" in initial_upstream(s, "green")
     assert "server 127.0.0.1:8100;" in initial_upstream(s, None)
+
+
+def test_an_apps_own_metrics_path_is_hidden_from_the_internet_too() -> None:
+    config = site(settings(app_metrics_path="/internal/prometheus"))
+    assert "return 404;" in location(config, "= /internal/prometheus")
+    assert "location = /internal/prometheus" not in site(settings(app_metrics_path=None))
