@@ -1,0 +1,42 @@
+"""Monitoring on any onebox server: each part runs, listens on loopback only, and Prometheus
+scrapes what it should (skipped when monitoring_enabled = False)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from deploys.monitoring import PACKAGES, RULES, TEXTFILE
+
+PORTS = {"prometheus": 9090, "prometheus-alertmanager": 9093, "prometheus-node-exporter": 9100,
+         "prometheus-blackbox-exporter": 9115}
+
+
+@pytest.fixture(autouse=True)
+def _monitoring_enabled(settings) -> None:
+    if not settings.monitoring_enabled:
+        pytest.skip("monitoring is off (monitoring_enabled = False)")
+
+
+@pytest.mark.parametrize("service", PACKAGES)
+def test_each_part_runs_at_boot_on_loopback_only(host, service: str) -> None:
+    unit = host.service(service)
+    assert unit.is_running and unit.is_enabled
+    assert host.socket(f"tcp://127.0.0.1:{PORTS[service]}").is_listening
+    assert not host.socket(f"tcp://0.0.0.0:{PORTS[service]}").is_listening
+
+
+def test_the_rules_pass_promtool_and_onebox_facts_are_fresh(host) -> None:
+    assert host.run(f"promtool check rules {RULES}").rc == 0
+    assert host.service("onebox-metrics.timer").is_enabled
+    age = int(host.check_output(f"echo $(( $(date +%s) - $(stat -c %Y {TEXTFILE}) ))"))
+    assert age < 600, f"{TEXTFILE} is {age} s old: is onebox-metrics.timer running?"
+
+
+def test_prometheus_scrapes_the_host_and_each_apps_public_url(host, app) -> None:
+    targets = json.loads(host.check_output("curl -s http://127.0.0.1:9090/api/v1/targets?state=active"))
+    health = {(t["labels"]["job"], t["labels"].get("instance")): t["health"] for t in targets["data"]["activeTargets"]}
+    assert health[("node", "127.0.0.1:9100")] == "up"
+    probe = [value for (job, _), value in health.items() if job == f"onebox_public_url_{app.app_name}"]
+    assert probe == ["up"], health
