@@ -4,6 +4,7 @@ scrapes what it should (skipped when monitoring_enabled = False)."""
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
@@ -35,8 +36,14 @@ def test_the_rules_pass_promtool_and_onebox_facts_are_fresh(host) -> None:
 
 
 def test_prometheus_scrapes_the_host_and_each_apps_public_url(host, app) -> None:
-    targets = json.loads(host.check_output("curl -s http://127.0.0.1:9090/api/v1/targets?state=active"))
-    health = {(t["labels"]["job"], t["labels"].get("instance")): t["health"] for t in targets["data"]["activeTargets"]}
+    # Just after a restart a target is "unknown" until its first scrape: wait two intervals for it.
+    deadline = time.monotonic() + 2 * app.monitoring_scrape_interval + 10
+    while True:
+        targets = json.loads(host.check_output("curl -s http://127.0.0.1:9090/api/v1/targets?state=active"))
+        health = {(t["labels"]["job"], t["labels"].get("instance")): t["health"] for t in targets["data"]["activeTargets"]}
+        probe = [value for (job, _), value in health.items() if job == f"onebox_public_url_{app.app_name}"]
+        if (health.get(("node", "127.0.0.1:9100")), probe) == ("up", ["up"]) or time.monotonic() > deadline:
+            break
+        time.sleep(2)
     assert health[("node", "127.0.0.1:9100")] == "up"
-    probe = [value for (job, _), value in health.items() if job == f"onebox_public_url_{app.app_name}"]
     assert probe == ["up"], health
