@@ -53,7 +53,8 @@ def wait_healthy(app: App, record: ReleaseRecord, slot: str) -> None:
         if api and api[0].health in ("healthy", "none") and http_ok(app, app.port(slot)):
             return
         time.sleep(0.5)
-    compose(app, record, slot, "logs", "--no-color", "--tail", "30", "api", check=False)
+    # Enough lines for a crash loop: each failed boot logs a few (the traceback, the exit).
+    compose(app, record, slot, "logs", "--no-color", "--tail", "80", "api", check=False)
     raise OneboxError(f"the new version did not become healthy on {app.spec.release.health_path} "
                       "(its last log lines are above); it never received traffic")
 
