@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import subprocess
 import sys
 
@@ -33,8 +34,8 @@ def onebox(deployed, *args: str) -> subprocess.CompletedProcess:
 
 
 def query(deployed, expr: str) -> list[dict]:
-    out = deployed.ssh(f"curl -s --get http://127.0.0.1:9090/api/v1/query --data-urlencode 'query={expr}'").stdout
-    return json.loads(out)["data"]["result"]
+    out = deployed.ssh(f"curl -s --get http://127.0.0.1:9090/api/v1/query --data-urlencode {shlex.quote('query=' + expr)}")
+    return json.loads(out.stdout)["data"]["result"]
 
 
 def live_container(deployed, service: str) -> str:
