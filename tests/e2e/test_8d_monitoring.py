@@ -9,6 +9,7 @@ import os
 import shlex
 import subprocess
 import sys
+import time
 
 import httpx
 import pytest
@@ -49,11 +50,17 @@ def test_the_monitoring_stack_listens_on_loopback_only_and_scrapes_everything(de
     for port, name in PORTS.items():
         bound = [line.split()[3] for line in listening if line.split() and line.split()[3].endswith(f":{port}")]
         assert bound == [f"127.0.0.1:{port}"], f"{name}: {bound}"
-    targets = {(r["metric"]["job"], r["metric"].get("slot")): r["value"][1] for r in query(deployed, "up")}
     live_slot = json.loads(deployed.ssh(f"cat {deployed.settings.app_dir}/state.json").stdout)["slot"]
-    for job in ("prometheus", "alertmanager", "node", "onebox_public_url_onebox"):
-        assert targets[(job, None)] == "1", (job, targets)
-    assert targets[("onebox_app_onebox", live_slot)] == "1", targets  # the app's own metrics, from its live slot
+    wanted = {(job, None) for job in ("prometheus", "alertmanager", "node", "onebox_public_url_onebox")}
+    wanted.add(("onebox_app_onebox", live_slot))  # the app's own metrics, from its live slot
+    deadline = time.monotonic() + 60  # the first scrapes after a restart
+    while True:
+        targets = {(r["metric"]["job"], r["metric"].get("slot")): r["value"][1]
+                   for r in query(deployed, 'up{instance=~"127.0.0.1:.*|https://.*"}')}
+        if all(targets.get(key) == "1" for key in wanted) or time.monotonic() > deadline:
+            break
+        time.sleep(2)
+    assert {key: targets.get(key) for key in wanted} == dict.fromkeys(wanted, "1"), targets
     assert query(deployed, "probe_success")[0]["value"][1] == "1"
     assert query(deployed, "onebox_container_up{service='api'}")[0]["value"][1] == "1"
     again = deployed.deploy()
