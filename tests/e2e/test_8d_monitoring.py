@@ -39,6 +39,15 @@ def query(deployed, expr: str) -> list[dict]:
     return json.loads(out.stdout)["data"]["result"]
 
 
+def wait_query(deployed, expr: str, timeout: float = 90) -> list[dict]:
+    """A query's result once it has one (the first scrapes after a restart)."""
+    deadline = time.monotonic() + timeout
+    while not (result := query(deployed, expr)) and time.monotonic() < deadline:
+        time.sleep(2)
+    assert result, f"{expr}: no data within {timeout:.0f} s"
+    return result
+
+
 def live_container(deployed, service: str) -> str:
     ids = deployed.ssh(f"docker ps -q --filter label=com.docker.compose.service={service}").stdout.split()
     assert len(ids) == 1, ids
@@ -61,8 +70,8 @@ def test_the_monitoring_stack_listens_on_loopback_only_and_scrapes_everything(de
             break
         time.sleep(2)
     assert {key: targets.get(key) for key in wanted} == dict.fromkeys(wanted, "1"), targets
-    assert query(deployed, "probe_success")[0]["value"][1] == "1"
-    assert query(deployed, "onebox_container_up{service='api'}")[0]["value"][1] == "1"
+    assert wait_query(deployed, "probe_success")[0]["value"][1] == "1"
+    assert wait_query(deployed, 'onebox_container_up{service="api"}')[0]["value"][1] == "1"
     again = deployed.deploy()
     assert again.changed == 0, changed_operations(again.output)
 
@@ -102,7 +111,10 @@ def test_a_burst_of_5xx_and_a_failed_backup_alert_then_resolve(deployed, got) ->
     deployed.ssh(f"docker stop {postgres}")
     try:
         with api_tunnel(deployed.ssh_args) as api:
-            statuses = {httpx.get(f"{api}/ready", timeout=10).status_code for _ in range(60)}
+            statuses = set()
+            for _ in range(60):  # over several scrapes: rate() sees no increase in a series' first sample
+                statuses.add(httpx.get(f"{api}/ready", timeout=10).status_code)
+                time.sleep(0.4)
         assert statuses == {503}, statuses  # readiness needs the database
         assert deployed.ssh("systemctl start onebox-backup.service").returncode != 0
         got.wait_webhook("OneboxHttp5xx", "firing", app="onebox")
@@ -136,7 +148,7 @@ def test_monitoring_off_removes_what_it_installed_and_on_brings_it_back(deployed
     assert deployed.deploy({"ONEBOX_MONITORING_ENABLED": "false"}).changed == 0
     on = deployed.deploy()
     assert on.returncode == 0, on.output[-3000:]
-    assert query(deployed, "up{job='node'}")[0]["value"][1] == "1"
+    assert wait_query(deployed, 'up{job="node"}')[0]["value"][1] == "1"
 
 
 def test_the_dashboard_renders_the_prepared_views_with_data_in_a_real_browser(deployed) -> None:
@@ -147,7 +159,10 @@ def test_the_dashboard_renders_the_prepared_views_with_data_in_a_real_browser(de
         assert dashboard.stdout is not None
         url = dashboard.stdout.readline().split()[-1]
         assert url.startswith("http://127.0.0.1:") and url.endswith("/consoles/onebox.html"), url
-        page = httpx.get(url, timeout=20).text
+        deadline = time.monotonic() + 90  # onebox's facts scraped (monitoring may just have been reinstalled)
+        while "<td>onebox</td><td>api</td>" not in (page := httpx.get(url, timeout=20).text).replace("\n", ""):
+            assert time.monotonic() < deadline, page[-3000:]
+            time.sleep(3)
         for view in ("Requests per second, 5xx, latency", "Public URLs", "CPU, memory, disk", "Containers", "Backups"):
             assert view in page, view
         assert "<td>onebox</td><td>api</td>" in page.replace("\n", "")  # the containers view has data
