@@ -42,17 +42,17 @@ def api_tunnel(ssh_args: list[str], remote: str = AppFiles(None).local_socket) -
         tunnel.wait()
 
 
-def wait_ready(base_url: str, timeout: float = 60) -> httpx.Response:
-    """Poll /ready until it answers 200 (after a restart the API needs a moment)."""
+def wait_ready(base_url: str, timeout: float = 60, path: str = "/ready") -> httpx.Response:
+    """Poll `path` (/ready) until it answers 200 (after a restart the API needs a moment)."""
     deadline = time.monotonic() + timeout
     response = None
     while time.monotonic() < deadline:
         with contextlib.suppress(httpx.HTTPError):
-            response = httpx.get(f"{base_url}/ready", timeout=3)
+            response = httpx.get(f"{base_url}{path}", timeout=3)
             if response.status_code == 200:
                 return response
         time.sleep(0.5)
-    raise AssertionError(f"/ready did not answer 200 in {timeout}s (last: {response})")
+    raise AssertionError(f"{path} did not answer 200 in {timeout}s (last: {response})")
 
 
 async def _broadcast(ws_url: str, message: str) -> list[str | bytes]:

@@ -14,22 +14,10 @@ import httpx
 import pytest
 
 from onebox.local.deploy import changed_operations
-from onebox.verify.api import api_tunnel
+from onebox.verify.api import api_tunnel, wait_ready
 
 JOBS = {"ONEBOX_EXTRA_GROUPS": "local_jobs"}
 MINIMAL = {"ONEBOX_EXTRA_GROUPS": "local_minimal"}
-
-
-def wait_for(url: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url, timeout=3).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    raise AssertionError(f"{url} never answered 200")
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +25,7 @@ def jobs(deployed):
     result = deployed.deploy(JOBS)
     assert result.returncode == 0, result.output[-4000:]
     with api_tunnel(deployed.ssh_args) as base_url:
-        wait_for(f"{base_url}/healthz")
+        wait_ready(base_url, path="/healthz")
         yield result, base_url
 
 
@@ -96,6 +84,6 @@ def test_the_minimal_app_runs_without_redis(deployed) -> None:
     again = deployed.deploy(MINIMAL)
     assert again.changed == 0, changed_operations(again.output)
     with api_tunnel(deployed.ssh_args) as api:
-        wait_for(f"{api}/health")
+        wait_ready(api, path="/health")
         note = httpx.post(f"{api}/notes", json={"text": "no redis here"}).json()
         assert httpx.get(f"{api}/notes/{note['id']}").json()["text"] == "no redis here"

@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 
 import httpx
 import pytest
@@ -17,7 +16,7 @@ import pytest
 from onebox.contract import AppFiles
 from onebox.local.deploy import ROOT, changed_operations
 from onebox.verify import edge
-from onebox.verify.api import api_tunnel
+from onebox.verify.api import api_tunnel, wait_ready
 from onebox.verify.load import Load
 
 APPS = {"ONEBOX_EXTRA_GROUPS": "local_apps"}
@@ -41,18 +40,6 @@ def containers(deployed) -> dict[str, str]:
 
 def of(app: str, ids: dict[str, str]) -> dict[str, str]:
     return {key: value for key, value in ids.items() if key.split("/")[0] in (app, f"{app}-blue", f"{app}-green")}
-
-
-def wait_for(url: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url, timeout=3).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    raise AssertionError(f"{url} never answered 200")
 
 
 @pytest.fixture(scope="module")
@@ -149,7 +136,7 @@ def test_a_restore_of_one_app_leaves_the_other_apps_rows(deployed, two_apps) -> 
         before = of("onebox", containers(deployed))
         restored = onebox(deployed, "restore", "--app", "jobs", "--from", "local", "--name", name, "--yes", env=RELEASED)
         assert restored.returncode == 0, restored.stdout[-3000:] + restored.stderr[-3000:]
-        wait_for(f"{jobs_api}/healthz")
+        wait_ready(jobs_api, path="/healthz")
         assert httpx.get(f"{jobs_api}/jobs/{kept}").status_code == 200
         assert httpx.get(f"{jobs_api}/jobs/{lost}").status_code == 404
         assert httpx.get(f"{app_api}/items/{item}").status_code == 200  # untouched
