@@ -28,7 +28,6 @@ APPS_FILE = "/etc/onebox/apps.json"  # the apps on this server: name -> {"dir": 
 TLS_DIR = "/etc/onebox/tls"  # stable certificate paths nginx reads
 BACKUP_CONFIG = "/etc/onebox/backup.json"
 BACKUP_STATE_DIR = "/var/lib/onebox/backup"
-LAST_BACKUP_SUCCESS = f"{BACKUP_STATE_DIR}/last-success"  # epoch seconds of the last good run
 NGINX_DIR = "/etc/nginx"
 MONITORING_FILE = "/etc/onebox/monitoring.json"  # where alerts go, for `onebox-release status`
 ALERTMANAGER_URL = "http://127.0.0.1:9093"

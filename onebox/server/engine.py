@@ -159,7 +159,7 @@ def heal(app: App) -> list[str]:
     assert slot is not None
     fixed = []
     running = docker.containers(app.project(slot))
-    expected = {"api", *app.spec.release.processes} if record.processes_started else {"api"}
+    expected = app.slot_services(record)
     down = {c.service for c in running if c.state != "running"} | (expected - {c.service for c in running})
     if down:
         fixed.append(f"started {', '.join(sorted(down))} of {record.id}")

@@ -48,12 +48,10 @@ def escape(value: str) -> str:
 def app_samples(app: App) -> list[tuple[str, str]]:
     state = app.load_state()
     record = app.record(state.live)
-    expected = {service: app.name for service in app.spec.dependencies}
+    expected = set(app.spec.dependencies)
     running = docker.containers(app.name)
     if record and state.slot:
-        expected.update({"api": app.project(state.slot)})
-        if record.processes_started:
-            expected.update({name: app.project(state.slot) for name in app.spec.release.processes})
+        expected |= app.slot_services(record)
         running += docker.containers(app.project(state.slot))
     found = {item.service: item for item in running}
     out = []

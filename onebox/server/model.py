@@ -110,6 +110,10 @@ class App:
     def project(self, slot: str) -> str:
         return f"{self.name}-{slot}"
 
+    def slot_services(self, record: ReleaseRecord) -> set[str]:
+        """The services a release runs in its slot: the API, and its processes once started."""
+        return {"api", *self.spec.release.processes} if record.processes_started else {"api"}
+
     def port(self, slot: str) -> int:
         return self.spec.slot_ports[SLOTS.index(slot)]
 
@@ -167,22 +171,30 @@ def registered_apps(path: str = contract.APPS_FILE) -> dict[str, contract.Regist
         raise OneboxError(str(error)) from None
 
 
-def app_dirs_from_server(explicit: str | None, name: str | None, every: bool = False,
-                         registry: str = contract.APPS_FILE) -> list[Path]:
-    """The app(s) a command is about: --app-dir; else --app NAME from the registry; else the server's
-    only app, or each app when `every` (status); else what an older onebox wrote to /etc/onebox/app-dir."""
-    if explicit or os.environ.get("ONEBOX_APP_DIR"):
-        return [Path(explicit or os.environ["ONEBOX_APP_DIR"])]
+def chosen_apps(name: str | None, every: bool = False,
+                registry: str = contract.APPS_FILE) -> list[contract.RegisteredApp]:
+    """The registered app(s) a command is about: NAME; else the server's only live app, or each
+    live app when `every` (status); [] before the first converge of this onebox."""
     apps = registered_apps(registry)
     if name:
         if name not in apps:
             raise basics.UsageError(f"no app {name!r} on this server (apps: {', '.join(apps) or 'none yet'})")
-        return [Path(apps[name].dir)]
+        return [apps[name]]
     live = {app_name: app for app_name, app in apps.items() if not app.removed}
     if len(live) > 1 and not every:
         raise basics.UsageError(f"this server has several apps ({', '.join(live)}): name one with --app NAME")
-    if live:
-        return [Path(app.dir) for app in live.values()]
+    return list(live.values())
+
+
+def app_dirs_from_server(explicit: str | None, name: str | None, every: bool = False,
+                         registry: str = contract.APPS_FILE) -> list[Path]:
+    """The app(s) a command is about: --app-dir; else chosen_apps; else what an older onebox
+    wrote to /etc/onebox/app-dir."""
+    if explicit or os.environ.get("ONEBOX_APP_DIR"):
+        return [Path(explicit or os.environ["ONEBOX_APP_DIR"])]
+    chosen = chosen_apps(name, every, registry)
+    if chosen:
+        return [Path(app.dir) for app in chosen]
     try:
         return [Path(Path(contract.APP_DIR_FILE).read_text().strip())]
     except OSError:

@@ -38,7 +38,7 @@ def state_report(app: App) -> dict[str, Any]:
     if live and state.slot:
         report["secrets_changed"] = live.secrets != secrets.fingerprint(app)
         running = {c.service: c for c in docker.containers(app.project(state.slot))}
-        expected = {"api", *app.spec.release.processes} if live.processes_started else {"api"}
+        expected = app.slot_services(live)
         for service in sorted(expected):
             item = running.get(service)
             if not item or not item.up:

@@ -16,8 +16,8 @@ from onebox.server.backup.dump import take_backup
 from onebox.server.backup.restic import Restic, offsite_sync
 from onebox.server.backup.restore import restore
 from onebox.server.backup.sets import apply_local_retention, check_label, local_sets
-from onebox.server.basics import EXIT_INTERRUPTED, OneboxError, UsageError, file_lock, log, set_prefix, write_atomic, write_json
-from onebox.server.model import registered_apps
+from onebox.server.basics import EXIT_INTERRUPTED, OneboxError, file_lock, log, set_prefix, write_atomic, write_json
+from onebox.server.model import chosen_apps
 
 PROG = "onebox-backup"
 
@@ -120,15 +120,8 @@ def parser() -> argparse.ArgumentParser:
 
 def config_path(app: str | None) -> str:
     """The backup configuration of the app named (or of the server's only app), from the apps registry."""
-    registry = registered_apps()
-    if app is None:
-        live = [entry for entry in registry.values() if not entry.removed]
-        if len(live) > 1:
-            raise UsageError(f"this server has several apps ({', '.join(registry)}): name one with --app NAME")
-        return contract.AppFiles(live[0].key if live else None).backup_config
-    if app not in registry:
-        raise UsageError(f"no app {app!r} on this server (apps: {', '.join(registry) or 'none yet'})")
-    return contract.AppFiles(registry[app].key).backup_config
+    chosen = chosen_apps(app)
+    return contract.AppFiles(chosen[0].key if chosen else None).backup_config
 
 
 def terminated(signum: int, frame: object) -> None:
