@@ -32,7 +32,7 @@ COLLECTOR = "onebox-metrics"
 
 def monitoring_config(s: Settings) -> str:
     """contract.MONITORING_FILE: what `onebox-release status` needs to report alerts."""
-    return json.dumps({"alertmanager": contract.ALERTMANAGER_URL, "routes": s.alert_routes}, indent=2) + "\n"
+    return json.dumps({"prometheus": contract.PROMETHEUS_URL, "routes": s.alert_routes}, indent=2) + "\n"
 
 
 @deploy("Monitor the server and its apps")

@@ -30,7 +30,6 @@ BACKUP_CONFIG = "/etc/onebox/backup.json"
 BACKUP_STATE_DIR = "/var/lib/onebox/backup"
 NGINX_DIR = "/etc/nginx"
 MONITORING_FILE = "/etc/onebox/monitoring.json"  # where alerts go, for `onebox-release status`
-ALERTMANAGER_URL = "http://127.0.0.1:9093"
 PROMETHEUS_URL = "http://127.0.0.1:9090"
 # Maintenance mode: nginx answers 503 while this file exists (no reload needed to turn it on or off).
 MAINTENANCE_DIR = "/var/lib/onebox/maintenance"

@@ -1,4 +1,8 @@
-"""What Alertmanager on this server says is firing, for `onebox-release status`."""
+"""What is firing on this server, for `onebox-release status`.
+
+Asked of Prometheus, not Alertmanager: Alertmanager holds an alert until its endsAt passes (up to
+four resend delays after the cause is gone), so a status run right after a fix would still name it.
+Prometheus drops it at the first rule evaluation that finds the cause gone."""
 
 from __future__ import annotations
 
@@ -17,11 +21,11 @@ def firing(app_name: str, config: str = contract.MONITORING_FILE) -> tuple[list[
     except (OSError, ValueError):
         return None, []
     try:
-        url = f"{monitoring['alertmanager']}/api/v2/alerts?active=true&silenced=false&inhibited=false"
+        url = f"{monitoring.get('prometheus', contract.PROMETHEUS_URL)}/api/v1/alerts"
         with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 - loopback, our own URL
-            alerts = json.load(response)
-    except (OSError, ValueError) as error:
-        return monitoring["routes"], [f"Alertmanager does not answer ({error})"]
+            alerts = [alert for alert in json.load(response)["data"]["alerts"] if alert["state"] == "firing"]
+    except (OSError, ValueError, KeyError) as error:
+        return monitoring["routes"], [f"Prometheus does not answer ({error})"]
     return monitoring["routes"], [
         f"{alert['labels'].get('alertname')}: {alert.get('annotations', {}).get('summary', '')}"
         for alert in alerts if alert["labels"].get("app") in (None, app_name)]

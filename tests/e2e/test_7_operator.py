@@ -6,20 +6,14 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 
 import httpx
 import pytest
+from operator_cli import onebox, status_once_alerts_settle
 from test_4_rollout import app_copy
 
 from onebox.local.deploy import PYINFRA, ROOT
-
-
-def onebox(deployed, *args: str) -> subprocess.CompletedProcess:
-    command = [sys.executable, "-m", "onebox.cli", args[0], "inventories/local.py", *args[1:]]
-    return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False,
-                          env={**os.environ, "ONEBOX_TARGET_INDEX": str(deployed.target.index)})
 
 
 def test_status_names_the_live_release_and_a_stopped_service(deployed) -> None:
@@ -32,7 +26,8 @@ def test_status_names_the_live_release_and_a_stopped_service(deployed) -> None:
     assert broken.returncode != 0
     assert "ATTENTION: api is exited" in broken.stdout
     assert deployed.deploy().returncode == 0
-    assert onebox(deployed, "status").returncode == 0
+    settled = status_once_alerts_settle(deployed)
+    assert settled.returncode == 0, settled.stdout
 
 
 def test_logs_show_a_request_made_through_nginx(deployed, api) -> None:

@@ -4,25 +4,13 @@ and the operator's command line rolls back to a named release and restores a bac
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
 import httpx
+from operator_cli import onebox
 
-from onebox.local.deploy import ROOT
 from onebox.verify import edge
 from onebox.verify.api import wait_ready
 
 MINIMAL = {"ONEBOX_EXTRA_GROUPS": "local_minimal"}  # another app: no Redis
-
-
-def onebox(deployed, *args: str) -> subprocess.CompletedProcess:
-    """The `onebox` command line against the e2e target, as an operator runs it: the first
-    argument is the subcommand ("backup now"), the inventory follows it."""
-    command = [sys.executable, "-m", "onebox.cli", *args[0].split(), "inventories/local.py", *args[1:]]
-    return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False,
-                          env={**os.environ, "ONEBOX_TARGET_INDEX": str(deployed.target.index)})
 
 
 def last_release_log(deployed) -> str:

@@ -13,6 +13,7 @@ import time
 
 import httpx
 import pytest
+from operator_cli import onebox, status_once_alerts_settle
 from receivers import Receivers
 
 from onebox.local.deploy import ROOT, changed_operations
@@ -26,12 +27,6 @@ PORTS = {9090: "prometheus", 9093: "alertmanager", 9100: "node exporter", 9115: 
 def got():
     with Receivers() as receivers:
         yield receivers
-
-
-def onebox(deployed, *args: str) -> subprocess.CompletedProcess:
-    command = [sys.executable, "-m", "onebox.cli", *args[0].split(), "inventories/local.py", *args[1:]]
-    return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False,
-                          env={**os.environ, "ONEBOX_TARGET_INDEX": str(deployed.target.index)})
 
 
 def query(deployed, expr: str) -> list[dict]:
@@ -92,6 +87,8 @@ def test_a_killed_api_alerts_by_webhook_and_mail_is_listed_by_status_then_resolv
         deployed.ssh(f"docker start {api}")
     got.wait_webhook("OneboxContainerDown", "resolved", app="onebox", service="api")
     got.wait_mail("RESOLVED OneboxContainerDown")
+    settled = status_once_alerts_settle(deployed)
+    assert settled.returncode == 0, settled.stdout
 
 
 def test_a_full_disk_alerts_then_resolves(deployed, got) -> None:

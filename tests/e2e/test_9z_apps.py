@@ -6,15 +6,14 @@ server of two apps, then of one."""
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 
 import httpx
 import pytest
+from operator_cli import onebox
 
 from onebox.contract import AppFiles
-from onebox.local.deploy import ROOT, changed_operations
+from onebox.local.deploy import changed_operations
 from onebox.verify import edge
 from onebox.verify.api import api_tunnel, wait_ready
 from onebox.verify.load import Load
@@ -22,13 +21,6 @@ from onebox.verify.load import Load
 APPS = {"ONEBOX_EXTRA_GROUPS": "local_apps"}
 RELEASED = {**APPS, "ONEBOX_TEST_JOBS_RELEASE": "2"}  # after the code release of jobs below
 APP_DOMAIN, JOBS_DOMAIN = "app.onebox.test", "jobs.onebox.test"
-
-
-def onebox(deployed, *args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
-    """`onebox SUBCOMMAND inventories/local.py ARGS...` as an operator runs it."""
-    command = [sys.executable, "-m", "onebox.cli", *args[0].split(), "inventories/local.py", *args[1:]]
-    return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False,
-                          env={**os.environ, "ONEBOX_TARGET_INDEX": str(deployed.target.index), **env})
 
 
 def containers(deployed) -> dict[str, str]:
