@@ -1,5 +1,5 @@
-"""Monitoring: Prometheus, the node and blackbox exporters and Alertmanager from the
-distribution, every one on 127.0.0.1; onebox's facts through the node exporter's textfile
+"""Monitoring: Prometheus, the node, blackbox, PostgreSQL, Redis and nginx exporters and
+Alertmanager from the distribution, every one on 127.0.0.1; onebox's facts through the node exporter's textfile
 collector (onebox-release metrics, on a timer); alert rules from the settings; alerts to a
 webhook and/or e-mail. `monitoring_enabled = False` removes all of it."""
 
@@ -19,7 +19,10 @@ from onebox.operations import checked_file
 from onebox.render import render
 from onebox.settings import Settings
 
-PACKAGES = ["prometheus", "prometheus-node-exporter", "prometheus-alertmanager", "prometheus-blackbox-exporter"]
+# Configured by their /etc/default file alone (the apps' PostgreSQL and Redis come by file discovery).
+PLAIN_EXPORTERS = ["prometheus-postgres-exporter", "prometheus-redis-exporter", "prometheus-nginx-exporter"]
+PACKAGES = ["prometheus", "prometheus-node-exporter", "prometheus-alertmanager", "prometheus-blackbox-exporter",
+            *PLAIN_EXPORTERS]
 PROMETHEUS_DIR = "/etc/prometheus"
 RULES = f"{PROMETHEUS_DIR}/onebox.rules.yml"
 CONSOLE = f"{PROMETHEUS_DIR}/consoles/onebox.html"
@@ -47,7 +50,9 @@ def install_monitoring(s: Settings) -> None:
     apt.packages(name="Install Prometheus, its exporters and Alertmanager from the distribution.", packages=PACKAGES,
                  no_recommends=True)
     defaults = {service: files.put(name=f"Bind {service} to 127.0.0.1 (/etc/default/{service}).",
-                                   src=StringIO(render(f"default/{service}.j2", s=s, textfile_dir=TEXTFILE_DIR)),
+                                   src=StringIO(render(f"default/{service}.j2", s=s, textfile_dir=TEXTFILE_DIR,
+                                                       config=contract.POSTGRES_EXPORTER_CONFIG,
+                                                       nginx_status=contract.NGINX_STATUS)),
                                    dest=f"/etc/default/{service}")
                 for service in PACKAGES}
     memory = files.put(name="Limit Prometheus's memory (monitoring_memory_max).", create_remote_dir=True,
@@ -57,7 +62,8 @@ def install_monitoring(s: Settings) -> None:
     console = files.put(name="Write onebox's console page (onebox dashboard).", dest=CONSOLE,
                         src=StringIO(render("prometheus/consoles/onebox.html.j2", s=s)))
     config = checked_file(name="Write prometheus.yml (checked by promtool).", dest=f"{PROMETHEUS_DIR}/prometheus.yml",
-                          content=render("prometheus/prometheus.yml.j2", s=s, rules=RULES),
+                          content=render("prometheus/prometheus.yml.j2", s=s, rules=RULES,
+                                         targets_dir=contract.EXPORTER_TARGETS_DIR),
                           check=f"promtool check config {PROMETHEUS_DIR}/prometheus.yml >/dev/null")
     blackbox = checked_file(name="Write the public URL probes (blackbox.yml).", dest=f"{PROMETHEUS_DIR}/blackbox.yml",
                             content=render("prometheus/blackbox.yml.j2", s=s),
@@ -77,6 +83,7 @@ def install_monitoring(s: Settings) -> None:
         "prometheus-node-exporter": [defaults["prometheus-node-exporter"]],
         "prometheus-alertmanager": [defaults["prometheus-alertmanager"], routes],
         "prometheus-blackbox-exporter": [defaults["prometheus-blackbox-exporter"], blackbox],
+        **{service: [defaults[service]] for service in PLAIN_EXPORTERS},
     }
     for service, changes in restart_on.items():
         systemd.service(name=f"Run {service} at boot.", service=service, running=True, enabled=True)
@@ -87,9 +94,11 @@ def install_monitoring(s: Settings) -> None:
 
 def install_collector(s: Settings) -> list:
     files.directory(name="Create the textfile collector's directory.", path=TEXTFILE_DIR, mode="755")
+    files.directory(name="Create the directory of the exporters' targets.", path=contract.EXPORTER_TARGETS_DIR,
+                    mode="755")
     service = files.put(name=f"Write {COLLECTOR}.service.", dest=f"{UNIT_DIR}/{COLLECTOR}.service",
                         src=StringIO(render(f"systemd/{COLLECTOR}.service.j2", s=s, command=contract.RELEASE_COMMAND,
-                                            textfile=TEXTFILE)))
+                                            textfile=TEXTFILE, targets_dir=contract.EXPORTER_TARGETS_DIR)))
     timer = files.put(name=f"Write {COLLECTOR}.timer.", dest=f"{UNIT_DIR}/{COLLECTOR}.timer",
                       src=StringIO(render(f"systemd/{COLLECTOR}.timer.j2", s=s)))
     return [service, timer]
@@ -101,7 +110,7 @@ def remove_monitoring() -> None:
         server.shell(name=f"Stop and disable {COLLECTOR}.timer.", commands=[f"systemctl disable --now {COLLECTOR}.timer"])
     removed = [files.file(name=f"Remove {path}.", path=path, present=False)
                for path in (f"{UNIT_DIR}/{COLLECTOR}.service", f"{UNIT_DIR}/{COLLECTOR}.timer", MEMORY_DROP_IN,
-                            contract.MONITORING_FILE)]
+                            contract.MONITORING_FILE, contract.POSTGRES_EXPORTER_CONFIG)]
     systemd.daemon_reload(name="Reload systemd without the monitoring units.", _if=any_changed(*removed))
     apt.packages(name="Remove Prometheus, its exporters and Alertmanager.", packages=PACKAGES, present=False,
                  purge=True)

@@ -31,6 +31,9 @@ BACKUP_STATE_DIR = "/var/lib/onebox/backup"
 NGINX_DIR = "/etc/nginx"
 MONITORING_FILE = "/etc/onebox/monitoring.json"  # where alerts go, for `onebox-release status`
 PROMETHEUS_URL = "http://127.0.0.1:9090"
+POSTGRES_EXPORTER_CONFIG = "/etc/onebox/postgres-exporter.yml"  # written by onebox-release metrics: its password
+EXPORTER_TARGETS_DIR = "/var/lib/prometheus/onebox-targets"  # the apps' PostgreSQL and Redis, for file discovery
+NGINX_STATUS = "127.0.0.1:9180"  # nginx's stub_status, for the nginx exporter (loopback only)
 # Maintenance mode: nginx answers 503 while this file exists (no reload needed to turn it on or off).
 MAINTENANCE_DIR = "/var/lib/onebox/maintenance"
 MAINTENANCE_FLAG = "on"  # a file in MAINTENANCE_DIR

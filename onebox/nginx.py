@@ -56,6 +56,7 @@ def nginx_files(s: Settings, layout: Layout, nginx_version: tuple[int, int, int]
     shared = {
         "p": layout, "maintenance_page": contract.MAINTENANCE_PAGE, "retry_after": contract.MAINTENANCE_RETRY_AFTER,
         "http2_directive": nginx_version is not None and nginx_version >= HTTP2_DIRECTIVE_SINCE,
+        "nginx_status": contract.NGINX_STATUS,
     }
     templates = ["nginx.conf", "conf.d/onebox-tls.conf", "conf.d/onebox-http.conf", "sites-enabled/00-default.conf"]
     rendered = {f"{layout.nginx_dir}/{name}": render(f"nginx/{name}.j2", s=s, **shared) for name in templates}

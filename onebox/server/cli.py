@@ -70,6 +70,7 @@ def parser() -> argparse.ArgumentParser:
     commands.add_parser("retire", help="stop every container of the app (removed from the settings); data stays")
     metrics_cmd = commands.add_parser("metrics", help="onebox's facts for Prometheus (every app), to a textfile")
     metrics_cmd.add_argument("--textfile", required=True, help="e.g. /var/lib/prometheus/node-exporter/onebox.prom")
+    metrics_cmd.add_argument("--targets", help="where the PostgreSQL and Redis exporters' targets go (file discovery)")
     commands.add_parser("purge", help="delete a retired app's volumes, directory and backups for good")
     maintenance = commands.add_parser("maintenance", help="503 with Retry-After for all but the health path")
     maintenance.add_argument("mode", choices=("on", "off", "status"))
@@ -226,7 +227,7 @@ def main(argv: list[str]) -> int:
     args = parser().parse_args(argv)
     try:
         if args.command == "metrics":  # the whole server, every app
-            metrics.write(Path(args.textfile))
+            metrics.write(Path(args.textfile), Path(args.targets) if args.targets else None)
             return basics.EXIT_OK
         app_dirs = app_dirs_from_server(args.app_dir, args.app, every=args.command == "status")
         if len(app_dirs) == 1:

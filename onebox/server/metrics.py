@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from onebox import contract
-from onebox.server import basics, docker, reports
+from onebox.server import basics, docker, exporters, reports
 from onebox.server.basics import OneboxError
 from onebox.server.model import App, registered_apps
 
@@ -128,15 +128,20 @@ def text(samples: list[tuple[str, str]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write(textfile: Path, registry: str = contract.APPS_FILE) -> None:
-    samples = []
+def write(textfile: Path, targets_dir: Path | None = None, registry: str = contract.APPS_FILE) -> None:
+    """The textfile; with `targets_dir`, the exporters' targets too (onebox.server.exporters)."""
+    samples, apps = [], []
     for name, entry in registered_apps(registry).items():
         if entry.removed:
             continue
         try:
-            samples += app_samples(App(Path(entry.dir)))
+            app = App(Path(entry.dir))
+            samples += app_samples(app)
+            apps.append(app)
         except OneboxError as error:  # one app not deployed yet must not hide the others
             basics.log(f"app {name}: {error}")
     samples += server_samples()
     basics.write_atomic(textfile, text(samples), mode=0o644)
+    if targets_dir:
+        exporters.refresh(apps, targets_dir)
 

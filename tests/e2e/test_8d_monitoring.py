@@ -20,7 +20,8 @@ from onebox.local.deploy import ROOT, changed_operations
 from onebox.verify.api import api_tunnel
 
 ARTIFACTS = ROOT / ".onebox" / "artifacts"  # the test run's artifacts: the dashboard's screenshot
-PORTS = {9090: "prometheus", 9093: "alertmanager", 9100: "node exporter", 9115: "blackbox exporter"}
+PORTS = {9090: "prometheus", 9093: "alertmanager", 9100: "node exporter", 9115: "blackbox exporter",
+         9187: "postgres exporter", 9121: "redis exporter", 9113: "nginx exporter", 9180: "nginx stub_status"}
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +56,7 @@ def test_the_monitoring_stack_listens_on_loopback_only_and_scrapes_everything(de
         bound = [line.split()[3] for line in listening if line.split() and line.split()[3].endswith(f":{port}")]
         assert bound == [f"127.0.0.1:{port}"], f"{name}: {bound}"
     live_slot = json.loads(deployed.ssh(f"cat {deployed.settings.app_dir}/state.json").stdout)["slot"]
-    wanted = {(job, None) for job in ("prometheus", "alertmanager", "node", "onebox_public_url_onebox")}
+    wanted = {(job, None) for job in ("prometheus", "alertmanager", "node", "nginx", "onebox_public_url_onebox")}
     wanted.add(("onebox_app_onebox", live_slot))  # the app's own metrics, from its live slot
     deadline = time.monotonic() + 60  # the first scrapes after a restart
     while True:
@@ -67,6 +68,14 @@ def test_the_monitoring_stack_listens_on_loopback_only_and_scrapes_everything(de
     assert {key: targets.get(key) for key in wanted} == dict.fromkeys(wanted, "1"), targets
     assert wait_query(deployed, "probe_success")[0]["value"][1] == "1"
     assert wait_query(deployed, 'onebox_container_up{service="api"}')[0]["value"][1] == "1"
+    for metric in ("pg_up", "redis_up"):  # the app's own PostgreSQL and Redis, on its Docker network
+        assert [r["value"][1] for r in wait_query(deployed, f'{metric}{{app="onebox"}}')] == ["1"], metric
+    assert wait_query(deployed, 'pg_database_size_bytes{app="onebox",datname="app"}')  # the monitoring role reads stats
+    # ... and nothing else: the app's tables are not its to read.
+    denied = deployed.ssh(f"docker exec -e PGPASSWORD=$(cat /etc/onebox/postgres-monitor.password) "
+                          f"{live_container(deployed, 'postgres')} psql -h 127.0.0.1 -U onebox_monitor -d app "
+                          "-c 'SELECT * FROM alembic_version' 2>&1")
+    assert "permission denied for table alembic_version" in denied.stdout, denied.stdout
     again = deployed.deploy()
     assert again.changed == 0, changed_operations(again.output)
 
@@ -165,7 +174,8 @@ def test_the_dashboard_renders_the_prepared_views_with_data_in_a_real_browser(de
         while not with_data(page := httpx.get(url, timeout=20).text):
             assert time.monotonic() < deadline, page[-3000:]
             time.sleep(3)
-        for view in ("Requests per second, 5xx, latency", "Public URLs", "CPU, memory, disk", "Containers", "Backups"):
+        for view in ("Requests per second, 5xx, latency", "Public URLs", "CPU, memory, disk", "Containers",
+                     "PostgreSQL and Redis", "nginx", "Backups"):
             assert view in page, view
         assert "<td>onebox</td><td>api</td>" in page.replace("\n", "")  # the containers view has data
         assert "CPU busy" in page

@@ -11,7 +11,8 @@ import pytest
 from deploys.monitoring import PACKAGES, RULES, TEXTFILE
 
 PORTS = {"prometheus": 9090, "prometheus-alertmanager": 9093, "prometheus-node-exporter": 9100,
-         "prometheus-blackbox-exporter": 9115}
+         "prometheus-blackbox-exporter": 9115, "prometheus-postgres-exporter": 9187, "prometheus-redis-exporter": 9121,
+         "prometheus-nginx-exporter": 9113}
 
 
 @pytest.fixture(autouse=True)
@@ -47,3 +48,22 @@ def test_prometheus_scrapes_the_host_and_each_apps_public_url(host, app) -> None
         time.sleep(2)
     assert health[("node", "127.0.0.1:9100")] == "up"
     assert probe == ["up"], health
+
+
+def wait_query(host, expr: str, timeout: float) -> list[dict]:
+    """A PromQL query's result once it has one (the first scrapes after a restart), else []."""
+    deadline = time.monotonic() + timeout
+    while True:
+        out = host.check_output(f"curl -s --get http://127.0.0.1:9090/api/v1/query --data-urlencode 'query={expr}'")
+        if (result := json.loads(out)["data"]["result"]) or time.monotonic() > deadline:
+            return result
+        time.sleep(2)
+
+
+def test_prometheus_scrapes_nginx_and_each_apps_postgres_and_redis(host, app) -> None:
+    # The collector finds the containers each run (onebox-metrics.timer), then Prometheus scrapes them.
+    timeout = 3 * app.monitoring_scrape_interval + 20
+    assert [r["value"][1] for r in wait_query(host, "nginx_up", timeout)] == ["1"]
+    for enabled, metric in ((app.postgres_enabled, "pg_up"), (app.redis_enabled, "redis_up")):
+        found = [r["value"][1] for r in wait_query(host, f'{metric}{{app="{app.app_name}"}}', timeout if enabled else 0)]
+        assert found == (["1"] if enabled else []), (metric, found)

@@ -14,7 +14,8 @@ import yaml
 from test_apps_settings import two_apps
 from test_settings import valid
 
-from deploys.monitoring import monitoring_config
+from deploys.monitoring import PACKAGES, monitoring_config
+from onebox import contract
 from onebox.render import render
 from onebox.settings import Settings, validate_settings
 
@@ -33,7 +34,8 @@ def rendered(s: Settings, tmp_path: Path) -> dict[str, Path]:
     paths = {name: tmp_path / name for name in ("onebox.rules.yml", "prometheus.yml", "alertmanager.yml",
                                                 "blackbox.yml")}
     paths["onebox.rules.yml"].write_text(render("prometheus/onebox.rules.yml.j2", s=s))
-    paths["prometheus.yml"].write_text(render("prometheus/prometheus.yml.j2", s=s, rules=paths["onebox.rules.yml"]))
+    paths["prometheus.yml"].write_text(render("prometheus/prometheus.yml.j2", s=s, rules=paths["onebox.rules.yml"],
+                                                        targets_dir=str(tmp_path)))
     paths["alertmanager.yml"].write_text(render("prometheus/alertmanager.yml.j2", s=s, smtp_password="a-password"))
     paths["blackbox.yml"].write_text(render("prometheus/blackbox.yml.j2", s=s))
     return paths
@@ -69,9 +71,11 @@ def test_routes_follow_the_settings_and_resolved_messages_are_sent(tmp_path: Pat
 
 
 def test_everything_listens_on_loopback_only() -> None:
-    for service in ("prometheus", "prometheus-node-exporter", "prometheus-alertmanager", "prometheus-blackbox-exporter"):
-        args = render(f"default/{service}.j2", s=settings(), textfile_dir="/t")
+    for service in PACKAGES:
+        args = render(f"default/{service}.j2", s=settings(), textfile_dir="/t", config="/c",
+                      nginx_status=contract.NGINX_STATUS)
         assert "--web.listen-address=127.0.0.1:" in args, service
+    assert contract.NGINX_STATUS.startswith("127.0.0.1:")
     assert "--cluster.listen-address=" in render("default/prometheus-alertmanager.j2", s=settings())
 
 
@@ -115,6 +119,9 @@ def test_the_rules_fire_on_a_breaking_server_and_clear_after_the_fix(tmp_path: P
             series("http_requests_total", {**app, "status": "200"}, "0+300x20"),
             series("http_requests_total", {**app, "status": "500"}, "0 0 0 0 0 0 0+60x14"),
             series("onebox_metrics_timestamp_seconds", {}, "0+30x20"),
+            # PostgreSQL stops answering its exporter from 1m to 4m; Redis answers throughout.
+            series("pg_up", {**APP, "job": "postgres"}, "1 1 0 0 0 0 0 0 1+0x12"),
+            series("redis_up", {**APP, "job": "redis"}, "1+0x20"),
         ],
         "alert_rule_test": [
             alert("OneboxContainerDown", "2m30s", None),  # down, but not for alert_for_seconds yet
@@ -137,6 +144,11 @@ def test_the_rules_fire_on_a_breaking_server_and_clear_after_the_fix(tmp_path: P
                   "app onebox: 10.71% of responses are 5xx"),
             alert("OneboxPublicUrlDown", "5m", None),
             alert("OneboxMetricsStale", "5m", None),
+            alert("OneboxPostgresDown", "1m30s", None),
+            alert("OneboxPostgresDown", "3m", {**APP, "job": "postgres", "severity": "critical"},
+                  "app onebox: PostgreSQL does not answer its exporter"),
+            alert("OneboxPostgresDown", "5m", None),
+            alert("OneboxRedisDown", "5m", None),
         ],
     }]}
     (tmp_path / "tests.yml").write_text(yaml.safe_dump(tests))
