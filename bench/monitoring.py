@@ -3,8 +3,8 @@
     .venv/bin/python bench/monitoring.py [SECONDS]
 
 Converges its own target (index 5) with the default settings (monitoring on, a 30 s scrape),
-lets it settle, then prints for Prometheus, Alertmanager, the node and blackbox exporters and
-onebox's collector: memory (PSS, from /proc) and CPU (percent of one core over SECONDS,
+lets it settle, then prints for Prometheus, Alertmanager, the node, blackbox, PostgreSQL, Redis
+and nginx exporters and onebox's collector: memory (PSS, from /proc) and CPU (percent of one core over SECONDS,
 default 120), and the size of Prometheus's samples on disk.
 """
 
@@ -16,13 +16,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from onebox.contract import EXPORTER_TARGETS_DIR as TARGETS  # noqa: E402
 from onebox.local.deploy import run_deploy  # noqa: E402
 from onebox.local.stack import bring_up  # noqa: E402
 from onebox.local.target import Target, down  # noqa: E402
 
 TARGET = Target(index=5)
 PROCESSES = {"prometheus": "prometheus", "alertmanager": "prometheus-alertmanager",
-             "node exporter": "prometheus-node-exporter", "blackbox exporter": "prometheus-blackbox-exporter"}
+             "node exporter": "prometheus-node-exporter", "blackbox exporter": "prometheus-blackbox-exporter",
+             "postgres exporter": "prometheus-postgres-exporter", "redis exporter": "prometheus-redis-exporter",
+             "nginx exporter": "prometheus-nginx-exporter"}
 SETTLE_SECONDS = 60
 # Per process name: PSS in KiB, CPU ticks (utime + stime) so far.
 SNAPSHOT = """for name in {names}; do
@@ -44,7 +47,8 @@ def snapshot() -> dict[str, tuple[int, int]]:
 
 def collector_cpu_seconds() -> float:
     """CPU seconds (user + system) of one run of onebox's collector, as the timer runs it."""
-    out = TARGET.ssh("TIMEFORMAT='%U %S'; { time onebox-release metrics --textfile /tmp/bench.prom >/dev/null; } 2>&1")
+    run = f"onebox-release metrics --textfile /tmp/bench.prom --targets {TARGETS} >/dev/null"
+    out = TARGET.ssh("TIMEFORMAT='%U %S'; { time " + run + "; } 2>&1")
     user, system = out.stdout.split()[-2:]
     return float(user) + float(system)
 

@@ -270,7 +270,8 @@ backup_s3_region = "us-east-1"
 backup_restic_check_interval_days = 7
 
 # --- monitoring and alerts ---
-# Prometheus, node/blackbox exporters and Alertmanager from the distribution, all on 127.0.0.1 (False removes them).
+# Prometheus, Alertmanager and the node, blackbox, PostgreSQL, Redis and nginx exporters from the
+# distribution, all on 127.0.0.1 (False removes them).
 monitoring_enabled = True
 # Seconds between two scrapes (and two rule evaluations).
 monitoring_scrape_interval = 30
