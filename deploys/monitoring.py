@@ -110,7 +110,8 @@ def remove_monitoring() -> None:
         server.shell(name=f"Stop and disable {COLLECTOR}.timer.", commands=[f"systemctl disable --now {COLLECTOR}.timer"])
     removed = [files.file(name=f"Remove {path}.", path=path, present=False)
                for path in (f"{UNIT_DIR}/{COLLECTOR}.service", f"{UNIT_DIR}/{COLLECTOR}.timer", MEMORY_DROP_IN,
-                            contract.MONITORING_FILE, contract.POSTGRES_EXPORTER_CONFIG)]
+                            contract.MONITORING_FILE, contract.POSTGRES_EXPORTER_CONFIG,
+                            contract.POSTGRES_MONITOR_PASSWORD, contract.MONITOR_ROLES_FILE)]
     systemd.daemon_reload(name="Reload systemd without the monitoring units.", _if=any_changed(*removed))
     apt.packages(name="Remove Prometheus, its exporters and Alertmanager.", packages=PACKAGES, present=False,
                  purge=True)

@@ -32,6 +32,8 @@ NGINX_DIR = "/etc/nginx"
 MONITORING_FILE = "/etc/onebox/monitoring.json"  # where alerts go, for `onebox-release status`
 PROMETHEUS_URL = "http://127.0.0.1:9090"
 POSTGRES_EXPORTER_CONFIG = "/etc/onebox/postgres-exporter.yml"  # written by onebox-release metrics: its password
+POSTGRES_MONITOR_PASSWORD = "/etc/onebox/postgres-monitor.password"  # the monitoring role's, root only
+MONITOR_ROLES_FILE = "/var/lib/onebox/monitor-roles.json"  # app -> the PostgreSQL container its role was made in
 EXPORTER_TARGETS_DIR = "/var/lib/prometheus/onebox-targets"  # the apps' PostgreSQL and Redis, for file discovery
 NGINX_STATUS = "127.0.0.1:9180"  # nginx's stub_status, for the nginx exporter (loopback only)
 # Maintenance mode: nginx answers 503 while this file exists (no reload needed to turn it on or off).

@@ -23,8 +23,8 @@ from onebox.server import basics, docker
 from onebox.server.model import App
 
 MONITOR_ROLE = "onebox_monitor"
-PASSWORD_FILE = Path("/etc/onebox/postgres-monitor.password")
-ROLES_FILE = Path("/var/lib/onebox/monitor-roles.json")  # app -> the PostgreSQL container its role was made in
+PASSWORD_FILE = Path(contract.POSTGRES_MONITOR_PASSWORD)
+ROLES_FILE = Path(contract.MONITOR_ROLES_FILE)
 EXPORTER_SERVICE = "prometheus-postgres-exporter"
 
 
