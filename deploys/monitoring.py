@@ -35,7 +35,8 @@ COLLECTOR = "onebox-metrics"
 
 def monitoring_config(s: Settings) -> str:
     """contract.MONITORING_FILE: what `onebox-release status` needs to report alerts."""
-    return json.dumps({"prometheus": contract.PROMETHEUS_URL, "routes": s.alert_routes}, indent=2) + "\n"
+    return json.dumps({"prometheus": contract.PROMETHEUS_URL, "alertmanager": contract.ALERTMANAGER_URL,
+                       "routes": s.alert_routes}, indent=2) + "\n"
 
 
 @deploy("Monitor the server and its apps")
@@ -107,7 +108,12 @@ def install_collector(s: Settings) -> list:
 def remove_monitoring() -> None:
     """monitoring_enabled = False: the packages, their data and onebox's files go."""
     if host.get_fact(File, path=f"{UNIT_DIR}/{COLLECTOR}.timer"):
-        server.shell(name=f"Stop and disable {COLLECTOR}.timer.", commands=[f"systemctl disable --now {COLLECTOR}.timer"])
+        # The service too: a run under way would write the exporters' files again after they go.
+        server.shell(name=f"Stop and disable {COLLECTOR}.timer.",
+                     commands=[f"systemctl disable --now {COLLECTOR}.timer", f"systemctl stop {COLLECTOR}.service"])
+    if host.get_fact(File, path=contract.POSTGRES_MONITOR_PASSWORD):
+        server.shell(name="Drop the monitoring role from every app's PostgreSQL.",
+                     commands=[f"{contract.RELEASE_COMMAND} unmonitor"])
     removed = [files.file(name=f"Remove {path}.", path=path, present=False)
                for path in (f"{UNIT_DIR}/{COLLECTOR}.service", f"{UNIT_DIR}/{COLLECTOR}.timer", MEMORY_DROP_IN,
                             contract.MONITORING_FILE, contract.POSTGRES_EXPORTER_CONFIG,

@@ -30,6 +30,7 @@ BACKUP_CONFIG = "/etc/onebox/backup.json"
 BACKUP_STATE_DIR = "/var/lib/onebox/backup"
 NGINX_DIR = "/etc/nginx"
 MONITORING_FILE = "/etc/onebox/monitoring.json"  # where alerts go, for `onebox-release status`
+ALERTMANAGER_URL = "http://127.0.0.1:9093"
 PROMETHEUS_URL = "http://127.0.0.1:9090"
 POSTGRES_EXPORTER_CONFIG = "/etc/onebox/postgres-exporter.yml"  # written by onebox-release metrics: its password
 POSTGRES_MONITOR_PASSWORD = "/etc/onebox/postgres-monitor.password"  # the monitoring role's, root only

@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 from onebox import contract
-from onebox.server import basics, engine, metrics, removal, reports, slots, switch
+from onebox.server import basics, engine, exporters, metrics, removal, reports, slots, switch
 from onebox.server.basics import OneboxError
 from onebox.server.model import App, app_dirs_from_server, now
 
@@ -71,6 +71,7 @@ def parser() -> argparse.ArgumentParser:
     metrics_cmd = commands.add_parser("metrics", help="onebox's facts for Prometheus (every app), to a textfile")
     metrics_cmd.add_argument("--textfile", required=True, help="e.g. /var/lib/prometheus/node-exporter/onebox.prom")
     metrics_cmd.add_argument("--targets", help="where the PostgreSQL and Redis exporters' targets go (file discovery)")
+    commands.add_parser("unmonitor", help="monitoring turned off: drop the monitoring role of every app's PostgreSQL")
     commands.add_parser("purge", help="delete a retired app's volumes, directory and backups for good")
     maintenance = commands.add_parser("maintenance", help="503 with Retry-After for all but the health path")
     maintenance.add_argument("mode", choices=("on", "off", "status"))
@@ -228,6 +229,9 @@ def main(argv: list[str]) -> int:
     try:
         if args.command == "metrics":  # the whole server, every app
             metrics.write(Path(args.textfile), Path(args.targets) if args.targets else None)
+            return basics.EXIT_OK
+        if args.command == "unmonitor":
+            exporters.drop_roles(metrics.live_apps())
             return basics.EXIT_OK
         app_dirs = app_dirs_from_server(args.app_dir, args.app, every=args.command == "status")
         if len(app_dirs) == 1:

@@ -12,7 +12,10 @@ root-only; the exporter's copy is readable by root and the prometheus group alon
 
 from __future__ import annotations
 
+import base64
 import grp
+import hashlib
+import hmac
 import json
 import os
 import secrets
@@ -20,12 +23,16 @@ from pathlib import Path
 
 from onebox import contract
 from onebox.server import basics, docker
+from onebox.server.basics import OneboxError
 from onebox.server.model import App
 
 MONITOR_ROLE = "onebox_monitor"
 PASSWORD_FILE = Path(contract.POSTGRES_MONITOR_PASSWORD)
 ROLES_FILE = Path(contract.MONITOR_ROLES_FILE)
 EXPORTER_SERVICE = "prometheus-postgres-exporter"
+SCRAM_ITERATIONS = 4096  # PostgreSQL's own default
+# As the postgres OS user over the container's local socket, as the image's own superuser.
+PSQL = 'exec psql -X -q -v ON_ERROR_STOP=1 -U "$POSTGRES_USER" -d "${POSTGRES_DB:-$POSTGRES_USER}"'
 
 
 def monitor_password(path: Path = PASSWORD_FILE) -> str:
@@ -35,33 +42,63 @@ def monitor_password(path: Path = PASSWORD_FILE) -> str:
 
 
 def exporter_config(password: str) -> str:
-    """The exporter's auth module (JSON is YAML): the role and its password, never in a URL."""
+    """The exporter's auth module (JSON is YAML): the role and its password, never in a URL. A
+    server that does not answer in 5 s is reported down (pg_up 0), not a scrape timing out."""
     module = {"type": "userpass", "userpass": {"username": MONITOR_ROLE, "password": password},
-              "options": {"sslmode": "disable"}}
+              "options": {"sslmode": "disable", "connect_timeout": "5"}}
     return json.dumps({"auth_modules": {"onebox": module}}, indent=2) + "\n"
 
 
-def role_sql(password: str) -> str:
-    """Idempotent: the role made once, its password and its one grant set every time. Read
-    from stdin by psql, so the password is in no command line."""
-    return (f"SELECT 'CREATE ROLE {MONITOR_ROLE}' WHERE NOT EXISTS "
+def scram_verifier(password: str, salt: bytes, iterations: int = SCRAM_ITERATIONS) -> str:
+    """What PostgreSQL stores for a SCRAM-SHA-256 password (RFC 5802/7677): the role is given this,
+    never the password, so no server log or statistics view can show it."""
+    salted = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, iterations)
+    client_key = hmac.digest(salted, b"Client Key", "sha256")
+    stored_key = hashlib.sha256(client_key).digest()
+    server_key = hmac.digest(salted, b"Server Key", "sha256")
+    b64 = base64.b64encode
+    return f"SCRAM-SHA-256${iterations}:{b64(salt).decode()}${b64(stored_key).decode()}:{b64(server_key).decode()}"
+
+
+def role_sql(verifier: str) -> str:
+    """Idempotent: the role made once, its password and its one grant set every time (psql reads
+    it on stdin: nothing in a command line)."""
+    return (f"SET lock_timeout = '5s';\n"
+            f"SELECT 'CREATE ROLE {MONITOR_ROLE}' WHERE NOT EXISTS "
             f"(SELECT FROM pg_roles WHERE rolname = '{MONITOR_ROLE}')\\gexec\n"
-            f"ALTER ROLE {MONITOR_ROLE} WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD '{password}';\n"
+            f"ALTER ROLE {MONITOR_ROLE} WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD '{verifier}';\n"
             f"GRANT pg_monitor TO {MONITOR_ROLE};\n")
 
 
+def psql(container_id: str, sql: str) -> basics.Result:
+    argv = ["docker", "exec", "-i", "-u", "postgres", container_id, "sh", "-c", PSQL]
+    try:
+        return basics.run(argv, stdin=sql, check=False, timeout=30)  # a hung server must not stop the timer
+    except OneboxError as error:
+        return basics.Result(argv, 124, "", str(error))
+
+
 def ensure_role(app: App, container_id: str, password: str, made: dict[str, str]) -> None:
-    """The role in this app's PostgreSQL, once per container (a new container may have new data)."""
-    if made.get(app.name) == container_id:
+    """The role in this app's PostgreSQL, once per container and password (a new container may
+    have new data; monitoring turned off and on has a new password)."""
+    key = f"{container_id} {hashlib.sha256(password.encode()).hexdigest()[:16]}"
+    if made.get(app.name) == key:
         return
-    # As the postgres OS user over the container's local socket, as the image's own superuser.
-    psql = 'exec psql -X -q -v ON_ERROR_STOP=1 -U "$POSTGRES_USER" -d "${POSTGRES_DB:-$POSTGRES_USER}"'
-    result = basics.run(["docker", "exec", "-i", "-u", "postgres", container_id, "sh", "-c", psql],
-                        stdin=role_sql(password), check=False)
+    result = psql(container_id, role_sql(scram_verifier(password, secrets.token_bytes(16))))
     if result.ok:
-        made[app.name] = container_id
+        made[app.name] = key
     else:  # starting or broken: the next run tries again; the exporter reports it down meanwhile
         basics.log(f"app {app.name}: the monitoring role could not be made yet ({result.stderr.strip()[-200:]})")
+
+
+def drop_roles(apps: list[App]) -> None:
+    """Monitoring turned off: the role leaves every app's PostgreSQL that runs (`onebox-release
+    unmonitor`); a stopped one keeps a role whose password is gone with PASSWORD_FILE."""
+    for app in apps:
+        if app.spec.postgres_enabled and (pg := running(app, "postgres")):
+            result = psql(pg, f"SET lock_timeout = '5s';\nDROP ROLE IF EXISTS {MONITOR_ROLE};\n")
+            if not result.ok:
+                basics.log(f"app {app.name}: the monitoring role was not dropped ({result.stderr.strip()[-200:]})")
 
 
 def address(container_id: str, network: str) -> str | None:
@@ -76,12 +113,12 @@ def running(app: App, service: str) -> str | None:
 
 
 def write_if_changed(path: Path, content: str, mode: int = 0o644, group: str | None = None) -> bool:
-    if path.exists() and path.read_text() == content:
-        return False
-    basics.write_atomic(path, content, mode=mode)
-    if group:
+    changed = not path.exists() or path.read_text() != content
+    if changed:
+        basics.write_atomic(path, content, mode=mode)
+    if group:  # every run: an owner a crash left wrong is put right
         os.chown(path, 0, grp.getgrnam(group).gr_gid)
-    return True
+    return changed
 
 
 def refresh(apps: list[App], targets_dir: Path) -> None:

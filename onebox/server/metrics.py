@@ -128,20 +128,29 @@ def text(samples: list[tuple[str, str]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write(textfile: Path, targets_dir: Path | None = None, registry: str = contract.APPS_FILE) -> None:
-    """The textfile; with `targets_dir`, the exporters' targets too (onebox.server.exporters)."""
-    samples, apps = [], []
+def live_apps(registry: str = contract.APPS_FILE) -> list[App]:
+    """The apps the converge registered and did not retire, each loaded (one not deployed yet
+    is left out, with a line on stderr, so it hides none of the others)."""
+    apps = []
     for name, entry in registered_apps(registry).items():
         if entry.removed:
             continue
         try:
-            app = App(Path(entry.dir))
-            samples += app_samples(app)
-            apps.append(app)
-        except OneboxError as error:  # one app not deployed yet must not hide the others
+            apps.append(App(Path(entry.dir)))
+        except OneboxError as error:
             basics.log(f"app {name}: {error}")
+    return apps
+
+
+def write(textfile: Path, targets_dir: Path | None = None, registry: str = contract.APPS_FILE) -> None:
+    """The textfile; with `targets_dir`, the exporters' targets too (onebox.server.exporters)."""
+    apps, samples = live_apps(registry), []
+    for app in apps:
+        try:
+            samples += app_samples(app)
+        except OneboxError as error:
+            basics.log(f"app {app.name}: {error}")
     samples += server_samples()
     basics.write_atomic(textfile, text(samples), mode=0o644)
     if targets_dir:
         exporters.refresh(apps, targets_dir)
-

@@ -122,6 +122,7 @@ def test_the_rules_fire_on_a_breaking_server_and_clear_after_the_fix(tmp_path: P
             # PostgreSQL stops answering its exporter from 1m to 4m; Redis answers throughout.
             series("pg_up", {**APP, "job": "postgres"}, "1 1 0 0 0 0 0 0 1+0x12"),
             series("redis_up", {**APP, "job": "redis"}, "1+0x20"),
+            series("redis_up", {"app": "jobs", "job": "redis"}, "0+0x20"),  # another app's, down throughout
         ],
         "alert_rule_test": [
             alert("OneboxContainerDown", "2m30s", None),  # down, but not for alert_for_seconds yet
@@ -148,7 +149,9 @@ def test_the_rules_fire_on_a_breaking_server_and_clear_after_the_fix(tmp_path: P
             alert("OneboxPostgresDown", "3m", {**APP, "job": "postgres", "severity": "critical"},
                   "app onebox: PostgreSQL does not answer its exporter"),
             alert("OneboxPostgresDown", "5m", None),
-            alert("OneboxRedisDown", "5m", None),
+            alert("OneboxRedisDown", "30s", None),
+            alert("OneboxRedisDown", "5m", {"app": "jobs", "job": "redis", "severity": "critical"},
+                  "app jobs: Redis does not answer its exporter"),
         ],
     }]}
     (tmp_path / "tests.yml").write_text(yaml.safe_dump(tests))
