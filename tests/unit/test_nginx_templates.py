@@ -12,6 +12,7 @@ from test_settings import valid
 
 from onebox.nginx import Layout, distro_nginx, initial_upstream, nginx_files, upstream_file
 from onebox.settings import Settings, validate_settings
+from onebox.verify.edge import gixy_findings
 
 NEW_NGINX = (1, 26, 3)
 
@@ -156,6 +157,10 @@ def test_nginx_accepts_the_rendered_configuration(tmp_path: Path, overrides: dic
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert "warn" not in result.stderr, result.stderr
+    # gixy, as the host check runs it on the server: nothing found (the loopback stub_status too).
+    dump = subprocess.run(["nginx", "-T", "-p", str(tmp_path), "-c", f"{layout.nginx_dir}/nginx.conf"],
+                          capture_output=True, text=True).stdout
+    assert gixy_findings(dump) == []
 
 
 def test_the_release_decides_the_http2_syntax() -> None:
