@@ -50,20 +50,22 @@ def test_prometheus_scrapes_the_host_and_each_apps_public_url(host, app) -> None
     assert probe == ["up"], health
 
 
-def wait_query(host, expr: str, timeout: float) -> list[dict]:
-    """A PromQL query's result once it has one (the first scrapes after a restart), else []."""
+def wait_query(host, expr: str, timeout: float, empty: bool = False) -> list[dict]:
+    """A PromQL query's result once it has one (the first scrapes after a restart), or with
+    `empty` once it has none (a target just removed); its last answer after `timeout`."""
     deadline = time.monotonic() + timeout
     while True:
         out = host.check_output(f"curl -s --get http://127.0.0.1:9090/api/v1/query --data-urlencode 'query={expr}'")
-        if (result := json.loads(out)["data"]["result"]) or time.monotonic() > deadline:
+        if bool(result := json.loads(out)["data"]["result"]) != empty or time.monotonic() > deadline:
             return result
         time.sleep(2)
 
 
 def test_prometheus_scrapes_nginx_and_each_apps_postgres_and_redis(host, app) -> None:
-    # The collector finds the containers each run (onebox-metrics.timer), then Prometheus scrapes them.
+    # The collector finds the containers each run (onebox-metrics.timer), then Prometheus scrapes
+    # them; a service the app no longer has leaves the targets as soon.
     timeout = 3 * app.monitoring_scrape_interval + 20
     assert [r["value"][1] for r in wait_query(host, "nginx_up", timeout)] == ["1"]
     for enabled, metric in ((app.postgres_enabled, "pg_up"), (app.redis_enabled, "redis_up")):
-        found = [r["value"][1] for r in wait_query(host, f'{metric}{{app="{app.app_name}"}}', timeout if enabled else 0)]
+        found = [r["value"][1] for r in wait_query(host, f'{metric}{{app="{app.app_name}"}}', timeout, empty=not enabled)]
         assert found == (["1"] if enabled else []), (metric, found)
