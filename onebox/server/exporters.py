@@ -95,7 +95,7 @@ def drop_roles(apps: list[App]) -> None:
     """Monitoring turned off: the role leaves every app's PostgreSQL that runs (`onebox-release
     unmonitor`); a stopped one keeps a role whose password is gone with PASSWORD_FILE."""
     for app in apps:
-        if app.spec.postgres_enabled and (pg := running(app, "postgres")):
+        if app.spec.postgres_enabled and (pg := running_dependencies(app).get("postgres")):
             result = psql(pg, f"SET lock_timeout = '5s';\nDROP ROLE IF EXISTS {MONITOR_ROLE};\n")
             if not result.ok:
                 basics.log(f"app {app.name}: the monitoring role was not dropped ({result.stderr.strip()[-200:]})")
@@ -108,8 +108,9 @@ def address(container_id: str, network: str) -> str | None:
     return (json.loads(found.stdout or "{}").get(network) or {}).get("IPAddress") or None
 
 
-def running(app: App, service: str) -> str | None:
-    return next((c.id for c in docker.containers(app.name) if c.service == service and c.state == "running"), None)
+def running_dependencies(app: App) -> dict[str, str]:
+    """Service -> container ID of the app's dependencies that run (one `docker ps`)."""
+    return {c.service: c.id for c in docker.containers(app.name) if c.state == "running"}
 
 
 def write_if_changed(path: Path, content: str, mode: int = 0o644, group: str | None = None) -> bool:
@@ -130,13 +131,13 @@ def refresh(apps: list[App], targets_dir: Path) -> None:
     made = basics.read_json(ROLES_FILE, {})
     postgres, redis = [], []
     for app in apps:
-        network = f"{app.name}_default"
-        if app.spec.postgres_enabled and (pg := running(app, "postgres")):
+        network, found = f"{app.name}_default", running_dependencies(app)
+        if app.spec.postgres_enabled and (pg := found.get("postgres")):
             ensure_role(app, pg, password, made)
             if ip := address(pg, network):
                 postgres.append({"targets": [f"postgresql://{ip}:5432/postgres"], "labels": {"app": app.name}})
-        if app.spec.redis_enabled and (cache := running(app, "redis")) and (ip := address(cache, network)):
+        if app.spec.redis_enabled and (cache := found.get("redis")) and (ip := address(cache, network)):
             redis.append({"targets": [f"redis://{ip}:6379"], "labels": {"app": app.name}})
-    basics.write_json(ROLES_FILE, made)
+    write_if_changed(ROLES_FILE, json.dumps(made, indent=2, sort_keys=True) + "\n", mode=0o600)
     for name, groups in (("postgres", postgres), ("redis", redis)):
         write_if_changed(targets_dir / f"{name}.json", json.dumps(groups, indent=2, sort_keys=True) + "\n")
