@@ -79,17 +79,26 @@ def install_monitoring(s: Settings) -> None:
               dest=contract.MONITORING_FILE)
     collector = install_collector(s)
     systemd.daemon_reload(name="Reload systemd for the monitoring units.", _if=any_changed(memory, *collector))
+    # New arguments need a restart; new configuration a reload (SIGHUP), which keeps the scrape
+    # loops: a target that leaves file discovery later still gets its staleness markers. After a
+    # restart a removed app's series would linger for Prometheus's 5 min lookback.
     restart_on = {
-        "prometheus": [defaults["prometheus"], memory, rules, config, console],
+        "prometheus": [defaults["prometheus"], memory],
         "prometheus-node-exporter": [defaults["prometheus-node-exporter"]],
-        "prometheus-alertmanager": [defaults["prometheus-alertmanager"], routes],
-        "prometheus-blackbox-exporter": [defaults["prometheus-blackbox-exporter"], blackbox],
+        "prometheus-alertmanager": [defaults["prometheus-alertmanager"]],
+        "prometheus-blackbox-exporter": [defaults["prometheus-blackbox-exporter"]],
         **{service: [defaults[service]] for service in PLAIN_EXPORTERS},
     }
+    reload_on = {"prometheus": [rules, config, console], "prometheus-alertmanager": [routes],
+                 "prometheus-blackbox-exporter": [blackbox]}
     for service, changes in restart_on.items():
         systemd.service(name=f"Run {service} at boot.", service=service, running=True, enabled=True)
-        systemd.service(name=f"Restart {service} for its new configuration.", service=service, restarted=True,
-                        _if=any_changed(*changes))
+        restart = any_changed(*changes)
+        systemd.service(name=f"Restart {service} for its new arguments.", service=service, restarted=True, _if=restart)
+        if service in reload_on:
+            reload = any_changed(*reload_on[service])
+            systemd.service(name=f"Reload {service} for its new configuration.", service=service, reloaded=True,
+                            _if=lambda restart=restart, reload=reload: reload() and not restart())
     systemd.service(name=f"Run {COLLECTOR}.timer.", service=f"{COLLECTOR}.timer", running=True, enabled=True)
 
 
