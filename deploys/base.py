@@ -12,6 +12,7 @@ from pyinfra.facts.files import Directory
 from pyinfra.facts.systemd import SystemdEnabled
 from pyinfra.operations import apt, files, server, systemd
 
+from deploys.swarm import swarm_firewall
 from onebox.facts import InContainer
 from onebox.operations import checked_file
 from onebox.render import render
@@ -109,7 +110,7 @@ def configure_firewall(s: Settings) -> None:
     systemd.daemon_reload(name="Reload systemd for the nftables change.", _if=stop.did_change)
     rules = checked_file(
         name=f"Allow only TCP ports {s.firewall_tcp_ports} in (checked by nft -c).",
-        dest="/etc/nftables.conf", content=render("nftables/nftables.conf.j2", s=s),
+        dest="/etc/nftables.conf", content=render("nftables/nftables.conf.j2", s=s, swarm=swarm_firewall()),
         check="nft -c -f /etc/nftables.conf", mode="755",
     )
     systemd.service(name="Enable the firewall at boot.", service="nftables", running=True, enabled=True)

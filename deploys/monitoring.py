@@ -6,6 +6,7 @@ webhook and/or e-mail. `monitoring_enabled = False` removes all of it."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from io import StringIO
 
 from pyinfra import host
@@ -96,10 +97,14 @@ def install_monitoring(s: Settings) -> None:
         restart = any_changed(*changes)
         systemd.service(name=f"Restart {service} for its new arguments.", service=service, restarted=True, _if=restart)
         if service in reload_on:
-            reload = any_changed(*reload_on[service])
             systemd.service(name=f"Reload {service} for its new configuration.", service=service, reloaded=True,
-                            _if=lambda restart=restart, reload=reload: reload() and not restart())
+                            _if=only_if(any_changed(*reload_on[service]), unless=restart))
     systemd.service(name=f"Run {COLLECTOR}.timer.", service=f"{COLLECTOR}.timer", running=True, enabled=True)
+
+
+def only_if(changed: Callable[[], bool], unless: Callable[[], bool]) -> Callable[[], bool]:
+    """A reload when its files changed, unless a restart (which reads them too) ran already."""
+    return lambda: changed() and not unless()
 
 
 def install_collector(s: Settings) -> list:

@@ -1,7 +1,9 @@
 """Converge a server: `pyinfra inventories/prod.py deploys/site.py`.
 
 This file only sequences the roles; each role is one module under deploys/. The
-proxy comes before the apps: a release switches nginx to the new version.
+proxy comes before the apps: a release switches nginx to the new version. In a cluster
+inventory (docs/cluster.md) a worker gets the host roles, Docker and its place in the swarm;
+the manager gets everything.
 """
 
 from pyinfra import host
@@ -19,27 +21,31 @@ from deploys.base import (
 from deploys.docker import install_docker
 from deploys.monitoring import configure_monitoring
 from deploys.proxy import configure_proxy
+from deploys.swarm import configure_swarm
 from deploys.tls import issue_certificates
 from deploys.tools import install_server_tools
 from onebox.inventory import use_private_upload_dir
 
 settings = host.data.onebox_settings
+worker = host.data.get("swarm_role") == "worker"
 # Before any operation: an app the server has and the settings forgot stops the run here.
-registry = check_server_apps(settings)
+registry = None if worker else check_server_apps(settings)
 use_private_upload_dir(host, settings)
 
 prepare_host(settings)
 create_deploy_user(settings)
 harden_sshd(settings)
-configure_firewall(settings)
+configure_firewall(settings)  # a swarm node's ports open to the other nodes only
 install_docker(settings)
-install_server_tools(settings)  # onebox-release and onebox-backup, which the roles below call
-register_apps(settings, registry)  # and retire the apps the settings took off the server
-configure_proxy(settings)
-issue_certificates(settings)
-configure_backups(settings)
-for app in settings.app_list:  # each app alone: its own projects, slots, secrets, database
-    deploy_app(app)
-configure_monitoring(settings)  # after the apps: it probes their URLs and scrapes their metrics
+configure_swarm(settings)  # nothing on a single server
+if not worker:
+    install_server_tools(settings)  # onebox-release and onebox-backup, which the roles below call
+    register_apps(settings, registry)  # and retire the apps the settings took off the server
+    configure_proxy(settings)
+    issue_certificates(settings)
+    configure_backups(settings)
+    for app in settings.app_list:  # each app alone: its own projects, slots, secrets, database
+        deploy_app(app)
+    configure_monitoring(settings)  # after the apps: it probes their URLs and scrapes their metrics
 # Last: the file-integrity baseline must include everything the roles above installed.
 record_file_integrity_baseline(settings)

@@ -109,3 +109,28 @@ class ServerApps(FactBase):
     def process(self, output: list[str]) -> dict[str, RegisteredApp]:
         text = "\n".join(output).strip()
         return parse_apps(text) if text else {}
+
+
+class SwarmState(FactBase):
+    """This node's swarm membership (`docker info`'s Swarm): LocalNodeState ("inactive",
+    "active", ...), NodeID, NodeAddr, ControlAvailable (a manager); None without Docker."""
+
+    def command(self) -> str:
+        return raw_shell("docker info --format '{{json .Swarm}}' 2>/dev/null || true")
+
+    def process(self, output: list[str]) -> dict | None:
+        text = "".join(output).strip()
+        return json.loads(text) if text.startswith("{") else None
+
+
+class SwarmNodes(FactBase):
+    """On a manager: every node of the swarm, as `docker node inspect` describes it; [] elsewhere."""
+
+    default = list
+
+    def command(self) -> str:
+        return raw_shell("ids=$(docker node ls -q 2>/dev/null) && [ -n \"$ids\" ] && docker node inspect $ids || true")
+
+    def process(self, output: list[str]) -> list[dict]:
+        text = "\n".join(output).strip()
+        return json.loads(text) if text.startswith("[") else []

@@ -41,7 +41,8 @@ def test_sshd_config_is_hardened_and_uses_the_port(settings) -> None:
 
 
 def test_firewall_allows_exactly_the_configured_ports(settings) -> None:
-    rules = render("nftables/nftables.conf.j2", s=settings)
+    rules = render("nftables/nftables.conf.j2", s=settings, swarm=None)
     assert "policy drop;" in rules
+    assert "7946" not in rules  # a single server opens no swarm port
     assert "tcp dport { 2222, 80, 443 } accept" in rules
     assert "flush ruleset" not in rules.replace("global `flush ruleset`", "")

@@ -1,0 +1,81 @@
+"""Several servers as one Docker Swarm: the topology an inventory declares, checked before
+pyinfra connects (docs/cluster.md).
+
+An inventory lists its servers with the host data `swarm_role` ("manager" or "worker") and
+`swarm_address` (the address the nodes reach each other on: a private network when the
+provider has one). A server without `swarm_role` is today's single server, untouched.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+
+from onebox.settings import Settings, SettingsError
+
+ROLES = ("manager", "worker")
+# Swarm's own ports (docs.docker.com, overlay network driver, "Requirements"): opened only to
+# the other nodes' addresses, never wider (VXLAN on 4789 is unauthenticated).
+MANAGER_TCP_PORTS = (2377,)  # the control plane: managers only
+NODE_TCP_PORTS = (7946,)
+NODE_UDP_PORTS = (7946, 4789)
+NODE_LABEL = "onebox.host"  # names each node after its inventory host, to find one the inventory dropped
+
+
+@dataclass(frozen=True)
+class Node:
+    name: str  # the inventory host name
+    role: str
+    address: str
+
+
+def nodes_of(hosts: list[tuple[str, dict]]) -> list[Node]:
+    """The swarm nodes of an inventory's (name, data) hosts; [] when none has `swarm_role`."""
+    return [Node(name, data["swarm_role"], str(data.get("swarm_address", name)))
+            for name, data in hosts if data.get("swarm_role")]
+
+
+def check_topology(nodes: list[Node], settings: Settings) -> None:
+    """One manager, known roles, distinct IP addresses, and settings swarm can run with."""
+    if not nodes:
+        return
+    for node in nodes:
+        if node.role not in ROLES:
+            raise SettingsError(f"onebox: host {node.name}: swarm_role is {node.role!r}; use 'manager' or 'worker'")
+        try:
+            ipaddress.ip_address(node.address)
+        except ValueError:
+            raise SettingsError(f"onebox: host {node.name}: swarm_address {node.address!r} is not an IP address; "
+                                "give the address the other nodes reach it on") from None
+    managers = [node.name for node in nodes if node.role == "manager"]
+    if len(managers) != 1:
+        raise SettingsError(f"onebox: the inventory has {len(managers)} swarm managers ({', '.join(managers) or 'none'});"
+                            " give exactly one host swarm_role = 'manager'")
+    addresses = [node.address for node in nodes]
+    if len(set(addresses)) != len(addresses):
+        raise SettingsError(f"onebox: two swarm nodes share one swarm_address ({addresses}); give each its own")
+    if settings.docker_live_restore:
+        raise SettingsError("onebox: docker_live_restore is True, which Docker refuses in swarm mode "
+                            "(\"--live-restore daemon configuration is incompatible with swarm mode\"). "
+                            "Set docker_live_restore = False for the cluster's group: a dockerd restart "
+                            "then restarts that node's containers (docs/cluster.md)")
+
+
+def manager(nodes: list[Node]) -> Node:
+    return next(node for node in nodes if node.role == "manager")
+
+
+def peers(name: str, nodes: list[Node]) -> list[str]:
+    """The addresses of every other node: the only sources the swarm ports accept."""
+    return [node.address for node in nodes if node.name != name]
+
+
+def firewall(name: str, nodes: list[Node]) -> dict | None:
+    """What the nftables template opens for swarm on host `name`: its ports, to its peers only."""
+    me = next((node for node in nodes if node.name == name), None)
+    if me is None:
+        return None
+    others = [ipaddress.ip_address(address) for address in peers(name, nodes)]
+    tcp = (*MANAGER_TCP_PORTS, *NODE_TCP_PORTS) if me.role == "manager" else NODE_TCP_PORTS
+    return {"peers4": [str(a) for a in others if a.version == 4], "peers6": [str(a) for a in others if a.version == 6],
+            "tcp": list(tcp), "udp": list(NODE_UDP_PORTS)}

@@ -1,0 +1,65 @@
+"""A cluster inventory's topology is checked before pyinfra connects; the firewall opens
+swarm's ports to the other nodes only (onebox.cluster, the nftables template)."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+from test_settings import valid
+
+from onebox.cluster import Node, check_topology, firewall, nodes_of
+from onebox.render import render
+from onebox.settings import SettingsError, validate_settings
+
+CLUSTER = [("10.0.0.1", {"swarm_role": "manager"}), ("w1", {"swarm_role": "worker", "swarm_address": "10.0.0.2"}),
+           ("w2", {"swarm_role": "worker", "swarm_address": "fd00::3"})]
+
+
+@pytest.fixture
+def settings():
+    return validate_settings(valid(docker_live_restore=False))
+
+
+def test_hosts_without_a_role_are_no_cluster_and_need_nothing(settings) -> None:
+    assert nodes_of([("203.0.113.7", {"ssh_user": "root"})]) == []
+    check_topology([], validate_settings(valid()))  # live-restore on is fine for a single server
+
+
+def test_a_valid_cluster_passes_and_addresses_default_to_the_host_name(settings) -> None:
+    nodes = nodes_of(CLUSTER)
+    assert nodes[0] == Node("10.0.0.1", "manager", "10.0.0.1")
+    check_topology(nodes, settings)
+
+
+@pytest.mark.parametrize(("hosts", "named"), [
+    ([("a", {"swarm_role": "worker", "swarm_address": "10.0.0.1"})], "0 swarm managers"),
+    ([("10.0.0.1", {"swarm_role": "manager"}), ("10.0.0.2", {"swarm_role": "manager"})], "2 swarm managers"),
+    ([("10.0.0.1", {"swarm_role": "boss"})], "swarm_role is 'boss'"),
+    ([("vps1", {"swarm_role": "manager"})], "swarm_address 'vps1' is not an IP address"),
+    ([("10.0.0.1", {"swarm_role": "manager"}), ("w", {"swarm_role": "worker", "swarm_address": "10.0.0.1"})],
+     "share one swarm_address"),
+])
+def test_a_bad_topology_is_refused_naming_the_setting(settings, hosts, named: str) -> None:
+    with pytest.raises(SettingsError, match=named):
+        check_topology(nodes_of(hosts), settings)
+
+
+def test_live_restore_is_refused_for_a_cluster_with_the_fix() -> None:
+    with pytest.raises(SettingsError, match="docker_live_restore = False"):
+        check_topology(nodes_of(CLUSTER), validate_settings(valid()))
+
+
+def test_the_firewall_opens_swarm_ports_to_the_peers_only(settings, tmp_path) -> None:
+    nodes = nodes_of(CLUSTER)
+    manager = render("nftables/nftables.conf.j2", s=settings, swarm=firewall("10.0.0.1", nodes))
+    assert "ip saddr { 10.0.0.2 } tcp dport { 2377, 7946 } accept" in manager
+    assert "ip6 saddr { fd00::3 } udp dport { 7946, 4789 } accept" in manager
+    worker = render("nftables/nftables.conf.j2", s=settings, swarm=firewall("w1", nodes))
+    assert "ip saddr { 10.0.0.1 } tcp dport { 7946 } accept" in worker  # the control plane is the manager's
+    assert "10.0.0.2" not in worker  # not itself
+    assert firewall("elsewhere", nodes) is None
+    nft = subprocess.run(["nft", "-c", "-f", "-"], input=manager, capture_output=True, text=True, check=False)
+    if nft.returncode == 127 or "Operation not permitted" in nft.stderr:
+        pytest.skip("nft cannot check rules here")
+    assert nft.returncode == 0, nft.stderr
