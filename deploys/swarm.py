@@ -17,7 +17,7 @@ from pyinfra import host, inventory
 from pyinfra.api import QuoteString, StringCommand, deploy
 from pyinfra.operations import python, server
 
-from onebox.cluster import NODE_LABEL, Node, firewall, manager, nodes_of
+from onebox.cluster import NODE_LABEL, Node, firewall, manager, node_address, nodes_of
 from onebox.facts import SwarmNodes, SwarmState
 from onebox.settings import Settings
 
@@ -38,14 +38,6 @@ def wanted_labels(node: Node) -> dict[str, str]:
     (for placement constraints such as node.labels.zone == a)."""
     extra = inventory.get_host(node.name).data.get("swarm_labels") or {}
     return {NODE_LABEL: node.name, **{str(key): str(value) for key, value in extra.items()}}
-
-
-def node_address(described: dict) -> str:
-    """A node's address as the swarm knows it (a manager may report 0.0.0.0 in Status.Addr)."""
-    addr = described.get("Status", {}).get("Addr", "")
-    if addr in ("", "0.0.0.0"):
-        addr = described.get("ManagerStatus", {}).get("Addr", "").rsplit(":", 1)[0]
-    return addr
 
 
 @deploy("Join the swarm")
@@ -70,6 +62,8 @@ def join_worker(me: Node, lead: Node) -> None:
     """At execute time, after the manager's init: its worker token goes on stdin to this node's
     Engine API, so it appears in no command line, no process list and no pyinfra output."""
     leader = inventory.get_host(lead.name)
+    if not leader.connected:
+        raise RuntimeError(f"the manager {lead.name} is not in this run (--limit?): a worker joins through it")
     ok, output = leader.run_shell_command(StringCommand("docker", "swarm", "join-token", "-q", "worker"),
                                           _sudo=bool(leader.data.get("_sudo")))
     if not ok:
@@ -96,8 +90,9 @@ def label_and_prune(nodes: list[Node]) -> None:
                     function=label_nodes, nodes=unlabelled)
     names = {node.name for node in nodes}
     for described_node in described:
-        name = (described_node.get("Spec", {}).get("Labels") or {}).get(NODE_LABEL)
-        if name and name not in names:
+        spec = described_node.get("Spec", {})
+        name = (spec.get("Labels") or {}).get(NODE_LABEL)
+        if name and name not in names and spec.get("Role") != "manager":  # never the manager itself
             python.call(name=f"Drain {name} (left the inventory), then remove it from the swarm.",
                         function=drain_and_remove, node_id=described_node["ID"], node_name=name)
 

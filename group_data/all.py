@@ -96,7 +96,8 @@ docker_apt_url = "https://download.docker.com/linux"
 docker_log_max_size = "10m"
 # Container log rotation: how many log files to keep.
 docker_log_max_file = 3
-# Keep containers running while dockerd restarts.
+# Keep containers running while dockerd restarts. A cluster needs False: Docker refuses swarm mode
+# with it on (docs/cluster.md; the nodes' roles are inventory host data, swarm_role/swarm_address).
 docker_live_restore = True
 
 # --- app: where the image comes from ---

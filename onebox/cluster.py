@@ -65,6 +65,15 @@ def manager(nodes: list[Node]) -> Node:
     return next(node for node in nodes if node.role == "manager")
 
 
+def node_address(described: dict) -> str:
+    """A node's address in its `docker node inspect` (a manager may show 0.0.0.0 in Status.Addr;
+    its ManagerStatus.Addr then has it, with the port)."""
+    addr = described.get("Status", {}).get("Addr", "")
+    if addr in ("", "0.0.0.0"):
+        addr = described.get("ManagerStatus", {}).get("Addr", "").rsplit(":", 1)[0]
+    return addr
+
+
 def peers(name: str, nodes: list[Node]) -> list[str]:
     """The addresses of every other node: the only sources the swarm ports accept."""
     return [node.address for node in nodes if node.name != name]

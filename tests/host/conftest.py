@@ -3,7 +3,9 @@
     pytest tests/host --hosts=ssh://root@203.0.113.7 --onebox-group=prod
 
 --onebox-group names the group_data/<group>.py whose settings the server was
-converged with (default: $ONEBOX_GROUP or "local").
+converged with (default: $ONEBOX_GROUP or "local"). A node of a cluster inventory
+(docs/cluster.md) also takes --onebox-swarm-role: a worker is checked for the host roles,
+Docker and its swarm membership only, since it runs nothing else.
 """
 
 from __future__ import annotations
@@ -20,6 +22,21 @@ from onebox.settings import Settings
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--onebox-group", default=os.environ.get("ONEBOX_GROUP", "local"),
                      help="group_data group the server was converged with")
+    parser.addoption("--onebox-swarm-role", choices=("none", "manager", "worker"), default="none",
+                     help="the server's swarm_role in a cluster inventory (none: a single server)")
+
+
+WORKER_MODULES = ("test_base.py", "test_docker.py", "test_swarm.py")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("--onebox-swarm-role") == "worker":
+        items[:] = [item for item in items if item.path.name in WORKER_MODULES]
+
+
+@pytest.fixture(scope="session")
+def swarm_role(request: pytest.FixtureRequest) -> str:
+    return request.config.getoption("--onebox-swarm-role")
 
 
 @pytest.fixture(scope="session")

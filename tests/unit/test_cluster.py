@@ -8,7 +8,7 @@ import subprocess
 import pytest
 from test_settings import valid
 
-from onebox.cluster import Node, check_topology, firewall, nodes_of
+from onebox.cluster import Node, check_topology, firewall, node_address, nodes_of
 from onebox.render import render
 from onebox.settings import SettingsError, validate_settings
 
@@ -63,3 +63,9 @@ def test_the_firewall_opens_swarm_ports_to_the_peers_only(settings, tmp_path) ->
     if nft.returncode == 127 or "Operation not permitted" in nft.stderr:
         pytest.skip("nft cannot check rules here")
     assert nft.returncode == 0, nft.stderr
+
+
+def test_a_node_is_found_by_the_address_the_swarm_reports() -> None:
+    assert node_address({"Status": {"Addr": "10.0.0.2"}}) == "10.0.0.2"
+    assert node_address({"Status": {"Addr": "0.0.0.0"}, "ManagerStatus": {"Addr": "10.0.0.1:2377"}}) == "10.0.0.1"
+    assert node_address({}) == ""

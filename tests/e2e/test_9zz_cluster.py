@@ -1,0 +1,142 @@
+"""Several servers as one Docker Swarm (docs/cluster.md). The target of the other modules, a
+server of one app by now, becomes the manager of two fresh workers, the documented step that
+moves a server into a cluster; a worker stops and comes back; a third joins by the inventory and
+one leaves it, drained first. Runs last: it leaves the target a swarm manager.
+
+What swarm runs here is a probe service of this test: onebox's releases do not yet place the
+API on the workers (README, "Several servers").
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+from test_9z_apps import APP_DOMAIN, RELEASED
+
+from onebox.cluster import NODE_LABEL
+from onebox.local.deploy import changed_operations, run_deploy
+from onebox.local.images import BASE_TAG
+from onebox.local.target import Target, down, up
+from onebox.verify import edge
+
+# The settings the previous module left the server with, plus the cluster's (live-restore off).
+CLUSTER = {**RELEASED, "ONEBOX_TEST_JOBS": "removed", "ONEBOX_EXTRA_GROUPS": "local_apps,local_cluster"}
+SECOND, THIRD, FOURTH = Target(2), Target(3), Target(4)
+PROBE = "onebox-probe"
+
+
+def converge(deployed, workers: list[Target]):
+    env = {**CLUSTER, "ONEBOX_WORKER_INDEXES": ",".join(str(worker.index) for worker in workers)}
+    return run_deploy(deployed.target.index, env, inventory="inventories/local_cluster.py")
+
+
+def node_checks(target: Target, role: str) -> subprocess.Popen:
+    """The host checks of one node, as an operator runs them; started, not waited for."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/host", *target.testinfra_args,
+         "--onebox-group=local", f"--onebox-swarm-role={role}"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, **CLUSTER})
+
+
+def nodes(deployed) -> dict[str, dict]:
+    """onebox.host label -> `docker node inspect` of each node, read on the manager."""
+    described = json.loads(deployed.ssh("docker node inspect $(docker node ls -q)").stdout)
+    return {node["Spec"].get("Labels", {}).get(NODE_LABEL): node for node in described}
+
+
+def probe_tasks(deployed) -> list[str]:
+    """The onebox.host label of the node of each running task of the probe service."""
+    ids = {node["ID"]: name for name, node in nodes(deployed).items()}
+    listing = deployed.ssh(f"docker service ps {PROBE} -q --filter desired-state=running "
+                           "| xargs -r docker inspect --format '{{.NodeID}} {{.Status.State}}'").stdout
+    return sorted(ids.get(node_id, node_id) for node_id, state in (line.split() for line in listing.splitlines())
+                  if state == "running")
+
+
+def wait_for(what: str, check, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            pytest.fail(f"{what} did not happen within {timeout:.0f} s")
+        time.sleep(2)
+
+
+def load_probe_image(target: Target) -> None:
+    """No registry here: the probe's image goes onto the worker as onebox's own images would."""
+    subprocess.run(f"docker save {BASE_TAG} | ssh -F {target.ssh_config} {target.name} docker load -q",
+                   shell=True, check=True, capture_output=True)
+
+
+@pytest.fixture(scope="module")
+def cluster(deployed):
+    for worker in (SECOND, THIRD):
+        down(worker)
+        up(worker)
+    first = converge(deployed, [SECOND, THIRD])
+    assert first.returncode == 0, first.output[-4000:]
+    second = converge(deployed, [SECOND, THIRD])
+    yield first, second
+    for worker in (SECOND, THIRD, FOURTH):
+        down(worker)
+
+
+def test_the_server_becomes_the_manager_of_fresh_workers_and_a_rerun_changes_nothing(deployed, cluster) -> None:
+    first, second = cluster
+    token = deployed.ssh("docker swarm join-token -q worker").stdout.strip()
+    assert token.startswith("SWMTKN-") and token not in first.output  # never printed
+    found = nodes(deployed)
+    assert set(found) == {deployed.ip, SECOND.ip, THIRD.ip}
+    assert found[deployed.ip]["Spec"]["Role"] == "manager" and found[SECOND.ip]["Spec"]["Role"] == "worker"
+    assert second.returncode == 0 and second.changed == 0, changed_operations(second.output)
+
+
+def test_every_node_passes_its_host_checks(deployed, cluster) -> None:
+    running = {target.name: node_checks(target, role)
+               for target, role in ((deployed.target, "manager"), (SECOND, "worker"), (THIRD, "worker"))}
+    for name, checks in running.items():
+        output, _ = checks.communicate(timeout=600)
+        assert checks.returncode == 0, f"{name}: {output[-4000:]}"
+
+
+def test_the_app_still_serves_on_the_manager(deployed, cluster, root_ca) -> None:
+    # live-restore went off: that dockerd restart restarted the app's containers, which came back.
+    with edge.https(deployed.ip, APP_DOMAIN, root_ca) as client:
+        response = edge.get(client, APP_DOMAIN, "/ready")
+        assert response.status_code == 200, response.text
+
+
+def test_a_stopped_worker_loses_its_tasks_to_the_other_and_rejoins_when_started(deployed, cluster) -> None:
+    for worker in (SECOND, THIRD):
+        load_probe_image(worker)
+    created = deployed.ssh(f"docker service create --detach --quiet --name {PROBE} --replicas 2 --no-resolve-image "
+                           f"--constraint node.role==worker --placement-pref spread=node.id {BASE_TAG} sleep infinity")
+    assert created.returncode == 0, created.stderr
+    wait_for("one probe task per worker", lambda: probe_tasks(deployed) == sorted([SECOND.ip, THIRD.ip]))
+    subprocess.run(["docker", "stop", THIRD.name], check=True, capture_output=True)
+    wait_for("the stopped worker's task moving", lambda: probe_tasks(deployed) == [SECOND.ip, SECOND.ip])
+    assert nodes(deployed)[THIRD.ip]["Status"]["State"] == "down"
+    subprocess.run(["docker", "start", THIRD.name], check=True, capture_output=True)
+    wait_for("the worker rejoining", lambda: nodes(deployed)[THIRD.ip]["Status"]["State"] == "ready", timeout=180)
+
+
+def test_a_worker_added_joins_and_one_taken_out_is_drained_first(deployed, cluster) -> None:
+    up(FOURTH)
+    added = converge(deployed, [SECOND, THIRD, FOURTH])
+    assert added.returncode == 0, added.output[-4000:]
+    assert nodes(deployed)[FOURTH.ip]["Status"]["State"] == "ready"
+    load_probe_image(FOURTH)
+    assert probe_tasks(deployed) == [SECOND.ip, SECOND.ip]  # the previous test left both on the second worker
+    taken_out = converge(deployed, [THIRD, FOURTH])
+    assert taken_out.returncode == 0, taken_out.output[-4000:]
+    assert f"Drain {SECOND.ip} (left the inventory)" in taken_out.output
+    assert SECOND.ip not in nodes(deployed)
+    # Drained before it left (the converge waited for its tasks to stop); they run elsewhere.
+    wait_for("the drained worker's tasks running on the others",
+             lambda: len(tasks := probe_tasks(deployed)) == 2 and SECOND.ip not in tasks, timeout=60)
+    again = converge(deployed, [THIRD, FOURTH])
+    assert again.returncode == 0 and again.changed == 0, changed_operations(again.output)
