@@ -13,11 +13,11 @@ import json
 import shlex
 import time
 
-from pyinfra import host, inventory
+from pyinfra import host, inventory, logger
 from pyinfra.api import QuoteString, StringCommand, deploy
 from pyinfra.operations import python, server
 
-from onebox.cluster import NODE_LABEL, Node, firewall, manager, node_address, nodes_of
+from onebox.cluster import NODE_LABEL, Node, SwarmNode, by_address, firewall, manager, nodes_of, plan
 from onebox.facts import SwarmNodes, SwarmState
 from onebox.settings import Settings
 
@@ -47,15 +47,24 @@ def configure_swarm(s: Settings) -> None:
         return
     nodes = cluster_nodes()
     me = next(node for node in nodes if node.name == host.name)
-    active = (host.get_fact(SwarmState) or {}).get("LocalNodeState") == "active"
-    if role == "manager" and not active:
+    state = swarm_state(host.name)
+    if state not in ("active", "inactive"):  # pending, error, locked: joining again would fail
+        python.call(name="Refuse a node in an unfinished swarm state.", function=refuse,
+                    message=f"{host.name}'s swarm state is {state!r}: run `docker swarm leave --force` on it "
+                            "(or `docker swarm unlock` if it is locked), then converge again")
+        return
+    if role == "manager" and state == "inactive":
         server.shell(name="Initialise the swarm on the manager.", commands=[shlex.join([
             "docker", "swarm", "init", "--advertise-addr", me.address, "--listen-addr", f"{me.address}:2377"])])
-    if role == "worker" and not active:
+    if role == "worker" and state == "inactive":
         python.call(name="Join the swarm as a worker (its token read from the manager, never printed).",
                     function=join_worker, me=me, lead=manager(nodes))
     if role == "manager":
         label_and_prune(nodes)
+
+
+def refuse(message: str) -> None:
+    raise RuntimeError(message)
 
 
 def join_worker(me: Node, lead: Node) -> None:
@@ -79,22 +88,27 @@ def join_worker(me: Node, lead: Node) -> None:
 
 
 def label_and_prune(nodes: list[Node]) -> None:
-    """On the manager: each inventory node labelled; a node onebox labelled that the inventory no
-    longer lists is drained (its tasks move to the others), then removed from the swarm."""
-    described = host.get_fact(SwarmNodes)
-    labels = {node_address(d): d.get("Spec", {}).get("Labels") or {} for d in described}
-    unlabelled = [node for node in nodes if any(labels.get(node.address, {}).get(k) != v
-                                                for k, v in wanted_labels(node).items())]
-    if unlabelled:
-        python.call(name=f"Label the swarm nodes {', '.join(node.name for node in unlabelled)}.",
-                    function=label_nodes, nodes=unlabelled)
-    names = {node.name for node in nodes}
-    for described_node in described:
-        spec = described_node.get("Spec", {})
-        name = (spec.get("Labels") or {}).get(NODE_LABEL)
-        if name and name not in names and spec.get("Role") != "manager":  # never the manager itself
-            python.call(name=f"Drain {name} (left the inventory), then remove it from the swarm.",
-                        function=drain_and_remove, node_id=described_node["ID"], node_name=name)
+    """On the manager: each inventory node labelled and the old, down entry of a machine that joined
+    again removed, both read afresh once this run's workers have joined; a node onebox labelled
+    that the inventory no longer lists drained (its tasks stop and start on the others), then removed."""
+    todo = plan(nodes, swarm_nodes(host.get_fact(SwarmNodes)), wanted_labels)
+    joining = [node.name for node in nodes if node.role == "worker" and inventory.get_host(node.name).connected
+               and swarm_state(node.name) == "inactive"]  # a host out of the run (--limit, unreachable) joins nothing
+    if todo.label or todo.stale or joining:
+        python.call(name=f"Label the swarm nodes {', '.join(node.name for node in todo.label) or ', '.join(joining)}.",
+                    function=settle_nodes, nodes=nodes)
+    for entry in todo.drain:
+        python.call(name=f"Drain {entry.labels[NODE_LABEL]} (left the inventory), then remove it from the swarm.",
+                    function=drain_and_remove, entry=entry)
+
+
+def swarm_state(name: str) -> str:
+    """A host's swarm state at the start of the run (no Docker yet: inactive)."""
+    return (inventory.get_host(name).get_fact(SwarmState) or {}).get("LocalNodeState") or "inactive"
+
+
+def swarm_nodes(described: list[dict]) -> list[SwarmNode]:
+    return [SwarmNode.of(entry) for entry in described]
 
 
 def manager_run(*argv: str) -> str:
@@ -105,23 +119,38 @@ def manager_run(*argv: str) -> str:
     return output.stdout
 
 
-def label_nodes(nodes: list[Node]) -> None:
-    """At execute time, when the workers of this run have joined: found by address."""
+def settle_nodes(nodes: list[Node]) -> None:
+    """At execute time, when the workers of this run have joined: labels set and old entries removed
+    (planned again from the swarm as it is now). A node that did not join (its own step failed,
+    and says why) is left for the next run: the manager's other roles still run."""
     ids = manager_run("docker", "node", "ls", "-q").split()
-    by_address = {node_address(d): d["ID"] for d in json.loads(manager_run("docker", "node", "inspect", *ids))}
-    for node in nodes:
-        if node.address not in by_address:
-            raise RuntimeError(f"no swarm node has the address {node.address} of {node.name}: did it join?")
+    swarm = swarm_nodes(json.loads(manager_run("docker", "node", "inspect", *ids)))
+    todo, current = plan(nodes, swarm, wanted_labels), by_address(swarm)
+    for node in todo.label:
+        if node.address not in current:
+            logger.warning(f"no swarm node has the address {node.address} of {node.name}: it did not join")
+            continue
         adds = [arg for key, value in wanted_labels(node).items() for arg in ("--label-add", f"{key}={value}")]
-        manager_run("docker", "node", "update", *adds, by_address[node.address])
+        manager_run("docker", "node", "update", *adds, current[node.address].id)
+    for entry in todo.stale:
+        manager_run("docker", "node", "rm", "--force", entry.id)  # down: nothing to drain
 
 
-def drain_and_remove(node_id: str, node_name: str) -> None:
-    manager_run("docker", "node", "update", "--availability", "drain", node_id)
-    deadline = time.monotonic() + DRAIN_TIMEOUT
-    while manager_run("docker", "node", "ps", node_id, "-q", "--filter", "desired-state=running").strip():
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"{node_name} still runs tasks {DRAIN_TIMEOUT} s after the drain; it stays in the swarm")
-        time.sleep(2)  # pyinfra_cli monkey-patches it for its greenlets
+# A task that still holds resources on its node (docker's task states).
+LIVE_TASK_STATES = ("New", "Pending", "Assigned", "Accepted", "Preparing", "Ready", "Starting", "Running")
+
+
+def drain_and_remove(entry: SwarmNode) -> None:
+    """Drain: every task's desired state turns Shutdown at once, so wait for their current state to
+    follow. A down node cannot stop anything (its tasks were rescheduled): removed at once."""
+    name = entry.labels[NODE_LABEL]
+    if entry.state != "down":
+        manager_run("docker", "node", "update", "--availability", "drain", entry.id)
+        deadline = time.monotonic() + DRAIN_TIMEOUT
+        while any(line.split(" ", 1)[0] in LIVE_TASK_STATES
+                  for line in manager_run("docker", "node", "ps", entry.id, "--format", "{{.CurrentState}}").splitlines()):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{name} still runs tasks {DRAIN_TIMEOUT} s after the drain; it stays in the swarm")
+            time.sleep(2)  # pyinfra_cli monkey-patches it for its greenlets
     # --force: the node itself is not in this run to `docker swarm leave` first (docs/cluster.md).
-    manager_run("docker", "node", "rm", "--force", node_id)
+    manager_run("docker", "node", "rm", "--force", entry.id)

@@ -9,7 +9,8 @@ provider has one). A server without `swarm_role` is today's single server, untou
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from onebox.settings import Settings, SettingsError
 
@@ -29,9 +30,18 @@ class Node:
     address: str
 
 
+def canonical(address: str) -> str:
+    """An IP address as Docker prints it (10.0.0.2, not 010.000.000.002); anything else as it is,
+    for check_topology to refuse."""
+    try:
+        return str(ipaddress.ip_address(address))
+    except ValueError:
+        return address
+
+
 def nodes_of(hosts: list[tuple[str, dict]]) -> list[Node]:
     """The swarm nodes of an inventory's (name, data) hosts; [] when none has `swarm_role`."""
-    return [Node(name, data["swarm_role"], str(data.get("swarm_address", name)))
+    return [Node(name, data["swarm_role"], canonical(str(data.get("swarm_address", name))))
             for name, data in hosts if data.get("swarm_role")]
 
 
@@ -43,10 +53,13 @@ def check_topology(nodes: list[Node], settings: Settings) -> None:
         if node.role not in ROLES:
             raise SettingsError(f"onebox: host {node.name}: swarm_role is {node.role!r}; use 'manager' or 'worker'")
         try:
-            ipaddress.ip_address(node.address)
+            version = ipaddress.ip_address(node.address).version
         except ValueError:
             raise SettingsError(f"onebox: host {node.name}: swarm_address {node.address!r} is not an IP address; "
                                 "give the address the other nodes reach it on") from None
+        if version != 4:  # swarm's addr:port arguments would need brackets, untested here
+            raise SettingsError(f"onebox: host {node.name}: swarm_address {node.address} is IPv6; onebox forms "
+                                "swarms over IPv4 only: give the node's IPv4 (private) address")
     managers = [node.name for node in nodes if node.role == "manager"]
     if len(managers) != 1:
         raise SettingsError(f"onebox: the inventory has {len(managers)} swarm managers ({', '.join(managers) or 'none'});"
@@ -71,7 +84,52 @@ def node_address(described: dict) -> str:
     addr = described.get("Status", {}).get("Addr", "")
     if addr in ("", "0.0.0.0"):
         addr = described.get("ManagerStatus", {}).get("Addr", "").rsplit(":", 1)[0]
-    return addr
+    return canonical(addr) if addr else addr
+
+
+@dataclass(frozen=True)
+class SwarmNode:
+    """What onebox reads of one `docker node inspect` entry."""
+
+    id: str
+    address: str
+    state: str  # "ready", "down", ...
+    role: str
+    labels: dict = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, described: dict) -> SwarmNode:
+        spec = described.get("Spec", {})
+        return cls(described["ID"], node_address(described), described.get("Status", {}).get("State", ""),
+                   spec.get("Role", ""), spec.get("Labels") or {})
+
+
+def by_address(swarm: list[SwarmNode]) -> dict[str, SwarmNode]:
+    """The node that stands for each address: a ready one over a down one (a machine re-imaged
+    and joined again leaves its old entry down at the same address)."""
+    return {node.address: node for node in sorted(swarm, key=lambda node: node.state == "ready")}
+
+
+@dataclass
+class Plan:
+    label: list[Node]  # inventory nodes whose labels are missing or differ
+    drain: list[SwarmNode]  # nodes onebox labelled that the inventory no longer has
+    stale: list[SwarmNode]  # down entries of an address a ready node has now
+
+
+def plan(nodes: list[Node], swarm: list[SwarmNode], wanted: Callable[[Node], dict[str, str]]) -> Plan:
+    """What the manager changes, from the inventory and the swarm as it is. A node is found by its
+    address, so renaming a host relabels its node rather than draining it; a manager is never
+    drained or removed."""
+    current, addresses = by_address(swarm), {node.address for node in nodes}
+    names = {node.name for node in nodes}
+    label = [node for node in nodes if node.address not in current
+             or any(current[node.address].labels.get(key) != value for key, value in wanted(node).items())]
+    drain = [entry for entry in swarm if entry.role != "manager" and entry.address not in addresses
+             and entry.labels.get(NODE_LABEL) and entry.labels[NODE_LABEL] not in names]
+    stale = [entry for entry in swarm if entry.role != "manager" and entry.state != "ready"
+             and entry.address in addresses and current[entry.address] is not entry and current[entry.address].state == "ready"]
+    return Plan(label, drain, stale)
 
 
 def peers(name: str, nodes: list[Node]) -> list[str]:

@@ -30,9 +30,9 @@ SECOND, THIRD, FOURTH = Target(2), Target(3), Target(4)
 PROBE = "onebox-probe"
 
 
-def converge(deployed, workers: list[Target]):
+def converge(deployed, workers: list[Target], flags: list[str] | None = None):
     env = {**CLUSTER, "ONEBOX_WORKER_INDEXES": ",".join(str(worker.index) for worker in workers)}
-    return run_deploy(deployed.target.index, env, inventory="inventories/local_cluster.py")
+    return run_deploy(deployed.target.index, env, flags=flags, inventory="inventories/local_cluster.py")
 
 
 def node_checks(target: Target, role: str) -> subprocess.Popen:
@@ -77,7 +77,7 @@ def cluster(deployed):
     for worker in (SECOND, THIRD):
         down(worker)
         up(worker)
-    first = converge(deployed, [SECOND, THIRD])
+    first = converge(deployed, [SECOND, THIRD], flags=["-vvv"])  # every command and fact output shown
     assert first.returncode == 0, first.output[-4000:]
     second = converge(deployed, [SECOND, THIRD])
     yield first, second
@@ -131,10 +131,16 @@ def test_a_worker_added_joins_and_one_taken_out_is_drained_first(deployed, clust
     assert nodes(deployed)[FOURTH.ip]["Status"]["State"] == "ready"
     load_probe_image(FOURTH)
     assert probe_tasks(deployed) == [SECOND.ip, SECOND.ip]  # the previous test left both on the second worker
+    second_id = nodes(deployed)[SECOND.ip]["ID"]
     taken_out = converge(deployed, [THIRD, FOURTH])
     assert taken_out.returncode == 0, taken_out.output[-4000:]
     assert f"Drain {SECOND.ip} (left the inventory)" in taken_out.output
     assert SECOND.ip not in nodes(deployed)
+    # Drained before it left: its tasks were shut down on it, not lost with it.
+    task_format = "'{{.NodeID}} {{.Status.State}}'"
+    history = deployed.ssh(f"docker service ps -q {PROBE} | xargs docker inspect --format {task_format}")
+    states = {state for node_id, state in (line.split() for line in history.stdout.splitlines()) if node_id == second_id}
+    assert states == {"shutdown"}, history.stdout
     # Drained before it left (the converge waited for its tasks to stop); they run elsewhere.
     wait_for("the drained worker's tasks running on the others",
              lambda: len(tasks := probe_tasks(deployed)) == 2 and SECOND.ip not in tasks, timeout=60)

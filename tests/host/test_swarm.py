@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from onebox.cluster import NODE_LABEL
+from onebox.cluster import NODE_LABEL, node_address
 
 
 @pytest.fixture(autouse=True)
@@ -46,5 +46,14 @@ def test_swarm_ports_are_open_to_the_other_nodes_only(host, swarm_role: str) -> 
     opened = {(proto, int(port)) for _, proto, ports in rules for port in ports.split(",")}
     wanted = {("tcp", 7946), ("udp", 7946), ("udp", 4789)} | ({("tcp", 2377)} if swarm_role == "manager" else set())
     assert opened == wanted, table
-    own = swarm(host)["NodeAddr"]
-    assert all(own not in peers for peers, _, _ in rules), "a node need not open swarm's ports to itself"
+    info = swarm(host)
+    sources = {frozenset(address.strip() for address in peers.split(",")) for peers, _, _ in rules}
+    assert len(sources) == 1, table  # every swarm port to the same peers
+    (peers,) = sources
+    if swarm_role == "manager":  # exactly the other nodes
+        described = json.loads(host.check_output("docker node inspect $(docker node ls -q)"))
+        others = {node_address(node) for node in described} - {info["NodeAddr"]}
+        assert peers == others, (peers, others)
+    else:  # the manager among them, not this node
+        assert {manager["Addr"].rsplit(":", 1)[0] for manager in info["RemoteManagers"]} <= peers
+        assert info["NodeAddr"] not in peers

@@ -8,12 +8,12 @@ import subprocess
 import pytest
 from test_settings import valid
 
-from onebox.cluster import Node, check_topology, firewall, node_address, nodes_of
+from onebox.cluster import NODE_LABEL, Node, SwarmNode, check_topology, firewall, node_address, nodes_of, plan
 from onebox.render import render
 from onebox.settings import SettingsError, validate_settings
 
 CLUSTER = [("10.0.0.1", {"swarm_role": "manager"}), ("w1", {"swarm_role": "worker", "swarm_address": "10.0.0.2"}),
-           ("w2", {"swarm_role": "worker", "swarm_address": "fd00::3"})]
+           ("w2", {"swarm_role": "worker", "swarm_address": "10.0.0.3"})]
 
 
 @pytest.fixture
@@ -37,6 +37,7 @@ def test_a_valid_cluster_passes_and_addresses_default_to_the_host_name(settings)
     ([("10.0.0.1", {"swarm_role": "manager"}), ("10.0.0.2", {"swarm_role": "manager"})], "2 swarm managers"),
     ([("10.0.0.1", {"swarm_role": "boss"})], "swarm_role is 'boss'"),
     ([("vps1", {"swarm_role": "manager"})], "swarm_address 'vps1' is not an IP address"),
+    ([("fd00::1", {"swarm_role": "manager"})], "swarm_address fd00::1 is IPv6"),
     ([("10.0.0.1", {"swarm_role": "manager"}), ("w", {"swarm_role": "worker", "swarm_address": "10.0.0.1"})],
      "share one swarm_address"),
 ])
@@ -53,10 +54,11 @@ def test_live_restore_is_refused_for_a_cluster_with_the_fix() -> None:
 def test_the_firewall_opens_swarm_ports_to_the_peers_only(settings, tmp_path) -> None:
     nodes = nodes_of(CLUSTER)
     manager = render("nftables/nftables.conf.j2", s=settings, swarm=firewall("10.0.0.1", nodes))
-    assert "ip saddr { 10.0.0.2 } tcp dport { 2377, 7946 } accept" in manager
-    assert "ip6 saddr { fd00::3 } udp dport { 7946, 4789 } accept" in manager
+    assert "ip saddr { 10.0.0.2, 10.0.0.3 } tcp dport { 2377, 7946 } accept" in manager
+    assert "ip saddr { 10.0.0.2, 10.0.0.3 } udp dport { 7946, 4789 } accept" in manager
+    assert "ip6 saddr" not in manager
     worker = render("nftables/nftables.conf.j2", s=settings, swarm=firewall("w1", nodes))
-    assert "ip saddr { 10.0.0.1 } tcp dport { 7946 } accept" in worker  # the control plane is the manager's
+    assert "ip saddr { 10.0.0.1, 10.0.0.3 } tcp dport { 7946 } accept" in worker
     assert "10.0.0.2" not in worker  # not itself
     assert firewall("elsewhere", nodes) is None
     nft = subprocess.run(["nft", "-c", "-f", "-"], input=manager, capture_output=True, text=True, check=False)
@@ -69,3 +71,45 @@ def test_a_node_is_found_by_the_address_the_swarm_reports() -> None:
     assert node_address({"Status": {"Addr": "10.0.0.2"}}) == "10.0.0.2"
     assert node_address({"Status": {"Addr": "0.0.0.0"}, "ManagerStatus": {"Addr": "10.0.0.1:2377"}}) == "10.0.0.1"
     assert node_address({}) == ""
+    assert node_address({"Status": {"Addr": "010.0.0.2"}}) == "010.0.0.2"  # not an IP: left for the checks
+
+
+def labelled(name: str) -> dict[str, str]:
+    return {NODE_LABEL: name}
+
+
+def entry(node_id: str, address: str, name: str | None, state: str = "ready", role: str = "worker") -> SwarmNode:
+    return SwarmNode(node_id, address, state, role, labelled(name) if name else {})
+
+
+def test_a_converged_swarm_plans_nothing() -> None:
+    nodes = nodes_of(CLUSTER)
+    swarm = [entry("m", "10.0.0.1", "10.0.0.1", role="manager"), entry("a", "10.0.0.2", "w1"), entry("b", "10.0.0.3", "w2")]
+    todo = plan(nodes, swarm, lambda node: labelled(node.name))
+    assert (todo.label, todo.drain, todo.stale) == ([], [], [])
+
+
+def test_new_nodes_are_labelled_and_a_dropped_one_drained_but_never_a_manager() -> None:
+    nodes = nodes_of(CLUSTER[:2])  # w2 left the inventory
+    swarm = [entry("m", "10.0.0.1", "old-manager-name", role="manager"), entry("b", "10.0.0.3", "w2"),
+             entry("x", "10.0.0.9", None)]  # joined by hand: not onebox's to remove
+    todo = plan(nodes, swarm, lambda node: labelled(node.name))
+    assert [node.name for node in todo.label] == ["10.0.0.1", "w1"]  # the manager relabelled; w1 not joined yet
+    assert [e.id for e in todo.drain] == ["b"] and todo.stale == []
+
+
+def test_a_renamed_host_is_relabelled_not_drained() -> None:
+    nodes = nodes_of([CLUSTER[0], ("worker-one", {"swarm_role": "worker", "swarm_address": "10.0.0.2"})])
+    swarm = [entry("m", "10.0.0.1", "10.0.0.1", role="manager"), entry("a", "10.0.0.2", "w1")]
+    todo = plan(nodes, swarm, lambda node: labelled(node.name))
+    assert [node.name for node in todo.label] == ["worker-one"] and todo.drain == []
+
+
+def test_a_machine_that_joined_again_counts_once_and_its_old_entry_goes() -> None:
+    nodes = nodes_of(CLUSTER[:2])
+    for swarm in ([entry("old", "10.0.0.2", "w1", state="down"), entry("new", "10.0.0.2", None)],
+                  [entry("new", "10.0.0.2", None), entry("old", "10.0.0.2", "w1", state="down")]):
+        todo = plan(nodes, [entry("m", "10.0.0.1", "10.0.0.1", role="manager"), *swarm],
+                    lambda node: labelled(node.name))
+        assert [node.name for node in todo.label] == ["w1"]  # the ready entry is the one labelled
+        assert [e.id for e in todo.stale] == ["old"] and todo.drain == []
