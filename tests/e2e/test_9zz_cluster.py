@@ -26,7 +26,8 @@ from onebox.verify import edge
 
 # The settings the previous module left the server with, plus the cluster's (live-restore off).
 CLUSTER = {**RELEASED, "ONEBOX_TEST_JOBS": "removed", "ONEBOX_EXTRA_GROUPS": "local_apps,local_cluster"}
-SECOND, THIRD, FOURTH = Target(2), Target(3), Target(4)
+# Targets no other module or benchmark uses (test_8 takes 2, the benchmarks 3 to 5).
+SECOND, THIRD, FOURTH = Target(6), Target(7), Target(8)
 PROBE = "onebox-probe"
 
 
@@ -74,8 +75,9 @@ def load_probe_image(target: Target) -> None:
 
 @pytest.fixture(scope="module")
 def cluster(deployed):
+    for worker in (SECOND, THIRD, FOURTH):
+        down(worker)  # fresh servers, whatever an earlier run left
     for worker in (SECOND, THIRD):
-        down(worker)
         up(worker)
     first = converge(deployed, [SECOND, THIRD], flags=["-vvv"])  # every command and fact output shown
     assert first.returncode == 0, first.output[-4000:]
