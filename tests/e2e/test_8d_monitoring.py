@@ -149,7 +149,7 @@ def test_a_certificate_close_to_expiry_alerts_then_resolves(deployed, got) -> No
     lowered = deployed.deploy({"ONEBOX_ALERT_CERTIFICATE_DAYS": "365"})  # Pebble's certificates last less
     assert lowered.returncode == 0, lowered.output[-3000:]
     assert changed_operations(lowered.output) == ["Monitor the server and its apps | Write the alert rules (checked by "
-                                                  "promtool).", "Monitor the server and its apps | Restart prometheus "
+                                                  "promtool).", "Monitor the server and its apps | Reload prometheus "
                                                   "for its new configuration."]
     fired = got.wait_webhook("OneboxCertificateExpiring", "firing", app="onebox")
     assert "expires in" in fired["annotations"]["summary"]
