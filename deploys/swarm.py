@@ -20,6 +20,7 @@ from pyinfra.operations import python, server
 from onebox.cluster import NODE_LABEL, Node, SwarmNode, by_address, firewall, manager, nodes_of, plan
 from onebox.facts import SwarmNodes, SwarmState
 from onebox.settings import Settings
+from onebox.shell import raw_shell
 
 DRAIN_TIMEOUT = 300  # seconds a dropped node's tasks may take to move elsewhere
 
@@ -54,8 +55,10 @@ def configure_swarm(s: Settings) -> None:
                             "(or `docker swarm unlock` if it is locked), then converge again")
         return
     if role == "manager" and state == "inactive":
-        server.shell(name="Initialise the swarm on the manager.", commands=[shlex.join([
-            "docker", "swarm", "init", "--advertise-addr", me.address, "--listen-addr", f"{me.address}:2377"])])
+        # Its stdout is the worker join command, token included: kept out of pyinfra's output.
+        server.shell(name="Initialise the swarm on the manager.", commands=[raw_shell(shlex.join([
+            "docker", "swarm", "init", "--advertise-addr", me.address, "--listen-addr", f"{me.address}:2377"])
+            + " >/dev/null")])
     if role == "worker" and state == "inactive":
         python.call(name="Join the swarm as a worker (its token read from the manager, never printed).",
                     function=join_worker, me=me, lead=manager(nodes))
