@@ -76,18 +76,11 @@ def join_worker(me: Node, lead: Node) -> None:
     leader = inventory.get_host(lead.name)
     if not leader.connected:
         raise RuntimeError(f"the manager {lead.name} is not in this run (--limit?): a worker joins through it")
-    ok, output = leader.run_shell_command(StringCommand("docker", "swarm", "join-token", "-q", "worker"),
-                                          _sudo=bool(leader.data.get("_sudo")))
-    if not ok:
-        raise RuntimeError(f"the manager {lead.name} gave no join token: {output.stderr[-300:]}")
+    token = run_on(leader, "docker", "swarm", "join-token", "-q", "worker").strip()
     body = json.dumps({"ListenAddr": f"{me.address}:2377", "AdvertiseAddr": me.address,
-                       "RemoteAddrs": [f"{lead.address}:2377"], "JoinToken": output.stdout.strip()})
-    ok, output = host.run_shell_command(
-        StringCommand("curl", "-sS", "--fail-with-body", "--unix-socket", "/var/run/docker.sock", "-H",
-                      QuoteString("Content-Type: application/json"), "--data-binary", "@-", "http://localhost/swarm/join"),
-        _stdin=body, _sudo=bool(host.data.get("_sudo")))
-    if not ok:
-        raise RuntimeError(f"{me.name} could not join the swarm at {lead.address}:2377: {output.output[-300:]}")
+                       "RemoteAddrs": [f"{lead.address}:2377"], "JoinToken": token})
+    run_on(host, "curl", "-sS", "--fail-with-body", "--unix-socket", "/var/run/docker.sock", "-H",
+           "Content-Type: application/json", "--data-binary", "@-", "http://localhost/swarm/join", stdin=body)
 
 
 def label_and_prune(nodes: list[Node]) -> None:
@@ -114,12 +107,19 @@ def swarm_nodes(described: list[dict]) -> list[SwarmNode]:
     return [SwarmNode.of(entry) for entry in described]
 
 
-def manager_run(*argv: str) -> str:
-    ok, output = host.run_shell_command(StringCommand(*(QuoteString(arg) for arg in argv)),
-                                        _sudo=bool(host.data.get("_sudo")))
+def run_on(target, *argv: str, stdin: str | None = None) -> str:  # noqa: ANN001 - pyinfra's Host
+    """A command on `target` at execute time; its stdout, or an error naming it. Output is never
+    printed (it may hold the join token); a failure quotes the command's first words and its output
+    (Docker's error body, which curl --fail-with-body writes to stdout)."""
+    ok, output = target.run_shell_command(StringCommand(*(QuoteString(arg) for arg in argv)), _stdin=stdin,
+                                          _sudo=bool(target.data.get("_sudo")))
     if not ok:
-        raise RuntimeError(f"{' '.join(argv)}: {output.stderr[-300:]}")
+        raise RuntimeError(f"{target.name}: {' '.join(argv[:4])}: {output.output[-300:]}")
     return output.stdout
+
+
+def manager_run(*argv: str) -> str:
+    return run_on(host, *argv)
 
 
 def settle_nodes(nodes: list[Node]) -> None:

@@ -30,18 +30,9 @@ class Node:
     address: str
 
 
-def canonical(address: str) -> str:
-    """An IP address as Docker prints it (10.0.0.2, not 010.000.000.002); anything else as it is,
-    for check_topology to refuse."""
-    try:
-        return str(ipaddress.ip_address(address))
-    except ValueError:
-        return address
-
-
 def nodes_of(hosts: list[tuple[str, dict]]) -> list[Node]:
     """The swarm nodes of an inventory's (name, data) hosts; [] when none has `swarm_role`."""
-    return [Node(name, data["swarm_role"], canonical(str(data.get("swarm_address", name))))
+    return [Node(name, data["swarm_role"], str(data.get("swarm_address", name)))
             for name, data in hosts if data.get("swarm_role")]
 
 
@@ -84,7 +75,7 @@ def node_address(described: dict) -> str:
     addr = described.get("Status", {}).get("Addr", "")
     if addr in ("", "0.0.0.0"):
         addr = described.get("ManagerStatus", {}).get("Addr", "").rsplit(":", 1)[0]
-    return canonical(addr) if addr else addr
+    return addr
 
 
 @dataclass(frozen=True)
@@ -142,7 +133,6 @@ def firewall(name: str, nodes: list[Node]) -> dict | None:
     me = next((node for node in nodes if node.name == name), None)
     if me is None:
         return None
-    others = [ipaddress.ip_address(address) for address in peers(name, nodes)]
     tcp = (*MANAGER_TCP_PORTS, *NODE_TCP_PORTS) if me.role == "manager" else NODE_TCP_PORTS
-    return {"peers4": [str(a) for a in others if a.version == 4], "peers6": [str(a) for a in others if a.version == 6],
-            "tcp": list(tcp), "udp": list(NODE_UDP_PORTS)}
+    # IPv4 only: check_topology refuses IPv6 swarm addresses.
+    return {"peers": peers(name, nodes), "tcp": list(tcp), "udp": list(NODE_UDP_PORTS)}
