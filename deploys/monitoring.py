@@ -83,12 +83,14 @@ def install_monitoring(s: Settings) -> None:
     # New arguments need a restart; new configuration a reload (SIGHUP), which keeps the scrape
     # loops: a target that leaves file discovery later still gets its staleness markers. After a
     # restart a removed app's series would linger for Prometheus's 5 min lookback.
+    # Prometheus last: what it scrapes first is then the exporters with their new arguments, not
+    # an exporter restarting (a fresh install would otherwise begin with up == 0).
     restart_on = {
-        "prometheus": [defaults["prometheus"], memory],
         "prometheus-node-exporter": [defaults["prometheus-node-exporter"]],
         "prometheus-alertmanager": [defaults["prometheus-alertmanager"]],
         "prometheus-blackbox-exporter": [defaults["prometheus-blackbox-exporter"]],
         **{service: [defaults[service]] for service in PLAIN_EXPORTERS},
+        "prometheus": [defaults["prometheus"], memory],
     }
     reload_on = {"prometheus": [rules, config, console], "prometheus-alertmanager": [routes],
                  "prometheus-blackbox-exporter": [blackbox]}

@@ -172,7 +172,9 @@ def test_monitoring_off_removes_what_it_installed_and_on_brings_it_back(deployed
     assert deployed.deploy({"ONEBOX_MONITORING_ENABLED": "false"}).changed == 0
     on = deployed.deploy()
     assert on.returncode == 0, on.output[-3000:]
-    assert wait_query(deployed, 'up{job="node"}')[0]["value"][1] == "1"
+    # Every exporter is scraped again (up == 1 for each job, within wait_query's time).
+    for job in ("node", "alertmanager", "nginx", "postgres", "redis"):
+        assert wait_query(deployed, f'up{{job="{job}"}} == 1'), job
     # A new password, and the role made again with it: the exporter reads PostgreSQL again.
     assert [r["value"][1] for r in wait_query(deployed, 'pg_up{app="onebox"} == 1')] == ["1"]
 

@@ -9,6 +9,7 @@ import time
 import pytest
 
 from deploys.monitoring import PACKAGES, RULES, TEXTFILE
+from onebox import contract
 
 PORTS = {"prometheus": 9090, "prometheus-alertmanager": 9093, "prometheus-node-exporter": 9100,
          "prometheus-blackbox-exporter": 9115, "prometheus-postgres-exporter": 9187, "prometheus-redis-exporter": 9121,
@@ -62,10 +63,19 @@ def wait_query(host, expr: str, timeout: float, empty: bool = False) -> list[dic
 
 
 def test_prometheus_scrapes_nginx_and_each_apps_postgres_and_redis(host, app) -> None:
-    # The collector finds the containers each run (onebox-metrics.timer), then Prometheus scrapes
-    # them; a service the app no longer has leaves the targets as soon.
+    # The collector finds the containers each run (onebox-metrics.timer), then Prometheus scrapes them.
     timeout = 3 * app.monitoring_scrape_interval + 20
     assert [r["value"][1] for r in wait_query(host, "nginx_up", timeout)] == ["1"]
-    for enabled, metric in ((app.postgres_enabled, "pg_up"), (app.redis_enabled, "redis_up")):
-        found = [r["value"][1] for r in wait_query(host, f'{metric}{{app="{app.app_name}"}}', timeout, empty=not enabled)]
-        assert found == (["1"] if enabled else []), (metric, found)
+    for enabled, metric, service in ((app.postgres_enabled, "pg_up", "postgres"),
+                                     (app.redis_enabled, "redis_up", "redis")):
+        if enabled:
+            found = [r["value"][1] for r in wait_query(host, f'{metric}{{app="{app.app_name}"}} == 1', timeout)]
+            assert found == ["1"], (metric, found)
+            continue
+        # One the app no longer has leaves the collector's targets, and no alert can come of the
+        # last sample Prometheus may keep of it for a few minutes (the rule asks for the container).
+        targets = json.loads(host.file(f"{contract.EXPORTER_TARGETS_DIR}/{service}.json").content_string)
+        assert app.app_name not in [group["labels"]["app"] for group in targets], targets
+        alerting = wait_query(host, f'{metric}{{app="{app.app_name}"}} == 0 and on(app) '
+                                    f'onebox_container_up{{service="{service}"}}', timeout, empty=True)
+        assert alerting == [], alerting

@@ -123,6 +123,12 @@ def test_the_rules_fire_on_a_breaking_server_and_clear_after_the_fix(tmp_path: P
             series("pg_up", {**APP, "job": "postgres"}, "1 1 0 0 0 0 0 0 1+0x12"),
             series("redis_up", {**APP, "job": "redis"}, "1+0x20"),
             series("redis_up", {"app": "jobs", "job": "redis"}, "0+0x20"),  # another app's, down throughout
+            # An app's Redis just removed: its last sample may linger in Prometheus; no alert for it.
+            series("redis_up", {"app": "minimal", "job": "redis"}, "0+0x20"),
+            # The apps' dependencies that run (onebox's facts): what the two alerts below ask for.
+            series("onebox_container_up", {**APP, "service": "postgres"}, "1+0x20"),
+            series("onebox_container_up", {"app": "jobs", "service": "redis"}, "1+0x20"),
+            series("onebox_container_up", {"app": "minimal", "service": "postgres"}, "1+0x20"),
         ],
         "alert_rule_test": [
             alert("OneboxContainerDown", "2m30s", None),  # down, but not for alert_for_seconds yet
