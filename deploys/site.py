@@ -21,7 +21,7 @@ from deploys.base import (
 from deploys.docker import install_docker
 from deploys.monitoring import configure_monitoring
 from deploys.proxy import configure_proxy
-from deploys.swarm import configure_swarm
+from deploys.swarm import check_swarm_membership, configure_swarm
 from deploys.tls import issue_certificates
 from deploys.tools import install_server_tools
 from onebox.inventory import use_private_upload_dir
@@ -30,6 +30,7 @@ settings = host.data.onebox_settings
 worker = host.data.get("swarm_role") == "worker"
 # Before any operation: an app the server has and the settings forgot stops the run here.
 registry = None if worker else check_server_apps(settings)
+check_swarm_membership()  # and a swarm node converged as a single server stops it too
 use_private_upload_dir(host, settings)
 
 prepare_host(settings)

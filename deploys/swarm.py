@@ -50,9 +50,12 @@ def configure_swarm(s: Settings) -> None:
     me = next(node for node in nodes if node.name == host.name)
     state = swarm_state(host.name)
     if state not in ("active", "inactive"):  # pending, error, locked: joining again would fail
+        # `leave --force` on the one manager would end the swarm for every worker: never advised there.
+        fix = ("`docker swarm unlock` if it is locked; otherwise see `docker info` and dockerd's journal (a leave "
+               "would end the swarm)" if role == "manager" else
+               "`docker swarm unlock` if it is locked, otherwise `docker swarm leave --force` on it")
         python.call(name="Refuse a node in an unfinished swarm state.", function=refuse,
-                    message=f"{host.name}'s swarm state is {state!r}: run `docker swarm leave --force` on it "
-                            "(or `docker swarm unlock` if it is locked), then converge again")
+                    message=f"{host.name}'s swarm state is {state!r}: run {fix}, then converge again")
         return
     if role == "manager" and state == "inactive":
         # Its stdout is the worker join command, token included: kept out of pyinfra's output.
@@ -64,6 +67,16 @@ def configure_swarm(s: Settings) -> None:
                     function=join_worker, me=me, lead=manager(nodes))
     if role == "manager":
         label_and_prune(nodes)
+
+
+def check_swarm_membership() -> None:
+    """Before any operation: a swarm node converged by an inventory that gives it no swarm_role
+    (inventories/prod.py run on a cluster's manager) would lose swarm's firewall rules, and its
+    workers with them."""
+    if not host.data.get("swarm_role") and swarm_state(host.name) == "active":
+        raise SystemExit(f"{host.name} is a Docker Swarm node but this inventory gives it no swarm_role: converge "
+                         "it with inventories/cluster.py (docs/cluster.md), or run `docker swarm leave --force` on it "
+                         "(a manager: after removing its workers) to make it a single server again")
 
 
 def refuse(message: str) -> None:
@@ -152,8 +165,10 @@ def drain_and_remove(entry: SwarmNode) -> None:
         deadline = time.monotonic() + DRAIN_TIMEOUT
         while any(line.split(" ", 1)[0] in LIVE_TASK_STATES
                   for line in manager_run("docker", "node", "ps", entry.id, "--format", "{{.CurrentState}}").splitlines()):
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{name} still runs tasks {DRAIN_TIMEOUT} s after the drain; it stays in the swarm")
+            if time.monotonic() > deadline:  # the manager's other roles still run; the next run tries again
+                logger.warning(f"{name} still runs tasks {DRAIN_TIMEOUT} s after the drain: it stays in the swarm, "
+                               "drained (see `docker node ps`)")
+                return
             time.sleep(2)  # pyinfra_cli monkey-patches it for its greenlets
     # --force: the node itself is not in this run to `docker swarm leave` first (docs/cluster.md).
     manager_run("docker", "node", "rm", "--force", entry.id)

@@ -120,7 +120,9 @@ class SwarmState(FactBase):
 
     def process(self, output: list[str]) -> dict | None:
         text = "".join(output).strip()
-        return json.loads(text) if text.startswith("{") else None
+        swarm = json.loads(text) if text.startswith("{") else None
+        # A dockerd that does not answer leaves LocalNodeState empty: unknown, not "inactive".
+        return swarm if swarm and swarm.get("LocalNodeState") else None
 
 
 class SwarmNodes(FactBase):

@@ -97,6 +97,14 @@ def test_the_server_becomes_the_manager_of_fresh_workers_and_a_rerun_changes_not
     assert second.returncode == 0 and second.changed == 0, changed_operations(second.output)
 
 
+def test_the_single_server_inventory_is_refused_on_a_swarm_node_before_any_change(deployed, cluster) -> None:
+    # It gives the manager no swarm_role: converged, its firewall would shut its workers out.
+    single = deployed.deploy(CLUSTER)
+    assert single.returncode != 0 and single.changed == 0, single.output[-3000:]
+    assert "is a Docker Swarm node but this inventory gives it no swarm_role" in single.output
+    assert "inventories/cluster.py" in single.output
+
+
 def test_every_node_passes_its_host_checks(deployed, cluster) -> None:
     running = {target.name: node_checks(target, role)
                for target, role in ((deployed.target, "manager"), (SECOND, "worker"), (THIRD, "worker"))}

@@ -3,12 +3,15 @@ swarm's ports to the other nodes only (onebox.cluster, the nftables template).""
 
 from __future__ import annotations
 
+import os
 import subprocess
+import sys
 
 import pytest
 from test_settings import valid
 
 from onebox.cluster import NODE_LABEL, Node, SwarmNode, check_topology, firewall, node_address, nodes_of, plan
+from onebox.inventory import ROOT
 from onebox.render import render
 from onebox.settings import SettingsError, validate_settings
 
@@ -113,3 +116,25 @@ def test_a_machine_that_joined_again_counts_once_and_its_old_entry_goes() -> Non
                     lambda node: labelled(node.name))
         assert [node.name for node in todo.label] == ["w1"]  # the ready entry is the one labelled
         assert [e.id for e in todo.stale] == ["old"] and todo.drain == []
+
+
+@pytest.mark.parametrize(("workers", "manager_address", "refused"), [
+    (None, None, "ONEBOX_WORKERS is not set"),  # an unset list would drain every worker
+    ("203.0.113.8=10.0.0.8", None, "ONEBOX_MANAGER_ADDRESS is not set"),  # private workers, public manager
+    ("none", None, None),
+    ("203.0.113.8=10.0.0.8", "10.0.0.7", None),
+])
+def test_the_cluster_inventory_needs_its_workers_listed_and_one_network(
+    workers: str | None, manager_address: str | None, refused: str | None, tmp_path, write_secrets
+) -> None:
+    env = {name: value for name, value in os.environ.items() if not name.startswith("ONEBOX_")}
+    env["ONEBOX_SECRETS_FILE"] = str(write_secrets(tmp_path / "empty.env"))  # never this checkout's real secrets
+    env |= {"ONEBOX_HOST": "203.0.113.7", "ONEBOX_DOCKER_LIVE_RESTORE": "false"}
+    env |= {name: value for name, value in (("ONEBOX_WORKERS", workers), ("ONEBOX_MANAGER_ADDRESS", manager_address))
+            if value is not None}
+    done = subprocess.run([sys.executable, "inventories/cluster.py"], cwd=ROOT, env=env, capture_output=True, text=True,
+                          check=False)
+    if refused:
+        assert done.returncode == 1 and refused in done.stderr, done.stderr
+    else:
+        assert done.returncode == 0, done.stderr
