@@ -100,11 +100,20 @@ def label_and_prune(nodes: list[Node]) -> None:
     """On the manager: each inventory node labelled and the old, down entry of a machine that joined
     again removed, both read afresh once this run's workers have joined; a node onebox labelled
     that the inventory no longer lists drained (its tasks stop and start on the others), then removed."""
-    todo = plan(nodes, swarm_nodes(host.get_fact(SwarmNodes)), wanted_labels)
+    swarm = swarm_nodes(host.get_fact(SwarmNodes))
+    todo, present = plan(nodes, swarm, wanted_labels), by_address(swarm)
     joining = [node.name for node in nodes if node.role == "worker" and inventory.get_host(node.name).connected
                and swarm_state(node.name) == "inactive"]  # a host out of the run (--limit, unreachable) joins nothing
-    if todo.label or todo.stale or joining:
-        python.call(name=f"Label the swarm nodes {', '.join(node.name for node in todo.label) or ', '.join(joining)}.",
+    # A worker neither in the swarm nor joining now (out of the run, or in another swarm) has nothing
+    # to label: said here, not an operation that "changes" something on every run.
+    absent = [node for node in todo.label if node.role == "worker" and node.address not in present
+              and node.name not in joining]
+    for node in absent:
+        logger.warning(f"{node.name} is not in the swarm and does not join in this run: see its own output "
+                       "(a node of another swarm needs `docker swarm leave --force` first)")
+    label = [node for node in todo.label if node not in absent]
+    if label or todo.stale or joining:
+        python.call(name=f"Label the swarm nodes {', '.join(node.name for node in label) or ', '.join(joining)}.",
                     function=settle_nodes, nodes=nodes)
     for entry in todo.drain:
         python.call(name=f"Drain {entry.labels[NODE_LABEL]} (left the inventory), then remove it from the swarm.",
