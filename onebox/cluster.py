@@ -113,14 +113,22 @@ def plan(nodes: list[Node], swarm: list[SwarmNode], wanted: Callable[[Node], dic
     address, so renaming a host relabels its node rather than draining it; a manager is never
     drained or removed."""
     current, addresses = by_address(swarm), {node.address for node in nodes}
-    names = {node.name for node in nodes}
+    listed = {node.name: node.address for node in nodes}
     label = [node for node in nodes if node.address not in current
              or any(current[node.address].labels.get(key) != value for key, value in wanted(node).items())]
     drain = [entry for entry in swarm if entry.role != "manager" and entry.address not in addresses
-             and entry.labels.get(NODE_LABEL) and entry.labels[NODE_LABEL] not in names]
+             and entry.labels.get(NODE_LABEL) and not still_listed(entry, listed, current)]
     stale = [entry for entry in swarm if entry.role != "manager" and entry.state != "ready"
              and entry.address in addresses and current[entry.address] is not entry and current[entry.address].state == "ready"]
     return Plan(label, drain, stale)
+
+
+def still_listed(entry: SwarmNode, listed: dict[str, str], current: dict[str, SwarmNode]) -> bool:
+    """Whether the inventory host an entry's label names is this entry. Its name alone keeps it (a
+    node may report another address than the inventory gives), unless that host is in the swarm
+    at its inventory address as another node: then this is a replaced machine's old entry."""
+    address = listed.get(entry.labels[NODE_LABEL])
+    return address is not None and (address not in current or current[address] is entry)
 
 
 def peers(name: str, nodes: list[Node]) -> list[str]:

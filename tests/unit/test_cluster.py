@@ -118,6 +118,18 @@ def test_a_machine_that_joined_again_counts_once_and_its_old_entry_goes() -> Non
         assert [e.id for e in todo.stale] == ["old"] and todo.drain == []
 
 
+def test_a_replaced_machine_with_a_new_address_has_its_old_entry_drained() -> None:
+    # w1 is a new machine at 10.0.0.9 now; its old one, still up at 10.0.0.2, keeps the label w1.
+    nodes = nodes_of([CLUSTER[0], ("w1", {"swarm_role": "worker", "swarm_address": "10.0.0.9"})])
+    old = entry("old", "10.0.0.2", "w1")
+    todo = plan(nodes, [entry("m", "10.0.0.1", "10.0.0.1", role="manager"), old, entry("new", "10.0.0.9", "w1")],
+                lambda node: labelled(node.name))
+    assert todo.drain == [old] and todo.label == []
+    # Before the new machine has joined, the name still stands for the old entry: nothing drained.
+    todo = plan(nodes, [entry("m", "10.0.0.1", "10.0.0.1", role="manager"), old], lambda node: labelled(node.name))
+    assert todo.drain == [] and [node.name for node in todo.label] == ["w1"]
+
+
 @pytest.mark.parametrize(("workers", "manager_address", "refused"), [
     (None, None, "ONEBOX_WORKERS is not set"),  # an unset list would drain every worker
     ("203.0.113.8=10.0.0.8", None, "ONEBOX_MANAGER_ADDRESS is not set"),  # private workers, public manager
