@@ -51,9 +51,9 @@ def configure_swarm(s: Settings) -> None:
     state = swarm_state(host.name)
     if state not in ("active", "inactive"):  # pending, error, locked: joining again would fail
         # `leave --force` on the one manager would end the swarm for every worker: never advised there.
-        fix = ("`docker swarm unlock` if it is locked; otherwise see `docker info` and dockerd's journal (a leave "
-               "would end the swarm)" if role == "manager" else
-               "`docker swarm unlock` if it is locked, otherwise `docker swarm leave --force` on it")
+        otherwise = ("see `docker info` and dockerd's journal (a leave would end the swarm)" if role == "manager"
+                     else "`docker swarm leave --force` on it")
+        fix = f"`docker swarm unlock` if it is locked, otherwise {otherwise}"
         python.call(name="Refuse a node in an unfinished swarm state.", function=refuse,
                     message=f"{host.name}'s swarm state is {state!r}: run {fix}, then converge again")
         return
