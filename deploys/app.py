@@ -17,7 +17,9 @@ from typing import Any
 from pyinfra.api import deploy
 from pyinfra.operations import files
 
+from deploys.swarm import cluster_nodes
 from onebox import contract
+from onebox.cluster import api_nodes
 from onebox.images import build_local_image, images_from_controller, local_image_id
 from onebox.operations import private_file, upload_once
 from onebox.render import render
@@ -36,7 +38,7 @@ def deploy_app(s: Settings) -> None:
                            dest=f"{project}/secrets/supplied.json", content=supplied_secrets(s))
 
     image, source_label, upload = prepare_image(s)
-    spec = release_spec(s, image, source_label)
+    spec = release_spec(s, image, source_label, swarm_nodes=api_nodes(s, cluster_nodes()))
     app_compose = render("app/app.compose.yaml.j2", s=s)
     deps_compose = render("app/deps.compose.yaml.j2", s=s)
     spec_op = files.put(name="Write the release spec (spec.json).", src=StringIO(spec.to_json()),
@@ -56,6 +58,15 @@ def deploy_app(s: Settings) -> None:
     )
 
 
+@deploy("Load the API images onto a swarm worker")
+def load_worker_images(s: Settings) -> None:
+    """On a worker, before the manager's release: the image of each app whose API runs on the
+    workers and is built on this machine (a registry's image is pulled by each node itself)."""
+    for app in s.app_list:
+        if app.api_placement == "workers" and app.app_image_source == "tarball":
+            load_tarball_image(app, image_tag(app)[1])
+
+
 def supplied_secrets(s: Settings) -> str:
     """The secrets the user supplied, as the server reads them; absent ones are generated there."""
     values = {
@@ -66,19 +77,30 @@ def supplied_secrets(s: Settings) -> str:
     return json.dumps(values, sort_keys=True)
 
 
+def image_tag(s: Settings) -> tuple[bytes, str]:
+    """The build context (as uploaded) and the tag of the image built from it."""
+    tarball = source_tarball(s.app_source_dir, s.app_dockerfile)
+    build_inputs = json.dumps([s.app_dockerfile, s.app_build_target, s.app_build_args], sort_keys=True)
+    return tarball, f"{s.app_image}:{source_hash(tarball + build_inputs.encode())}"
+
+
+def load_tarball_image(s: Settings, tag: str) -> None:
+    """app_image_source = "tarball": built on this machine, loaded into this host's engine."""
+    build_local_image(s, tag)
+    images_from_controller(name=f"Load the image of {s.app_name} built on this machine.",
+                           local_ids={tag: local_image_id(tag)})
+
+
 def prepare_image(s: Settings) -> tuple[dict[str, Any], str, Any]:
     """(the spec's image entry, a label of where it came from, the source upload operation or None)."""
     if s.app_image_source == "registry":
         image: dict[str, Any] = {"source": "registry", "ref": s.app_image, "registry_server": s.registry_server,
                  "registry_username": s.registry_username}
         return image, s.app_image, None
-    tarball = source_tarball(s.app_source_dir, s.app_dockerfile)
-    build_inputs = json.dumps([s.app_dockerfile, s.app_build_target, s.app_build_args], sort_keys=True)
-    tag = f"{s.app_image}:{source_hash(tarball + build_inputs.encode())}"
+    tarball, tag = image_tag(s)
     label = f"{Path(s.app_source_dir).name}@{tag.rsplit(':', 1)[1]}"
     if s.app_image_source == "tarball":
-        build_local_image(s, tag)
-        images_from_controller(name="Load the app image built on this machine.", local_ids={tag: local_image_id(tag)})
+        load_tarball_image(s, tag)
         return {"source": "tarball", "ref": tag}, label, None
     name = f"src-{source_hash(tarball)}.tar.gz"
     upload = upload_once(name="Upload the build context (.dockerignore applied).", data=tarball,

@@ -8,7 +8,7 @@ the manager gets everything.
 
 from pyinfra import host
 
-from deploys.app import deploy_app
+from deploys.app import deploy_app, load_worker_images
 from deploys.apps import check_server_apps, register_apps
 from deploys.backup import configure_backups
 from deploys.base import (
@@ -39,6 +39,8 @@ harden_sshd(settings)
 configure_firewall(settings)  # a swarm node's ports open to the other nodes only
 install_docker(settings)
 configure_swarm(settings)  # nothing on a single server
+if worker:
+    load_worker_images(settings)  # before the manager's releases start API replicas on it
 if not worker:
     install_server_tools(settings)  # onebox-release and onebox-backup, which the roles below call
     register_apps(settings, registry)  # and retire the apps the settings took off the server

@@ -17,7 +17,17 @@ from pyinfra import host, inventory, logger
 from pyinfra.api import QuoteString, StringCommand, deploy
 from pyinfra.operations import python, server
 
-from onebox.cluster import NODE_LABEL, Node, SwarmNode, by_address, firewall, manager, nodes_of, plan
+from onebox.cluster import (
+    NODE_LABEL,
+    Node,
+    SwarmNode,
+    by_address,
+    firewall,
+    manager,
+    nodes_of,
+    plan,
+    worker_api_ports,
+)
 from onebox.facts import SwarmNodes, SwarmState
 from onebox.settings import Settings
 from onebox.shell import raw_shell
@@ -31,7 +41,7 @@ def cluster_nodes() -> list[Node]:
 
 def swarm_firewall() -> dict | None:
     """The swarm ports this host opens, and to whom (None: not a swarm node)."""
-    return firewall(host.name, cluster_nodes())
+    return firewall(host.name, cluster_nodes(), worker_api_ports(host.data.onebox_settings.app_list))
 
 
 def wanted_labels(node: Node) -> dict[str, str]:

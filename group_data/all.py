@@ -108,6 +108,10 @@ app_dir = "/opt/onebox"
 # How the app image arrives: "build" (on the server, from app_source_dir), "registry" (pull app_image),
 # or "tarball" (built on this machine, loaded there).
 app_image_source = "build"
+# In a cluster with workers (docs/cluster.md): "workers" runs the API as one replica on each worker
+# (its image must reach them: app_image_source "tarball" or "registry"), "manager" keeps it on the
+# manager in compose as on a single server. A single server ignores it.
+api_placement = "workers"
 # The build context on this machine; its .dockerignore decides what is uploaded.
 app_source_dir = "examples/app"
 # The Dockerfile, as a path inside app_source_dir.

@@ -63,6 +63,22 @@ def check_topology(nodes: list[Node], settings: Settings) -> None:
                             "(\"--live-restore daemon configuration is incompatible with swarm mode\"). "
                             "Set docker_live_restore = False for the cluster's group: a dockerd restart "
                             "then restarts that node's containers (docs/cluster.md)")
+    if any(node.role == "worker" for node in nodes):
+        for app in settings.app_list:
+            if app.api_placement == "workers" and app.app_image_source == "build":
+                raise SettingsError(
+                    f"onebox: app {app.app_name}: api_placement is 'workers' but app_image_source is 'build', which "
+                    "builds the image on the manager, where the workers cannot get it. Set app_image_source = "
+                    "'tarball' (built on this machine, loaded onto every node) or 'registry', or api_placement = "
+                    "'manager' to keep the API on the manager")
+
+
+def api_nodes(app: Settings, nodes: list[Node]) -> list[str]:
+    """The addresses of the nodes that run an app's API replicas: its workers, or none (the manager
+    runs it in compose, as a single server does)."""
+    if app.api_placement != "workers":
+        return []
+    return [node.address for node in nodes if node.role == "worker"]
 
 
 def manager(nodes: list[Node]) -> Node:
@@ -136,11 +152,20 @@ def peers(name: str, nodes: list[Node]) -> list[str]:
     return [node.address for node in nodes if node.name != name]
 
 
-def firewall(name: str, nodes: list[Node]) -> dict | None:
-    """What the nftables template opens for swarm on host `name`: its ports, to its peers only."""
+def firewall(name: str, nodes: list[Node], api_ports: list[int] | None = None) -> dict | None:
+    """What the nftables template opens for swarm on host `name`: its ports, to its peers only;
+    on a worker, the API replicas' host-mode ports (`api_ports`) to the manager only."""
     me = next((node for node in nodes if node.name == name), None)
     if me is None:
         return None
     tcp = (*MANAGER_TCP_PORTS, *NODE_TCP_PORTS) if me.role == "manager" else NODE_TCP_PORTS
     # IPv4 only: check_topology refuses IPv6 swarm addresses.
-    return {"peers": peers(name, nodes), "tcp": list(tcp), "udp": list(NODE_UDP_PORTS)}
+    rules = {"peers": peers(name, nodes), "tcp": list(tcp), "udp": list(NODE_UDP_PORTS)}
+    if me.role == "worker" and api_ports:
+        rules.update(api_ports=sorted(api_ports), manager=manager(nodes).address)
+    return rules
+
+
+def worker_api_ports(apps: list[Settings]) -> list[int]:
+    """The slot ports the API replicas of these apps publish on each worker."""
+    return [port for app in apps if app.api_placement == "workers" for port in app.slot_ports]

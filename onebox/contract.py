@@ -129,13 +129,18 @@ def upstream_path(nginx_dir: str = NGINX_DIR, key: str | None = None) -> str:
     return f"{nginx_dir}/{AppFiles(key).upstream}"
 
 
-def upstream_text(slot: str, port: int) -> str:
-    return f"# managed by onebox-release: the live release's slot ({slot})\nserver 127.0.0.1:{port};\n"
+def upstream_text(slot: str, port: int, nodes: list[str] | None = None) -> str:
+    """The live slot on this server, or on each swarm node: one that refuses a connection is
+    left alone for 5 s and the request goes to the next (nginx's proxy_next_upstream default)."""
+    if not nodes:
+        return f"# managed by onebox-release: the live release's slot ({slot})\nserver 127.0.0.1:{port};\n"
+    servers = "".join(f"server {node}:{port} max_fails=1 fail_timeout=5s;\n" for node in nodes)
+    return f"# managed by onebox-release: the live release's slot ({slot}) on {len(nodes)} swarm node(s)\n{servers}"
 
 
 def upstream_port(text: str) -> int | None:
     """The port an upstream file points at, or None."""
-    match = re.search(r"^server 127\.0\.0\.1:(\d+);", text, re.MULTILINE)
+    match = re.search(r"^server [0-9.]+:(\d+)[ ;]", text, re.MULTILINE)
     return int(match.group(1)) if match else None
 
 
@@ -222,6 +227,8 @@ class Spec:
     backup_max_age_hours: int
     release: ReleaseSpec
     app_key: str | None = None  # None: the one app of a single-app server (AppFiles)
+    # The swarm workers' addresses the API runs on (docs/cluster.md); empty: on this server, in compose.
+    swarm_nodes: list[str] = dataclasses.field(default_factory=list)
 
     @property
     def files(self) -> AppFiles:
@@ -236,6 +243,8 @@ class Spec:
         data = dataclasses.asdict(self)
         if self.app_key is None:  # as a spec written before several apps: a single-app server's reads the same
             del data["app_key"]
+        if not self.swarm_nodes:  # and a single server's spec as before clusters
+            del data["swarm_nodes"]
         return json.dumps(data, indent=2, sort_keys=True) + "\n"
 
     @classmethod

@@ -18,8 +18,9 @@ from onebox.facts import ReleaseState
 from onebox.settings import Settings
 
 
-def release_spec(s: Settings, image: dict, source_label: str) -> contract.Spec:
-    """What the server needs to run a release, without a secret in it."""
+def release_spec(s: Settings, image: dict, source_label: str, swarm_nodes: list[str] | None = None) -> contract.Spec:
+    """What the server needs to run a release, without a secret in it; `swarm_nodes`: the workers
+    its API runs on (none: this server)."""
     placeholders = {
         "postgres_host": "postgres", "postgres_port": "5432", "postgres_user": s.postgres_user,
         "postgres_db": s.postgres_db, "redis_url": "redis://redis:6379/0", "domain": s.domains[0],
@@ -41,7 +42,7 @@ def release_spec(s: Settings, image: dict, source_label: str) -> contract.Spec:
         network_subnet=s.docker_network_subnet, postgres_enabled=s.postgres_enabled,
         postgres_image=s.postgres_image if s.postgres_enabled else None, redis_enabled=s.redis_enabled,
         releases_kept=s.releases_kept, lock_timeout=s.deploy_lock_timeout, backup_before_release=s.backup_enabled,
-        backup_max_age_hours=s.backup_max_age_hours, release=release,
+        backup_max_age_hours=s.backup_max_age_hours, release=release, swarm_nodes=list(swarm_nodes or []),
     )
 
 

@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 from onebox import contract
-from onebox.server import basics, engine, exporters, metrics, removal, reports, slots, switch
+from onebox.server import basics, engine, exporters, metrics, removal, reports, slots, swarm, switch
 from onebox.server.basics import OneboxError
 from onebox.server.model import App, app_dirs_from_server, now
 
@@ -179,6 +179,8 @@ def dispatch(args: argparse.Namespace, app_dir: Path) -> int:
             assert state.slot is not None
             if args.command == "stop-app":
                 slots.compose(app, record, state.slot, "stop")
+                if swarm.enabled(app):  # the API replicas on the workers too
+                    swarm.stop(app, state.slot)
             else:
                 slots.start_again(app, record, state.slot)
     elif args.command == "maintenance":

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from onebox.server import basics, docker, secrets
+from onebox.server import basics, docker, secrets, swarm
 from onebox.server.basics import OneboxError
 from onebox.server.model import App
 
@@ -32,6 +32,8 @@ def expand(app: App) -> None:
     check_postgres_major(app)
     basics.run(compose_argv(app, "up", "-d", "--wait", "--wait-timeout", "180", "--no-recreate"),
                capture=False, what="starting the dependencies")
+    if swarm.enabled(app):
+        swarm.attach_dependencies(app)
 
 
 def contract(app: App) -> None:
@@ -42,6 +44,8 @@ def contract(app: App) -> None:
     check_postgres_major(app)
     basics.run(compose_argv(app, "up", "-d", "--wait", "--wait-timeout", "180", "--remove-orphans"),
                capture=False, what="applying the dependencies")
+    if swarm.enabled(app):
+        swarm.attach_dependencies(app)
 
 
 def removed(app: App) -> list[str]:

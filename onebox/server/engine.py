@@ -158,7 +158,7 @@ def heal(app: App) -> list[str]:
     slot = state.slot
     assert slot is not None
     fixed = []
-    running = docker.containers(app.project(slot))
+    running = slots.containers(app, slot)
     expected = app.slot_services(record)
     down = {c.service for c in running if c.state != "running"} | (expected - {c.service for c in running})
     if down:
@@ -167,7 +167,7 @@ def heal(app: App) -> list[str]:
         slots.wait_healthy(app, record, slot)
         if record.processes_started:
             slots.start_processes(app, record, slot)
-    if switch.upstream_port(app) != app.port(slot):
+    if not switch.points_at(app, slot):
         fixed.append(f"pointed nginx at slot {slot}")
         switch.point_nginx_at(app, slot)
     return fixed

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from onebox import contract
-from onebox.server import basics, docker, exporters, reports
+from onebox.server import basics, docker, exporters, reports, slots
 from onebox.server.basics import OneboxError
 from onebox.server.model import App, registered_apps
 
@@ -52,7 +52,7 @@ def app_samples(app: App) -> list[tuple[str, str]]:
     running = docker.containers(app.name)
     if record and state.slot:
         expected |= app.slot_services(record)
-        running += docker.containers(app.project(state.slot))
+        running += slots.containers(app, state.slot)
     found = {item.service: item for item in running}
     out = []
     for service in sorted(expected):

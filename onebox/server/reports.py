@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from onebox import contract
-from onebox.server import alerts, basics, deps, docker, secrets, slots, switch
+from onebox.server import alerts, basics, deps, docker, secrets, slots, swarm, switch
 from onebox.server.model import App
 
 
@@ -37,13 +37,13 @@ def state_report(app: App) -> dict[str, Any]:
     report["problems"] += [f"{name} is no longer declared but still runs" for name in deps.removed(app)]
     if live and state.slot:
         report["secrets_changed"] = live.secrets != secrets.fingerprint(app)
-        running = {c.service: c for c in docker.containers(app.project(state.slot))}
+        running = {c.service: c for c in slots.containers(app, state.slot)}
         expected = app.slot_services(live)
         for service in sorted(expected):
             item = running.get(service)
             if not item or not item.up:
                 report["problems"].append(f"{service} is {item.state if item else 'missing'}")
-        if switch.upstream_port(app) != app.port(state.slot):
+        if not switch.points_at(app, state.slot):
             report["problems"].append("nginx does not point at the live release")
     return report
 
@@ -80,14 +80,17 @@ def status(app: App) -> int:
             attention.append("the last deploy failed")
     if state.transition:
         attention.append(f"release {state.transition.release} was interrupted (run the deploy again)")
-    services = docker.containers(app.name) + (docker.containers(app.project(state.slot)) if live and state.slot else [])
+    services = docker.containers(app.name) + (slots.containers(app, state.slot) if live and state.slot else [])
     for item in services:
-        lines.append(f"service        {item.service:<12} {item.state:<10} health: {item.health}")
+        lines.append(f"service        {item.service:<12} {item.state:<10} health: {item.health}"
+                     + (f"  {item.name}" if item.name.endswith("healthy)") else ""))
         if not item.up:
             attention.append(f"{item.service} is {item.state} ({item.health})")
     for problem in state_report(app).get("problems", []):
         if not any(problem.startswith(f"{i.service} ") for i in services):
             attention.append(problem)
+    if live and state.slot and swarm.enabled(app):
+        lines += swarm.task_lines(app, state.slot)
     lines += certificate_lines(app, attention) + backup_lines(app, attention) + disk_lines(app, attention)
     lines += alert_lines(app, attention)
     lines.append(f"security updates pending: {security_updates()}")

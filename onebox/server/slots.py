@@ -1,5 +1,7 @@
 """A release in a slot: its compose project (<app>-blue or <app>-green), started, checked
-for health on the slot's port, and stopped with each service's grace period."""
+for health on the slot's port, and stopped with each service's grace period. In a cluster
+the slot's API is a swarm service on the workers instead (swarm.py); its processes and the
+release step stay in the compose project on the manager."""
 
 from __future__ import annotations
 
@@ -7,7 +9,7 @@ import time
 import urllib.error
 import urllib.request
 
-from onebox.server import basics, docker
+from onebox.server import basics, docker, swarm
 from onebox.server.basics import OneboxError, Result
 from onebox.server.model import App, ReleaseRecord
 
@@ -32,9 +34,9 @@ def compose(app: App, record: ReleaseRecord, slot: str, *args: str, check: bool 
                       capture=capture, what=f"docker compose {args[0]} ({app.project(slot)})")
 
 
-def http_ok(app: App, port: int, timeout: float = 2.0) -> bool:
+def http_ok(app: App, port: int, timeout: float = 2.0, host: str = "127.0.0.1") -> bool:
     """The app's health path on a slot's port, as nginx would ask it."""
-    request = urllib.request.Request(f"http://127.0.0.1:{port}{app.spec.release.health_path}",
+    request = urllib.request.Request(f"http://{host}:{port}{app.spec.release.health_path}",
                                      headers={"Host": app.spec.domain, "X-Forwarded-Proto": "https"})
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - loopback only
@@ -45,6 +47,9 @@ def http_ok(app: App, port: int, timeout: float = 2.0) -> bool:
 
 def wait_healthy(app: App, record: ReleaseRecord, slot: str) -> None:
     """Until the app answers its health path on the slot's port (and Docker's check, if any, passes)."""
+    if swarm.enabled(app):
+        swarm.wait_healthy(app, record, slot)
+        return
     deadline = time.monotonic() + app.spec.release.health_timeout
     while time.monotonic() < deadline:
         api = [c for c in docker.containers(app.project(slot)) if c.service == "api"]
@@ -60,11 +65,22 @@ def wait_healthy(app: App, record: ReleaseRecord, slot: str) -> None:
 
 
 def start_api(app: App, record: ReleaseRecord, slot: str) -> None:
-    compose(app, record, slot, *docker.up("api"))
+    if swarm.enabled(app):
+        swarm.start_api(app, record, slot)
+    else:
+        compose(app, record, slot, *docker.up("api"))
+
+
+def containers(app: App, slot: str) -> list[docker.Container]:
+    """What runs in a slot: its compose project's containers, and in a cluster its API service."""
+    found = docker.containers(app.project(slot))
+    return [*found, swarm.api_container(app, slot)] if swarm.enabled(app) else found
 
 
 def stop(app: App, slot: str, record: ReleaseRecord | None) -> None:
     """SIGTERM, then each service's own grace period (stop_grace_period): in-flight requests finish."""
+    if swarm.enabled(app):
+        swarm.stop(app, slot)
     if record is None:
         basics.run(["docker", "compose", "-p", app.project(slot), "down", "--remove-orphans"], check=False)
         return

@@ -25,6 +25,18 @@ def upstream_port(app: App) -> int | None:
         return None
 
 
+def upstream_text(app: App, slot: str) -> str:
+    return contract.upstream_text(slot, app.port(slot), app.spec.swarm_nodes)
+
+
+def points_at(app: App, slot: str) -> bool:
+    """nginx's upstream file names exactly this slot (on exactly the spec's nodes)."""
+    try:
+        return app.upstream.read_text() == upstream_text(app, slot)
+    except OSError:
+        return False
+
+
 def nginx_workers() -> set[str]:
     """PIDs of nginx worker processes, the current generation and any shutting down."""
     return set(basics.run(WORKERS, check=False).stdout.split())
@@ -33,10 +45,10 @@ def nginx_workers() -> set[str]:
 def point_nginx_at(app: App, slot: str) -> None:
     """Graceful switch: new nginx workers use the new slot; old workers finish their requests."""
     path = app.upstream
-    if upstream_port(app) == app.port(slot) or not shutil.which("nginx"):
+    if points_at(app, slot) or not shutil.which("nginx"):
         return
     previous = path.read_text() if path.exists() else None
-    basics.write_atomic(path, contract.upstream_text(slot, app.port(slot)), mode=0o644)
+    basics.write_atomic(path, upstream_text(app, slot), mode=0o644)
     if not basics.run(CHECK, check=False).ok:
         if previous is not None:
             basics.write_atomic(path, previous, mode=0o644)

@@ -67,6 +67,7 @@ class AppSettings(BaseModel):
     app_name: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")]
     app_dir: Annotated[str, Field(pattern=r"^/[A-Za-z0-9._/-]+$")]
     app_image_source: Literal["build", "registry", "tarball"]
+    api_placement: Literal["manager", "workers"]
     app_source_dir: str
     app_dockerfile: Annotated[str, Field(pattern=r"^[A-Za-z0-9._/-]+$")]
     app_build_args: dict[EnvName, Argument]

@@ -1,0 +1,225 @@
+"""A slot's API on the swarm workers (docs/cluster.md): one swarm service per slot,
+<app>-<slot>_api, in global mode on every worker, publishing the slot's port on each node
+(host mode: nginx on the manager sees every node and drops a dead one). The release engine
+is the same as on one server: the new slot's service starts beside the live one, is gated on
+every node's health answer, nginx switches to it, the old slot's service is removed.
+
+The service is translated from the release's own compose file (`docker compose config`), so
+what the API runs with (command, environment, health check, limits, grace period) is the same
+in both places. Secrets become swarm secrets named by a keyed digest of their content (swarm
+secrets are immutable); PostgreSQL and Redis stay on the manager, reached over an attachable
+overlay network the dependencies' containers join under their service names.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shlex
+import time
+from pathlib import Path
+
+from onebox import contract
+from onebox.server import basics, docker
+from onebox.server.basics import OneboxError
+from onebox.server.model import App, ReleaseRecord
+
+RELEASE_LABEL = "onebox.release"
+# Task states of a replica that failed to start or crashed (docker's task states).
+FAILED_STATES = ("Failed", "Rejected")
+
+
+def enabled(app: App) -> bool:
+    return bool(app.spec.swarm_nodes)
+
+
+def service(app: App, slot: str) -> str:
+    return f"{app.project(slot)}_api"
+
+
+def network(app: App) -> str:
+    return f"{app.name}_swarm"
+
+
+# --- the network the replicas reach the dependencies on ------------------------------------------
+
+def ensure_network(app: App) -> None:
+    name = network(app)
+    if not basics.run(docker.network_inspect(name), check=False).ok:
+        basics.run(["docker", "network", "create", "--driver", "overlay", "--attachable", name],
+                   what=f"docker network create {name} (overlay)")
+
+
+def attach_dependencies(app: App) -> None:
+    """PostgreSQL and Redis on the overlay too, under their service names. After every compose
+    up of the dependencies: a recreated container has only compose's own network."""
+    ensure_network(app)
+    for item in docker.containers(app.name):
+        if item.state != "running":
+            continue
+        networks = basics.run(["docker", "inspect", "-f", "{{json .NetworkSettings.Networks}}", item.name],
+                              check=False).stdout
+        if network(app) not in (json.loads(networks or "{}") or {}):
+            basics.run(["docker", "network", "connect", "--alias", item.service, network(app), item.name],
+                       what=f"docker network connect {network(app)} {item.name}")
+
+
+# --- the service ------------------------------------------------------------------------------
+
+def api_config(app: App, record: ReleaseRecord, slot: str) -> tuple[dict, dict]:
+    """The API service and the top-level secrets of the release's compose file, resolved."""
+    from onebox.server import slots  # slots dispatches here: imported late
+
+    text = slots.compose(app, record, slot, "config", "--format", "json", capture=True).stdout
+    config = json.loads(text)
+    return config["services"]["api"], config.get("secrets") or {}
+
+
+def secret_name(app: App, name: str, content: bytes) -> str:
+    """Per content (swarm secrets cannot change), keyed so the name says nothing of the value."""
+    key = (app.secrets_dir / "fingerprint.key").read_bytes()
+    return f"{app.name}_{name}_{hashlib.blake2b(content, key=key, digest_size=8).hexdigest()}"
+
+
+def ensure_secret(name: str, content: bytes) -> None:
+    if not basics.run(["docker", "secret", "inspect", name], check=False).ok:
+        basics.run(["docker", "secret", "create", name, "-"], stdin=content.decode(), what=f"docker secret create {name}")
+
+
+def ensure_config(path: str) -> str:
+    """A file every replica mounts (the secrets shim), as a swarm config named by its content."""
+    content = Path(path).read_bytes()
+    name = f"onebox-{path.rsplit('/', 1)[-1].replace('.', '-')}-{hashlib.sha256(content).hexdigest()[:12]}"
+    if not basics.run(["docker", "config", "inspect", name], check=False).ok:
+        basics.run(["docker", "config", "create", name, path], what=f"docker config create {name}")
+    return name
+
+
+def service_argv(app: App, record: ReleaseRecord, slot: str) -> list[str]:
+    """`docker service create` for the slot's API, from the release's compose file."""
+    api, declared = api_config(app, record, slot)
+    release_dir = app.releases_dir / record.id
+    env_file = release_dir / f"swarm-{slot}.env"  # not on the command line, which `ps` shows
+    basics.write_atomic(env_file, "".join(f"{k}={v}\n" for k, v in (api.get("environment") or {}).items()), mode=0o600)
+    argv = ["docker", "service", "create", "--detach", "--name", service(app, slot), "--mode", "global",
+            "--constraint", "node.role==worker", "--network", network(app), "--env-file", str(env_file),
+            "--publish", f"mode=host,published={app.port(slot)},target={api['ports'][0]['target']}",
+            "--label", f"{RELEASE_LABEL}={record.id}", "--container-label", f"{RELEASE_LABEL}={record.id}",
+            "--restart-condition", "any", "--update-order", "stop-first", "--update-failure-action", "rollback",
+            "--no-resolve-image", "--with-registry-auth"]
+    for entry in api.get("secrets") or []:
+        source = entry["source"]
+        content = Path(declared[source]["file"]).read_bytes()  # the release's own secret file
+        name = secret_name(app, source, content)
+        ensure_secret(name, content)
+        argv += ["--secret", f"source={name},target={entry.get('target') or source}"]
+    for volume in api.get("volumes") or []:
+        if volume.get("source") != contract.SHIM:  # the only bind a release's API has (app_secrets_in_env)
+            raise OneboxError(f"the API mounts {volume.get('source')}, which the swarm workers do not have")
+        argv += ["--config", f"source={ensure_config(contract.SHIM)},target={volume['target']},mode=0444"]
+    if api.get("stop_grace_period"):
+        argv += ["--stop-grace-period", api["stop_grace_period"]]
+    if api.get("mem_limit"):
+        argv += ["--limit-memory", str(api["mem_limit"])]
+    if api.get("cpus"):
+        argv += ["--limit-cpu", str(api["cpus"])]
+    logging = api.get("logging") or {}
+    if logging.get("driver"):
+        argv += ["--log-driver", logging["driver"], *(arg for k, v in (logging.get("options") or {}).items()
+                                                      for arg in ("--log-opt", f"{k}={v}"))]
+    argv += health_args(api.get("healthcheck") or {})
+    if api.get("entrypoint"):
+        argv += ["--entrypoint", shlex.join(api["entrypoint"])]
+    return [*argv, record.image, *(api.get("command") or [])]
+
+
+def health_args(check: dict) -> list[str]:
+    """The compose health check as service flags (compose's ["CMD", ...] becomes a shell line)."""
+    if check.get("disable") or not check.get("test"):
+        return ["--no-healthcheck"] if check.get("disable") else []
+    test = check["test"]
+    command = test[1] if test[0] == "CMD-SHELL" else shlex.join(test[1:])
+    flags = {"interval": "--health-interval", "timeout": "--health-timeout", "retries": "--health-retries",
+             "start_period": "--health-start-period", "start_interval": "--health-start-interval"}
+    return ["--health-cmd", command, *(arg for key, flag in flags.items() if key in check
+                                       for arg in (flag, str(check[key])))]
+
+
+def exists(app: App, slot: str) -> bool:
+    return basics.run(["docker", "service", "inspect", service(app, slot)], check=False).ok
+
+
+def release_of(app: App, slot: str) -> str | None:
+    found = basics.run(["docker", "service", "inspect", "-f", f'{{{{index .Spec.Labels "{RELEASE_LABEL}"}}}}',
+                        service(app, slot)], check=False)
+    return found.stdout.strip() or None if found.ok else None
+
+
+def start_api(app: App, record: ReleaseRecord, slot: str) -> None:
+    """The slot's service running `record`; one running another release is replaced."""
+    if release_of(app, slot) == record.id:
+        return  # swarm keeps its replicas running (and starts one on a node that joins)
+    stop(app, slot)
+    ensure_network(app)
+    basics.run(service_argv(app, record, slot), what=f"docker service create {service(app, slot)}")
+
+
+def stop(app: App, slot: str) -> None:
+    """The replicas get SIGTERM and the grace period; nginx no longer sends them anything."""
+    if exists(app, slot):
+        basics.run(["docker", "service", "rm", service(app, slot)], what=f"docker service rm {service(app, slot)}")
+
+
+# --- what runs where -----------------------------------------------------------------------------
+
+def tasks(app: App, slot: str) -> list[dict]:
+    """Each task of the slot's service: its node, state ("Running 2 minutes ago"), desired state, error."""
+    found = basics.run(["docker", "service", "ps", service(app, slot), "--no-trunc", "--format", "{{json .}}"],
+                       check=False)
+    return [json.loads(line) for line in found.stdout.splitlines() if line.strip()] if found.ok else []
+
+
+def running_nodes(app: App, slot: str) -> list[str]:
+    return sorted(task["Node"] for task in tasks(app, slot)
+                  if task.get("DesiredState") == "Running" and task.get("CurrentState", "").startswith("Running"))
+
+
+def api_container(app: App, slot: str) -> docker.Container:
+    """The slot's API as one entry beside the compose containers: up when every node answers health."""
+    from onebox.server import slots
+
+    healthy = [node for node in app.spec.swarm_nodes if slots.http_ok(app, app.port(slot), host=node)]
+    wanted = len(app.spec.swarm_nodes)
+    state = "running" if len(healthy) == wanted else "missing" if not exists(app, slot) else "degraded"
+    return docker.Container("api", state, "healthy" if state == "running" else "none",
+                            f"{service(app, slot)} ({len(healthy)}/{wanted} nodes healthy)")
+
+
+def wait_healthy(app: App, record: ReleaseRecord, slot: str) -> None:
+    """Until every worker's replica answers the health path on the slot's port. Replicas that
+    keep failing (two per node) end the wait early: a crash loop does not become healthy."""
+    from onebox.server import slots
+
+    deadline = time.monotonic() + app.spec.release.health_timeout
+    nodes = app.spec.swarm_nodes
+    while time.monotonic() < deadline:
+        if all(slots.http_ok(app, app.port(slot), host=node) for node in nodes):
+            return
+        failed = [task for task in tasks(app, slot) if task.get("CurrentState", "").startswith(FAILED_STATES)]
+        if len(failed) >= 2 * len(nodes):
+            break
+        time.sleep(1)
+    for task in tasks(app, slot)[:2 * len(nodes)]:
+        basics.log(f"  {task.get('Node')}: {task.get('CurrentState')} {task.get('Error', '')}".rstrip())
+    basics.run(["docker", "service", "logs", "--no-task-ids", "--tail", "40", service(app, slot)], check=False,
+               capture=False)
+    stop(app, slot)
+    raise OneboxError(f"the new version did not become healthy on {app.spec.release.health_path} on every swarm "
+                      "node (its tasks and last log lines are above); it never received traffic")
+
+
+def task_lines(app: App, slot: str) -> list[str]:
+    """For `onebox status`: which replica runs where."""
+    return [f"replica        {task.get('Node', '?'):<16} {task.get('CurrentState', '?')}"
+            + (f"  error: {task['Error']}" if task.get("Error") else "")
+            for task in tasks(app, slot) if task.get("DesiredState") == "Running"]
