@@ -83,7 +83,7 @@ def secret_name(app: App, name: str, content: bytes) -> str:
 
 def ensure_secret(name: str, content: bytes) -> None:
     if not basics.run(["docker", "secret", "inspect", name], check=False).ok:
-        basics.run(["docker", "secret", "create", name, "-"], stdin=content.decode(), what=f"docker secret create {name}")
+        basics.run(["docker", "secret", "create", name, "-"], stdin=content, what=f"docker secret create {name}")
 
 
 def ensure_config(path: str) -> str:

@@ -1,10 +1,9 @@
 """Several servers as one Docker Swarm (docs/cluster.md). The target of the other modules, a
 server of one app by now, becomes the manager of two fresh workers, the documented step that
-moves a server into a cluster; a worker stops and comes back; a third joins by the inventory and
-one leaves it, drained first. Runs last: it leaves the target a swarm manager.
-
-What swarm runs here is a probe service of this test: onebox's releases do not yet place the
-API on the workers (README, "Several servers").
+moves a server into a cluster; a worker stops and comes back (a probe service shows its tasks
+move); a third joins by the inventory and one leaves it, drained first. Then the app's API
+moves onto the workers under load, a version that never gets healthy is refused there, and a
+worker stopped under load costs no request. Runs last: it leaves the target a swarm manager.
 """
 
 from __future__ import annotations
@@ -15,7 +14,9 @@ import subprocess
 import sys
 import time
 
+import httpx
 import pytest
+from test_4_rollout import app_copy
 from test_9z_apps import APP_DOMAIN, RELEASED
 
 from onebox.cluster import NODE_LABEL
@@ -23,6 +24,7 @@ from onebox.local.deploy import changed_operations, run_deploy
 from onebox.local.images import BASE_TAG
 from onebox.local.target import Target, down, up
 from onebox.verify import edge
+from onebox.verify.load import Load
 
 # The settings the previous module left the server with, plus the cluster's (live-restore off).
 CLUSTER = {**RELEASED, "ONEBOX_TEST_JOBS": "removed", "ONEBOX_EXTRA_GROUPS": "local_apps,local_cluster"}
@@ -31,8 +33,8 @@ SECOND, THIRD, FOURTH = Target(6), Target(7), Target(8)
 PROBE = "onebox-probe"
 
 
-def converge(deployed, workers: list[Target], flags: list[str] | None = None):
-    env = {**CLUSTER, "ONEBOX_WORKER_INDEXES": ",".join(str(worker.index) for worker in workers)}
+def converge(deployed, workers: list[Target], flags: list[str] | None = None, env: dict[str, str] | None = None):
+    env = {**CLUSTER, "ONEBOX_WORKER_INDEXES": ",".join(str(worker.index) for worker in workers), **(env or {})}
     return run_deploy(deployed.target.index, env, flags=flags, inventory="inventories/local_cluster.py")
 
 
@@ -156,3 +158,77 @@ def test_a_worker_added_joins_and_one_taken_out_is_drained_first(deployed, clust
              lambda: len(tasks := probe_tasks(deployed)) == 2 and SECOND.ip not in tasks, timeout=60)
     again = converge(deployed, [THIRD, FOURTH])
     assert again.returncode == 0 and again.changed == 0, changed_operations(again.output)
+
+
+# --- the app's API on the workers (the cluster is now the manager, THIRD and FOURTH) -----------
+
+def on_workers(source: str) -> dict[str, str]:
+    return {"ONEBOX_TEST_API_ON_WORKERS": "1", "ONEBOX_APP_SOURCE_DIR": source}
+
+
+def version(deployed, root_ca) -> str:
+    with edge.https(deployed.ip, APP_DOMAIN, root_ca) as client:
+        return edge.get(client, APP_DOMAIN, "/version").json()["version"]
+
+
+def upstream_servers(deployed) -> list[str]:
+    """host:port of each node nginx sends the app to (the one app whose upstream spans nodes)."""
+    text = deployed.ssh("cat /etc/nginx/onebox-upstream*.conf").stdout
+    return [line.split()[1] for line in text.splitlines() if line.startswith("server ") and "max_fails" in line]
+
+
+def replica_answers(deployed, worker: Target, port: int) -> bool:
+    """The worker's replica, asked from the manager (the only host its firewall lets in)."""
+    return deployed.ssh(f"curl -fsS -m 3 http://{worker.ip}:{port}/health").returncode == 0
+
+
+@pytest.fixture(scope="module")
+def swarm_source(tmp_path_factory) -> str:
+    return str(app_copy(tmp_path_factory.mktemp("swarm"), "swarm-1"))
+
+
+def test_the_api_moves_onto_the_workers_under_load_and_a_rerun_changes_nothing(
+        deployed, cluster, root_ca, swarm_source) -> None:
+    with Load(deployed.ip, APP_DOMAIN, root_ca, write_path="/items") as load:
+        moved = converge(deployed, [THIRD, FOURTH], env=on_workers(swarm_source))
+    assert moved.returncode == 0, moved.output[-4000:]
+    assert load.report.failures == [], load.report.failures[:10]
+    assert load.report.requests > 50
+    assert version(deployed, root_ca) == "swarm-1"
+    servers = upstream_servers(deployed)
+    assert sorted(server.split(":")[0] for server in servers) == sorted([THIRD.ip, FOURTH.ip]), servers
+    port = int(servers[0].split(":")[1])
+    assert "api" not in deployed.container_ids()  # no API container left on the manager
+    for worker in (THIRD, FOURTH):
+        assert replica_answers(deployed, worker, port)
+        with pytest.raises(httpx.TransportError):  # from anywhere else: dropped by the worker's forward rule
+            httpx.get(f"http://{worker.ip}:{port}/health", timeout=3)
+    status = deployed.ssh(f"/usr/local/sbin/onebox-release --app-dir {deployed.settings.app_dir} status").stdout
+    assert status.count("replica ") == 2 and "2/2 nodes healthy" in status, status
+    again = converge(deployed, [THIRD, FOURTH], env=on_workers(swarm_source))
+    assert again.returncode == 0 and again.changed == 0, changed_operations(again.output)
+
+
+def test_a_version_that_never_gets_healthy_on_the_workers_is_refused_and_the_old_keeps_serving(
+        deployed, cluster, root_ca, tmp_path) -> None:
+    live = deployed.live_release()
+    crashing = str(app_copy(tmp_path, "swarm-crash", crashing=True))
+    refused = converge(deployed, [THIRD, FOURTH], env=on_workers(crashing))
+    assert refused.returncode != 0
+    assert "did not become healthy" in refused.output and "on every swarm node" in refused.output, \
+        refused.output[-3000:]
+    assert deployed.live_release() == live
+    assert version(deployed, root_ca) == "swarm-1"
+    services = deployed.ssh("docker service ls --format '{{.Name}}'").stdout.split()
+    assert len([name for name in services if name.endswith("_api")]) == 1, services  # the failed slot removed
+
+
+def test_a_worker_stopped_under_load_costs_no_request_and_its_replica_returns(
+        deployed, cluster, root_ca, swarm_source) -> None:
+    port = int(upstream_servers(deployed)[0].split(":")[1])
+    with Load(deployed.ip, APP_DOMAIN, root_ca) as load:
+        subprocess.run(["docker", "stop", FOURTH.name], check=True, capture_output=True)
+        time.sleep(10)
+    assert load.report.failures == [], load.report.failures[:10]
+    subprocess.run(["docker", "start", FOURTH.name], check=True, capture_output=True)
+    wait_for("the worker's replica answering again", lambda: replica_answers(deployed, FOURTH, port), timeout=240)
