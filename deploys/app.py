@@ -19,7 +19,7 @@ from pyinfra.operations import files
 
 from deploys.swarm import cluster_nodes
 from onebox import contract
-from onebox.cluster import api_nodes
+from onebox.cluster import api_nodes, manager
 from onebox.images import build_local_image, images_from_controller, local_image_id
 from onebox.operations import private_file, upload_once
 from onebox.render import render
@@ -38,7 +38,11 @@ def deploy_app(s: Settings) -> None:
                            dest=f"{project}/secrets/supplied.json", content=supplied_secrets(s))
 
     image, source_label, upload = prepare_image(s)
-    spec = release_spec(s, image, source_label, swarm_nodes=api_nodes(s, cluster_nodes()))
+    nodes = cluster_nodes()
+    workers = api_nodes(s, nodes)
+    # On the workers, nginx's requests come from the manager's address, not the compose network's gateway.
+    spec = release_spec(s, image, source_label, swarm_nodes=workers,
+                        proxy_ip=manager(nodes).address if workers else None)
     app_compose = render("app/app.compose.yaml.j2", s=s)
     deps_compose = render("app/deps.compose.yaml.j2", s=s)
     spec_op = files.put(name="Write the release spec (spec.json).", src=StringIO(spec.to_json()),

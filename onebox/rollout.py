@@ -18,13 +18,14 @@ from onebox.facts import ReleaseState
 from onebox.settings import Settings
 
 
-def release_spec(s: Settings, image: dict, source_label: str, swarm_nodes: list[str] | None = None) -> contract.Spec:
+def release_spec(s: Settings, image: dict, source_label: str, swarm_nodes: list[str] | None = None,
+                 proxy_ip: str | None = None) -> contract.Spec:
     """What the server needs to run a release, without a secret in it; `swarm_nodes`: the workers
-    its API runs on (none: this server)."""
+    its API runs on (none: this server), reached by nginx from `proxy_ip` (the manager's address)."""
     placeholders = {
         "postgres_host": "postgres", "postgres_port": "5432", "postgres_user": s.postgres_user,
         "postgres_db": s.postgres_db, "redis_url": "redis://redis:6379/0", "domain": s.domains[0],
-        "public_url": f"https://{s.domains[0]}", "app_port": str(s.app_port), "proxy_ip": s.network_gateway,
+        "public_url": f"https://{s.domains[0]}", "app_port": str(s.app_port), "proxy_ip": proxy_ip or s.network_gateway,
         "api_workers": str(s.api_workers), "api_timeout": str(s.api_timeout),
         "api_graceful_timeout": str(s.api_graceful_timeout), "api_max_requests": str(s.api_max_requests),
         "api_max_requests_jitter": str(s.api_max_requests_jitter),

@@ -33,14 +33,18 @@ def values(app: App) -> dict:
             "secret": {**generated["secret"], **supplied.get("secret", {})}}
 
 
-def fingerprint(app: App) -> str:
-    """A keyed fingerprint of the supplied secrets, kept here: it never leaves the server."""
+def keyed_digest(app: App, data: bytes, size: int = 16) -> str:
+    """A digest keyed by this server's own key: it names a secret's content without revealing it."""
     key_path = app.secrets_dir / "fingerprint.key"
     if not key_path.exists():
         basics.write_atomic(key_path, secrets.token_bytes(32), mode=0o600)
+    return hashlib.blake2b(data, key=key_path.read_bytes(), digest_size=size).hexdigest()
+
+
+def fingerprint(app: App) -> str:
+    """A keyed fingerprint of the supplied secrets, kept here: it never leaves the server."""
     supplied = app.secrets_dir / "supplied.json"
-    data = supplied.read_bytes() if supplied.exists() else b""
-    return hashlib.blake2b(data, key=key_path.read_bytes(), digest_size=16).hexdigest()
+    return keyed_digest(app, supplied.read_bytes() if supplied.exists() else b"")
 
 
 def placeholders(app: App, release_id: str) -> dict:

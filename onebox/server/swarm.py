@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 from onebox import contract
-from onebox.server import basics, docker
+from onebox.server import basics, docker, secrets
 from onebox.server.basics import OneboxError
 from onebox.server.model import App, ReleaseRecord
 
@@ -77,8 +77,7 @@ def api_config(app: App, record: ReleaseRecord, slot: str) -> tuple[dict, dict]:
 
 def secret_name(app: App, name: str, content: bytes) -> str:
     """Per content (swarm secrets cannot change), keyed so the name says nothing of the value."""
-    key = (app.secrets_dir / "fingerprint.key").read_bytes()
-    return f"{app.name}_{name}_{hashlib.blake2b(content, key=key, digest_size=8).hexdigest()}"
+    return f"{app.name}_{name}_{secrets.keyed_digest(app, content, size=8)}"
 
 
 def ensure_secret(name: str, content: bytes) -> None:

@@ -1,0 +1,124 @@
+"""A slot's API as a swarm service (onebox/server/swarm.py): translated from the release's own
+compose file as `docker compose config` resolves it (this machine has no compose: its output's
+shape is written out below; the e2e cluster test runs the real one), its secrets named per
+content, its health check and limits kept; nginx's upstream across the nodes."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+from fake_docker import FakeDocker, make_app
+from test_settings import valid
+
+from onebox import contract
+from onebox.server import basics, engine, swarm, switch
+from onebox.server.basics import Result
+from onebox.settings import validate_settings
+
+NODES = ["10.0.0.2", "10.0.0.3"]
+
+
+@pytest.fixture
+def app(tmp_path, monkeypatch):
+    s = validate_settings(valid(app_healthcheck_command=["python", "-c", "print(1)"], api_cpus=0.5))
+    made = make_app(tmp_path, s, FakeDocker(), monkeypatch)
+    spec = contract.Spec.from_json((made.dir / "spec.json").read_text())
+    (made.dir / "spec.json").write_text(dataclasses.replace(spec, swarm_nodes=list(NODES)).to_json())
+    return type(made)(made.dir, nginx_dir=made.nginx_dir)
+
+
+def resolved(release_dir: Path) -> dict:
+    """`docker compose config --format json` of a release's API (Compose v2.26, abridged)."""
+    return {"services": {"api": {
+        "command": ["gunicorn", "app.main:app"], "entrypoint": ["/bin/sh", "/onebox/with-secrets.sh"],
+        "environment": {"ONEBOX_RELEASE": release_dir.name, "APP_SECRET_KEY_FILE": "/run/secrets/APP_SECRET_KEY"},
+        "healthcheck": {"test": ["CMD", "python", "-c", "print(1)"], "interval": "15s", "retries": 3},
+        "stop_grace_period": "35s", "mem_limit": "536870912", "cpus": 0.5,
+        "logging": {"driver": "json-file", "options": {"max-size": "10m"}},
+        "ports": [{"mode": "ingress", "host_ip": "127.0.0.1", "target": 8000, "published": "18001"}],
+        "secrets": [{"source": "APP_SECRET_KEY"}],
+        "volumes": [{"type": "bind", "source": contract.SHIM, "target": "/onebox/with-secrets.sh", "read_only": True}],
+    }}, "secrets": {"APP_SECRET_KEY": {"name": "x", "file": str(release_dir / "secrets" / "APP_SECRET_KEY")}}}
+
+
+def test_the_service_is_the_release_s_compose_api_on_every_worker(app, monkeypatch, tmp_path) -> None:
+    ran: list[list[str]] = []
+
+    def run(argv, **kwargs):  # noqa: ANN001, ANN202 - recorded; nothing exists in the swarm yet
+        ran.append(list(argv))
+        if argv[:3] == ["docker", "image", "inspect"]:
+            return Result(argv, 0, "{}", "")  # an image with no config of note
+        return Result(argv, 1 if argv[2] == "inspect" else 0, "", "")
+
+    monkeypatch.setattr(basics, "run", run)
+    shim = tmp_path / "with-secrets.sh"
+    shim.write_text("exec \"$@\"\n")
+    monkeypatch.setattr(contract, "SHIM", str(shim))
+    record = engine.new_release(app, "onebox/api:v1")
+    config = resolved(app.releases_dir / record.id)
+    config["services"]["api"]["volumes"][0]["source"] = str(shim)
+    monkeypatch.setattr(swarm, "api_config", lambda *_: (config["services"]["api"], config["secrets"]))
+    argv = swarm.service_argv(app, record, "green")
+
+    assert argv[:3] == ["docker", "service", "create"]
+    assert argv[argv.index("--mode"):argv.index("--mode") + 2] == ["--mode", "global"]
+    assert "node.role==worker" in argv and f"{app.name}_swarm" in argv
+    assert f"mode=host,published={app.port('green')},target=8000" in argv
+    assert argv[argv.index("--health-cmd") + 1] == "python -c 'print(1)'"
+    assert argv[argv.index("--limit-cpu") + 1] == "0.5"
+    assert argv[argv.index("--stop-grace-period") + 1] == "35s"
+    assert argv[argv.index("--limit-memory") + 1] == "536870912"
+    assert "max-size=10m" in argv
+    # The secret: a swarm secret named by a keyed digest of its content, mounted where compose mounts it.
+    secret = next(arg for arg in argv if arg.startswith("source=") and "target=APP_SECRET_KEY" in arg)
+    name = secret.split(",")[0].removeprefix("source=")
+    assert name.startswith(f"{app.name}_APP_SECRET_KEY_") and ["docker", "secret", "create", name, "-"] in ran
+    # The secrets shim (app_secrets_in_env) as a swarm config; no bind of a manager's file.
+    assert any(arg.startswith("source=onebox-with-secrets-sh-") for arg in argv)
+    assert argv[argv.index("--entrypoint") + 1] == "/bin/sh /onebox/with-secrets.sh"
+    # The environment in a root-only file, not on the command line.
+    env_file = Path(argv[argv.index("--env-file") + 1])
+    assert env_file.stat().st_mode & 0o777 == 0o600 and f"ONEBOX_RELEASE={record.id}" in env_file.read_text()
+    assert argv[-3:] == ["onebox/api:v1", "gunicorn", "app.main:app"]
+
+
+def test_a_secret_s_name_changes_with_its_content_and_tells_nothing_of_it(app) -> None:
+    first, second = swarm.secret_name(app, "KEY", b"one"), swarm.secret_name(app, "KEY", b"two")
+    assert first != second and first == swarm.secret_name(app, "KEY", b"one")
+    assert len(first) <= 64  # swarm's limit on names
+
+
+def test_nginx_is_pointed_at_every_node_and_a_changed_node_list_is_seen(app) -> None:
+    text = switch.upstream_text(app, "blue")
+    assert text.count("max_fails=1 fail_timeout=5s") == 2 and f"server 10.0.0.3:{app.port('blue')}" in text
+    assert contract.upstream_port(text) == app.port("blue")
+    app.upstream.write_text(contract.upstream_text("blue", app.port("blue"), NODES[:1]))
+    assert not switch.points_at(app, "blue")  # a node joined: nginx must hear of it
+    app.upstream.write_text(text)
+    assert switch.points_at(app, "blue") and not switch.points_at(app, "green")
+
+
+def test_a_single_server_s_upstream_and_spec_read_as_before() -> None:
+    assert contract.upstream_text("blue", 18000) == ("# managed by onebox-release: the live release's slot (blue)\n"
+                                                     "server 127.0.0.1:18000;\n")
+    assert contract.upstream_port("server 127.0.0.1:18001;\n") == 18001
+    spec = contract.Spec.from_json(contract.Spec.from_json(
+        make_spec_json()).to_json())
+    assert spec.swarm_nodes == [] and "swarm_nodes" not in spec.to_json()
+
+
+def make_spec_json() -> str:
+    from onebox.rollout import release_spec
+
+    s = validate_settings(valid())
+    return release_spec(s, {"source": "registry", "ref": "x/y:1", "registry_server": "r", "registry_username": None},
+                        "x").to_json()
+
+
+def test_health_flags_follow_the_compose_check() -> None:
+    assert swarm.health_args({"disable": True}) == ["--no-healthcheck"]
+    assert swarm.health_args({}) == []
+    assert swarm.health_args({"test": ["CMD-SHELL", "curl -f localhost"], "retries": 3}) == [
+        "--health-cmd", "curl -f localhost", "--health-retries", "3"]
