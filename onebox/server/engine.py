@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from onebox import contract
-from onebox.server import basics, deps, docker, images, secrets, slots, switch
+from onebox.server import basics, deps, docker, images, secrets, slots, swarm, switch
 from onebox.server.basics import OneboxError
 from onebox.server.model import App, ReleaseRecord, Transition, now, other
 
@@ -190,6 +190,8 @@ def prune(app: App) -> None:
     for ref in sorted(set(basics.run(docker.images(docker.repository(image.ref)), check=False).stdout.split())):
         if docker.image_id(ref) not in kept_image_ids:
             basics.run(docker.image_rm(ref), check=False)
+    if swarm.enabled(app):
+        swarm.prune(app)
     for upload in (app.dir / "incoming").glob("src-*.tar.gz"):
         if upload.name != image.tarball:
             upload.unlink()  # a new build context replaces the old one; releases keep their images

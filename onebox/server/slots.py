@@ -79,7 +79,7 @@ def containers(app: App, slot: str) -> list[docker.Container]:
 
 def stop(app: App, slot: str, record: ReleaseRecord | None) -> None:
     """SIGTERM, then each service's own grace period (stop_grace_period): in-flight requests finish."""
-    if swarm.enabled(app):
+    if swarm.enabled(app) or swarm.is_manager():  # or left from a placement on the workers
         swarm.stop(app, slot)
     if record is None:
         basics.run(["docker", "compose", "-p", app.project(slot), "down", "--remove-orphans"], check=False)

@@ -26,7 +26,7 @@ from onebox.server.model import App, ReleaseRecord
 
 RELEASE_LABEL = "onebox.release"
 # Task states of a replica that failed to start or crashed (docker's task states).
-FAILED_STATES = ("Failed", "Rejected")
+FAILED_STATES = ("failed", "rejected")
 
 
 def enabled(app: App) -> bool:
@@ -144,6 +144,11 @@ def health_args(check: dict) -> list[str]:
                                        for arg in (flag, str(check[key])))]
 
 
+def is_manager() -> bool:
+    """This server manages a swarm (a cluster's manager, whatever this app's placement)."""
+    return basics.run(["docker", "info", "--format", "{{.Swarm.ControlAvailable}}"], check=False).stdout.strip() == "true"
+
+
 def exists(app: App, slot: str) -> bool:
     return basics.run(["docker", "service", "inspect", service(app, slot)], check=False).ok
 
@@ -172,15 +177,19 @@ def stop(app: App, slot: str) -> None:
 # --- what runs where -----------------------------------------------------------------------------
 
 def tasks(app: App, slot: str) -> list[dict]:
-    """Each task of the slot's service: its node, state ("Running 2 minutes ago"), desired state, error."""
-    found = basics.run(["docker", "service", "ps", service(app, slot), "--no-trunc", "--format", "{{json .}}"],
-                       check=False)
-    return [json.loads(line) for line in found.stdout.splitlines() if line.strip()] if found.ok else []
-
-
-def running_nodes(app: App, slot: str) -> list[str]:
-    return sorted(task["Node"] for task in tasks(app, slot)
-                  if task.get("DesiredState") == "Running" and task.get("CurrentState", "").startswith("Running"))
+    """Each task of the slot's service, newest first: its node's address (node names are often
+    all alike, a provider's image), its state ("running"), desired state and error."""
+    ids = basics.run(["docker", "service", "ps", "-q", "--no-trunc", service(app, slot)], check=False).stdout.split()
+    if not ids:
+        return []
+    described = json.loads(basics.run(["docker", "inspect", *ids], check=False).stdout or "[]")
+    node_ids = sorted({task.get("NodeID") for task in described if task.get("NodeID")})
+    nodes = json.loads(basics.run(["docker", "node", "inspect", *node_ids], check=False).stdout or "[]") if node_ids else []
+    address = {node["ID"]: node.get("Status", {}).get("Addr", "?") for node in nodes}
+    return [{"Node": address.get(task.get("NodeID"), task.get("NodeID", "?")),
+             "State": task.get("Status", {}).get("State", "?"), "DesiredState": task.get("DesiredState", "?"),
+             "Since": task.get("Status", {}).get("Timestamp", "")[:19], "Error": task.get("Status", {}).get("Err", "")}
+            for task in described]
 
 
 def api_container(app: App, slot: str) -> docker.Container:
@@ -204,12 +213,12 @@ def wait_healthy(app: App, record: ReleaseRecord, slot: str) -> None:
     while time.monotonic() < deadline:
         if all(slots.http_ok(app, app.port(slot), host=node) for node in nodes):
             return
-        failed = [task for task in tasks(app, slot) if task.get("CurrentState", "").startswith(FAILED_STATES)]
+        failed = [task for task in tasks(app, slot) if task["State"] in FAILED_STATES]
         if len(failed) >= 2 * len(nodes):
             break
         time.sleep(1)
     for task in tasks(app, slot)[:2 * len(nodes)]:
-        basics.log(f"  {task.get('Node')}: {task.get('CurrentState')} {task.get('Error', '')}".rstrip())
+        basics.log(f"  {task['Node']}: {task['State']} {task['Error']}".rstrip())
     basics.run(["docker", "service", "logs", "--no-task-ids", "--tail", "40", service(app, slot)], check=False,
                capture=False)
     stop(app, slot)
@@ -219,6 +228,22 @@ def wait_healthy(app: App, record: ReleaseRecord, slot: str) -> None:
 
 def task_lines(app: App, slot: str) -> list[str]:
     """For `onebox status`: which replica runs where."""
-    return [f"replica        {task.get('Node', '?'):<16} {task.get('CurrentState', '?')}"
-            + (f"  error: {task['Error']}" if task.get("Error") else "")
-            for task in tasks(app, slot) if task.get("DesiredState") == "Running"]
+    return [f"replica        {task['Node']:<16} {task['State']:<10} since {task['Since']}"
+            + (f"  error: {task['Error']}" if task["Error"] else "")
+            for task in tasks(app, slot) if task["DesiredState"] == "running"]
+
+
+def prune(app: App) -> None:
+    """The app's swarm secrets that no slot's service mounts any more (a secret changed). Swarm
+    refuses to remove one in use, so a race with a starting release loses nothing."""
+    names = basics.run(["docker", "secret", "ls", "--filter", f"name={app.name}_", "--format", "{{.Name}}"],
+                       check=False).stdout.split()
+    used = set()
+    for slot in ("blue", "green"):
+        found = basics.run(["docker", "service", "inspect", "-f", "{{json .Spec.TaskTemplate.ContainerSpec.Secrets}}",
+                            service(app, slot)], check=False)
+        if found.ok:
+            used |= {entry["SecretName"] for entry in json.loads(found.stdout or "null") or []}
+    for name in names:
+        if name.startswith(f"{app.name}_") and name not in used:
+            basics.run(["docker", "secret", "rm", name], check=False)

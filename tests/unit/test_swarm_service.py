@@ -6,6 +6,7 @@ content, its health check and limits kept; nginx's upstream across the nodes."""
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 
 import pytest
@@ -122,3 +123,36 @@ def test_health_flags_follow_the_compose_check() -> None:
     assert swarm.health_args({}) == []
     assert swarm.health_args({"test": ["CMD-SHELL", "curl -f localhost"], "retries": 3}) == [
         "--health-cmd", "curl -f localhost", "--health-retries", "3"]
+
+
+def answering(answers: dict[tuple[str, ...], str], ran: list[list[str]]):  # noqa: ANN201 - a fake basics.run
+    def run(argv, **kwargs):  # noqa: ANN001, ANN202
+        ran.append(list(argv))
+        for prefix, stdout in answers.items():
+            if tuple(argv[:len(prefix)]) == prefix:
+                return Result(argv, 0, stdout, "")
+        return Result(argv, 1, "", "no such object")
+    return run
+
+
+def test_status_names_each_replica_s_node_by_address(app, monkeypatch) -> None:
+    tasks = [{"NodeID": "n1", "DesiredState": "running", "Status": {"State": "running", "Timestamp": "2026-12-03T19:28:05.1Z"}},
+             {"NodeID": "n2", "DesiredState": "running", "Status": {"State": "rejected", "Err": "No such image: x"}},
+             {"NodeID": "n2", "DesiredState": "shutdown", "Status": {"State": "failed"}}]
+    nodes = [{"ID": "n1", "Status": {"Addr": "10.0.0.2"}}, {"ID": "n2", "Status": {"Addr": "10.0.0.3"}}]
+    monkeypatch.setattr(basics, "run", answering({("docker", "service", "ps"): "t1\nt2\nt3",
+                                                  ("docker", "inspect"): json.dumps(tasks),
+                                                  ("docker", "node", "inspect"): json.dumps(nodes)}, []))
+    lines = swarm.task_lines(app, "blue")
+    assert len(lines) == 2  # the shut-down task is history
+    assert "10.0.0.2" in lines[0] and "running" in lines[0] and "2026-12-03T19:28:05" in lines[0]
+    assert "10.0.0.3" in lines[1] and "error: No such image: x" in lines[1]
+
+
+def test_prune_removes_only_the_secrets_no_slot_mounts(app, monkeypatch) -> None:
+    ran: list[list[str]] = []
+    mounted = json.dumps([{"SecretName": "onebox_KEY_new"}])
+    monkeypatch.setattr(basics, "run", answering({("docker", "secret", "ls"): "onebox_KEY_old\nonebox_KEY_new",
+                                                  ("docker", "service", "inspect", "-f"): mounted}, ran))
+    swarm.prune(app)
+    assert [argv for argv in ran if argv[:3] == ["docker", "secret", "rm"]] == [["docker", "secret", "rm", "onebox_KEY_old"]]
