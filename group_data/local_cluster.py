@@ -1,8 +1,8 @@
 # The local targets as one swarm (inventories/local_cluster.py), layered on group_data/local.py:
 # ONEBOX_EXTRA_GROUPS=local_cluster. Docker refuses swarm mode with live-restore on.
-docker_live_restore = False
-
 import os as _os
+
+docker_live_restore = False
 
 # The apps of the other e2e modules keep their API on the manager (they build it there) ...
 api_placement = "manager"

@@ -71,7 +71,7 @@ def test_an_image_built_here_and_loaded_there_is_deployed(deployed, api, tmp_pat
     result = deployed.deploy({"ONEBOX_APP_SOURCE_DIR": str(source), "ONEBOX_APP_IMAGE_SOURCE": "tarball"}, confirm=True)
     assert result.returncode == 0, result.output[-3000:]
     assert set(Path(tempfile.gettempdir()).glob("onebox-images-*")) == leftovers  # no image archive left behind
-    assert "Deploy the application | Load the app image built on this machine." in changed_operations(result.output)
+    assert "Deploy the application | Load the image of onebox built on this machine." in changed_operations(result.output)
     wait_ready(api)
     assert httpx.get(f"{api}/version").json()["version"] == "e2e-tarball"
     back = deployed.deploy({"ONEBOX_APP_SOURCE_DIR": str(app_copy(tmp_path, "e2e-2"))})

@@ -3,7 +3,8 @@ server of one app by now, becomes the manager of two fresh workers, the document
 moves a server into a cluster; a worker stops and comes back (a probe service shows its tasks
 move); a third joins by the inventory and one leaves it, drained first. Then the app's API
 moves onto the workers under load, a version that never gets healthy is refused there, and a
-worker stopped under load costs no request. Runs last: it leaves the target a swarm manager.
+worker stopped under load costs no request, and a rebooted manager comes back with its data.
+Runs last: it leaves the target a swarm manager.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from test_9z_apps import APP_DOMAIN, RELEASED
 from onebox.cluster import NODE_LABEL
 from onebox.local.deploy import changed_operations, run_deploy
 from onebox.local.images import BASE_TAG
-from onebox.local.target import Target, down, up
+from onebox.local.target import Target, down, up, wait_for_ssh
 from onebox.verify import edge
 from onebox.verify.load import Load
 
@@ -232,3 +233,25 @@ def test_a_worker_stopped_under_load_costs_no_request_and_its_replica_returns(
     assert load.report.failures == [], load.report.failures[:10]
     subprocess.run(["docker", "start", FOURTH.name], check=True, capture_output=True)
     wait_for("the worker's replica answering again", lambda: replica_answers(deployed, FOURTH, port), timeout=240)
+
+
+def test_a_rebooted_manager_brings_the_cluster_back_with_its_data(deployed, cluster, root_ca) -> None:
+    """The manager holds PostgreSQL, nginx and the swarm's control plane; the replicas on the
+    workers reach the database again over the overlay once it is back."""
+    with edge.https(deployed.ip, APP_DOMAIN, root_ca) as client:
+        record = client.post("/items", json={"name": "before the manager's reboot"},
+                             extensions={"sni_hostname": APP_DOMAIN}).json()
+    subprocess.run(["docker", "restart", deployed.target.name], check=True, capture_output=True)
+    wait_for_ssh(deployed.ip)
+
+    def served() -> bool:
+        try:
+            with edge.https(deployed.ip, APP_DOMAIN, root_ca) as client:
+                return edge.get(client, APP_DOMAIN, f"/items/{record['id']}").json().get("name") == \
+                    "before the manager's reboot" and edge.get(client, APP_DOMAIN, "/ready").status_code == 200
+        except (httpx.HTTPError, ValueError):
+            return False
+
+    wait_for("the row written before the reboot served by the workers' replicas", served, timeout=180)
+    wait_for("every node ready again", lambda: deployed.ssh("docker node ls --format '{{.Status}}'").stdout.split()
+             == ["Ready"] * 3, timeout=120)
