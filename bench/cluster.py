@@ -14,7 +14,6 @@ nodes here add no CPU; the figures show what the fan-out costs, not what real se
 
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
 import sys
@@ -24,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from proxy import HOSTS_MARK, wrk  # noqa: E402
+from proxy import HOSTS_MARK, wrk, wrk_arguments  # noqa: E402
 
 from onebox.inventory import settings_for_group  # noqa: E402
 from onebox.local.deploy import run_deploy  # noqa: E402
@@ -54,11 +53,7 @@ def app_version(directory: Path, version: str) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--path", default="/health", help="an API path exempt from rate limiting")
-    parser.add_argument("--connections", type=int, default=32)
-    parser.add_argument("--seconds", type=int, default=10)
-    args = parser.parse_args()
+    args = wrk_arguments(__doc__.splitlines()[0])
     os.environ["ONEBOX_TARGET_INDEX"] = str(MANAGER.index)  # proxy.wrk runs on target.current()
     domain = settings_for_group("local").domains[0]
     figures: dict[int, dict[str, float]] = {}

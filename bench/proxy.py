@@ -41,12 +41,17 @@ def wrk(url: str, connections: int, seconds: int) -> dict[str, float]:
             "errors": float(non2xx[1]) if non2xx else 0.0}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def wrk_arguments(description: str) -> argparse.Namespace:
+    """--path, --connections and --seconds of a wrk run, parsed."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--path", default="/health", help="an API path exempt from rate limiting")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--seconds", type=int, default=10)
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = wrk_arguments(__doc__.splitlines()[0])
     s = settings_for_group("local")
     domain = s.domains[0]
     ssh("command -v wrk >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null")
