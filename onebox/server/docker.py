@@ -71,6 +71,11 @@ def network_create(name: str, subnet: str) -> list[str]:
     return ["docker", "network", "create", "--subnet", subnet, name]
 
 
+def overlay_network_create(name: str) -> list[str]:
+    """A swarm overlay network standalone containers may join too (the manager's dependencies)."""
+    return ["docker", "network", "create", "--driver", "overlay", "--attachable", name]
+
+
 def volume_mountpoint(name: str) -> list[str]:
     return ["docker", "volume", "inspect", "-f", "{{.Mountpoint}}", name]
 

@@ -83,7 +83,8 @@ def status(app: App) -> int:
     services = docker.containers(app.name) + (slots.containers(app, state.slot) if live and state.slot else [])
     for item in services:
         lines.append(f"service        {item.service:<12} {item.state:<10} health: {item.health}"
-                     + (f"  {item.name}" if item.name.endswith("healthy)") else ""))
+                     # in a cluster the slot's API is its swarm service: how many nodes answer
+                     + (f"  {item.name}" if swarm.enabled(app) and item.service == "api" else ""))
         if not item.up:
             attention.append(f"{item.service} is {item.state} ({item.health})")
     for problem in state_report(app).get("problems", []):

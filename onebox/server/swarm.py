@@ -46,8 +46,7 @@ def network(app: App) -> str:
 def ensure_network(app: App) -> None:
     name = network(app)
     if not basics.run(docker.network_inspect(name), check=False).ok:
-        basics.run(["docker", "network", "create", "--driver", "overlay", "--attachable", name],
-                   what=f"docker network create {name} (overlay)")
+        basics.run(docker.overlay_network_create(name), what=f"docker network create {name} (overlay)")
 
 
 def attach_dependencies(app: App) -> None:
