@@ -6,7 +6,7 @@ PYTEST := $(PY) -m pytest
 APT_PACKAGES := docker.io debootstrap pebble nmap wrk openssh-client openssl postgresql redis-server nginx restic docker-registry apache2-utils prometheus prometheus-alertmanager prometheus-blackbox-exporter chromium
 export PATH := /usr/sbin:/sbin:$(PATH)
 
-.PHONY: setup demo test unit app-tests images backup-tests e2e verify target down lint bench
+.PHONY: setup demo test unit app-tests images backup-tests e2e verify target down lint bench dist
 
 setup: .venv/.installed
 	@command -v dockerd >/dev/null && command -v debootstrap >/dev/null && command -v pebble >/dev/null \
@@ -17,7 +17,7 @@ setup: .venv/.installed
 	  && command -v chromium >/dev/null \
 	  && test -d /usr/lib/postgresql && command -v redis-server >/dev/null \
 	  || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PACKAGES) >/dev/null)
-	$(PY) -m onebox.local.target docker
+	$(PY) -m testbed.target docker
 
 .venv/.installed: pyproject.toml examples/app/requirements.txt examples/app/requirements-dev.txt examples/jobs/requirements.txt examples/jobs/requirements-dev.txt examples/minimal/requirements.txt
 	python3 -m venv .venv
@@ -27,14 +27,14 @@ setup: .venv/.installed
 
 # The local target, the stand-in images and Pebble, then converge and verify.
 demo: setup
-	$(PY) -m onebox.local.demo
+	$(PY) -m testbed.demo
 
 target: setup
-	$(PY) -m onebox.local.target up
+	$(PY) -m testbed.target up
 
 down:
-	$(PY) -m onebox.local.target down
-	$(PY) -m onebox.local.pebble down
+	$(PY) -m testbed.target down
+	$(PY) -m testbed.pebble down
 
 # Host checks against the demo target (or any server: see README).
 verify:
@@ -44,7 +44,12 @@ test: setup lint unit app-tests images backup-tests e2e
 
 lint:
 	.venv/bin/ruff check .
-	.venv/bin/mypy onebox deploys
+	.venv/bin/mypy onebox testbed deploys
+
+# The wheel and sdist of the product (onebox/ only: no test bench), into dist/.
+dist: .venv/.installed
+	rm -rf dist
+	$(PY) -m build --outdir dist .
 
 unit:
 	$(PYTEST) -q tests/unit

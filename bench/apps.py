@@ -19,9 +19,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from onebox.local.deploy import run_deploy  # noqa: E402
-from onebox.local.stack import bring_up  # noqa: E402
-from onebox.local.target import Target, down  # noqa: E402
+from testbed.deploy import run_deploy  # noqa: E402
+from testbed.stack import bring_up  # noqa: E402
+from testbed.target import Target, down  # noqa: E402
 
 TARGET = Target(index=4)
 SETTLE_SECONDS = 20  # after a converge: workers started, caches warm, nothing in flight

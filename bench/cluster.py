@@ -26,9 +26,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from proxy import HOSTS_MARK, wrk, wrk_arguments  # noqa: E402
 
 from onebox.inventory import settings_for_group  # noqa: E402
-from onebox.local.deploy import run_deploy  # noqa: E402
-from onebox.local.stack import bring_up  # noqa: E402
-from onebox.local.target import Target, down, up  # noqa: E402
+from testbed.deploy import run_deploy  # noqa: E402
+from testbed.stack import bring_up  # noqa: E402
+from testbed.target import Target, down, up  # noqa: E402
 
 MANAGER = Target(3)
 WORKERS = [Target(4), Target(5), Target(6)]

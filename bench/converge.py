@@ -21,14 +21,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from deploys.base import AIDE_INIT_UNIT  # noqa: E402
+from onebox.deploys.base import AIDE_INIT_UNIT  # noqa: E402
 from onebox.inventory import settings_for_group  # noqa: E402
-from onebox.local import pebble  # noqa: E402
-from onebox.local.deploy import run_deploy  # noqa: E402
-from onebox.local.stack import bring_up  # noqa: E402
-from onebox.local.target import Target, down  # noqa: E402
 from onebox.settings import Settings  # noqa: E402
 from onebox.verify.load import Load  # noqa: E402
+from testbed import pebble  # noqa: E402
+from testbed.deploy import run_deploy  # noqa: E402
+from testbed.stack import bring_up  # noqa: E402
+from testbed.target import Target, down  # noqa: E402
 
 TARGET = Target(index=3)
 

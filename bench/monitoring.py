@@ -17,9 +17,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from onebox.contract import EXPORTER_TARGETS_DIR as TARGETS  # noqa: E402
-from onebox.local.deploy import run_deploy  # noqa: E402
-from onebox.local.stack import bring_up  # noqa: E402
-from onebox.local.target import Target, down  # noqa: E402
+from testbed.deploy import run_deploy  # noqa: E402
+from testbed.stack import bring_up  # noqa: E402
+from testbed.target import Target, down  # noqa: E402
 
 TARGET = Target(index=5)
 PROCESSES = {"prometheus": "prometheus", "alertmanager": "prometheus-alertmanager",

@@ -18,7 +18,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from onebox.inventory import settings_for_group  # noqa: E402
-from onebox.local import target  # noqa: E402
+from testbed import target  # noqa: E402
 
 HOSTS_MARK = "# onebox-bench"
 UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}

@@ -1,55 +1,8 @@
-"""Restore the app's data from a backup, in one command:
+"""Restore a backup (see `onebox restore --help`): `pyinfra inventories/prod.py deploys/restore.py`.
 
-    onebox restore inventories/prod.py --from local|offsite [--name NAME] --yes
-
-or with pyinfra itself, the same arguments as pyinfra data:
-
-    pyinfra inventories/prod.py deploys/restore.py --data onebox_restore_confirm=yes --data onebox_restore_from=local \\
-        [--data onebox_restore_name=NAME]
-
-onebox_restore_from: local (the server's backup_dir) or offsite (the restic repository,
-e.g. on a fresh server); onebox_restore_name: a backup's name from `onebox backup list`
-(default: the latest that is not a safety dump). On the server, `onebox-backup restore`
-takes a safety dump of the current data, stops the API and workers, replaces the
-PostgreSQL database and the Redis data, and starts the app again once the data is back.
+It runs onebox's own deploy file from the installed package, so upgrading onebox updates it.
 """
 
-from __future__ import annotations
+from onebox.kit import run_deploy_file
 
-import shlex
-import sys
-
-from pyinfra import host
-from pyinfra.operations import server
-
-from deploys.backup import configure_backups, restore_refusal
-from deploys.tools import install_server_tools
-from onebox.cli import RESTORE_CONFIRM, RESTORE_FROM, RESTORE_NAME, Refused, chosen_app, data_text
-from onebox.contract import BACKUP_COMMAND, RELEASE_COMMAND
-from onebox.inventory import use_private_upload_dir
-
-# Refuse before any operation is planned: nothing on the server changes.
-settings = host.data.onebox_settings
-try:
-    CONFIRM, SOURCE, NAME = (data_text(host.data, key) for key in (RESTORE_CONFIRM, RESTORE_FROM, RESTORE_NAME))
-    APP = chosen_app(settings, host.data)  # --data onebox_app=NAME on a server of several apps
-except Refused as refused:
-    sys.exit(str(refused))
-
-_refused = restore_refusal(CONFIRM, SOURCE, NAME, bool(APP.backup_restic_repository))
-if _refused:
-    sys.exit(_refused)
-use_private_upload_dir(host, settings)
-# The server's tools of this onebox (a server may still have an older one).
-install_server_tools(settings)  # type: ignore[call-arg]  # pyinfra types @deploy functions as taking only its own arguments
-
-# The script and its configuration (a fresh server may have neither, or older ones).
-configure_backups(settings)  # type: ignore[call-arg]  # pyinfra types @deploy functions as taking only its own arguments
-server.shell(
-    name=f"Restore app {APP.app_name}'s data from the {SOURCE} backup {NAME or '(latest)'}: safety dump, app "
-         "stopped, PostgreSQL and Redis replaced, app started (no other app is touched).",
-    # Under the app's deploy lock: a release never starts halfway through a restore, nor the reverse.
-    commands=[f"{RELEASE_COMMAND} --app-dir {shlex.quote(APP.app_dir)} locked -- {BACKUP_COMMAND} "
-              f"--config {shlex.quote(APP.files.backup_config)} restore --from {shlex.quote(SOURCE)}"
-              + (f" --name {shlex.quote(NAME)}" if NAME else "")],
-)
+run_deploy_file("restore")

@@ -1,54 +1,8 @@
-"""Converge a server: `pyinfra inventories/prod.py deploys/site.py`.
+"""Converge the inventory's servers: `pyinfra inventories/prod.py deploys/site.py`.
 
-This file only sequences the roles; each role is one module under deploys/. The
-proxy comes before the apps: a release switches nginx to the new version. In a cluster
-inventory (docs/cluster.md) a worker gets the host roles, Docker and its place in the swarm;
-the manager gets everything.
+It runs onebox's own deploy file from the installed package, so upgrading onebox updates it.
 """
 
-from pyinfra import host
+from onebox.kit import run_deploy_file
 
-from deploys.app import deploy_app, load_worker_images
-from deploys.apps import check_server_apps, register_apps
-from deploys.backup import configure_backups
-from deploys.base import (
-    configure_firewall,
-    create_deploy_user,
-    harden_sshd,
-    prepare_host,
-    record_file_integrity_baseline,
-)
-from deploys.docker import install_docker
-from deploys.monitoring import configure_monitoring
-from deploys.proxy import configure_proxy
-from deploys.swarm import check_swarm_membership, configure_swarm
-from deploys.tls import issue_certificates
-from deploys.tools import install_server_tools
-from onebox.inventory import use_private_upload_dir
-
-settings = host.data.onebox_settings
-worker = host.data.get("swarm_role") == "worker"
-# Before any operation: an app the server has and the settings forgot stops the run here.
-registry = None if worker else check_server_apps(settings)
-check_swarm_membership()  # and a swarm node converged as a single server stops it too
-use_private_upload_dir(host, settings)
-
-prepare_host(settings)
-create_deploy_user(settings)
-harden_sshd(settings)
-configure_firewall(settings)  # a swarm node's ports open to the other nodes only
-install_docker(settings)
-configure_swarm(settings)  # nothing on a single server
-if worker:
-    load_worker_images(settings)  # before the manager's releases start API replicas on it
-if not worker:
-    install_server_tools(settings)  # onebox-release and onebox-backup, which the roles below call
-    register_apps(settings, registry)  # and retire the apps the settings took off the server
-    configure_proxy(settings)
-    issue_certificates(settings)
-    configure_backups(settings)
-    for app in settings.app_list:  # each app alone: its own projects, slots, secrets, database
-        deploy_app(app)
-    configure_monitoring(settings)  # after the apps: it probes their URLs and scrapes their metrics
-# Last: the file-integrity baseline must include everything the roles above installed.
-record_file_integrity_baseline(settings)
+run_deploy_file("site")

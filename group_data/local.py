@@ -1,6 +1,6 @@
 # Settings of the local VPS-like target (inventories/local.py); they override all.py.
-from onebox.local import pebble as _pebble
-from onebox.local import target as _target
+from testbed import pebble as _pebble
+from testbed import target as _target
 
 # The key onebox generated for the local target.
 deploy_ssh_keys = [_target.public_key()]
@@ -9,11 +9,11 @@ domains = ["app.onebox.test"]
 # Contact address for the local ACME account.
 letsencrypt_email = "admin@onebox.test"
 
-# Certificates come from Pebble on this machine (onebox/local/pebble.py), a real ACME server.
+# Certificates come from Pebble on this machine (testbed/pebble.py), a real ACME server.
 acme_server = "custom"
 # Pebble's directory, reached from the target through the bridge gateway.
 acme_directory_url = _pebble.DIRECTORY_URL
-# Pebble's self-signed listener certificate (created by `python -m onebox.local.pebble up TARGET_IP`).
+# Pebble's self-signed listener certificate (created by `python -m testbed.pebble up TARGET_IP`).
 acme_ca_bundle = str(_pebble.LISTENER_CA)
 
 # No registry is reachable here: stand-ins built from Debian packages (tests/images/, test-only)

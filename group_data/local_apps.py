@@ -3,8 +3,11 @@
 # and directory, so its data stays; examples/jobs joins it with the contract of group_data/local_jobs.py.
 import os as _os
 
-from onebox.inventory import GROUP_DATA as _GROUP_DATA
+from pathlib import Path as _Path
+
 from onebox.inventory import read_group_file as _read
+
+_GROUP_DATA = _Path(__file__).resolve().parent
 
 _jobs = {
     **_read(_GROUP_DATA / "local_jobs.py"),

@@ -1,8 +1,8 @@
 # Settings of the Vagrant VM (inventories/vagrant.py); they override all.py.
 # The VM reaches registries, so it keeps the official images.
-from onebox.local import target as _target
+from testbed import target as _target
 
-# The key onebox generated on this machine (python -m onebox.local.target up, or make target).
+# The key onebox generated on this machine (python -m testbed.target up, or make target).
 deploy_ssh_keys = [_target.public_key()]
 # A private VM has no public name: certificate issuance fails there unless you point a real one at it.
 domains = ["onebox.test"]

@@ -7,7 +7,7 @@ connects as the deploy user with sudo (the path the README recommends once it ex
 import os
 
 from onebox.inventory import settings_for_group
-from onebox.local import target
+from testbed import target
 
 _target = target.current()
 _user = os.environ.get("ONEBOX_SSH_USER", "root")

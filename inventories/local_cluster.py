@@ -12,7 +12,7 @@ import os
 
 from onebox.cluster import check_topology, nodes_of
 from onebox.inventory import settings_for_group
-from onebox.local import target
+from testbed import target
 
 _manager = target.current()
 _workers = [target.Target(int(index)) for index in os.environ.get("ONEBOX_WORKER_INDEXES", "2,3").split(",") if index]

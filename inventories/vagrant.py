@@ -1,12 +1,12 @@
 """The Vagrant VM (see Vagrantfile): Debian 13 at 192.168.56.10 (group_data/vagrant.py).
 
 The VM needs only the local key, made once by:
-`.venv/bin/python -c "from onebox.local.target import ensure_ssh_key; ensure_ssh_key()"`
+`.venv/bin/python -c "from testbed.target import ensure_ssh_key; ensure_ssh_key()"`
 then `vagrant up`, then `pyinfra inventories/vagrant.py deploys/site.py`.
 """
 
 from onebox.inventory import settings_for_group
-from onebox.local.target import SSH_KEY, STATE_DIR
+from testbed.target import SSH_KEY, STATE_DIR
 
 _settings = settings_for_group("vagrant", ssh_user="root", ssh_key=str(SSH_KEY))
 

@@ -1,5 +1,6 @@
 """`onebox`: the operator's commands, per inventory, on top of pyinfra.
 
+    onebox init        [DIR]                                     # a deploy directory (inventory, group data, deploys/)
     onebox deploy      INVENTORY [--dry] [-- PYINFRA_ARGS...]    # converge (deploys/site.py)
     onebox rollback    INVENTORY [RELEASE_ID]                    # the previous (or that) release (deploys/rollback.py)
     onebox restore     INVENTORY --from local|offsite [--name NAME] --yes   # (deploys/restore.py)
@@ -17,7 +18,8 @@
 On a server of several apps (the `apps` setting), every command but `deploy` and `status`
 takes `--app NAME`; `status` without it reports every app.
 
-The commands that change a server run a pyinfra deploy file, which works just as well
+The commands that change a server run a pyinfra deploy file (the deploy directory's
+deploys/NAME.py, beside the inventory's folder, else onebox's own), which works just as well
 without this command, its arguments given as pyinfra data:
 
     pyinfra inventories/prod.py deploys/rollback.py --data onebox_rollback_to=20261202-081500-3fa2c1
@@ -48,10 +50,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from onebox import __version__, kit
 from onebox.contract import BACKUP_COMMAND, RELEASE_COMMAND, check_backup_name, check_release_id
 
 PYINFRA = str(Path(sys.executable).with_name("pyinfra"))
-ROOT = Path(__file__).resolve().parent.parent
 
 OK, FAILED, USAGE, ATTENTION, INTERRUPTED = 0, 1, 2, 3, 130
 EXIT_CODES = """exit status:
@@ -178,10 +180,15 @@ def maintenance_command(app_dir: str, on: bool, message: str = "") -> str:
 
 # --- the pyinfra command line each subcommand runs --------------------------------------------
 
-def deploy_file(name: str) -> str:
-    """deploys/<name>.py: relative from the checkout (as the README types it), absolute from elsewhere."""
-    relative = f"deploys/{name}.py"
-    return relative if Path.cwd().resolve() == ROOT else str(ROOT / relative)
+def deploy_file(inventory: str, name: str) -> str:
+    """The deploy directory's deploys/<name>.py (the inventory's folder's sibling) when it has one, as the
+    user would type it, else onebox's own: a deploy directory may add roles to its site.py."""
+    own = Path(inventory).resolve().parent.parent / "deploys" / f"{name}.py"
+    path = own if own.is_file() else kit.deploy_file(name)
+    try:
+        return str(path.relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
 
 
 def _kept_as_text(value: str) -> bool:
@@ -220,13 +227,13 @@ def app_option(app: str | None) -> list[str]:
 def deploy_argv(inventory: str, dry: bool = False, extra: Sequence[str] = ()) -> list[str]:
     # --dry without -y: pyinfra detects the changes (and --diff says why), then stops.
     mode = ["--dry", "--diff"] if dry else []
-    return [PYINFRA, *([] if dry else ["-y"]), inventory, deploy_file("site"), *mode, *extra]
+    return [PYINFRA, *([] if dry else ["-y"]), inventory, deploy_file(inventory, "site"), *mode, *extra]
 
 
 def rollback_argv(inventory: str, release_id: str | None = None, app: str | None = None) -> list[str]:
     release_id = checked_release_id(release_id or "")
-    return [PYINFRA, "-y", inventory, deploy_file("rollback"), *(data_flag(ROLLBACK_TO, release_id) if release_id else []),
-            *app_flags(app)]
+    return [PYINFRA, "-y", inventory, deploy_file(inventory, "rollback"),
+            *(data_flag(ROLLBACK_TO, release_id) if release_id else []), *app_flags(app)]
 
 
 def restore_argv(inventory: str, source: str, name: str | None = None, yes: bool = False,
@@ -238,12 +245,12 @@ def restore_argv(inventory: str, source: str, name: str | None = None, yes: bool
     if source not in RESTORE_SOURCES:
         raise Refused(f"onebox: --from must be 'local' or 'offsite' (got {source!r}); nothing was run")
     name = checked_backup_name(name or "")
-    return [PYINFRA, "-y", inventory, deploy_file("restore"), *data_flag(RESTORE_CONFIRM, "yes"),
+    return [PYINFRA, "-y", inventory, deploy_file(inventory, "restore"), *data_flag(RESTORE_CONFIRM, "yes"),
             *data_flag(RESTORE_FROM, source), *(data_flag(RESTORE_NAME, name) if name else []), *app_flags(app)]
 
 
 def backup_now_argv(inventory: str, app: str | None = None) -> list[str]:
-    return [PYINFRA, "-y", inventory, deploy_file("backup_now"), *app_flags(app)]
+    return [PYINFRA, "-y", inventory, deploy_file(inventory, "backup_now"), *app_flags(app)]
 
 
 def purge_argv(inventory: str, app: str | None, yes: bool = False) -> list[str]:
@@ -252,14 +259,14 @@ def purge_argv(inventory: str, app: str | None, yes: bool = False) -> list[str]:
     if not yes:
         raise Refused(f"onebox: a purge DELETES app {app}'s database, Redis data, volumes, releases and backups for "
                       f"good. Nothing was run. To go ahead, add --yes: onebox purge INVENTORY --app {app} --yes")
-    return [PYINFRA, "-y", inventory, deploy_file("purge"), *app_flags(app), *data_flag(PURGE_CONFIRM, "yes")]
+    return [PYINFRA, "-y", inventory, deploy_file(inventory, "purge"), *app_flags(app), *data_flag(PURGE_CONFIRM, "yes")]
 
 
 def maintenance_argv(inventory: str, on: bool, message: str | None = None, app: str | None = None) -> list[str]:
     message = check_maintenance_message(message or "")
     if message and not on:
         raise Refused("onebox: --message goes with `maintenance on` only; nothing was run")
-    return [PYINFRA, "-y", inventory, deploy_file("maintenance"), *data_flag(MAINTENANCE, "on" if on else "off"),
+    return [PYINFRA, "-y", inventory, deploy_file(inventory, "maintenance"), *data_flag(MAINTENANCE, "on" if on else "off"),
             *(data_flag(MAINTENANCE_MESSAGE, message) if message else []), *app_flags(app)]
 
 
@@ -299,6 +306,7 @@ def parser() -> argparse.ArgumentParser:
     formatter = argparse.RawDescriptionHelpFormatter
     top = argparse.ArgumentParser(prog="onebox", description=(__doc__ or "").split("\n\n")[0], epilog=EXIT_CODES,
                                   formatter_class=formatter)
+    top.add_argument("--version", action="version", version=f"onebox {__version__}")
     commands = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(group: Any, name: str, help_text: str, inventory: bool = True, usage: str | None = None
@@ -312,6 +320,12 @@ def parser() -> argparse.ArgumentParser:
                 sub.add_argument("--app", metavar="NAME", help="the app, on a server of several (the apps setting)"
                                  + ("; default: every app" if name == "status" else ""))
         return sub
+
+    init = command(commands, "init", "Make a deploy directory in your own repository: inventories/prod.py, "
+                   "group_data/prod.py (what must be set, the common settings as comments), deploys/ (onebox's "
+                   "own deploy files, from the installed package) and a .gitignore for secrets/. Refuses to "
+                   "overwrite a file.", inventory=False)
+    init.add_argument("directory", nargs="?", default=".", metavar="DIR", help="default: the current directory")
 
     deploy = command(commands, "deploy", "Converge the inventory's hosts: pyinfra -y INVENTORY deploys/site.py. "
                      "More pyinfra options go after --, e.g. -- --limit web1 -vv.",
@@ -485,12 +499,30 @@ def run_exec(command: str, argv: list[str]) -> int:
     return code
 
 
+def init_directory(directory: Path) -> int:
+    from onebox import scaffold
+
+    try:
+        written = scaffold.init(directory)
+    except FileExistsError as exists:
+        print(f"onebox: init writes no file over yours, and these exist: {exists}; nothing was written. "
+              "Choose an empty directory (e.g. onebox init deploy)", file=sys.stderr)
+        return USAGE
+    for path in written:
+        print(f"wrote {path}")
+    print(f"Next: set what must be set in {directory / 'group_data' / 'prod.py'}, then from {directory}:\n"
+          "  ONEBOX_HOST=<server address> onebox deploy inventories/prod.py")
+    return OK
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = sys.argv[1:] if argv is None else list(argv)
     if not arguments:
         parser().print_help(sys.stderr)
         return USAGE
     args = parse(arguments)
+    if args.command == "init":  # files on this machine, no server
+        return init_directory(Path(args.directory))
     if args.command == "dashboard":  # a tunnel, not a pyinfra run
         from onebox import dashboard
 

@@ -24,6 +24,7 @@ RELEASE_COMMAND = "/usr/local/sbin/onebox-release"  # links to the zipapp
 BACKUP_COMMAND = "/usr/local/sbin/onebox-backup"
 SHIM = f"{LIB_DIR}/with-secrets.sh"  # exports /run/secrets/* as variables (app_secrets_in_env)
 APP_DIR_FILE = "/etc/onebox/app-dir"  # where the app lived, as an onebox before the apps registry wrote it
+VERSION_FILE = "/etc/onebox/version"  # the onebox version that last converged this server (one line)
 APPS_FILE = "/etc/onebox/apps.json"  # the apps on this server: name -> {"dir": ..., "removed": bool}
 TLS_DIR = "/etc/onebox/tls"  # stable certificate paths nginx reads
 BACKUP_CONFIG = "/etc/onebox/backup.json"

@@ -1,7 +1,7 @@
 """Batched facts: a converge that changes nothing costs one round trip for its facts, not ~150.
 
 pyinfra 3 runs one SSH command per fact. onebox remembers which facts the last run of
-a deploy asked of a host (.onebox/fact-plans/, on this machine) and, at the first fact
+a deploy asked of a host (.onebox/fact-plans/ in the directory pyinfra runs from) and, at the first fact
 of the next run, asks the server for all of them in ONE command. Later requests for
 the same fact are answered from that batch.
 
@@ -41,7 +41,6 @@ from pyinfra.api.facts import FactBase, ShortFactBase
 
 from onebox.shell import raw_shell
 
-PLANS = Path(__file__).resolve().parent.parent / ".onebox" / "fact-plans"
 MARK = "@@onebox-fact"
 LANES = 4  # facts are read-only: a few run at once, even on a one-core server
 # After a change, the next facts of the plan in one command: costs about one live read, and
@@ -87,9 +86,14 @@ def _plan_key(item: dict) -> str:
     return json.dumps([item["fact"], list(item["args"]), item["kwargs"]], sort_keys=True)
 
 
+def plans_dir() -> Path:
+    """In the deploy directory pyinfra runs from (git-ignored .onebox/), never inside the installed package."""
+    return Path.cwd() / ".onebox" / "fact-plans"
+
+
 def _plan_path(host) -> Path:  # noqa: ANN001 - pyinfra's Host
     name = hashlib.sha256(f"{host.name}:{host.data.get('ssh_port')}".encode()).hexdigest()[:16]
-    return PLANS / f"{name}.json"
+    return plans_dir() / f"{name}.json"
 
 
 def _fetch_batch(state, host, after_change_key: str | None = None) -> None:  # noqa: ANN001
@@ -230,7 +234,7 @@ def _save_plans() -> None:
         if not items:
             continue
         host = items[0]["host"]
-        PLANS.mkdir(parents=True, exist_ok=True)
+        plans_dir().mkdir(parents=True, exist_ok=True)
         plan = [{key: item[key] for key in ("fact", "args", "kwargs")} for item in items]
         _plan_path(host).write_text(json.dumps(plan))
 

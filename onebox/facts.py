@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 from pyinfra.api import FactBase
 
-from onebox.contract import APP_DIR_FILE, APPS_FILE, RELEASE_COMMAND, RegisteredApp, parse_apps
+from onebox.contract import APP_DIR_FILE, APPS_FILE, RELEASE_COMMAND, VERSION_FILE, RegisteredApp, parse_apps
 from onebox.shell import raw_shell
 
 
@@ -23,6 +23,17 @@ class InContainer(FactBase):
     def process(self, output: list[str]) -> str | None:
         value = "".join(output).strip()
         return None if value in ("", "none") else value
+
+
+class OneboxVersion(FactBase):
+    """The onebox version that last converged the server (contract.VERSION_FILE), or None: a new
+    server, or one converged only by onebox 0.1.0, which recorded none."""
+
+    def command(self) -> str:
+        return raw_shell(f"cat {VERSION_FILE} 2>/dev/null || true")
+
+    def process(self, output: list[str]) -> str | None:
+        return "".join(output).strip() or None
 
 
 class DockerImageIds(FactBase):

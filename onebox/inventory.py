@@ -6,8 +6,11 @@ first connection. This is the one path from group data to settings: the inventor
 hands the validated model to the deploys as host data (`onebox_settings`), and the
 host checks call the same function.
 
-Groups layer: group_data/all.py, then group_data/<group>.py, then each group named in
-$ONEBOX_EXTRA_GROUPS (comma-separated), e.g. an app's own contract on the local target.
+Group data and secrets are the user's, found in the deploy directory beside the inventory
+(`onebox init` makes one): never inside the installed package. Groups layer: onebox's
+defaults (onebox/defaults.py), then the deploy directory's group_data/all.py if it has one,
+then group_data/<group>.py, then each group named in $ONEBOX_EXTRA_GROUPS (comma-separated),
+e.g. an app's own contract on the local target.
 """
 
 from __future__ import annotations
@@ -25,10 +28,9 @@ from typing import Any
 import pyinfra
 
 from onebox import fact_batch
+from onebox.kit import DEFAULTS
 from onebox.settings import Settings, SettingsError, shown, validate_settings
 
-ROOT = Path(__file__).resolve().parent.parent
-GROUP_DATA = ROOT / "group_data"
 SECRETS_FILE_ENV = "ONEBOX_SECRETS_FILE"
 EXTRA_GROUPS_ENV = "ONEBOX_EXTRA_GROUPS"
 INTERRUPTED = ("onebox: interrupted; a release already started on the server finishes or is undone there; "
@@ -37,7 +39,7 @@ INTERRUPTED = ("onebox: interrupted; a release already started on the server fin
 
 def read_group_file(path: Path) -> dict[str, Any]:
     """The public names a group data file defines, as pyinfra itself reads them."""
-    namespace: dict[str, Any] = {}
+    namespace: dict[str, Any] = {"__file__": str(path)}  # as pyinfra's exec_file gives it
     exec(compile(path.read_text(), str(path), "exec"), namespace)  # noqa: S102 - our own config file
     return {
         key: value for key, value in namespace.items()
@@ -50,22 +52,32 @@ def layered_groups(group: str) -> list[str]:
     return [group, *extra]
 
 
-def group_data(group: str) -> dict[str, Any]:
-    data = read_group_file(GROUP_DATA / "all.py")
+def deploy_directory(directory: str | Path | None) -> Path:
+    """The user's deploy directory (inventories/, group_data/, secrets/): the one given, else the
+    directory pyinfra runs from. Inventories made by `onebox init` give their own parent."""
+    return Path(directory).resolve() if directory is not None else Path.cwd()
+
+
+def group_data(group: str, directory: str | Path | None = None) -> dict[str, Any]:
+    """The settings of `group` as layered: onebox's defaults underneath, the user's files on top."""
+    own = deploy_directory(directory) / "group_data"
+    data = read_group_file(DEFAULTS)
+    if (own / "all.py").is_file():  # settings the user's groups share
+        data.update(read_group_file(own / "all.py"))
     for name in layered_groups(group):
-        group_file = GROUP_DATA / f"{name}.py"
+        group_file = own / f"{name}.py"
         if group_file.is_file():
             data.update(read_group_file(group_file))
         elif name != group:
-            raise SettingsError(f"onebox: {EXTRA_GROUPS_ENV} names {name!r}, but group_data/{name}.py does not exist")
+            raise SettingsError(f"onebox: {EXTRA_GROUPS_ENV} names {name!r}, but {shown(str(group_file))} does not exist")
     return data
 
 
-def secrets_file(group: str) -> str | None:
-    """The git-ignored dotenv file of secrets: $ONEBOX_SECRETS_FILE or secrets/<group>.env,
-    readable by its owner only."""
+def secrets_file(group: str, directory: str | Path | None = None) -> str | None:
+    """The git-ignored dotenv file of secrets: $ONEBOX_SECRETS_FILE or the deploy directory's
+    secrets/<group>.env, readable by its owner only."""
     named = os.environ.get(SECRETS_FILE_ENV)
-    path = named or str(ROOT / "secrets" / f"{group}.env")
+    path = named or str(deploy_directory(directory) / "secrets" / f"{group}.env")
     if not Path(path).is_file():
         if named:  # a typo would silently drop every supplied secret
             raise SettingsError(f"onebox: {SECRETS_FILE_ENV} names {named}, which is not a file")
@@ -77,14 +89,16 @@ def secrets_file(group: str) -> str | None:
     return path
 
 
-def settings_for_group(group: str, ssh_user: str = "root", ssh_key: str | None = None) -> Settings:
+def settings_for_group(group: str, ssh_user: str = "root", ssh_key: str | None = None,
+                       directory: str | Path | None = None) -> Settings:
     """Validated settings of an inventory group, safe for the account pyinfra connects
-    as; exits with a clear message otherwise."""
+    as; exits with a clear message otherwise. `directory`: the deploy directory holding
+    group_data/ and secrets/ (default: the one pyinfra runs from)."""
     if pyinfra.is_cli:  # not in pytest (host checks, e2e), where Ctrl-C must still stop the session
         exit_non_zero_on_interrupt()
         fact_batch.install()
     try:
-        settings = validate_settings(group_data(group), secrets_file(group))
+        settings = validate_settings(group_data(group, directory), secrets_file(group, directory))
         check_connection(settings, ssh_user, ssh_key)
         return settings
     except SettingsError as error:

@@ -1,13 +1,13 @@
-"""Render templates/ with jinja2; templates are laid out like their destinations."""
+"""Render onebox/templates/ with jinja2; templates are laid out like their destinations."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+from onebox.kit import TEMPLATES
+
 HEADER = "managed by onebox: local edits are overwritten on the next deploy"
 
 # StrictUndefined: a typo in a template fails the render instead of writing an empty value.

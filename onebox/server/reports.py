@@ -57,11 +57,20 @@ def releases(app: App) -> None:
     print("(* live)")
 
 
+def converged_by() -> str:
+    """The onebox version the server records (contract.VERSION_FILE); 0.1.0 recorded none."""
+    try:
+        return Path(contract.VERSION_FILE).read_text().strip() or "unknown"
+    except FileNotFoundError:
+        return "0.1.0 or earlier (no version recorded)"
+
+
 def status(app: App) -> int:
     """What an operator asks first, in a few seconds; EXIT_ATTENTION when something needs it."""
     state = app.load_state()
     attention: list[str] = []
-    lines = [f"app {app.name} on {app.spec.domain}"]
+    lines = [f"app {app.name} on {app.spec.domain}",
+             f"onebox         {converged_by()} (the version that last converged this server)"]
     live = app.record(state.live)
     if live:
         lines.append(f"live release   {live.id}  ({live.source}, deployed {live.created}, slot {state.slot})")

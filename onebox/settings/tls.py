@@ -29,5 +29,5 @@ class TlsSettings(BaseModel):
             raise ValueError("acme_server is 'custom' but acme_directory_url is empty; set the ACME directory URL")
         if self.acme_ca_bundle and not Path(self.acme_ca_bundle).is_file():
             raise ValueError(f"acme_ca_bundle {self.acme_ca_bundle!r} is not a file on this machine "
-                             "(for the local target, `python -m onebox.local.pebble up TARGET_IP` creates it)")
+                             "(for the local target, `python -m testbed.pebble up TARGET_IP` creates it)")
         return self

@@ -12,8 +12,6 @@ from typing import Annotated
 
 from pydantic import Field
 
-from onebox.local.target import SUBNET as LOCAL_TARGET_SUBNET
-
 Port = Annotated[int, Field(ge=1, le=65535)]
 PositiveInt = Annotated[int, Field(gt=0)]
 Size = Annotated[str, Field(pattern=r"^[0-9]+[kKmMgG]?$")]  # nginx/docker size, e.g. 10m
@@ -36,10 +34,13 @@ SSH_KEY_RE = re.compile(
 # its bridge, so a public range would hide those real addresses from the server, and loopback
 # or link-local ranges (169.254.169.254 is many clouds' metadata service) break the host.
 PRIVATE_NETWORKS = tuple(ipaddress.IPv4Network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"))
+# The local test target's network (testbed/target.py takes it from here): a compose network there
+# would hide the target from its own host.
+LOCAL_TARGET_SUBNET = "172.29.0.0/24"
 # Private networks known to be taken before onebox connects. The server's own networks (its
 # LAN, a VPN) are only known once connected: the user has to keep clear of them.
 TAKEN_NETWORKS = {
     ipaddress.IPv4Network("172.17.0.0/16"): "Docker's default bridge (docker0) on the server",
-    ipaddress.IPv4Network(LOCAL_TARGET_SUBNET): "the local target's own network (onebox/local/target.py)",
+    ipaddress.IPv4Network(LOCAL_TARGET_SUBNET): "the local target's own network (testbed/target.py)",
     ipaddress.IPv4Network("192.168.56.0/24"): "the Vagrant VM's host-only network (Vagrantfile)",
 }

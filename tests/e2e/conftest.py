@@ -16,12 +16,12 @@ from pathlib import Path
 import pytest
 
 from onebox.inventory import settings_for_group
-from onebox.local import pebble
-from onebox.local.deploy import DeployResult, run_deploy
-from onebox.local.stack import bring_up
-from onebox.local.target import Target, down
 from onebox.settings import Settings
 from onebox.verify.api import api_tunnel, wait_ready
+from testbed import pebble
+from testbed.deploy import DeployResult, run_deploy
+from testbed.stack import bring_up
+from testbed.target import Target, down
 
 TARGET = Target(index=1)  # never the demo's target 0
 

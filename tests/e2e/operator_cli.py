@@ -7,7 +7,7 @@ import subprocess
 import sys
 import time
 
-from onebox.local.deploy import ROOT
+from testbed.deploy import ROOT
 
 
 def onebox(deployed, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:

@@ -12,7 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from aiosmtpd.controller import Controller
 
-from onebox.local.target import GATEWAY_IP
+from testbed.target import GATEWAY_IP
 
 WEBHOOK_PORT, SMTP_PORT = 9877, 2525  # as group_data/local.py says
 

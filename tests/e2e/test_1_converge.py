@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from onebox.local.deploy import changed_operations
+from testbed.deploy import changed_operations
 
 
 def test_first_deploy_converges_a_fresh_server(deployed) -> None:

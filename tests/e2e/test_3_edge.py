@@ -12,8 +12,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from onebox.local.target import GATEWAY_IP
 from onebox.verify import edge
+from testbed.target import GATEWAY_IP
 
 
 @pytest.fixture(scope="module")

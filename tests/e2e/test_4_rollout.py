@@ -9,8 +9,8 @@ from pathlib import Path
 
 import httpx
 
-from onebox.local.deploy import changed_operations
 from onebox.verify.api import wait_ready
+from testbed.deploy import changed_operations
 
 BROKEN_MIGRATION = '''"""A migration that fails halfway: the deploy must stop and keep the old API."""
 from alembic import op

@@ -10,9 +10,9 @@ import time
 import httpx
 import pytest
 
-from onebox.local import pebble
-from onebox.local.target import wait_for_ssh
 from onebox.verify import edge
+from testbed import pebble
+from testbed.target import wait_for_ssh
 
 
 def test_the_stack_comes_back_after_a_reboot(deployed, tmp_path) -> None:

@@ -11,10 +11,10 @@ import pytest
 from test_4_rollout import app_copy
 from websockets.exceptions import ConnectionClosed
 
-from onebox.local.deploy import run_deploy
 from onebox.verify import edge
 from onebox.verify.api import wait_ready
 from onebox.verify.load import Load
+from testbed.deploy import run_deploy
 
 
 def deploy_under_load(deployed, root_ca, env=None, deploy="deploys/site.py", expect_ok=True, flags=None):

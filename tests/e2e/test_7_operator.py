@@ -13,7 +13,7 @@ import pytest
 from operator_cli import onebox, status_once_alerts_settle
 from test_4_rollout import app_copy
 
-from onebox.local.deploy import PYINFRA, ROOT
+from testbed.deploy import PYINFRA, ROOT
 
 
 def test_status_names_the_live_release_and_a_stopped_service(deployed) -> None:

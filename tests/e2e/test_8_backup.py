@@ -17,11 +17,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from onebox.local import pebble
-from onebox.local.deploy import run_deploy
-from onebox.local.target import GATEWAY_IP, Target, down, up
 from onebox.verify import edge
 from onebox.verify.api import wait_ready
+from testbed import pebble
+from testbed.deploy import run_deploy
+from testbed.target import GATEWAY_IP, Target, down, up
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "backup"))
 

@@ -14,8 +14,8 @@ import httpx
 import pytest
 from test_4_rollout import app_copy
 
-from onebox.local import registry
-from onebox.local.deploy import ROOT
+from testbed import registry
+from testbed.deploy import ROOT
 
 IMAGE = "onebox/ci-api"
 ONEBOX = str(Path(sys.executable).with_name("onebox"))

@@ -16,8 +16,8 @@ import pytest
 from operator_cli import onebox, status_once_alerts_settle
 from receivers import Receivers
 
-from onebox.local.deploy import ROOT, changed_operations
 from onebox.verify.api import api_tunnel
+from testbed.deploy import ROOT, changed_operations
 
 ARTIFACTS = ROOT / ".onebox" / "artifacts"  # the test run's artifacts: the dashboard's screenshot
 PORTS = {9090: "prometheus", 9093: "alertmanager", 9100: "node exporter", 9115: "blackbox exporter",

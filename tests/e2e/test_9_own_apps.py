@@ -13,8 +13,8 @@ import time
 import httpx
 import pytest
 
-from onebox.local.deploy import changed_operations
 from onebox.verify.api import api_tunnel, wait_ready
+from testbed.deploy import changed_operations
 
 JOBS = {"ONEBOX_EXTRA_GROUPS": "local_jobs"}
 MINIMAL = {"ONEBOX_EXTRA_GROUPS": "local_minimal"}

@@ -13,10 +13,10 @@ import pytest
 from operator_cli import onebox, status_once_alerts_settle
 
 from onebox.contract import AppFiles
-from onebox.local.deploy import changed_operations
 from onebox.verify import edge
 from onebox.verify.api import api_tunnel, wait_ready
 from onebox.verify.load import Load
+from testbed.deploy import changed_operations
 
 APPS = {"ONEBOX_EXTRA_GROUPS": "local_apps"}
 RELEASED = {**APPS, "ONEBOX_TEST_JOBS_RELEASE": "2"}  # after the code release of jobs below

@@ -21,11 +21,11 @@ from test_4_rollout import app_copy
 from test_9z_apps import APP_DOMAIN, RELEASED
 
 from onebox.cluster import NODE_LABEL
-from onebox.local.deploy import changed_operations, run_deploy
-from onebox.local.images import BASE_TAG
-from onebox.local.target import Target, down, up, wait_for_ssh
 from onebox.verify import edge
 from onebox.verify.load import Load
+from testbed.deploy import changed_operations, run_deploy
+from testbed.images import BASE_TAG
+from testbed.target import Target, down, up, wait_for_ssh
 
 # The settings the previous module left the server with, plus the cluster's (live-restore off).
 CLUSTER = {**RELEASED, "ONEBOX_TEST_JOBS": "removed", "ONEBOX_EXTRA_GROUPS": "local_apps,local_cluster"}

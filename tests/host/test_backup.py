@@ -11,7 +11,7 @@ import json
 
 import pytest
 
-from deploys.backup import SCRIPT, SECRETS, installed_stamp, units
+from onebox.deploys.backup import SCRIPT, SECRETS, installed_stamp, units
 
 
 @pytest.fixture(autouse=True)

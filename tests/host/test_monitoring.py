@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from deploys.monitoring import PACKAGES, RULES, TEXTFILE
 from onebox import contract
+from onebox.deploys.monitoring import PACKAGES, RULES, TEXTFILE
 
 PORTS = {"prometheus": 9090, "prometheus-alertmanager": 9093, "prometheus-node-exporter": 9100,
          "prometheus-blackbox-exporter": 9115, "prometheus-postgres-exporter": 9187, "prometheus-redis-exporter": 9121,

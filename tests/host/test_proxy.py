@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from deploys.tls import CERTBOT_DROP_IN, DEPLOY_HOOK
+from onebox.deploys.tls import CERTBOT_DROP_IN, DEPLOY_HOOK
 from onebox.verify.edge import gixy_findings
 
 # Private keys nginx and certbot keep: none may be readable by other users.

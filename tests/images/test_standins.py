@@ -14,7 +14,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from onebox.local.images import STANDIN_IMAGES, ensure_standin_images
+from testbed.images import STANDIN_IMAGES, ensure_standin_images
 
 
 def _docker(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:

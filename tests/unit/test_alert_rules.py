@@ -14,8 +14,8 @@ import yaml
 from test_apps_settings import two_apps
 from test_settings import valid
 
-from deploys.monitoring import PACKAGES, monitoring_config
 from onebox import contract
+from onebox.deploys.monitoring import PACKAGES, monitoring_config
 from onebox.render import render
 from onebox.settings import Settings, validate_settings
 

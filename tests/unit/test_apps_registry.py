@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from deploys.apps import UnknownApps, apps_plan
 from onebox import contract
+from onebox.deploys.apps import UnknownApps, apps_plan
 from onebox.settings import validate_settings
 from tests.unit.test_apps_settings import two_apps
 from tests.unit.test_settings import valid

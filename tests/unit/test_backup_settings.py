@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from deploys.backup import backup_config, backup_secrets, restore_refusal
+from onebox.deploys.backup import backup_config, backup_secrets, restore_refusal
 from onebox.inventory import group_data
 from onebox.render import render
 from onebox.settings import Settings, SettingsError, validate_settings

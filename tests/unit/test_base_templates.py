@@ -7,7 +7,7 @@ import json
 import pytest
 from test_settings import valid
 
-from deploys.docker import DISTRO_PACKAGES, DOCKER_REPO_PACKAGES, docker_repo_source
+from onebox.deploys.docker import DISTRO_PACKAGES, DOCKER_REPO_PACKAGES, docker_repo_source
 from onebox.render import HEADER, render
 from onebox.settings import validate_settings
 

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from onebox import cli
+from onebox import cli, kit
 from onebox.cli import PYINFRA, Refused
+from tests.unit.conftest import ROOT
 
 INV = "inventories/prod.py"
 RELEASE = "/usr/local/sbin/onebox-release"
@@ -145,9 +146,21 @@ def test_the_pyinfra_command_line_of_each_subcommand(words: list[str], expected:
 def test_deploy_files_are_named_absolutely_from_outside_the_checkout(monkeypatch: pytest.MonkeyPatch,
                                                                      tmp_path: Path) -> None:
     monkeypatch.chdir(tmp_path)
-    assert argv_of("rollback", INV)[0] == [PYINFRA, "-y", INV, str(cli.ROOT / "deploys" / "rollback.py")]
-    for name in ("site", "rollback", "restore", "backup_now", "maintenance"):
-        assert (cli.ROOT / "deploys" / f"{name}.py").is_file()
+    assert argv_of("rollback", str(ROOT / INV))[0] == [PYINFRA, "-y", str(ROOT / INV), str(ROOT / "deploys" / "rollback.py")]
+
+
+def test_without_a_deploy_directory_of_its_own_an_inventory_gets_onebox_s_deploy_files(tmp_path: Path) -> None:
+    inventory = tmp_path / "hosts.py"  # not in an inventories/ folder beside a deploys/ folder
+    inventory.write_text("hosts = ['203.0.113.7']\n")
+    for name in ("site", "rollback", "restore", "backup_now", "maintenance", "purge"):
+        assert Path(cli.deploy_file(str(inventory), name)).resolve() == kit.deploy_file(name)
+    own = tmp_path / "deploys" / "site.py"
+    own.parent.mkdir()
+    own.write_text("")
+    nested = tmp_path / "inventories" / "prod.py"
+    nested.parent.mkdir()
+    assert Path(cli.deploy_file(str(nested), "site")) == own  # a deploy directory's own site.py (roles added)
+    assert Path(cli.deploy_file(str(nested), "rollback")).resolve() == kit.deploy_file("rollback")
 
 
 DATA_VALUES = ["plain", "42", "0042", "1_000", "-7", "true", "False", "null", "1e5", "NaN", "Infinity", "[1]", '{"a": 1}',

@@ -22,9 +22,9 @@ from onebox.cluster import (
     plan,
     worker_api_ports,
 )
-from onebox.inventory import ROOT
 from onebox.render import render
 from onebox.settings import SettingsError, validate_settings
+from tests.unit.conftest import ROOT
 
 CLUSTER = [("10.0.0.1", {"swarm_role": "manager"}), ("w1", {"swarm_role": "worker", "swarm_address": "10.0.0.2"}),
            ("w2", {"swarm_role": "worker", "swarm_address": "10.0.0.3"})]

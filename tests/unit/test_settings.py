@@ -12,8 +12,10 @@ from pathlib import Path
 import pytest
 
 from onebox import inventory
-from onebox.inventory import GROUP_DATA, INTERRUPTED, ROOT, check_connection, group_data, read_group_file, secrets_file
+from onebox.inventory import INTERRUPTED, check_connection, group_data, read_group_file, secrets_file
+from onebox.kit import DEFAULTS
 from onebox.settings import ALLOWED_ENV, SECRET_FIELDS, Settings, SettingsError, validate_settings
+from tests.unit.conftest import ROOT
 
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDwF/CGfO1iK1iGe/PyFpjWy8+QxR3af2u5cGnj69JZD me@laptop"
 
@@ -247,8 +249,8 @@ def test_secrets_file_supplies_secrets(tmp_path: Path) -> None:
     assert settings.postgres_password.get_secret_value() == "p" * 24
 
 
-def test_all_py_declares_every_setting_once_with_a_comment() -> None:
-    source = (GROUP_DATA / "all.py").read_text()
+def test_the_defaults_declare_every_setting_once_with_a_comment() -> None:
+    source = DEFAULTS.read_text()
     lines = source.splitlines()
     declared = {}
     for node in ast.parse(source).body:
@@ -261,7 +263,7 @@ def test_all_py_declares_every_setting_once_with_a_comment() -> None:
 
 
 def test_group_files_only_override_known_settings() -> None:
-    for path in GROUP_DATA.glob("*.py"):
+    for path in (ROOT / "group_data").glob("*.py"):
         unknown = set(read_group_file(path)) - set(Settings.model_fields)
         assert not unknown, f"{path.name} sets unknown settings {unknown}"
 
@@ -311,8 +313,7 @@ def test_secrets_file_supplies_named_secrets(tmp_path: Path) -> None:
 def test_secrets_file_readable_by_others_is_refused(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, write_secrets: Callable[..., Path], mode: int
 ) -> None:
-    monkeypatch.setattr(inventory, "ROOT", tmp_path)
-    monkeypatch.chdir(tmp_path)
+    monkeypatch.chdir(tmp_path)  # the deploy directory pyinfra runs from
     write_secrets(tmp_path / "secrets" / "prod.env", mode=mode)
     with pytest.raises(SettingsError) as error:
         secrets_file("prod")
@@ -339,10 +340,9 @@ def test_secrets_file_named_in_the_environment_is_checked_too(
 def test_owner_only_secrets_file_is_used(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, write_secrets: Callable[..., Path]
 ) -> None:
-    monkeypatch.setattr(inventory, "ROOT", tmp_path)
-    assert secrets_file("prod") is None  # no file: nothing supplied
+    assert secrets_file("prod", tmp_path) is None  # no file: nothing supplied
     path = write_secrets(tmp_path / "secrets" / "prod.env", "ONEBOX_POSTGRES_PASSWORD=" + "p" * 24)
-    assert secrets_file("prod") == str(path)
+    assert secrets_file("prod", tmp_path) == str(path)
 
 
 # A stand-in for pyinfra's CLI: its handler exits 0, then the inventory loads.

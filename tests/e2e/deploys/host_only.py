@@ -3,14 +3,14 @@ the proxy or TLS: `pyinfra -y inventories/local.py tests/e2e/deploys/host_only.p
 
 from pyinfra import host
 
-from deploys.base import (
+from onebox.deploys.base import (
     configure_firewall,
     create_deploy_user,
     harden_sshd,
     prepare_host,
     record_file_integrity_baseline,
 )
-from deploys.docker import install_docker
+from onebox.deploys.docker import install_docker
 
 settings = host.data.onebox_settings
 

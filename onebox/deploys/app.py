@@ -17,9 +17,9 @@ from typing import Any
 from pyinfra.api import deploy
 from pyinfra.operations import files
 
-from deploys.swarm import cluster_nodes
 from onebox import contract
 from onebox.cluster import api_nodes, manager
+from onebox.deploys.swarm import cluster_nodes
 from onebox.images import build_local_image, images_from_controller, local_image_id
 from onebox.operations import private_file, upload_once
 from onebox.render import render

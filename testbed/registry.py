@@ -2,7 +2,7 @@
 (the CNCF distribution) with TLS and htpasswd authentication, on the target network's
 gateway, so only this machine and its targets reach it.
 
-    python -m onebox.local.registry up|down
+    python -m testbed.registry up|down
 
 The CA that signed its certificate is made here; Docker on this machine and on a target
 trusts it through /etc/docker/certs.d/<host:port>/ca.crt (as you would for a private CA).
@@ -20,7 +20,7 @@ from pathlib import Path
 
 import httpx
 
-from onebox.local.target import GATEWAY_IP, ROOT
+from testbed.target import GATEWAY_IP, ROOT
 
 STATE_DIR = ROOT / ".onebox" / "registry"
 PORT = 5000

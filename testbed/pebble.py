@@ -1,6 +1,6 @@
 """A real ACME server on this machine for the local target: Debian's Pebble.
 
-    python -m onebox.local.pebble up TARGET_IP|down
+    python -m testbed.pebble up TARGET_IP|down
 
 pebble-challtestsrv answers every DNS name with the target's address, so Pebble
 validates HTTP-01 challenges against the target's real nginx and certbot.
@@ -22,7 +22,7 @@ import time
 
 import httpx
 
-from onebox.local.target import GATEWAY_IP, ROOT
+from testbed.target import GATEWAY_IP, ROOT
 
 STATE_DIR = ROOT / ".onebox" / "pebble"
 LISTENER_CA = STATE_DIR / "listener.pem"  # self-signed: the acme_ca_bundle to trust
@@ -108,7 +108,7 @@ def _refuse_busy_ports() -> None:
         with socket.socket() as sock:
             if sock.connect_ex(("127.0.0.1", port)) == 0:
                 sys.exit(f"onebox: port {port} is taken (a Pebble from another checkout?); "
-                         f"stop it there with `python -m onebox.local.pebble down`, or `pkill -f pebble`")
+                         f"stop it there with `python -m testbed.pebble down`, or `pkill -f pebble`")
 
 
 def ensure_running(target_ip: str) -> None:
@@ -163,7 +163,7 @@ def main(argv: list[str]) -> None:
         stop()
         print("Pebble stopped")
     else:
-        sys.exit("usage: python -m onebox.local.pebble up TARGET_IP|down")
+        sys.exit("usage: python -m testbed.pebble up TARGET_IP|down")
 
 
 if __name__ == "__main__":

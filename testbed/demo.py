@@ -10,9 +10,9 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from onebox.local import pebble
-from onebox.local.stack import bring_up
-from onebox.local.target import ROOT, STATE_DIR, current
+from testbed import pebble
+from testbed.stack import bring_up
+from testbed.target import ROOT, STATE_DIR, current
 
 
 def main() -> None:

@@ -1,7 +1,7 @@
 """The local VPS-like target: a Debian 13 container with systemd, sshd and room for
 its own Docker engine, built without any registry (facts: shared/TARGET.md).
 
-    python -m onebox.local.target up|down|status
+    python -m testbed.target up|down|status
 
 ONEBOX_TARGET_INDEX picks one of several independent targets (default 0, the demo's);
 the e2e tests use their own, so they never disturb a demo target.
@@ -18,15 +18,16 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from onebox.local.rootfs import image_exists, import_debootstrap_image
+from onebox.settings.types import LOCAL_TARGET_SUBNET
+from testbed.rootfs import image_exists, import_debootstrap_image
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 STATE_DIR = ROOT / ".onebox" / "local"
 SSH_KEY = STATE_DIR / "id_ed25519"
 ROOTFS_IMAGE = "onebox-local/rootfs:trixie"
 TARGET_IMAGE = "onebox-local/target:trixie"
 NETWORK = "onebox-local"
-SUBNET = "172.29.0.0/24"
+SUBNET = LOCAL_TARGET_SUBNET
 GATEWAY_IP = "172.29.0.1"
 TARGET_PACKAGES = [
     "systemd", "systemd-sysv", "dbus", "openssh-server", "python3", "sudo",
@@ -194,7 +195,7 @@ def main(argv: list[str]) -> None:
     elif command == "status":
         print(f"{target.name}: " + ("running" if is_running(target) else "not running"))
     else:
-        sys.exit("usage: python -m onebox.local.target up|down|status|docker")
+        sys.exit("usage: python -m testbed.target up|down|status|docker")
 
 
 if __name__ == "__main__":

@@ -7,9 +7,9 @@ from pyinfra.api import deploy
 from pyinfra.operations import apt, files, systemd
 from pyinfra.operations.util import any_changed
 
-from deploys.apps import remove_unlisted
-from deploys.docker import distro
-from deploys.tls import ensure_certificate_paths
+from onebox.deploys.apps import remove_unlisted
+from onebox.deploys.docker import distro
+from onebox.deploys.tls import ensure_certificate_paths
 from onebox.facts import ReleaseState
 from onebox.nginx import SERVER_LAYOUT, distro_nginx, initial_upstream, nginx_files, upstream_file
 from onebox.operations import checked_file, upload_once

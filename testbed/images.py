@@ -2,7 +2,7 @@
 
 Production uses the official python, postgres and redis images; the test
 machines reach no container registry, so the tests use look-alikes built here
-(see tests/images/README.md). Run with `python -m onebox.local.images`.
+(see tests/images/README.md). Run with `python -m testbed.images`.
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from onebox.local.rootfs import SUITE, image_exists, import_debootstrap_image
+from testbed.rootfs import SUITE, image_exists, import_debootstrap_image
 
-IMAGES_DIR = Path(__file__).resolve().parents[2] / "tests" / "images"
+IMAGES_DIR = Path(__file__).resolve().parents[1] / "tests" / "images"
 BASE_TAG = "onebox-test/debian:trixie"
 STANDIN_IMAGES: dict[str, str] = {
     "python": "onebox-test/python:3.13",

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from onebox.local import images, pebble
-from onebox.local.target import Target, down, ensure_host_docker, up
+from testbed import images, pebble
+from testbed.target import Target, down, ensure_host_docker, up
 
 
 def bring_up(target: Target, fresh: bool = False) -> None:

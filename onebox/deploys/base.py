@@ -12,7 +12,7 @@ from pyinfra.facts.files import Directory
 from pyinfra.facts.systemd import SystemdEnabled
 from pyinfra.operations import apt, files, server, systemd
 
-from deploys.swarm import swarm_firewall
+from onebox.deploys.swarm import swarm_firewall
 from onebox.facts import InContainer
 from onebox.operations import checked_file
 from onebox.render import render

@@ -12,8 +12,8 @@ from pyinfra.api import deploy
 from pyinfra.operations import apt, files, server, systemd
 from pyinfra.operations.util import any_changed
 
-from deploys.apps import remove_unlisted, unlisted
 from onebox import contract
+from onebox.deploys.apps import remove_unlisted, unlisted
 from onebox.operations import checked_file
 from onebox.render import render
 from onebox.settings import Settings
