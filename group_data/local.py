@@ -1,4 +1,4 @@
-# Settings of the local VPS-like target (inventories/local.py); they override all.py.
+# Settings of the local VPS-like target (inventories/local.py); they override onebox's defaults (onebox/defaults.py).
 from testbed import pebble as _pebble
 from testbed import target as _target
 
@@ -17,7 +17,7 @@ acme_directory_url = _pebble.DIRECTORY_URL
 acme_ca_bundle = str(_pebble.LISTENER_CA)
 
 # No registry is reachable here: stand-ins built from Debian packages (tests/images/, test-only)
-# replace the official images, which stay the production defaults in all.py.
+# replace the official images, which stay the production defaults in onebox/defaults.py.
 app_build_args = {"PYTHON_IMAGE": "onebox-test/python:3.13"}
 # PostgreSQL stand-in (built here).
 postgres_image = "onebox-test/postgres:17"

@@ -7,7 +7,7 @@ app_source_dir = "examples/jobs"
 app_dockerfile = "docker/Dockerfile"
 # The named final stage of the multi-stage build.
 app_build_target = "runtime"
-# The stand-in base image (no registry here); production keeps all.py's python:3.13-slim.
+# The stand-in base image (no registry here); production keeps onebox's default python:3.13-slim.
 app_build_args = {"PYTHON_IMAGE": "onebox-test/python:3.13"}
 # The image name; onebox tags it with the source hash.
 app_image = "onebox/jobs"

@@ -1,7 +1,7 @@
 # The minimal example (examples/minimal: `uvicorn main:app`, PostgreSQL only) on the local target.
 # Layered on group_data/local.py: ONEBOX_EXTRA_GROUPS=local_minimal. Only the app's contract is set here.
 
-# The build context on this machine; its Dockerfile is at the root (all.py's default).
+# The build context on this machine; its Dockerfile is at the root (onebox's default).
 app_source_dir = "examples/minimal"
 # The image name; onebox tags it with the source hash.
 app_image = "onebox/minimal"

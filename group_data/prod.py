@@ -1,4 +1,4 @@
-# Example production settings; they override all.py. Replace the values with yours.
+# Example production settings; they override onebox's defaults (onebox/defaults.py). Replace the values with yours.
 
 # Your public key(s): the deploy user's only way in once passwords are off.
 deploy_ssh_keys = ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIExampleExampleExampleExampleExampleExample you@laptop"]

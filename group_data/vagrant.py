@@ -1,4 +1,4 @@
-# Settings of the Vagrant VM (inventories/vagrant.py); they override all.py.
+# Settings of the Vagrant VM (inventories/vagrant.py); they override onebox's defaults (onebox/defaults.py).
 # The VM reaches registries, so it keeps the official images.
 from testbed import target as _target
 

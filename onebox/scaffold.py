@@ -86,6 +86,7 @@ GITIGNORE = """# Secrets (ONEBOX_<NAME>=value, mode 600) and onebox's local stat
 secrets/
 *.env
 .onebox/
+pyinfra-debug.log
 """
 
 

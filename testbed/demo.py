@@ -32,8 +32,8 @@ onebox demo: {target.name} ({target.ip}) is converged and verified.
   Status at a glance:       .venv/bin/onebox status inventories/local.py
   Logs:                     .venv/bin/onebox logs inventories/local.py -n 20
   A one-off command:        .venv/bin/onebox run inventories/local.py -- alembic current
-  Roll back:                .venv/bin/pyinfra -y inventories/local.py deploys/rollback.py
-  Converge again:           .venv/bin/pyinfra -y inventories/local.py deploys/site.py
+  Roll back:                .venv/bin/onebox rollback inventories/local.py
+  Converge again:           .venv/bin/onebox deploy inventories/local.py
   SSH in:                   ssh -F {target.ssh_config} {target.name}
   Tear down:                make down
 """)

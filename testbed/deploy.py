@@ -32,14 +32,15 @@ def _count(field: str) -> int:
 
 def run_deploy(target_index: int, env: dict[str, str] | None = None, deploy: str = "deploys/site.py",
                flags: list[str] | None = None, confirm: bool = False,
-               inventory: str = "inventories/local.py") -> DeployResult:
+               inventory: str = "inventories/local.py", pyinfra: str = PYINFRA, cwd: Path = ROOT) -> DeployResult:
     """`confirm`: run without -y and press enter at pyinfra's prompt, as a user would (changes are detected first).
-    `inventory`: inventories/local_cluster.py makes target `target_index` a swarm manager."""
+    `inventory`: inventories/local_cluster.py makes target `target_index` a swarm manager.
+    `pyinfra` and `cwd`: another onebox's (an installed one, run from its deploy directory; an earlier version)."""
     full_env = {**os.environ, "ONEBOX_TARGET_INDEX": str(target_index), **(env or {})}
     started = time.monotonic()
     proc = subprocess.run(
-        [PYINFRA, *([] if confirm else ["-y"]), *(flags or []), inventory, deploy],
-        cwd=ROOT, env=full_env, capture_output=True, text=True, check=False, input="\n" if confirm else None,
+        [pyinfra, *([] if confirm else ["-y"]), *(flags or []), inventory, deploy],
+        cwd=cwd, env=full_env, capture_output=True, text=True, check=False, input="\n" if confirm else None,
     )
     seconds = time.monotonic() - started
     output = proc.stdout + proc.stderr

@@ -1,6 +1,6 @@
 """The settings model: every onebox setting, its type and its constraints, split by role.
 
-Defaults and one-line documentation live in group_data/all.py (the single place a
+Defaults and one-line documentation live in onebox/defaults.py (the single place a
 user reads); this package only says what a valid value is. Environment variables
 (ONEBOX_<NAME>) and a git-ignored secrets file override group data, so secrets
 never have to enter the repository.
@@ -214,7 +214,7 @@ def unknown_names(names: list[str], app_secrets: object, where: str = "") -> lis
         elif close:
             hint = f"did you mean {candidates[close[0]]}?"
         else:
-            hint = f"settings are ONEBOX_<NAME> of those in group_data/all.py, named secrets {NAMED_SECRET_PREFIX}<NAME>"
+            hint = f"settings are ONEBOX_<NAME> of those in onebox/defaults.py, named secrets {NAMED_SECRET_PREFIX}<NAME>"
         lines.append(f"{name}{where}: not a onebox setting; {hint}")
     return lines
 

@@ -1,7 +1,7 @@
 """Settings of the app role (deploys/app.py): the application's contract with onebox.
 
 Nothing here names the example app's routes, ports or variables: its contract is
-the defaults in group_data/all.py.
+the defaults in onebox/defaults.py.
 """
 
 from __future__ import annotations

@@ -3,7 +3,8 @@
     pytest tests/host --hosts=ssh://root@203.0.113.7 --onebox-group=prod
 
 --onebox-group names the group_data/<group>.py whose settings the server was
-converged with (default: $ONEBOX_GROUP or "local"). A node of a cluster inventory
+converged with (default: $ONEBOX_GROUP or "local"); --onebox-dir the deploy directory that
+holds it (default: $ONEBOX_DIR or the current directory), e.g. one made by `onebox init`. A node of a cluster inventory
 (docs/cluster.md) also takes --onebox-swarm-role: a worker is checked for the host roles,
 Docker and its swarm membership only, since it runs nothing else.
 """
@@ -22,6 +23,8 @@ from onebox.settings import Settings
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--onebox-group", default=os.environ.get("ONEBOX_GROUP", "local"),
                      help="group_data group the server was converged with")
+    parser.addoption("--onebox-dir", default=os.environ.get("ONEBOX_DIR"),
+                     help="the deploy directory holding group_data/ and secrets/ (default: the current directory)")
     parser.addoption("--onebox-swarm-role", choices=("none", "manager", "worker"), default="none",
                      help="the server's swarm_role in a cluster inventory (none: a single server)")
 
@@ -43,13 +46,14 @@ def swarm_role(request: pytest.FixtureRequest) -> str:
 def settings(request: pytest.FixtureRequest) -> Settings:
     """The server's settings (on a server of several apps: those of its first app)."""
     group = request.config.getoption("--onebox-group")
-    return settings_for_group(group)
+    return settings_for_group(group, directory=request.config.getoption("--onebox-dir"))
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     # A check that takes `app` runs once per app of the server (named in the test id).
     if "app" in metafunc.fixturenames:
-        apps = settings_for_group(metafunc.config.getoption("--onebox-group")).app_list
+        apps = settings_for_group(metafunc.config.getoption("--onebox-group"),
+                                  directory=metafunc.config.getoption("--onebox-dir")).app_list
         metafunc.parametrize("app", [app.app_name for app in apps], indirect=True, scope="module")
 
 

@@ -197,7 +197,7 @@ def test_environment_overrides_group_data(monkeypatch: pytest.MonkeyPatch) -> No
         # the old name of the example app's key: now the named secret APP_SECRET_KEY
         ("ONEBOX_APP_SECRET_KEY", "ONEBOX_APP_SECRET_KEY: not a onebox setting; did you mean ONEBOX_SECRET_APP_SECRET_KEY?"),
         ("ONEBOX_APP_SECRET_VALUES", "ONEBOX_APP_SECRET_VALUES: not a onebox setting"),
-        ("ONEBOX_XYZZY", "ONEBOX_XYZZY: not a onebox setting; settings are ONEBOX_<NAME> of those in group_data/all.py"),
+        ("ONEBOX_XYZZY", "ONEBOX_XYZZY: not a onebox setting; settings are ONEBOX_<NAME> of those in onebox/defaults.py"),
     ],
 )
 def test_unknown_onebox_variable_is_refused_with_a_suggestion(
