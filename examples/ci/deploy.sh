@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Build the app's image, push it, and deploy it BY DIGEST with onebox: the CI's deploy job.
-# github-actions.yml runs it; onebox's e2e suite runs the same script against the local
-# target and registry (tests/e2e/test_8c_registry.py).
+# Copy it into your deploy directory (as ci-deploy.sh); github-actions.yml runs it from there.
+# onebox's e2e suite runs the same script against the local target and registry
+# (tests/e2e/test_8c_registry.py).
 #
 # Inputs (environment; secrets come from the CI's secret store, never from the repository):
 #   REGISTRY                  registry host[:port], e.g. ghcr.io
