@@ -111,7 +111,7 @@ def relay_detached(app_dir: Path, argv: list[str]) -> int:
         tool = [me]
     elif me.endswith(".pyz"):
         tool = [me, "release"]
-    else:  # a checkout: as a module, so onebox/server/secrets.py never shadows the stdlib's secrets
+    else:  # a checkout: as a module; a script would put its own directory, onebox/server/, first on sys.path
         tool = ["-m", "onebox.server", "release"]
     # Appended, never truncated: a second run (waiting for the lock) must not wipe the first's lines.
     if log_path.exists() and log_path.stat().st_size > LOG_ROTATE_BYTES:

@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from onebox import contract
-from onebox.server import basics, deps, docker, images, secrets, slots, swarm, switch
+from onebox.server import basics, deps, docker, images, secret_files, slots, swarm, switch
 from onebox.server.basics import OneboxError
 from onebox.server.model import App, ReleaseRecord, Transition, now, other
 
@@ -36,14 +36,14 @@ def new_release(app: App, image: str) -> ReleaseRecord:
         created += timedelta(seconds=1)  # the same inputs again within a second (a secret changed)
     record = ReleaseRecord(id=f"{created:%Y%m%d-%H%M%S}-{inputs[:6]}", image=image,
                            created=created.strftime("%Y-%m-%dT%H:%M:%SZ"), source=app.spec.release.source_label,
-                           inputs=inputs, secrets=secrets.fingerprint(app),
+                           inputs=inputs, secrets=secret_files.fingerprint(app),
                            processes_started=bool(app.spec.release.processes))
     release_dir = app.releases_dir / record.id
     release_dir.mkdir(parents=True, mode=0o700)
     shutil.copy(app.dir / "app.compose.yaml", release_dir / "compose.yaml")
-    env = secrets.render(app.spec.release.env, secrets.placeholders(app, record.id))
+    env = secret_files.render(app.spec.release.env, secret_files.placeholders(app, record.id))
     basics.write_atomic(release_dir / "app.env", "".join(f"{name}={value}\n" for name, value in env.items()))
-    secrets.write_release_secrets(app, release_dir, record.id)
+    secret_files.write_release_secrets(app, release_dir, record.id)
     override = images.release_override(app, image)
     if override:
         basics.write_json(release_dir / "override.json", override)
@@ -200,7 +200,7 @@ def prune(app: App) -> None:
 # --- commands -----------------------------------------------------------------------------------
 
 def up_to_date(app: App, record: ReleaseRecord | None) -> bool:
-    return record is not None and record.inputs == app.app_inputs and record.secrets == secrets.fingerprint(app)
+    return record is not None and record.inputs == app.app_inputs and record.secrets == secret_files.fingerprint(app)
 
 
 def contract_deps(app: App) -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from onebox import contract
-from onebox.server import alerts, basics, deps, docker, secrets, slots, swarm, switch
+from onebox.server import alerts, basics, deps, docker, secret_files, slots, swarm, switch
 from onebox.server.model import App
 
 
@@ -36,7 +36,7 @@ def state_report(app: App) -> dict[str, Any]:
             report["problems"].append(f"{service} is {item.state if item else 'missing'}")
     report["problems"] += [f"{name} is no longer declared but still runs" for name in deps.removed(app)]
     if live and state.slot:
-        report["secrets_changed"] = live.secrets != secrets.fingerprint(app)
+        report["secrets_changed"] = live.secrets != secret_files.fingerprint(app)
         running = {c.service: c for c in slots.containers(app, state.slot)}
         expected = app.slot_services(live)
         for service in sorted(expected):

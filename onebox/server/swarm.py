@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 from onebox import contract
-from onebox.server import basics, docker, secrets
+from onebox.server import basics, docker, secret_files
 from onebox.server.basics import OneboxError
 from onebox.server.model import App, ReleaseRecord
 
@@ -76,7 +76,7 @@ def api_config(app: App, record: ReleaseRecord, slot: str) -> tuple[dict, dict]:
 
 def secret_name(app: App, name: str, content: bytes) -> str:
     """Per content (swarm secrets cannot change), keyed so the name says nothing of the value."""
-    return f"{app.name}_{name}_{secrets.keyed_digest(app, content, size=8)}"
+    return f"{app.name}_{name}_{secret_files.keyed_digest(app, content, size=8)}"
 
 
 def ensure_secret(name: str, content: bytes) -> None:
