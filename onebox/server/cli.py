@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 from onebox import contract
-from onebox.server import basics, engine, exporters, metrics, removal, reports, slots, swarm, switch
+from onebox.server import basics, engine, exporters, metrics, removal, reports, slot_project, slots, swarm, switch
 from onebox.server.basics import OneboxError
 from onebox.server.model import App, app_dirs_from_server, now
 
@@ -178,7 +178,7 @@ def dispatch(args: argparse.Namespace, app_dir: Path) -> int:
             state, record = app.live_record()
             assert state.slot is not None
             if args.command == "stop-app":
-                slots.compose(app, record, state.slot, "stop")
+                slot_project.compose(app, record, state.slot, "stop")
                 if swarm.enabled(app):  # the API replicas on the workers too
                     swarm.stop(app, state.slot)
             else:

@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from onebox import contract
-from onebox.server import basics, deps, docker, images, secret_files, slots, swarm, switch
+from onebox.server import basics, deps, docker, images, secret_files, slot_project, slots, swarm, switch
 from onebox.server.basics import OneboxError
 from onebox.server.model import App, ReleaseRecord, Transition, now, other
 
@@ -62,7 +62,7 @@ def release_step(app: App, record: ReleaseRecord, slot: str, backup_command: str
                            f"release-{record.id}"], capture=False, check=False).ok:
             raise OneboxError("the pre-release backup failed; the running version was left as it was")
     log(f"release step: {' '.join(step)}")
-    if not slots.compose(app, record, slot, "run", "--rm", "--no-deps", "-T", "api", *step, check=False).ok:
+    if not slot_project.compose(app, record, slot, "run", "--rm", "--no-deps", "-T", "api", *step, check=False).ok:
         raise OneboxError("the release step failed (e.g. the database migration); the running version was left as it was")
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from onebox import contract
-from onebox.server import alerts, basics, deps, docker, secret_files, slots, swarm, switch
+from onebox.server import alerts, basics, deps, docker, secret_files, slot_project, slots, swarm, switch
 from onebox.server.model import App
 
 
@@ -191,7 +191,8 @@ def logs(app: App, follow: bool, lines: int, raw: bool, service: str) -> int:
     else:
         state, record = app.live_record()
         assert state.slot is not None
-        command, env = slots.compose_argv(app, record, state.slot, *args), slots.compose_env(app, record, state.slot)
+        command = slot_project.compose_argv(app, record, state.slot, *args)
+        env = slot_project.compose_env(app, record, state.slot)
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             env={**os.environ, **env})
     assert proc.stdout is not None
@@ -207,4 +208,5 @@ def run_in_app(app: App, command: list[str]) -> int:
     assert state.slot is not None
     # A terminal gets a TTY (`ssh -t ... onebox-release run -- python` is an interactive shell); a pipe does not.
     tty = [] if sys.stdin.isatty() else ["-T"]
-    return slots.compose(app, record, state.slot, "run", "--rm", "--no-deps", *tty, "api", *command, check=False).returncode
+    return slot_project.compose(app, record, state.slot, "run", "--rm", "--no-deps", *tty, "api", *command,
+                                check=False).returncode
