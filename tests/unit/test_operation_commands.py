@@ -28,14 +28,20 @@ import pytest
 from pyinfra.api import FileUploadCommand, FunctionCommand, StringCommand
 from pyinfra.facts.files import File, Sha1File
 
-import onebox.deploys.base
 import onebox.images
 import onebox.operations
 import onebox.tls_operations
-from onebox.deploys.base import AideDatabase, PendingSecurityUpdates, aide_baseline, security_updates, sysctl_check
-from onebox.facts import CertificateLineage, DockerImageIds, InContainer, PrivateFileFingerprint
+from onebox.deploys.base import sysctl_check
+from onebox.facts import (
+    AideDatabase,
+    CertificateLineage,
+    DockerImageIds,
+    InContainer,
+    PendingSecurityUpdates,
+    PrivateFileFingerprint,
+)
 from onebox.images import images_from_controller
-from onebox.operations import checked_file, fingerprint, private_file, upload_once
+from onebox.operations import aide_baseline, checked_file, fingerprint, private_file, security_updates, upload_once
 from onebox.tls_operations import certbot_certificate, self_signed_certificate
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -241,17 +247,17 @@ CASES = [
          {DockerImageIds: {IMAGES_KEY: {}}},
          commands=[("function", "send_images", (list(IMAGES),)), *LOAD]),
     # security_updates: upgrades exactly the pending packages.
-    Case("security_updates-noop", security_updates, onebox.deploys.base, {}, {PendingSecurityUpdates: []},
+    Case("security_updates-noop", security_updates, onebox.operations, {}, {PendingSecurityUpdates: []},
          noop="no security updates are pending"),
-    Case("security_updates-pending", security_updates, onebox.deploys.base, {},
+    Case("security_updates-pending", security_updates, onebox.operations, {},
          {PendingSecurityUpdates: ["libssl3t64:amd64", "openssl:amd64"]},
          commands=[f"{APT_UPGRADE} libssl3t64:amd64 openssl:amd64"]),
     # aide_baseline: starts aideinit once, in the background.
-    Case("aide_baseline-noop-present", aide_baseline, onebox.deploys.base, {}, {AideDatabase: "present"},
+    Case("aide_baseline-noop-present", aide_baseline, onebox.operations, {}, {AideDatabase: "present"},
          noop="the AIDE database is present"),
-    Case("aide_baseline-noop-building", aide_baseline, onebox.deploys.base, {}, {AideDatabase: "building"},
+    Case("aide_baseline-noop-building", aide_baseline, onebox.operations, {}, {AideDatabase: "building"},
          noop="the AIDE database is building"),
-    Case("aide_baseline-missing", aide_baseline, onebox.deploys.base, {}, {AideDatabase: "missing"},
+    Case("aide_baseline-missing", aide_baseline, onebox.operations, {}, {AideDatabase: "missing"},
          commands=["systemd-run --unit=onebox-aide-init --collect --property=Nice=19 --property=IOSchedulingClass=idle"
                    " /usr/sbin/aideinit --yes --force"]),
 ]
@@ -272,8 +278,9 @@ def operations_in(path: Path) -> list[str]:
 
 def test_every_custom_operation_has_a_noop_and_a_change_case() -> None:
     # onebox/rollout.py's release and rollback have their own tests (test_operations.py).
-    found = {name for path in [*sorted((ROOT / "onebox").glob("*.py")), ROOT / "onebox" / "deploys" / "base.py"]
-             if path.name != "rollout.py" for name in operations_in(path)}
+    # Every module of the package is scanned: an operation defined anywhere needs its cases here.
+    found = {name for path in sorted((ROOT / "onebox").rglob("*.py")) if path.name != "rollout.py"
+             for name in operations_in(path)}
     covered: dict[str, set[str]] = {}
     for case in CASES:
         covered.setdefault(f"{case.operation._inner.__module__}.{case.operation.__name__}", set()).add(
@@ -309,7 +316,7 @@ def test_argument_commands_quote_every_value(monkeypatch: pytest.MonkeyPatch) ->
         "env", f"REQUESTS_CA_BUNDLE={ODD}/ca.pem", "certbot", "certonly", "--webroot", "-w", ODD, "--cert-name", ODD,
         "-d", "a.example", "--non-interactive", "--agree-tos", "-m", "a@b.example",
         "--server", "https://acme.test/dir?x=1&y=2", "--quiet"]
-    commands, _ = run(security_updates, onebox.deploys.base, {PendingSecurityUpdates: ["evil;reboot:amd64"]}, monkeypatch)
+    commands, _ = run(security_updates, onebox.operations, {PendingSecurityUpdates: ["evil;reboot:amd64"]}, monkeypatch)
     assert shlex.split(commands[0])[-1] == "evil;reboot:amd64"
 
 
