@@ -2,7 +2,6 @@
 # ONEBOX_EXTRA_GROUPS=local_apps. The app of the other e2e modules (examples/app) keeps its name
 # and directory, so its data stays; examples/jobs joins it with the contract of group_data/local_jobs.py.
 import os as _os
-
 from pathlib import Path as _Path
 
 from onebox.inventory import read_group_file as _read
