@@ -174,10 +174,13 @@ def heal(app: App) -> list[str]:
 
 
 def prune(app: App) -> None:
-    """Keep the newest releases_kept (the live one always), with their images."""
+    """Keep the newest releases_kept (the live one and the previous one always), with their images."""
     state = app.load_state()
     records = app.records()
-    kept_ids = {r.id for r in records[:app.spec.releases_kept]} | {state.live} | set(state.slots.values())
+    # The previous release is what `onebox rollback` goes back to: after a rollback to an older
+    # release and a new deploy, it may be older than the newest releases_kept.
+    kept_ids = ({r.id for r in records[:app.spec.releases_kept]} | {state.live, state.previous}
+                | set(state.slots.values()))
     kept_images = {r.image for r in records if r.id in kept_ids}
     for record in records:
         if record.id not in kept_ids:

@@ -25,6 +25,7 @@ from onebox.settings.types import (
     ServiceName,
     Size,
     UrlPath,
+    directory_problem,
 )
 
 # Services and commands onebox itself runs in the compose projects.
@@ -40,9 +41,6 @@ PLAIN_PLACEHOLDERS = {
 # Only app_secret_env may embed secrets: it is assembled on the server, never here.
 # {postgres_password_url} is the password percent-encoded, for a URL such as DATABASE_URL.
 SECRET_PLACEHOLDERS = {"postgres_password", "postgres_password_url", "secret"}
-# Directories an app_dir must never be, nor sit directly in: the rollout replaces files there.
-SYSTEM_DIRS = {"/", "/bin", "/boot", "/dev", "/etc", "/home", "/lib", "/lib64", "/media", "/mnt", "/opt", "/proc",
-               "/root", "/run", "/sbin", "/srv", "/sys", "/tmp", "/usr", "/var", "/var/lib", "/var/log", "/usr/local"}
 
 
 class Process(BaseModel):
@@ -113,10 +111,11 @@ class AppSettings(BaseModel):
     @field_validator("app_dir")
     @classmethod
     def _not_a_system_dir(cls, value: str) -> str:
-        path = str(PurePosixPath(value))
-        if path in SYSTEM_DIRS or ".." in PurePosixPath(value).parts or path.count("/") < 2:
-            raise ValueError(f"{value!r} is a system directory; use a directory of its own such as '/opt/myapp'")
-        return path
+        # Never a directory the system, Docker or onebox own: the rollout replaces files there, a purge deletes it.
+        problem = directory_problem(value, "/opt/myapp")
+        if problem:
+            raise ValueError(problem)
+        return str(PurePosixPath(value))
 
     @field_validator("docker_network_subnet")
     @classmethod
@@ -124,20 +123,6 @@ class AppSettings(BaseModel):
         network = ipaddress.ip_network(value, strict=True)
         if network.version != 4 or network.num_addresses < 8:
             raise ValueError("expected an IPv4 network with room for the stack, such as '172.30.0.0/24'")
-        return value
-
-    @field_validator("app_dir")
-    @classmethod
-    def _not_inside_a_system_tree(cls, value: str) -> str:
-        if value.startswith("//"):  # POSIX leaves '//etc' alone; Linux reads it as /etc
-            raise ValueError(f"{value!r} starts with '//'; write it with a single leading '/'")
-        # Trees the system or the Docker engine own, where onebox must not write (/usr/local is the admin's).
-        for tree in ("/bin", "/boot", "/dev", "/etc", "/lib", "/lib64", "/proc", "/run", "/sbin", "/sys", "/usr",
-                     "/var/lib/docker", "/var/lib/containerd"):
-            path = PurePosixPath(value)
-            if path.is_relative_to(tree) and not path.is_relative_to("/usr/local"):
-                raise ValueError(f"{value!r} is inside {tree}, which the system owns; "
-                                 "use a directory of its own such as '/opt/myapp'")
         return value
 
     @field_validator("docker_network_subnet")

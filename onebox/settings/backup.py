@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import re
+from pathlib import PurePosixPath
 from typing import Annotated
 
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 
-from onebox.settings.types import PositiveInt
+from onebox.settings.types import PositiveInt, directory_problem
 
 # systemd OnCalendar expressions: plain characters only (checked on the server by `systemd-analyze calendar`).
 CALENDAR_RE = re.compile(r"^[A-Za-z0-9*:.,/~ -]+$")
@@ -39,7 +40,12 @@ class BackupSettings(BaseModel):
     def _own_directory(cls, value: str) -> str:
         if value.rstrip("/").count("/") < 2 or ".." in value.split("/"):
             raise ValueError(f"{value!r} is not a directory of its own; use e.g. '/var/backups/onebox'")
-        return value.rstrip("/")
+        # Every converge re-owns it root:700: a system directory, or one holding the SSH keys, would lock
+        # out its users (e.g. /etc/ssh, /var/lib).
+        problem = directory_problem(value, "/var/backups/onebox")
+        if problem:
+            raise ValueError(problem)
+        return str(PurePosixPath(value))
 
     @field_validator("backup_on_calendar")
     @classmethod

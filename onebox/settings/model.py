@@ -23,6 +23,7 @@ from onebox.settings.host import HostSettings
 from onebox.settings.monitoring import MonitoringSettings
 from onebox.settings.proxy import ProxySettings
 from onebox.settings.tls import TlsSettings
+from onebox.settings.types import home_problem, overlap
 
 PLACEHOLDER_SECRETS = {"changeme", "change-me", "secret", "password", "example", "xxx", "todo"}
 SECRET_FIELDS = ("postgres_password", "registry_password", "backup_restic_password", "backup_s3_access_key_id",
@@ -100,6 +101,22 @@ class Settings(HostSettings, HardeningSettings, DockerSettings, AppSettings, Pro
                 free = next(p for p in range(8000, 65535) if p not in taken and p + 1 not in taken)
                 raise ValueError(f"{slot} is {port}, which is {taken[port]}; the app needs api_port and api_port + 1 "
                                  f"free on the server: pick another api_port such as {free}")
+        return self
+
+    @model_validator(mode="after")
+    def _directories_apart(self) -> Settings:
+        # backup_dir is re-owned root:700 on every converge and `onebox purge` deletes app_dir whole: the
+        # deploy user's home (its SSH keys) must be neither, nor either the other (each app checks its own).
+        for setting, value, example in (("app_dir", self.app_dir, "/opt/myapp"),
+                                        ("backup_dir", self.backup_dir, "/var/backups/onebox")):
+            problem = home_problem(value, self.deploy_user)
+            if problem:
+                raise ValueError(f"{setting}: {value!r} {problem}; use a directory of its own such as {example!r}")
+        if overlap(self.app_dir, self.backup_dir):
+            raise ValueError(f"backup_dir: {self.backup_dir!r} and app_dir {self.app_dir!r} overlap (the same, or one "
+                             "holds the other): `onebox purge` deletes app_dir and the app's backups whole, and each "
+                             "converge re-owns backup_dir root-only; keep them apart, e.g. backup_dir "
+                             "'/var/backups/onebox' and app_dir '/opt/myapp'")
         return self
 
     @model_validator(mode="after")

@@ -162,6 +162,27 @@ def test_prune_keeps_releases_kept_the_live_one_and_their_images(tmp_path, fake,
     assert fake.images == {"onebox/api:v3", "onebox/api:v4"}
 
 
+def test_prune_keeps_the_release_a_rollback_goes_back_to_and_its_image(tmp_path, fake, monkeypatch) -> None:
+    def deploy(tag: str) -> App:
+        app = make_app(tmp_path, settings(releases_kept=2), fake, monkeypatch, tag)
+        monkeypatch.setattr(engine, "datetime", _Clock(tag))
+        engine.apply(app)
+        return app
+
+    deploy("v1")
+    app = deploy("v2")
+    engine.rollback(app, None)  # back to v1, older than v2
+    v1 = app.load_state().live
+    app = deploy("v3")  # v1 is now the previous release: what `onebox rollback` goes back to
+    state = app.load_state()
+    assert state.previous == v1
+    assert (app.releases_dir / v1).is_dir(), "the rollback target was pruned"
+    assert "onebox/api:v1" in fake.images, "the rollback target's image was pruned"
+    assert sorted(p.name for p in app.releases_dir.iterdir())[0] == v1  # the newest two, and v1
+    engine.rollback(app, None)
+    assert app.load_state().live == v1
+
+
 class _Clock:
     """datetime for new_release: one release a minute, so ids differ and sort in order."""
 

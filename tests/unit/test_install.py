@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 import zipfile
@@ -13,9 +14,10 @@ import pytest
 from onebox import __version__, cli, scaffold
 from onebox.inventory import group_data
 from onebox.kit import DEFAULTS, TEMPLATES, deploy_file
-from onebox.settings import Settings
+from onebox.settings import Settings, validate_settings
 from onebox.versions import older_refusal
 from tests.unit.conftest import ROOT
+from tests.unit.test_settings import valid
 
 
 @pytest.fixture(scope="module")
@@ -65,6 +67,15 @@ def test_init_writes_a_deploy_directory_whose_settings_validate(tmp_path: Path, 
     data = group_data("prod", app / "deploy")
     assert data["domains"] == ["api.example.com"] and data["hostname"] == "onebox"  # the user's, then the defaults
     Settings.model_validate(data)
+
+
+def test_the_variables_the_scaffolded_inventory_reads_are_not_taken_for_settings(tmp_path: Path,
+                                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    names = set(re.findall(r"ONEBOX_[A-Z_]+", scaffold.INVENTORY)) | {"ONEBOX_ALLOW_OLDER", "ONEBOX_DIR"}
+    assert "ONEBOX_SSH_KNOWN_HOSTS" in names
+    for name in names:
+        monkeypatch.setenv(name, "x")
+    validate_settings(valid())  # an unknown ONEBOX_* name would be refused as a misspelt setting
 
 
 def test_init_refuses_to_overwrite_anything(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -4,6 +4,7 @@ server write a fresh append-only file from the snapshot."""
 from __future__ import annotations
 
 import contextlib
+import stat
 import subprocess
 import tempfile
 import time
@@ -55,7 +56,7 @@ def snapshot_redis(redis: str, dest: Path, timeout: float = 600) -> None:
     if status != "ok":
         raise BackupError(f"Redis BGSAVE failed (rdb_last_bgsave_status: {status}); see `docker logs {redis[:12]}`")
     directory = redis_cli(redis, "config", "get", "dir").splitlines()[-1]
-    filename = redis_cli(redis, "config", "get", "dbfilename").splitlines()[-1]
+    filename = rdb_file_name(redis_cli(redis, "config", "get", "dbfilename"))
     # `docker cp` streams a tar archive: no tool needed inside the image.
     with tempfile.TemporaryDirectory(dir=dest.parent) as scratch:
         archive = Path(scratch) / "rdb.tar"
@@ -63,7 +64,26 @@ def snapshot_redis(redis: str, dest: Path, timeout: float = 600) -> None:
             run(["docker", "cp", f"{redis}:{directory}/{filename}", "-"], stdout_file=out,
                 what="copying the Redis snapshot")
         run(["tar", "-xf", str(archive), "-C", scratch], what="unpacking the Redis snapshot")
-        (Path(scratch) / filename).rename(dest)
+        snapshot = Path(scratch) / filename
+        # A link in the container (dump.rdb -> /etc/shadow) arrives as a link: moved into the backup,
+        # it would have the backup read this server's file. Only the file itself is taken.
+        if not stat.S_ISREG(snapshot.lstat().st_mode):
+            raise BackupError(f"Redis's snapshot {directory}/{filename} in container {redis[:12]} is not a regular "
+                              "file (a link or a directory); refusing to back it up")
+        snapshot.rename(dest)
+
+
+def rdb_file_name(reply: str) -> str:
+    """The snapshot's file name from `CONFIG GET dbfilename`'s reply. The reply comes from inside the
+    container, yet names a path this root job moves on the server (the scratch directory joined with
+    it): anything but a plain file name (../../etc/shadow, /etc/shadow, a/b) is refused."""
+    lines = reply.splitlines()
+    name = lines[-1] if len(lines) == 2 and lines[0] == "dbfilename" else ""
+    if name in ("", ".", "..") or "/" in name or "\0" in name:
+        raise BackupError(f"Redis answered CONFIG GET dbfilename with {reply!r}, not a plain file name in its data "
+                          "directory; refusing to copy it. Set it back in the Redis container (redis-cli CONFIG SET "
+                          "dbfilename dump.rdb) and find out who changed it")
+    return name
 
 
 def restore_redis(config: Config, redis: str, rdb: Path, timeout: float = 300) -> None:
