@@ -189,3 +189,32 @@ def test_a_backup_older_than_its_limit_fires_and_one_never_made_too(tmp_path: Pa
     result = subprocess.run(["promtool", "test", "rules", "tests.yml"], cwd=tmp_path, capture_output=True, text=True,
                             check=False)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+HOSTILE = 'a\\b"c\\"d $e #f {{ g }}\n\'h\' \\u00e9 é\t😀 end\\'
+
+
+@pytest.mark.skipif(shutil.which("amtool") is None, reason="amtool is not installed (prometheus-alertmanager)")
+def test_a_hostile_smtp_password_reaches_alertmanager_unchanged(tmp_path: Path) -> None:
+    # A backslash in a YAML double-quoted string is an escape (`\b` is a backspace) and a quote ends it:
+    # every value is rendered through a serializer, so the password amtool reads is the one supplied.
+    s = settings(**EMAIL)
+    path = tmp_path / "alertmanager.yml"
+    path.write_text(render("prometheus/alertmanager.yml.j2", s=s, smtp_password=HOSTILE))
+    result = tool("amtool", "check-config", str(path))
+    assert result.returncode == 0, (result.stdout, result.stderr)
+    assert yaml.safe_load(path.read_text())["global"]["smtp_auth_password"] == HOSTILE
+
+
+def test_every_value_in_the_monitoring_files_reads_back_unchanged(tmp_path: Path) -> None:
+    s = settings(alert_webhook_url="https://hooks.example.com/x?a=1&b=%20", **EMAIL)
+    paths = rendered(s, tmp_path)
+    alertmanager = yaml.safe_load(paths["alertmanager.yml"].read_text())
+    assert alertmanager["global"]["smtp_from"] == "onebox@example.com"
+    assert alertmanager["receivers"][0]["webhook_configs"][0]["url"] == "https://hooks.example.com/x?a=1&b=%20"
+    prometheus = yaml.safe_load(paths["prometheus.yml"].read_text())
+    probe = next(job for job in prometheus["scrape_configs"] if job["job_name"].startswith("onebox_public_url_"))
+    assert probe["static_configs"][0]["labels"] == {"app": s.app_name, "domain": s.domains[0]}
+    assert probe["params"]["module"] == [s.app_name]
+    assert yaml.safe_load(paths["blackbox.yml"].read_text())["modules"][s.app_name]["http"]["headers"] == {
+        "Host": s.domains[0]}
