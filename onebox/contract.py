@@ -163,6 +163,30 @@ def check_backup_name(value: str) -> str:
     return value
 
 
+# --- the release's env file (app.env): what compose's env_file parser reads back exactly ------
+
+def env_value_problem(value: str) -> str | None:
+    """Why `value` cannot be an app.env value compose reads back exactly, or None. compose takes a
+    single-quoted value literally (no `$` interpolation, no ` #` comment, no escapes); inside one, a
+    quote cannot be written and a trailing backslash would escape the closing quote."""
+    if "'" in value:
+        return "contains a single quote (')"
+    if value.endswith("\\"):
+        return "ends with a backslash"
+    if any(char in value for char in "\r\n\x00"):
+        return "is more than one line"
+    return None
+
+
+def env_file_text(env: dict[str, str]) -> str:
+    """app.env: one NAME='value' line each (see env_value_problem); a value it cannot hold is refused."""
+    for name, value in env.items():
+        problem = env_value_problem(value)
+        if problem:
+            raise ValueError(f"app_env: {name} {problem}, which compose's env file cannot hold as it is")
+    return "".join(f"{name}='{value}'\n" for name, value in env.items())
+
+
 # --- the spec: what the server is asked to run ------------------------------------------------
 
 # Raise it with every change of the shape below; the server refuses others. A field added with a

@@ -42,7 +42,11 @@ def new_release(app: App, image: str) -> ReleaseRecord:
     release_dir.mkdir(parents=True, mode=0o700)
     shutil.copy(app.dir / "app.compose.yaml", release_dir / "compose.yaml")
     env = secret_files.render(app.spec.release.env, secret_files.placeholders(app, record.id))
-    basics.write_atomic(release_dir / "app.env", "".join(f"{name}={value}\n" for name, value in env.items()))
+    try:
+        env_text = contract.env_file_text(env)  # quoted: compose would read `$`, `#` and quotes in it
+    except ValueError as error:
+        raise OneboxError(str(error)) from None
+    basics.write_atomic(release_dir / "app.env", env_text)
     secret_files.write_release_secrets(app, release_dir, record.id)
     override = images.release_override(app, image)
     if override:

@@ -352,3 +352,43 @@ def test_image_names_as_docker_reports_them(fake, monkeypatch) -> None:
     assert deps.postgres_major_of_image("postgres:17@sha256:9abc") == "17"
     assert deps.postgres_major_of_image("postgres@sha256:8b3f") is None
     assert deps.postgres_major_of_image("registry:5000/pg:16.4") == "16"
+
+
+def compose_env_file(text: str) -> dict[str, str]:
+    """compose-go's dotenv parser (dotenv/parser.go, extractVarValue) for this file's lines: an unquoted
+    value loses a ` #` comment and has `$` interpolated; a single-quoted one is taken as it is, a
+    backslash escaping only the quote."""
+    env = {}
+    for line in text.splitlines():
+        name, value = line.split("=", 1)
+        if not value.startswith("'"):
+            env[name] = value.split(" #", 1)[0].rstrip().replace("$", "<interpolated>")
+            continue
+        chars, escape = [], False
+        for char in value[1:]:
+            if char != "'":
+                if not escape and char == "\\":
+                    escape = True
+                    continue
+                chars += ["\\", char] if escape else [char]
+                escape = False
+                continue
+            if escape:
+                chars.append(char)
+                escape = False
+                continue
+            break
+        else:
+            raise ValueError(f"unterminated quoted value: {line}")
+        env[name] = "".join(chars)
+    return env
+
+
+def test_app_env_values_reach_compose_as_they_are(tmp_path, fake, monkeypatch) -> None:
+    value = 'p$ss #not a comment "q" \\b ${HOME} {domain}'
+    app = deployed(tmp_path, fake, monkeypatch, app_env={"APP_ENV": "production", "X": value.replace("{", "{{")
+                                                         .replace("}", "}}").replace("{{domain}}", "{domain}")})
+    release = app.record(app.load_state().live)
+    env = compose_env_file((app.releases_dir / release.id / "app.env").read_text())
+    assert env["X"] == value.replace("{domain}", app.spec.release.placeholders["domain"])
+    assert env["APP_ENV"] == "production"

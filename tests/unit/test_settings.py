@@ -413,3 +413,9 @@ def test_the_secrets_file_replaces_the_group_and_the_environment_replaces_both(
     assert validate_settings(valid(api_workers=2), path).api_workers == 4
     monkeypatch.setenv("ONEBOX_API_WORKERS", "7")
     assert validate_settings(valid(api_workers=2), path).api_workers == 7
+
+
+@pytest.mark.parametrize("value", ["it's", "C:\\dir\\"])
+def test_an_app_env_value_compose_cannot_read_back_is_refused(value: str) -> None:
+    with pytest.raises(SettingsError, match=r"app_env: X (contains a single quote|ends with a backslash).*app_secret_env"):
+        validate_settings(valid(app_env={"X": value}))
