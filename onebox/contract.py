@@ -148,7 +148,7 @@ def upstream_port(text: str) -> int | None:
 # --- names an operator types, checked before they reach a command -----------------------------
 
 RELEASE_ID = re.compile(r"^\d{8}-\d{6}-[0-9a-f]{6}$")  # 20261202-081500-3fa2c1
-BACKUP_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+BACKUP_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}\Z")
 
 
 def check_release_id(value: str) -> str:

@@ -28,7 +28,7 @@ PURGE_CONFIRM = "onebox_purge_confirm"
 APP_NAME = re.compile(r"^[a-z][a-z0-9-]{0,29}$")  # as settings/apps.py's AppKey
 RESTORE_SOURCES = ("local", "offsite")
 MAINTENANCE_MESSAGE_MAX = 500
-SERVICE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+SERVICE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}\Z")
 
 
 class Refused(ValueError):

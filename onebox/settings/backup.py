@@ -11,11 +11,11 @@ from pydantic import BaseModel, Field, SecretStr, field_validator, model_validat
 from onebox.settings.types import PositiveInt, directory_problem
 
 # systemd OnCalendar expressions: plain characters only (checked on the server by `systemd-analyze calendar`).
-CALENDAR_RE = re.compile(r"^[A-Za-z0-9*:.,/~ -]+$")
+CALENDAR_RE = re.compile(r"^[A-Za-z0-9*:.,/~ -]+\Z")
 # Off-site repositories restic reaches without extra setup: S3-compatible, SFTP, REST server.
 REPOSITORY_RE = re.compile(r"^(s3:https?://[A-Za-z0-9.-]+(:[0-9]+)?/[A-Za-z0-9._/-]+"
                            r"|sftp:[A-Za-z0-9._@-]+:[A-Za-z0-9._/~-]+"
-                           r"|rest:https?://[A-Za-z0-9.@:-]+(/[A-Za-z0-9._/-]*)?)$")
+                           r"|rest:https?://[A-Za-z0-9.@:-]+(/[A-Za-z0-9._/-]*)?)\Z")
 
 
 class BackupSettings(BaseModel):

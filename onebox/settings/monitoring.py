@@ -13,7 +13,7 @@ from onebox.settings.types import EMAIL_RE, HostName, Port, PositiveInt
 Duration = Annotated[str, Field(pattern=r"^[0-9]+[hdwy]$")]  # Prometheus retention, e.g. 15d
 Bytes = Annotated[str, Field(pattern=r"^[0-9]+(MB|GB)$")]  # Prometheus retention size, e.g. 512MB
 MemoryMax = Annotated[str, Field(pattern=r"^[0-9]+[KMG]$")]  # systemd MemoryMax=, e.g. 256M
-WEBHOOK_RE = re.compile(r"^https?://[A-Za-z0-9.-]+(:[0-9]+)?(/[A-Za-z0-9._~/%?=&-]*)?$")
+WEBHOOK_RE = re.compile(r"^https?://[A-Za-z0-9.-]+(:[0-9]+)?(/[A-Za-z0-9._~/%?=&-]*)?\Z")
 
 
 class MonitoringSettings(BaseModel):
