@@ -313,6 +313,7 @@ alert_group_interval_seconds = 300
 # Hours before a still-firing alert is sent again.
 alert_repeat_interval_hours = 4
 # Webhook for alerts (generic JSON, Alertmanager's; ntfy and Slack-style receivers accept it); None: none.
+# A URL with a token (Slack, Discord) is a secret: supply it as ONEBOX_ALERT_WEBHOOK_URL instead (never printed).
 alert_webhook_url = None
 # E-mail alerts to these addresses (needs alert_smtp_host and alert_email_from; password ONEBOX_ALERT_SMTP_PASSWORD).
 alert_email_to = []
