@@ -15,7 +15,7 @@ CALENDAR_RE = re.compile(r"^[A-Za-z0-9*:.,/~ -]+\Z")
 # Off-site repositories restic reaches without extra setup: S3-compatible, SFTP, REST server.
 REPOSITORY_RE = re.compile(r"^(s3:https?://[A-Za-z0-9.-]+(:[0-9]+)?/[A-Za-z0-9._/-]+"
                            r"|sftp:[A-Za-z0-9._@-]+:[A-Za-z0-9._/~-]+"
-                           r"|rest:https?://[A-Za-z0-9.@:-]+(/[A-Za-z0-9._/-]*)?)\Z")
+                           r"|rest:https?://[A-Za-z0-9.:-]+(/[A-Za-z0-9._/-]*)?)\Z")
 
 
 class BackupSettings(BaseModel):
@@ -57,6 +57,14 @@ class BackupSettings(BaseModel):
     @field_validator("backup_restic_repository")
     @classmethod
     def _repository(cls, value: str | None) -> str | None:
+        scheme, _, rest = (value or "").partition(":")
+        if scheme in ("rest", "s3") and "@" in rest.split("//", 1)[-1].split("/", 1)[0]:
+            raise ValueError(f"the {scheme}: URL carries a user or password (USER:PASSWORD@HOST), which `onebox-backup "
+                             "list` and errors would show; give it without them, e.g. 'rest:https://HOST/PATH', and "
+                             "keep credentials in the secrets (environment or the secrets file): restic reads a REST "
+                             "server's from RESTIC_REST_USERNAME and RESTIC_REST_PASSWORD, which onebox does not pass "
+                             "yet, so use a REST server without HTTP authentication (e.g. on a private network) or an "
+                             "s3: repository with ONEBOX_BACKUP_S3_ACCESS_KEY_ID / ONEBOX_BACKUP_S3_SECRET_ACCESS_KEY")
         if value and not REPOSITORY_RE.match(value):
             raise ValueError("expected 's3:http(s)://HOST[:PORT]/BUCKET[/PATH]', 'sftp:USER@HOST:/PATH' "
                              "or 'rest:https://HOST/PATH'")

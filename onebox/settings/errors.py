@@ -46,7 +46,8 @@ def error_lines(error: ValidationError, where: str = "") -> list[str]:
         path = where + ".".join(str(part) for part in item["loc"])
         # Never echo a secret, nor an unknown name's value: it may be a misspelt secret.
         hidden = item["type"] in ("missing", "extra_forbidden") or path.removeprefix(where).split(".")[0] in (
-            *SECRET_FIELDS, "app_secret_values", "alert_webhook_url")  # its URL may carry a token
+            *SECRET_FIELDS, "app_secret_values", "alert_webhook_url",  # its URL may carry a token
+            "backup_restic_repository")  # a refused one may hold a password (USER:PASSWORD@HOST)
         got = "" if hidden else f" (got {item.get('input')!r})"
         lines.append(f"{path}: {message}{got}")
     return lines

@@ -427,3 +427,15 @@ def test_the_secrets_file_replaces_the_group_and_the_environment_replaces_both(
 def test_an_app_env_value_compose_cannot_read_back_is_refused(value: str) -> None:
     with pytest.raises(SettingsError, match=r"app_env: X (contains a single quote|ends with a backslash).*app_secret_env"):
         validate_settings(valid(app_env={"X": value}))
+
+
+@pytest.mark.parametrize("repository", ["rest:https://user:Sup3rSecretValue@backup.example.com/onebox",
+                                        "rest:http://user@backup.example.com:8000/",
+                                        "s3:https://key:Sup3rSecretValue@s3.example.com/bucket"])
+def test_a_repository_url_with_credentials_is_refused_without_echoing_them(repository: str) -> None:
+    with pytest.raises(SettingsError) as error:
+        validate_settings(valid(backup_restic_repository=repository))
+    message = str(error.value)
+    assert "backup_restic_repository: the " in message and "carries a user or password" in message
+    assert "RESTIC_REST_PASSWORD" in message and "Sup3rSecretValue" not in message
+    assert "user@" not in message
