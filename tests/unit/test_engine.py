@@ -248,6 +248,32 @@ def test_commands_that_need_a_live_release_say_so(tmp_path, fake, monkeypatch) -
         reports.run_in_app(app, ["true"])
 
 
+def test_logs_and_status_print_no_control_character_of_the_app(tmp_path, fake, monkeypatch, capsys) -> None:
+    app = deployed(tmp_path, fake, monkeypatch)
+    hostile = "\x1b]52;c;cm0gLXJmIH4=\x07\x1b[2J\x9b1;1H\rdone"  # clipboard, clear, C1 CSI, carriage return
+    lines = [json.dumps({"level": "info", "msg": hostile}) + "\n", hostile + "\n"]
+
+    class Logs:
+        def __init__(self, argv, **kwargs) -> None:  # noqa: ANN001 - subprocess.Popen's
+            self.stdout = iter(lines)
+
+        def wait(self) -> int:
+            return 0
+
+    monkeypatch.setattr(reports.subprocess, "Popen", Logs)
+    reports.logs(app, False, 10, False, "api")
+    reports.logs(app, False, 10, True, "api")
+    state = app.load_state()
+    state.last_deploy = {"command": "apply", "at": "now", "ok": False, "message": f"migration said {hostile}"}
+    app.save_state(state)
+    reports.status(app)
+    out = capsys.readouterr().out
+    assert not any(0x00 <= ord(c) < 0x20 and c != "\n" or 0x7f <= ord(c) <= 0x9f for c in out)
+    assert "INFO    \\x1b]52;c;cm0gLXJmIH4=\\x07\\x1b[2J\\x9b1;1H\\x0ddone\n" in out  # the JSON field, decoded
+    assert "migration said \\x1b]52;c;cm0gLXJmIH4=\\x07\\x1b[2J\\x9b1;1H\\x0ddone\n" in out  # status
+    assert out.count("\\x1b]52;c;cm0gLXJmIH4=\\x07\\x9b1;1H\\x0ddone\n") == 2  # the plain line, readable and raw
+
+
 def test_a_registry_release_runs_the_digest_so_a_rollback_survives_a_moved_tag(tmp_path, fake, monkeypatch) -> None:
     s = settings(app_image_source="registry", app_image="registry.example.com/team/api:main",
                  registry_server="registry.example.com")

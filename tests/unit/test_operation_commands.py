@@ -178,7 +178,9 @@ def lineage(**changes: Any) -> dict:
 
 IMAGES = {"onebox-test/postgres:17": "sha256:aaa", "onebox-test/redis:7": "sha256:bbb"}
 IMAGES_KEY = "references=('onebox-test/postgres:17', 'onebox-test/redis:7')"
-LOAD = ["docker load -q -i /var/tmp/onebox-images.tar.gz", "rm -f /var/tmp/onebox-images.tar.gz"]
+ARCHIVE = f"/var/lib/onebox/image-archives/{SALT}.tar.gz"  # a name of its own each run (token_hex)
+MAKE_ARCHIVE_DIR = "install -d -m 700 -o root -g root /var/lib/onebox/image-archives"
+LOAD = [f"docker load -q -i {ARCHIVE}; loaded=$?; rm -f {ARCHIVE}; exit $loaded"]
 
 APT_UPGRADE = ("env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --only-upgrade -o DPkg::Lock::Timeout=300"
                " -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold")
@@ -242,10 +244,10 @@ CASES = [
          {DockerImageIds: {IMAGES_KEY: dict(IMAGES)}}, noop="the server has these images already"),
     Case("images_from_controller-one-differs", images_from_controller, onebox.images, {"local_ids": IMAGES},
          {DockerImageIds: {IMAGES_KEY: {"onebox-test/postgres:17": "sha256:aaa", "onebox-test/redis:7": "sha256:old"}}},
-         commands=[("function", "send_images", (["onebox-test/redis:7"],)), *LOAD]),
+         commands=[MAKE_ARCHIVE_DIR, ("function", "send_images", (["onebox-test/redis:7"], ARCHIVE)), *LOAD]),
     Case("images_from_controller-none-there", images_from_controller, onebox.images, {"local_ids": IMAGES},
          {DockerImageIds: {IMAGES_KEY: {}}},
-         commands=[("function", "send_images", (list(IMAGES),)), *LOAD]),
+         commands=[MAKE_ARCHIVE_DIR, ("function", "send_images", (list(IMAGES), ARCHIVE)), *LOAD]),
     # security_updates: upgrades exactly the pending packages.
     Case("security_updates-noop", security_updates, onebox.operations, {}, {PendingSecurityUpdates: []},
          noop="no security updates are pending"),
@@ -390,4 +392,36 @@ def test_certificate_lineage_and_sysctl_check_quote_their_paths(tmp_path: Path) 
     config.write_text("# comment\nnot a setting\n")
     result = subprocess.run(["sh", "-c", sysctl_check(str(config))], cwd=tmp_path, capture_output=True, text=True)
     assert result.returncode == 1 and result.stdout == "not a sysctl setting: not a setting\n"
+    assert not (tmp_path / "pwned").exists()
+
+
+def test_the_image_archive_is_private_named_anew_each_run_and_removed_even_when_the_load_fails(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = FixtureHost({DockerImageIds: {IMAGES_KEY: {}}})
+    fake.current_op_global_arguments = {"_temp_dir": TEMP_DIR, "_sudo": True}
+    monkeypatch.setattr(onebox.images, "host", fake)
+    runs = [list(images_from_controller._inner(local_ids=IMAGES)) for _ in range(2)]
+    sends = [next(c for c in commands if isinstance(c, FunctionCommand)) for commands in runs]
+    archives = [send.args[1] for send in sends]
+    assert archives[0] != archives[1]  # two deploys never share (or load) one archive
+    assert all(re.fullmatch(r"/var/lib/onebox/image-archives/[0-9a-f]{32}\.tar\.gz", a) for a in archives)
+    assert sends[0].kwargs == {"_temp_dir": TEMP_DIR, "_sudo": True}  # into root's directory as files.put puts a file
+    assert runs[0][0].get_raw_value() == MAKE_ARCHIVE_DIR  # root's own, 0700, before anything is in it
+    # The load, run by a shell as pyinfra does, with a docker that fails and one that loads.
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    docker = bin_dir / "docker"
+    odd_dir = tmp_path / "it's $(touch pwned)"
+    odd_dir.mkdir()
+    monkeypatch.setattr(onebox.images, "ARCHIVE_DIR", str(odd_dir))
+    monkeypatch.setattr(onebox.images.secrets, "token_hex", lambda _: "x")
+    archive = odd_dir / "x.tar.gz"
+    for status in (1, 0):
+        docker.write_text(f"#!/bin/sh\ntest -f \"$4\" || exit 9\nexit {status}\n")  # docker load -q -i FILE
+        docker.chmod(0o755)
+        archive.write_bytes(b"images")
+        load = list(images_from_controller._inner(local_ids=IMAGES))[-1].get_raw_value()
+        result = subprocess.run(["sh", "-c", load], cwd=tmp_path, env={"PATH": f"{bin_dir}:/usr/bin:/bin"})
+        assert result.returncode == status  # pyinfra sees the load's own outcome
+        assert not archive.exists()
     assert not (tmp_path / "pwned").exists()
