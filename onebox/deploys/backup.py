@@ -19,7 +19,7 @@ from onebox.render import render
 from onebox.settings import Settings
 
 SCRIPT = contract.BACKUP_COMMAND  # installed by deploys/tools.py
-SECRETS = "/etc/onebox/backup.env"  # shared by the apps of a server (one restic password, one set of S3 keys)
+SECRETS_DIR = "/etc/onebox"  # each app's secrets file (contract.AppFiles.backup_secrets): backup.env, backup-<app>.env
 RELEASE_TOOL = contract.RELEASE_COMMAND
 UNIT_DIR = "/etc/systemd/system"
 
@@ -48,7 +48,7 @@ def backup_config(s: Settings) -> str:
         "postgres_db": s.postgres_db,
         "backup_dir": s.app_backup_dir,
         "state_dir": s.files.backup_state_dir,
-        "secrets_file": SECRETS,
+        "secrets_file": s.files.backup_secrets,
         "keep_last": s.backup_keep_last,
         "keep_daily": s.backup_keep_daily,
         "keep_weekly": s.backup_keep_weekly,
@@ -61,7 +61,8 @@ def backup_config(s: Settings) -> str:
 
 
 def backup_secrets(s: Settings) -> str:
-    """/etc/onebox/backup.env: the restic password and S3 keys, as restic reads them from its environment."""
+    """The app's secrets file (/etc/onebox/backup.env, or backup-<app>.env with several apps): the
+    restic password and S3 keys of its off-site copies, as restic reads them from its environment."""
     if not (s.backup_enabled and s.backup_restic_repository):
         return ""
     values = {
@@ -70,6 +71,12 @@ def backup_secrets(s: Settings) -> str:
         "AWS_SECRET_ACCESS_KEY": s.backup_s3_secret_access_key,
     }
     return "".join(f"{name}={value.get_secret_value()}\n" for name, value in values.items() if value is not None)
+
+
+def secrets_files(s: Settings) -> dict[str, str]:
+    """Every app's secrets file and its content: each app its own, so that an app's off-site copies
+    never depend on another app's settings."""
+    return {app.files.backup_secrets: backup_secrets(app) for app in s.app_list}
 
 
 def restore_refusal(confirm: str, source: str, name: str, offsite_configured: bool | None) -> str | None:
@@ -103,10 +110,14 @@ def configure_backups(s: Settings) -> None:
     files.directory(name="Create /etc/onebox.", path="/etc/onebox", mode="755")
     files.directory(name=f"Create the backup directory {s.backup_dir} (root only).", path=s.backup_dir,
                     mode="700", user="root", group="root")
-    checked_file(name="Upload the off-site backup secrets (root only).", dest=SECRETS, content=backup_secrets(s),
-                 mode="600")
+    secrets = secrets_files(s)
+    for path, content in secrets.items():
+        checked_file(name=f"Upload the off-site backup secrets {path} (root only).", dest=path, content=content,
+                     mode="600")
     for app in s.app_list:
         configure_app_backups(app)
+    # What no current app reads: a former single-app server's backup.env, a retired app's file.
+    remove_unlisted(SECRETS_DIR, "backup*.env", set(secrets), "the off-site backup secrets")
     kept = {f"{UNIT_DIR}/{unit}" for app in s.app_list if app.backup_enabled for unit in units(app)}
     for timer in (path for path in unlisted(UNIT_DIR, "onebox-backup*.timer", kept)):
         server.shell(name=f"Stop and disable {timer} (no current app's).",

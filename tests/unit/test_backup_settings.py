@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from onebox.deploys.backup import backup_config, backup_secrets, restore_refusal
+from onebox.deploys.backup import backup_config, backup_secrets, restore_refusal, secrets_files
 from onebox.inventory import group_data
 from onebox.render import render
 from onebox.settings import Settings, SettingsError, validate_settings
@@ -72,6 +72,21 @@ def test_the_server_config_holds_no_secret_and_the_secrets_file_holds_them(monke
                                  f"AWS_SECRET_ACCESS_KEY={S3_SECRET}\n")
     assert PASSWORD not in repr(s)
     assert backup_secrets(settings()) == ""
+
+
+def test_each_app_has_its_own_secrets_file(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With several apps, an app with off-site copies gets its secrets even when the first app
+    has none: one secrets file per app, named in that app's configuration."""
+    monkeypatch.setenv("ONEBOX_BACKUP_RESTIC_PASSWORD", PASSWORD)
+    first = settings(apps={"api": {}, "jobs": {
+        "domains": ["jobs.example.com"], "api_port": 8010, "docker_network_subnet": "172.30.1.0/24",
+        "backup_restic_repository": "sftp:backup@host.example.com:/srv/restic"}})
+    api, jobs = first.app_list
+    files = {json.loads(backup_config(app))["secrets_file"]: backup_secrets(app) for app in first.app_list}
+    assert files == {"/etc/onebox/backup-api.env": "", "/etc/onebox/backup-jobs.env": f"RESTIC_PASSWORD={PASSWORD}\n"}
+    assert secrets_files(first) == files
+    # A single-app server keeps the file it always had.
+    assert json.loads(backup_config(settings()))["secrets_file"] == "/etc/onebox/backup.env"
 
 
 def test_the_server_script_accepts_the_config_the_role_writes(tmp_path: Path) -> None:
