@@ -8,6 +8,7 @@ import json
 import shlex
 from io import StringIO
 
+from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.operations import apt, files, server, systemd
 from pyinfra.operations.util import any_changed
@@ -35,9 +36,15 @@ def units(s: Settings) -> tuple[str, str]:
     return f"{s.files.backup_unit}.timer", f"{s.files.backup_unit}.service"
 
 
-def backup_config(s: Settings) -> str:
+def server_name(s: Settings, inventory_name: str) -> str:
+    """The server's identity off-site: backup_server_name, else the inventory's host name (which a
+    rebuild of the server keeps, unlike its app name, shared by staging and production)."""
+    return s.backup_server_name or inventory_name
+
+
+def backup_config(s: Settings, identity: str) -> str:
     """The app's backup configuration (contract.AppFiles.backup_config): everything the server
-    script needs except secrets."""
+    script needs except secrets. `identity`: the server's name off-site (server_name())."""
     return json.dumps({
         "enabled": s.backup_enabled,
         "app_name": s.app_name,
@@ -53,6 +60,7 @@ def backup_config(s: Settings) -> str:
         "keep_daily": s.backup_keep_daily,
         "keep_weekly": s.backup_keep_weekly,
         "restic_repository": s.backup_restic_repository,
+        "server_name": identity,
         "s3_region": s.backup_s3_region,
         "restic_check_interval_days": s.backup_restic_check_interval_days,
         "release_tool": RELEASE_TOOL,
@@ -114,8 +122,9 @@ def configure_backups(s: Settings) -> None:
     for path, content in secrets.items():
         checked_file(name=f"Upload the off-site backup secrets {path} (root only).", dest=path, content=content,
                      mode="600")
+    identity = server_name(s, host.name)
     for app in s.app_list:
-        configure_app_backups(app)
+        configure_app_backups(app, identity)
     # What no current app reads: a former single-app server's backup.env, a retired app's file.
     remove_unlisted(SECRETS_DIR, "backup*.env", set(secrets), "the off-site backup secrets")
     kept = {f"{UNIT_DIR}/{unit}" for app in s.app_list if app.backup_enabled for unit in units(app)}
@@ -126,7 +135,7 @@ def configure_backups(s: Settings) -> None:
     systemd.daemon_reload(name="Reload systemd without the backup units of no current app.", _if=any_changed(*removed))
 
 
-def configure_app_backups(s: Settings) -> None:
+def configure_app_backups(s: Settings, identity: str) -> None:
     if s.app_backup_dir != s.backup_dir:
         files.directory(name=f"Create {s.app_backup_dir}, app {s.app_name}'s backups (root only).",
                         path=s.app_backup_dir, mode="700", user="root", group="root")
@@ -136,7 +145,7 @@ def configure_app_backups(s: Settings) -> None:
     # exists even when backups are off (the dump then does nothing).
     config = s.files.backup_config
     checked_file(name=f"Write app {s.app_name}'s backup configuration (root only).", dest=config,
-                 content=backup_config(s), mode="600", check=f"{SCRIPT} --config {config} status >/dev/null")
+                 content=backup_config(s, identity), mode="600", check=f"{SCRIPT} --config {config} status >/dev/null")
     if s.backup_enabled:
         schedule_backups(s)
     else:
