@@ -84,6 +84,10 @@ class AppFiles:
         return f"/etc/onebox/{self._named('backup')}.json"
 
     @property
+    def backup_secrets(self) -> str:  # the restic password and S3 keys of this app's off-site copies
+        return f"/etc/onebox/{self._named('backup')}.env"
+
+    @property
     def backup_state_dir(self) -> str:
         return self._named(BACKUP_STATE_DIR)
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from onebox import contract
 from onebox.server import basics, deps, docker, images, secret_files, slot_project, slots, swarm, switch
 from onebox.server.basics import OneboxError
-from onebox.server.model import App, ReleaseRecord, Transition, now, other
+from onebox.server.model import App, ReleaseRecord, Transition, now, other, registered_apps
 
 
 def log(message: str) -> None:
@@ -177,6 +177,22 @@ def heal(app: App) -> list[str]:
     return fixed
 
 
+def other_apps_images(app: App) -> set[str]:
+    """The images the server's other apps may run: each release they keep, and the image their
+    spec names (the one a release of theirs may be building or pulling now)."""
+    refs: set[str] = set()
+    for entry in registered_apps(contract.APPS_FILE).values():
+        directory = Path(entry.dir)
+        if directory.resolve() == app.dir.resolve():
+            continue
+        try:
+            other = App(directory)
+            refs |= {record.image for record in other.records()} | {other.spec.release.image.ref}
+        except OneboxError:
+            continue  # not (or no longer) an app directory: nothing of it to keep
+    return refs
+
+
 def prune(app: App) -> None:
     """Keep the newest releases_kept (the live one and the previous one always), with their images."""
     state = app.load_state()
@@ -192,9 +208,18 @@ def prune(app: App) -> None:
             log(f"pruned release {record.id}")
     # Images of this app that no kept release runs (pruned releases, releases that failed),
     # compared by image ID: a kept release may name its image by digest, the listing by tag.
+    # Other apps of the server may build into the same repository: what they keep or are about
+    # to run stays. Listed first, resolved after: an image another app builds meanwhile is
+    # either not listed or resolved as kept.
     image = app.spec.release.image
-    kept_image_ids = {docker.image_id(ref) for ref in kept_images | {image.ref}} - {None}
-    for ref in sorted(set(basics.run(docker.images(docker.repository(image.ref)), check=False).stdout.split())):
+    listed = sorted(set(basics.run(docker.images(docker.repository(image.ref)), check=False).stdout.split()))
+    try:
+        others = other_apps_images(app)
+    except OneboxError as error:  # the apps registry unreadable: what the others keep is unknown
+        log(f"kept every image of {docker.repository(image.ref)} ({error})")
+        listed, others = [], set()
+    kept_image_ids = {docker.image_id(ref) for ref in kept_images | {image.ref} | others} - {None}
+    for ref in listed:
         if docker.image_id(ref) not in kept_image_ids:
             basics.run(docker.image_rm(ref), check=False)
     if swarm.enabled(app):

@@ -29,6 +29,8 @@ class BackupSettings(BaseModel):
     backup_restic_repository: str | None
     backup_s3_region: Annotated[str, Field(pattern=r"^[a-z0-9-]+$")]
     backup_restic_check_interval_days: PositiveInt
+    # The server's identity off-site (restic's --host); None: the inventory's host name.
+    backup_server_name: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$")] | None = None
 
     # --- secrets: environment or the git-ignored secrets file only (ONEBOX_BACKUP_...) ---
     backup_restic_password: SecretStr | None = None

@@ -183,6 +183,27 @@ def test_prune_keeps_the_release_a_rollback_goes_back_to_and_its_image(tmp_path,
     assert app.load_state().live == v1
 
 
+def test_prune_leaves_the_images_of_another_app_with_the_same_image_repository(tmp_path, fake, monkeypatch) -> None:
+    """Two apps of one server building into one app_image repository (the README's two-app example):
+    one app's prune never removes what the other keeps (its rollback image) or names (the image it builds)."""
+    other = make_app(tmp_path / "other", settings(app_name="jobs"), fake, monkeypatch, "jobs-v1")
+    monkeypatch.setattr(engine, "datetime", _Clock("v0"))
+    engine.apply(other)
+    fake.images.add("onebox/api:jobs-v2")  # the image the other app's next release is building
+    spec = json.loads((other.dir / "spec.json").read_text())
+    spec["release"]["image"]["ref"] = "onebox/api:jobs-v2"
+    (other.dir / "spec.json").write_text(json.dumps(spec))
+    registry = tmp_path / "apps.json"
+    registry.write_text(contract.apps_text({"onebox": contract.RegisteredApp(str(tmp_path / "app"), "onebox"),
+                                            "jobs": contract.RegisteredApp(str(other.dir), "jobs")}))
+    monkeypatch.setattr(contract, "APPS_FILE", str(registry))
+    for tag in ("v1", "v2", "v3"):
+        app = make_app(tmp_path, settings(releases_kept=2), fake, monkeypatch, tag)
+        monkeypatch.setattr(engine, "datetime", _Clock(tag))
+        engine.apply(app)
+    assert fake.images == {"onebox/api:v2", "onebox/api:v3", "onebox/api:jobs-v1", "onebox/api:jobs-v2"}
+
+
 class _Clock:
     """datetime for new_release: one release a minute, so ids differ and sort in order."""
 
