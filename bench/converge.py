@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from onebox.deploys.base import AIDE_INIT_UNIT  # noqa: E402
+from onebox.facts import AIDE_INIT_UNIT  # noqa: E402
 from onebox.inventory import settings_for_group  # noqa: E402
 from onebox.settings import Settings  # noqa: E402
 from onebox.verify.load import Load  # noqa: E402

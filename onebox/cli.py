@@ -27,7 +27,8 @@ without this command, its arguments given as pyinfra data:
 The others run `onebox-release <command>` (or `onebox-backup list`) on every host through
 `pyinfra exec` and print only the server's own lines. Either way pyinfra uses sudo when the
 inventory connects as the deploy user. Arguments are checked here, before any connection,
-and again by the deploy files (the same checks), which refuse before any operation.
+and again by the deploy files (the same checks, onebox/operator_args.py), which refuse
+before any operation. The command line each subcommand runs is onebox/pyinfra_argv.py's.
 
 Exit status:
     0    ok
@@ -40,9 +41,7 @@ Exit status:
 from __future__ import annotations
 
 import argparse
-import json
 import re
-import shlex
 import signal
 import subprocess
 import sys
@@ -50,10 +49,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from onebox import __version__, kit
-from onebox.contract import BACKUP_COMMAND, RELEASE_COMMAND, check_backup_name, check_release_id
-
-PYINFRA = str(Path(sys.executable).with_name("pyinfra"))
+from onebox import __version__
+from onebox.operator_args import MAINTENANCE_MESSAGE_MAX, RESTORE_SOURCES, Refused
+from onebox.pyinfra_argv import plan
 
 OK, FAILED, USAGE, ATTENTION, INTERRUPTED = 0, 1, 2, 3, 130
 EXIT_CODES = """exit status:
@@ -63,231 +61,10 @@ EXIT_CODES = """exit status:
   3    a host needs attention (status)
   130  interrupted"""
 
-# The pyinfra data the deploy files read (`--data key=value`); not settings: they stay out of the settings model.
-ROLLBACK_TO = "onebox_rollback_to"
-RESTORE_CONFIRM = "onebox_restore_confirm"
-RESTORE_FROM = "onebox_restore_from"
-RESTORE_NAME = "onebox_restore_name"
-MAINTENANCE = "onebox_maintenance"
-MAINTENANCE_MESSAGE = "onebox_maintenance_message"
-APP = "onebox_app"
-PURGE_CONFIRM = "onebox_purge_confirm"
-APP_NAME = re.compile(r"^[a-z][a-z0-9-]{0,29}$")  # as settings/apps.py's AppKey
-RESTORE_SOURCES = ("local", "offsite")
-MAINTENANCE_MESSAGE_MAX = 500
-SERVICE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
-
 SERVER_LINE = re.compile(r"^\[([^\]]+)\] ?(.*)$")  # column 0: "[host] ..." is the server's own output
 PYINFRA_HOST_LINE = re.compile(r"^\s+\[([^\]]+)\]\s+(.*)$")  # indented: pyinfra's own word about a host
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 ROUTINE = ("Connected", "Ready: ", "Success", "No changes")
-
-
-class Refused(ValueError):
-    """An argument onebox will not pass on; the message says which and why. Nothing was run."""
-
-
-# --- checks shared with the deploy files ------------------------------------------------------
-
-def data_text(data: Any, key: str) -> str:
-    """A text value of pyinfra data (`--data key=value`), "" when absent. pyinfra reads
-    true/false, numbers and JSON as such: a value it did not keep as text is refused."""
-    value = data.get(key)
-    if value is None:
-        return ""
-    if isinstance(value, str):
-        return value
-    raise Refused(f"onebox: {key}: pyinfra read {value!r} as {type(value).__name__}, not text; "
-                  f"give it as a JSON string (--data '{key}=\"...\"'); nothing was changed")
-
-
-def _checked(check, value: str) -> str | None:  # noqa: ANN001 - a contract.check_* function
-    """An operator's argument through its contract check, or None when not given."""
-    if not value:
-        return None
-    try:
-        return check(value)
-    except ValueError as error:
-        raise Refused(f"onebox: {error}; nothing was changed") from None
-
-
-def checked_release_id(value: str) -> str | None:
-    """A release id to roll back to, or None (the previous release)."""
-    return _checked(check_release_id, value)
-
-
-def checked_backup_name(value: str) -> str | None:
-    return _checked(check_backup_name, value)
-
-
-def check_maintenance_message(message: str) -> str:
-    """The text of the maintenance page: at most 500 printable characters (no newline, no control)."""
-    if len(message) > MAINTENANCE_MESSAGE_MAX:
-        raise Refused(f"onebox: the maintenance message has {len(message)} characters, at most "
-                      f"{MAINTENANCE_MESSAGE_MAX} are allowed; nothing was changed")
-    if not message.isprintable():
-        bad = next(char for char in message if not char.isprintable())
-        raise Refused(f"onebox: the maintenance message holds the unprintable character {bad!r} "
-                      "(one line of printable text only); nothing was changed")
-    return message
-
-
-def checked_app_name(value: str) -> str | None:
-    if value and not APP_NAME.match(value):
-        raise Refused(f"onebox: --app {value!r} is not an app name (lowercase letters, digits and -, as in the "
-                      "apps setting); nothing was changed")
-    return value or None
-
-
-def chosen_app(settings: Any, data: Any) -> Any:
-    """The app a deploy file works on: `onebox_app` (--app) among the settings' apps, or the only app."""
-    name = checked_app_name(data_text(data, APP))
-    apps = {app.app_name: app for app in settings.app_list}
-    if name is None:
-        if len(apps) > 1:
-            raise Refused(f"onebox: this server has several apps ({', '.join(apps)}): name one with --app NAME "
-                          f"(--data {APP}=NAME); nothing was changed")
-        return settings.app_list[0]
-    if name not in apps:
-        raise Refused(f"onebox: --app {name}: no such app in the settings (apps: {', '.join(apps)}); nothing was changed")
-    return apps[name]
-
-
-def rollback_target(data: Any) -> str | None:
-    """deploys/rollback.py's argument: the release id in `onebox_rollback_to`, or None."""
-    return checked_release_id(data_text(data, ROLLBACK_TO))
-
-
-def maintenance_request(data: Any) -> tuple[bool, str]:
-    """deploys/maintenance.py's arguments: (on?, message)."""
-    mode = data_text(data, MAINTENANCE)
-    if mode not in ("on", "off"):
-        raise Refused(f"onebox: {MAINTENANCE} must be 'on' or 'off' (got {mode!r}; e.g. --data {MAINTENANCE}=on); "
-                      "nothing was changed")
-    message = check_maintenance_message(data_text(data, MAINTENANCE_MESSAGE))
-    if mode == "off" and message:
-        raise Refused(f"onebox: {MAINTENANCE_MESSAGE} goes with {MAINTENANCE}=on only; nothing was changed")
-    return mode == "on", message
-
-
-def maintenance_command(app_dir: str, on: bool, message: str = "") -> str:
-    """The server's command: `onebox-release --app-dir DIR maintenance on [--message TEXT]` or `... off`."""
-    tool = f"{RELEASE_COMMAND} --app-dir {shlex.quote(app_dir)} maintenance"
-    if not on:
-        return f"{tool} off"
-    return f"{tool} on" + (f" --message {shlex.quote(message)}" if message else "")
-
-
-# --- the pyinfra command line each subcommand runs --------------------------------------------
-
-def deploy_file(inventory: str, name: str) -> str:
-    """The deploy directory's deploys/<name>.py (the inventory's folder's sibling) when it has one, as the
-    user would type it, else onebox's own: a deploy directory may add roles to its site.py."""
-    own = Path(inventory).resolve().parent.parent / "deploys" / f"{name}.py"
-    path = own if own.is_file() else kit.deploy_file(name)
-    try:
-        return str(path.relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return str(path)
-
-
-def _kept_as_text(value: str) -> bool:
-    """Whether pyinfra's `--data key=value` keeps `value` a string (pyinfra_cli.util.parse_cli_arg)."""
-    if value.lower() in ("true", "false"):
-        return False
-    try:
-        int(value)
-        return False
-    except ValueError:
-        pass
-    try:
-        json.loads(value)
-        return False
-    except ValueError:
-        return True
-
-
-def data_flag(key: str, value: str) -> list[str]:
-    """`--data key=value`, the value JSON-quoted when pyinfra would otherwise read it as a number, a boolean or JSON."""
-    return ["--data", f"{key}={value if _kept_as_text(value) else json.dumps(value, ensure_ascii=False)}"]
-
-
-def app_flags(app: str | None) -> list[str]:
-    """A deploy file's --data for --app NAME (checked)."""
-    name = checked_app_name(app or "")
-    return data_flag(APP, name) if name else []
-
-
-def app_option(app: str | None) -> list[str]:
-    """A server tool's --app NAME (checked)."""
-    name = checked_app_name(app or "")
-    return ["--app", name] if name else []
-
-
-def deploy_argv(inventory: str, dry: bool = False, extra: Sequence[str] = ()) -> list[str]:
-    # --dry without -y: pyinfra detects the changes (and --diff says why), then stops.
-    mode = ["--dry", "--diff"] if dry else []
-    return [PYINFRA, *([] if dry else ["-y"]), inventory, deploy_file(inventory, "site"), *mode, *extra]
-
-
-def rollback_argv(inventory: str, release_id: str | None = None, app: str | None = None) -> list[str]:
-    release_id = checked_release_id(release_id or "")
-    return [PYINFRA, "-y", inventory, deploy_file(inventory, "rollback"),
-            *(data_flag(ROLLBACK_TO, release_id) if release_id else []), *app_flags(app)]
-
-
-def restore_argv(inventory: str, source: str, name: str | None = None, yes: bool = False,
-                 app: str | None = None) -> list[str]:
-    if not yes:
-        raise Refused("onebox: a restore REPLACES the server's PostgreSQL database and Redis data with a backup "
-                      "(a safety dump of the current data is taken first). Nothing was run. To go ahead, add --yes: "
-                      "onebox restore INVENTORY --from local|offsite [--name NAME] --yes")
-    if source not in RESTORE_SOURCES:
-        raise Refused(f"onebox: --from must be 'local' or 'offsite' (got {source!r}); nothing was run")
-    name = checked_backup_name(name or "")
-    return [PYINFRA, "-y", inventory, deploy_file(inventory, "restore"), *data_flag(RESTORE_CONFIRM, "yes"),
-            *data_flag(RESTORE_FROM, source), *(data_flag(RESTORE_NAME, name) if name else []), *app_flags(app)]
-
-
-def backup_now_argv(inventory: str, app: str | None = None) -> list[str]:
-    return [PYINFRA, "-y", inventory, deploy_file(inventory, "backup_now"), *app_flags(app)]
-
-
-def purge_argv(inventory: str, app: str | None, yes: bool = False) -> list[str]:
-    if not app:
-        raise Refused("onebox: purge needs --app NAME (an app in apps_removed); nothing was run")
-    if not yes:
-        raise Refused(f"onebox: a purge DELETES app {app}'s database, Redis data, volumes, releases and backups for "
-                      f"good. Nothing was run. To go ahead, add --yes: onebox purge INVENTORY --app {app} --yes")
-    return [PYINFRA, "-y", inventory, deploy_file(inventory, "purge"), *app_flags(app), *data_flag(PURGE_CONFIRM, "yes")]
-
-
-def maintenance_argv(inventory: str, on: bool, message: str | None = None, app: str | None = None) -> list[str]:
-    message = check_maintenance_message(message or "")
-    if message and not on:
-        raise Refused("onebox: --message goes with `maintenance on` only; nothing was run")
-    return [PYINFRA, "-y", inventory, deploy_file(inventory, "maintenance"), *data_flag(MAINTENANCE, "on" if on else "off"),
-            *(data_flag(MAINTENANCE_MESSAGE, message) if message else []), *app_flags(app)]
-
-
-def exec_argv(inventory: str, *remote: str) -> list[str]:
-    """`pyinfra exec` of one server command, each word shell-quoted."""
-    return [PYINFRA, "-y", inventory, "exec", "--", " ".join(shlex.quote(word) for word in remote)]
-
-
-def logs_argv(inventory: str, follow: bool = False, lines: int | None = None, raw: bool = False,
-              service: str | None = None, app: str | None = None) -> list[str]:
-    if service and not SERVICE_NAME.match(service):
-        raise Refused(f"onebox: {service!r} is not a service name (api, worker, postgres, redis, ...); nothing was run")
-    return exec_argv(inventory, RELEASE_COMMAND, *app_option(app), "logs", *(["-f"] if follow else []),
-                     *(["-n", str(lines)] if lines is not None else []), *(["--raw"] if raw else []),
-                     *([service] if service else []))
-
-
-def run_argv(inventory: str, command: Sequence[str], app: str | None = None) -> list[str]:
-    if not command:
-        raise Refused("onebox: run needs a command: onebox run INVENTORY -- COMMAND...; nothing was run")
-    return exec_argv(inventory, RELEASE_COMMAND, *app_option(app), "run", "--", *command)
 
 
 # --- the command line -------------------------------------------------------------------------
@@ -394,33 +171,6 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
     if tail and args.command not in ("deploy", "run"):
         args.subparser.error(f"unexpected arguments after --: {' '.join(tail)}")
     return args
-
-
-def plan(args: argparse.Namespace) -> tuple[list[str], bool]:
-    """The pyinfra command line for parsed arguments, and whether it is a `pyinfra exec` (filtered output).
-    Raises Refused before anything runs."""
-    inventory = args.inventory
-    if args.command == "deploy":
-        return deploy_argv(inventory, args.dry, args.rest), False
-    app = getattr(args, "app", None)
-    if args.command == "rollback":
-        return rollback_argv(inventory, args.release_id, app), False
-    if args.command == "restore":
-        return restore_argv(inventory, args.source, args.name, args.yes, app), False
-    if args.command == "purge":
-        return purge_argv(inventory, app, args.yes), False
-    if args.command == "backup":
-        return (backup_now_argv(inventory, app), False) if args.action == "now" else \
-            (exec_argv(inventory, BACKUP_COMMAND, *app_option(app), "list"), True)
-    if args.command == "maintenance":
-        return maintenance_argv(inventory, args.action == "on", getattr(args, "message", None), app), False
-    if args.command in ("status", "releases"):
-        return exec_argv(inventory, RELEASE_COMMAND, *app_option(app), args.command), True
-    if args.command == "logs":
-        return logs_argv(inventory, args.follow, args.lines, args.raw, args.service, app), True
-    if args.command == "run":
-        return run_argv(inventory, [*args.words, *args.rest], app), True
-    raise AssertionError(args.command)
 
 
 # --- running it -------------------------------------------------------------------------------

@@ -84,6 +84,10 @@ class AppFiles:
         return f"/etc/onebox/{self._named('backup')}.json"
 
     @property
+    def backup_secrets(self) -> str:  # the restic password and S3 keys of this app's off-site copies
+        return f"/etc/onebox/{self._named('backup')}.env"
+
+    @property
     def backup_state_dir(self) -> str:
         return self._named(BACKUP_STATE_DIR)
 
@@ -148,7 +152,7 @@ def upstream_port(text: str) -> int | None:
 # --- names an operator types, checked before they reach a command -----------------------------
 
 RELEASE_ID = re.compile(r"^\d{8}-\d{6}-[0-9a-f]{6}$")  # 20261202-081500-3fa2c1
-BACKUP_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+BACKUP_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}\Z")
 
 
 def check_release_id(value: str) -> str:
@@ -161,6 +165,30 @@ def check_backup_name(value: str) -> str:
     if not BACKUP_NAME.match(value) or ".." in value:
         raise ValueError(f"{value!r} is not a backup name (letters, digits, . _ -; see `onebox backup list`)")
     return value
+
+
+# --- the release's env file (app.env): what compose's env_file parser reads back exactly ------
+
+def env_value_problem(value: str) -> str | None:
+    """Why `value` cannot be an app.env value compose reads back exactly, or None. compose takes a
+    single-quoted value literally (no `$` interpolation, no ` #` comment, no escapes); inside one, a
+    quote cannot be written and a trailing backslash would escape the closing quote."""
+    if "'" in value:
+        return "contains a single quote (')"
+    if value.endswith("\\"):
+        return "ends with a backslash"
+    if any(char in value for char in "\r\n\x00"):
+        return "is more than one line"
+    return None
+
+
+def env_file_text(env: dict[str, str]) -> str:
+    """app.env: one NAME='value' line each (see env_value_problem); a value it cannot hold is refused."""
+    for name, value in env.items():
+        problem = env_value_problem(value)
+        if problem:
+            raise ValueError(f"app_env: {name} {problem}, which compose's env file cannot hold as it is")
+    return "".join(f"{name}='{value}'\n" for name, value in env.items())
 
 
 # --- the spec: what the server is asked to run ------------------------------------------------

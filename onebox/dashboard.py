@@ -1,5 +1,6 @@
 """`onebox dashboard INVENTORY`: an SSH tunnel to the server's Prometheus (on its loopback
-only) and the local URL of onebox's console page, until Ctrl-C.
+only) and the local URL of onebox's console page, until Ctrl-C (or SIGTERM, SIGHUP: a closed
+terminal, a `kill`), which closes the tunnel too.
 
 The SSH options come from the inventory, as pyinfra reads it (user, port, key, known hosts).
 """
@@ -7,10 +8,12 @@ The SSH options come from the inventory, as pyinfra reads it (user, port, key, k
 from __future__ import annotations
 
 import runpy
+import signal
 import socket
 import subprocess
 import sys
 import time
+from types import FrameType
 from typing import Any
 
 from onebox.contract import PROMETHEUS_URL
@@ -52,32 +55,52 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def close(tunnel: subprocess.Popen) -> None:
+    if tunnel.poll() is None:
+        tunnel.terminate()
+    tunnel.wait()
+
+
 def open_tunnel(args: list[str], local_port: int) -> subprocess.Popen:
     remote = PROMETHEUS_URL.removeprefix("http://")
     tunnel = subprocess.Popen(["ssh", "-N", "-L", f"127.0.0.1:{local_port}:{remote}", *args])
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline and tunnel.poll() is None:
-        try:
-            with socket.create_connection(("127.0.0.1", local_port), timeout=1):
-                return tunnel
-        except OSError:
-            time.sleep(0.2)
-    tunnel.terminate()
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and tunnel.poll() is None:
+            try:
+                with socket.create_connection(("127.0.0.1", local_port), timeout=1):
+                    return tunnel
+            except OSError:
+                time.sleep(0.2)
+    except BaseException:  # interrupted while it comes up
+        close(tunnel)
+        raise
+    close(tunnel)
     raise SystemExit("onebox: the SSH tunnel to the server's Prometheus did not come up (see ssh's message above)")
+
+
+def interrupt(signum: int, frame: FrameType | None) -> None:
+    """SIGTERM and SIGHUP end the dashboard as Ctrl-C does: the tunnel is closed, not left running."""
+    raise KeyboardInterrupt
 
 
 def main(inventory: str, port: int | None = None) -> int:
     local_port = port or free_port()
-    tunnel = open_tunnel(ssh_args(inventory), local_port)
-    print(f"onebox dashboard: http://127.0.0.1:{local_port}{CONSOLE_PATH}\n"
-          f"  Prometheus (queries, alerts, targets): http://127.0.0.1:{local_port}/\n"
-          "  Ctrl-C closes the tunnel.", flush=True)
+    previous = {signum: signal.signal(signum, interrupt) for signum in (signal.SIGTERM, signal.SIGHUP)}
     try:
-        return tunnel.wait()
+        tunnel = open_tunnel(ssh_args(inventory), local_port)
+        try:
+            print(f"onebox dashboard: http://127.0.0.1:{local_port}{CONSOLE_PATH}\n"
+                  f"  Prometheus (queries, alerts, targets): http://127.0.0.1:{local_port}/\n"
+                  "  Ctrl-C closes the tunnel.", flush=True)
+            return tunnel.wait()
+        finally:
+            close(tunnel)
     except KeyboardInterrupt:
-        tunnel.terminate()
-        tunnel.wait()
         return 0
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 if __name__ == "__main__":

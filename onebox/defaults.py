@@ -273,6 +273,10 @@ backup_restic_repository = None
 backup_s3_region = "us-east-1"
 # Days between two `restic check` runs of the off-site repository (done by the backup run).
 backup_restic_check_interval_days = 7
+# The server's name off-site: its snapshots are restic's --host <name>, tagged app=<app_name>, and
+# retention and restores take this server's only. None: the inventory's host name, which a rebuilt
+# server keeps (restore it before its first nightly run). Two servers sharing a repository need two names.
+backup_server_name = None
 
 # --- monitoring and alerts ---
 # Prometheus, Alertmanager and the node, blackbox, PostgreSQL, Redis and nginx exporters from the
@@ -313,6 +317,7 @@ alert_group_interval_seconds = 300
 # Hours before a still-firing alert is sent again.
 alert_repeat_interval_hours = 4
 # Webhook for alerts (generic JSON, Alertmanager's; ntfy and Slack-style receivers accept it); None: none.
+# A URL with a token (Slack, Discord) is a secret: supply it as ONEBOX_ALERT_WEBHOOK_URL instead (never printed).
 alert_webhook_url = None
 # E-mail alerts to these addresses (needs alert_smtp_host and alert_email_from; password ONEBOX_ALERT_SMTP_PASSWORD).
 alert_email_to = []

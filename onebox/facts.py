@@ -147,3 +147,35 @@ class SwarmNodes(FactBase):
     def process(self, output: list[str]) -> list[dict]:
         text = "\n".join(output).strip()
         return json.loads(text) if text.startswith("[") else []
+
+
+class PendingSecurityUpdates(FactBase):
+    """name:arch of the packages with an update waiting in a -security suite (lynis PKGS-7392),
+    held packages excepted. `apt list` reads the lists without running the resolver, which
+    `apt-get --dry-run upgrade` would (several times slower on every deploy)."""
+
+    def command(self) -> str:
+        # Two listings joined in one pipe: the held packages mark themselves, then awk filters.
+        return raw_shell("{ apt-mark showhold 2>/dev/null | sed 's|$|/held|'; LC_ALL=C apt list --upgradable 2>/dev/null; }"
+                         " | awk -F'[/ ]' '$2 == \"held\" { held[$1] = 1; next }"
+                         " $2 ~ /-security/ && !($1 in held) { print $1 \":\" $4 }'")
+
+    def process(self, output: list[str]) -> list[str]:
+        return sorted({line.strip() for line in output if line.strip()})
+
+
+# AIDE's database, and the unit its first recording runs as (operations.aide_baseline).
+AIDE_DATABASE = "/var/lib/aide/aide.db"
+AIDE_INIT_UNIT = "onebox-aide-init"
+
+
+class AideDatabase(FactBase):
+    """'present', 'building' (onebox's background aideinit runs) or 'missing'."""
+
+    def command(self) -> str:
+        return raw_shell(f"if [ -e {shlex.quote(AIDE_DATABASE)} ]; then echo present; "
+                         f"elif systemctl is-active -q {shlex.quote(AIDE_INIT_UNIT)}; then echo building; "
+                         "else echo missing; fi")
+
+    def process(self, output: list[str]) -> str:
+        return "".join(output).strip()

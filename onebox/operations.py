@@ -13,7 +13,7 @@ from pyinfra import host
 from pyinfra.api import FileUploadCommand, QuoteString, StringCommand, operation
 from pyinfra.facts.files import File, Sha1File
 
-from onebox.facts import PrivateFileFingerprint
+from onebox.facts import AIDE_INIT_UNIT, AideDatabase, PendingSecurityUpdates, PrivateFileFingerprint
 from onebox.shell import raw_shell
 
 # Root-only (0700): files wait here before they go into place, so a staged secret is
@@ -130,3 +130,30 @@ def upload_command(data: bytes, dest: str) -> FileUploadCommand:
     arguments = getattr(host, "current_op_global_arguments", None) or {}
     temp_dir = arguments.get("_temp_dir")
     return FileUploadCommand(BytesIO(data), dest, remote_temp_filename=host.get_temp_filename(dest, temp_directory=temp_dir))
+
+
+@operation()
+def security_updates():
+    """Upgrade the packages that have a pending security update, keeping local config files.
+
+    The fact is read again when the operation runs, so it sees the lists that
+    apt.update refreshed earlier in the same deploy.
+    """
+    pending = host.get_fact(PendingSecurityUpdates)
+    if not pending:
+        host.noop("no security updates are pending")
+        return
+    yield StringCommand("env", "DEBIAN_FRONTEND=noninteractive", "apt-get", "install", "-y", "-q", "--only-upgrade",
+                        "-o", "DPkg::Lock::Timeout=300", "-o", "Dpkg::Options::=--force-confdef",
+                        "-o", "Dpkg::Options::=--force-confold", *(QuoteString(package) for package in pending))
+
+
+@operation()
+def aide_baseline():
+    """Start recording the AIDE database when there is none, in the background at idle priority."""
+    state = host.get_fact(AideDatabase)
+    if state != "missing":
+        host.noop(f"the AIDE database is {state}")
+        return
+    yield StringCommand("systemd-run", QuoteString(f"--unit={AIDE_INIT_UNIT}"), "--collect", "--property=Nice=19",
+                        "--property=IOSchedulingClass=idle", "/usr/sbin/aideinit", "--yes", "--force")

@@ -17,5 +17,22 @@ _env = Environment(
 )
 
 
+def yaml_str(value: object) -> str:
+    """`value` as a YAML double-quoted scalar that reads back as exactly str(value): a backslash, a quote or
+    a newline in a setting (a password) is escaped, never interpreted, and cannot end the string."""
+    out = []
+    for char in str(value):
+        if char in '"\\':
+            out.append("\\" + char)
+        elif " " <= char <= "~":
+            out.append(char)
+        else:  # anything else as an escape: YAML's printable set differs between versions and readers
+            out.append(f"\\u{ord(char):04x}" if ord(char) < 0x10000 else f"\\U{ord(char):08x}")
+    return '"' + "".join(out) + '"'
+
+
+_env.filters["yaml"] = yaml_str
+
+
 def render(template: str, **context: Any) -> str:
     return _env.get_template(template).render(header=HEADER, **context)

@@ -8,6 +8,7 @@ import json
 import shlex
 from io import StringIO
 
+from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.operations import apt, files, server, systemd
 from pyinfra.operations.util import any_changed
@@ -19,7 +20,7 @@ from onebox.render import render
 from onebox.settings import Settings
 
 SCRIPT = contract.BACKUP_COMMAND  # installed by deploys/tools.py
-SECRETS = "/etc/onebox/backup.env"  # shared by the apps of a server (one restic password, one set of S3 keys)
+SECRETS_DIR = "/etc/onebox"  # each app's secrets file (contract.AppFiles.backup_secrets): backup.env, backup-<app>.env
 RELEASE_TOOL = contract.RELEASE_COMMAND
 UNIT_DIR = "/etc/systemd/system"
 
@@ -35,9 +36,15 @@ def units(s: Settings) -> tuple[str, str]:
     return f"{s.files.backup_unit}.timer", f"{s.files.backup_unit}.service"
 
 
-def backup_config(s: Settings) -> str:
+def server_name(s: Settings, inventory_name: str) -> str:
+    """The server's identity off-site: backup_server_name, else the inventory's host name (which a
+    rebuild of the server keeps, unlike its app name, shared by staging and production)."""
+    return s.backup_server_name or inventory_name
+
+
+def backup_config(s: Settings, identity: str) -> str:
     """The app's backup configuration (contract.AppFiles.backup_config): everything the server
-    script needs except secrets."""
+    script needs except secrets. `identity`: the server's name off-site (server_name())."""
     return json.dumps({
         "enabled": s.backup_enabled,
         "app_name": s.app_name,
@@ -48,11 +55,12 @@ def backup_config(s: Settings) -> str:
         "postgres_db": s.postgres_db,
         "backup_dir": s.app_backup_dir,
         "state_dir": s.files.backup_state_dir,
-        "secrets_file": SECRETS,
+        "secrets_file": s.files.backup_secrets,
         "keep_last": s.backup_keep_last,
         "keep_daily": s.backup_keep_daily,
         "keep_weekly": s.backup_keep_weekly,
         "restic_repository": s.backup_restic_repository,
+        "server_name": identity,
         "s3_region": s.backup_s3_region,
         "restic_check_interval_days": s.backup_restic_check_interval_days,
         "release_tool": RELEASE_TOOL,
@@ -61,7 +69,8 @@ def backup_config(s: Settings) -> str:
 
 
 def backup_secrets(s: Settings) -> str:
-    """/etc/onebox/backup.env: the restic password and S3 keys, as restic reads them from its environment."""
+    """The app's secrets file (/etc/onebox/backup.env, or backup-<app>.env with several apps): the
+    restic password and S3 keys of its off-site copies, as restic reads them from its environment."""
     if not (s.backup_enabled and s.backup_restic_repository):
         return ""
     values = {
@@ -70,6 +79,12 @@ def backup_secrets(s: Settings) -> str:
         "AWS_SECRET_ACCESS_KEY": s.backup_s3_secret_access_key,
     }
     return "".join(f"{name}={value.get_secret_value()}\n" for name, value in values.items() if value is not None)
+
+
+def secrets_files(s: Settings) -> dict[str, str]:
+    """Every app's secrets file and its content: each app its own, so that an app's off-site copies
+    never depend on another app's settings."""
+    return {app.files.backup_secrets: backup_secrets(app) for app in s.app_list}
 
 
 def restore_refusal(confirm: str, source: str, name: str, offsite_configured: bool | None) -> str | None:
@@ -103,10 +118,15 @@ def configure_backups(s: Settings) -> None:
     files.directory(name="Create /etc/onebox.", path="/etc/onebox", mode="755")
     files.directory(name=f"Create the backup directory {s.backup_dir} (root only).", path=s.backup_dir,
                     mode="700", user="root", group="root")
-    checked_file(name="Upload the off-site backup secrets (root only).", dest=SECRETS, content=backup_secrets(s),
-                 mode="600")
+    secrets = secrets_files(s)
+    for path, content in secrets.items():
+        checked_file(name=f"Upload the off-site backup secrets {path} (root only).", dest=path, content=content,
+                     mode="600")
+    identity = server_name(s, host.name)
     for app in s.app_list:
-        configure_app_backups(app)
+        configure_app_backups(app, identity)
+    # What no current app reads: a former single-app server's backup.env, a retired app's file.
+    remove_unlisted(SECRETS_DIR, "backup*.env", set(secrets), "the off-site backup secrets")
     kept = {f"{UNIT_DIR}/{unit}" for app in s.app_list if app.backup_enabled for unit in units(app)}
     for timer in (path for path in unlisted(UNIT_DIR, "onebox-backup*.timer", kept)):
         server.shell(name=f"Stop and disable {timer} (no current app's).",
@@ -115,7 +135,7 @@ def configure_backups(s: Settings) -> None:
     systemd.daemon_reload(name="Reload systemd without the backup units of no current app.", _if=any_changed(*removed))
 
 
-def configure_app_backups(s: Settings) -> None:
+def configure_app_backups(s: Settings, identity: str) -> None:
     if s.app_backup_dir != s.backup_dir:
         files.directory(name=f"Create {s.app_backup_dir}, app {s.app_name}'s backups (root only).",
                         path=s.app_backup_dir, mode="700", user="root", group="root")
@@ -125,7 +145,7 @@ def configure_app_backups(s: Settings) -> None:
     # exists even when backups are off (the dump then does nothing).
     config = s.files.backup_config
     checked_file(name=f"Write app {s.app_name}'s backup configuration (root only).", dest=config,
-                 content=backup_config(s), mode="600", check=f"{SCRIPT} --config {config} status >/dev/null")
+                 content=backup_config(s, identity), mode="600", check=f"{SCRIPT} --config {config} status >/dev/null")
     if s.backup_enabled:
         schedule_backups(s)
     else:

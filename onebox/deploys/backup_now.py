@@ -12,10 +12,10 @@ import sys
 from pyinfra import host
 from pyinfra.operations import server
 
-from onebox.cli import Refused, chosen_app
 from onebox.contract import BACKUP_COMMAND, RELEASE_COMMAND
 from onebox.deploys.tools import install_server_tools
 from onebox.inventory import use_private_upload_dir
+from onebox.operator_args import Refused, chosen_app
 
 LABEL = "manual"
 

@@ -7,14 +7,14 @@ import shlex
 from io import StringIO
 
 from pyinfra import host
-from pyinfra.api import FactBase, QuoteString, StringCommand, deploy, operation
+from pyinfra.api import deploy
 from pyinfra.facts.files import Directory
 from pyinfra.facts.systemd import SystemdEnabled
 from pyinfra.operations import apt, files, server, systemd
 
 from onebox.deploys.swarm import swarm_firewall
 from onebox.facts import InContainer
-from onebox.operations import checked_file
+from onebox.operations import aide_baseline, checked_file, security_updates
 from onebox.render import render
 from onebox.settings import Settings
 from onebox.shell import raw_shell
@@ -140,37 +140,6 @@ def configure_unattended_upgrades(s: Settings) -> None:
                     running=True, enabled=True)
 
 
-class PendingSecurityUpdates(FactBase):
-    """name:arch of the packages with an update waiting in a -security suite (lynis PKGS-7392),
-    held packages excepted. `apt list` reads the lists without running the resolver, which
-    `apt-get --dry-run upgrade` would (several times slower on every deploy)."""
-
-    def command(self) -> str:
-        # Two listings joined in one pipe: the held packages mark themselves, then awk filters.
-        return raw_shell("{ apt-mark showhold 2>/dev/null | sed 's|$|/held|'; LC_ALL=C apt list --upgradable 2>/dev/null; }"
-                         " | awk -F'[/ ]' '$2 == \"held\" { held[$1] = 1; next }"
-                         " $2 ~ /-security/ && !($1 in held) { print $1 \":\" $4 }'")
-
-    def process(self, output: list[str]) -> list[str]:
-        return sorted({line.strip() for line in output if line.strip()})
-
-
-@operation()
-def security_updates():
-    """Upgrade the packages that have a pending security update, keeping local config files.
-
-    The fact is read again when the operation runs, so it sees the lists that
-    apt.update refreshed earlier in the same deploy.
-    """
-    pending = host.get_fact(PendingSecurityUpdates)
-    if not pending:
-        host.noop("no security updates are pending")
-        return
-    yield StringCommand("env", "DEBIAN_FRONTEND=noninteractive", "apt-get", "install", "-y", "-q", "--only-upgrade",
-                        "-o", "DPkg::Lock::Timeout=300", "-o", "Dpkg::Options::=--force-confdef",
-                        "-o", "Dpkg::Options::=--force-confold", *(QuoteString(package) for package in pending))
-
-
 SYSCTL_DIR = "/etc/sysctl.d"
 
 
@@ -226,10 +195,6 @@ def configure_logins(s: Settings) -> None:
         files.put(name=f"Show the legal banner in {path}.", src=StringIO(render("login/issue.j2", s=s)), dest=path)
 
 
-AIDE_DATABASE = "/var/lib/aide/aide.db"
-AIDE_INIT_UNIT = "onebox-aide-init"
-
-
 def configure_file_integrity(s: Settings) -> None:
     if not s.aide_enabled:
         apt.packages(name="Remove AIDE (aide_enabled is off).", packages=["aide", "aide-common"], present=False)
@@ -242,29 +207,6 @@ def configure_file_integrity(s: Settings) -> None:
         dest="/etc/aide/aide.conf.d/50_aide_onebox", content=render("aide/50_aide_onebox.j2", s=s),
         check="aide --config-check --config=/etc/aide/aide.conf",
     )
-
-
-class AideDatabase(FactBase):
-    """'present', 'building' (onebox's background aideinit runs) or 'missing'."""
-
-    def command(self) -> str:
-        return raw_shell(f"if [ -e {shlex.quote(AIDE_DATABASE)} ]; then echo present; "
-                         f"elif systemctl is-active -q {shlex.quote(AIDE_INIT_UNIT)}; then echo building; "
-                         "else echo missing; fi")
-
-    def process(self, output: list[str]) -> str:
-        return "".join(output).strip()
-
-
-@operation()
-def aide_baseline():
-    """Start recording the AIDE database when there is none, in the background at idle priority."""
-    state = host.get_fact(AideDatabase)
-    if state != "missing":
-        host.noop(f"the AIDE database is {state}")
-        return
-    yield StringCommand("systemd-run", QuoteString(f"--unit={AIDE_INIT_UNIT}"), "--collect", "--property=Nice=19",
-                        "--property=IOSchedulingClass=idle", "/usr/sbin/aideinit", "--yes", "--force")
 
 
 @deploy("Record the file integrity baseline")

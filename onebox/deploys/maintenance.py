@@ -14,9 +14,9 @@ import sys
 from pyinfra import host
 from pyinfra.operations import server
 
-from onebox.cli import Refused, chosen_app, maintenance_command, maintenance_request
 from onebox.deploys.tools import install_server_tools
 from onebox.inventory import use_private_upload_dir
+from onebox.operator_args import Refused, chosen_app, maintenance_command, maintenance_request
 
 # Refuse before any operation is planned: nothing on the server changes.
 settings = host.data.onebox_settings

@@ -70,11 +70,14 @@ def install_monitoring(s: Settings) -> None:
     blackbox = checked_file(name="Write the public URL probes (blackbox.yml).", dest=f"{PROMETHEUS_DIR}/blackbox.yml",
                             content=render("prometheus/blackbox.yml.j2", s=s),
                             check=f"prometheus-blackbox-exporter --config.check --config.file {PROMETHEUS_DIR}/blackbox.yml")
-    # The SMTP password is in the file (root and Alertmanager only; uploaded, never diffed or printed).
+    # The SMTP password and the webhook URL (its token) are in the file (root and Alertmanager only;
+    # uploaded, never diffed or printed).
     password = s.alert_smtp_password.get_secret_value() if s.alert_smtp_password else ""
+    webhook_url = s.alert_webhook_url.get_secret_value() if s.alert_webhook_url else ""
     routes = checked_file(name="Write alertmanager.yml (checked by amtool; root and Alertmanager only).",
                           dest=f"{PROMETHEUS_DIR}/alertmanager.yml", mode="640", group="prometheus",
-                          content=render("prometheus/alertmanager.yml.j2", s=s, smtp_password=password),
+                          content=render("prometheus/alertmanager.yml.j2", s=s, smtp_password=password,
+                                         webhook_url=webhook_url),
                           check=f"amtool check-config {PROMETHEUS_DIR}/alertmanager.yml >/dev/null")
     files.put(name="Tell onebox-release where alerts go (onebox status).", src=StringIO(monitoring_config(s)),
               dest=contract.MONITORING_FILE)

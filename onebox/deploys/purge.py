@@ -11,9 +11,9 @@ import sys
 
 from pyinfra import host
 
-from onebox.cli import APP, PURGE_CONFIRM, Refused, checked_app_name, data_text
 from onebox.deploys.tools import install_server_tools
 from onebox.inventory import use_private_upload_dir
+from onebox.operator_args import APP, PURGE_CONFIRM, Refused, checked_app_name, data_text
 from onebox.rollout import purge
 
 settings = host.data.onebox_settings

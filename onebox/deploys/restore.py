@@ -22,11 +22,11 @@ import sys
 from pyinfra import host
 from pyinfra.operations import server
 
-from onebox.cli import RESTORE_CONFIRM, RESTORE_FROM, RESTORE_NAME, Refused, chosen_app, data_text
 from onebox.contract import BACKUP_COMMAND, RELEASE_COMMAND
 from onebox.deploys.backup import configure_backups, restore_refusal
 from onebox.deploys.tools import install_server_tools
 from onebox.inventory import use_private_upload_dir
+from onebox.operator_args import RESTORE_CONFIRM, RESTORE_FROM, RESTORE_NAME, Refused, chosen_app, data_text
 
 # Refuse before any operation is planned: nothing on the server changes.
 settings = host.data.onebox_settings

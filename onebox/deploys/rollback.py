@@ -13,9 +13,9 @@ import sys
 
 from pyinfra import host
 
-from onebox.cli import Refused, chosen_app, rollback_target
 from onebox.deploys.tools import install_server_tools
 from onebox.inventory import use_private_upload_dir
+from onebox.operator_args import Refused, chosen_app, rollback_target
 from onebox.rollout import rollback
 
 # Refuse before any operation is planned: nothing on the server changes.

@@ -7,6 +7,7 @@ import contextlib
 import fcntl
 import json
 import os
+import re
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -25,6 +26,17 @@ class OneboxError(RuntimeError):
 
 class UsageError(OneboxError):
     exit_code = EXIT_USAGE
+
+
+# C0 (ESC, CR, LF, ...) but tab, DEL, and C1 (CSI, OSC, ... as single characters).
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
+
+
+def printable(text: str) -> str:
+    """Text from an app (its log lines, its containers' states, its messages) as it may reach the
+    operator's terminal: each control character as a visible escape (\\x1b), so none can clear the
+    screen, set the clipboard (OSC 52) or start a new line. A tab stays a tab."""
+    return _CONTROL.sub(lambda match: f"\\x{ord(match[0]):02x}", text)
 
 
 _started = time.monotonic()

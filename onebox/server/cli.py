@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 from onebox import contract
-from onebox.server import basics, engine, exporters, metrics, removal, reports, slots, swarm, switch
+from onebox.server import basics, engine, exporters, metrics, removal, reports, slot_project, slots, swarm, switch
 from onebox.server.basics import OneboxError
 from onebox.server.model import App, app_dirs_from_server, now
 
@@ -111,7 +111,7 @@ def relay_detached(app_dir: Path, argv: list[str]) -> int:
         tool = [me]
     elif me.endswith(".pyz"):
         tool = [me, "release"]
-    else:  # a checkout: as a module, so onebox/server/secrets.py never shadows the stdlib's secrets
+    else:  # a checkout: as a module; a script would put its own directory, onebox/server/, first on sys.path
         tool = ["-m", "onebox.server", "release"]
     # Appended, never truncated: a second run (waiting for the lock) must not wipe the first's lines.
     if log_path.exists() and log_path.stat().st_size > LOG_ROTATE_BYTES:
@@ -178,7 +178,7 @@ def dispatch(args: argparse.Namespace, app_dir: Path) -> int:
             state, record = app.live_record()
             assert state.slot is not None
             if args.command == "stop-app":
-                slots.compose(app, record, state.slot, "stop")
+                slot_project.compose(app, record, state.slot, "stop")
                 if swarm.enabled(app):  # the API replicas on the workers too
                     swarm.stop(app, state.slot)
             else:
@@ -213,7 +213,7 @@ def status_of_every_app(app_dirs: list[Path]) -> int:
             print(f"== app {app.name} ({app_dir})", flush=True)
             codes.append(reports.status(app))
         except OneboxError as error:
-            print(f"== app at {app_dir}\nATTENTION: {error}", flush=True)
+            print(f"== app at {app_dir}\nATTENTION: {basics.printable(str(error))}", flush=True)
             codes.append(basics.EXIT_ATTENTION)
     return max(codes, key=lambda code: {basics.EXIT_OK: 0, basics.EXIT_ATTENTION: 1}.get(code, 2))
 

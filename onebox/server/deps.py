@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from onebox.server import basics, docker, secrets, swarm
+from onebox.server import basics, docker, secret_files, swarm
 from onebox.server.basics import OneboxError
 from onebox.server.model import App
 
@@ -28,7 +28,7 @@ def _network(app: App) -> None:
 def expand(app: App) -> None:
     """Before a release: start what is missing, touch nothing that runs (no recreate, no removal)."""
     _network(app)
-    secrets.write_postgres_secret(app)
+    secret_files.write_postgres_secret(app)
     check_postgres_major(app)
     basics.run(compose_argv(app, "up", "-d", "--wait", "--wait-timeout", "180", "--no-recreate"),
                capture=False, what="starting the dependencies")
@@ -40,7 +40,7 @@ def contract(app: App) -> None:
     """After the switch (or with no release at stake): the dependencies exactly as declared,
     changed ones recreated, removed ones stopped (their volumes stay)."""
     _network(app)
-    secrets.write_postgres_secret(app)
+    secret_files.write_postgres_secret(app)
     check_postgres_major(app)
     basics.run(compose_argv(app, "up", "-d", "--wait", "--wait-timeout", "180", "--remove-orphans"),
                capture=False, what="applying the dependencies")

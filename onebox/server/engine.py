@@ -17,9 +17,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from onebox import contract
-from onebox.server import basics, deps, docker, images, secrets, slots, swarm, switch
+from onebox.server import basics, deps, docker, images, secret_files, slot_project, slots, swarm, switch
 from onebox.server.basics import OneboxError
-from onebox.server.model import App, ReleaseRecord, Transition, now, other
+from onebox.server.model import App, ReleaseRecord, Transition, now, other, registered_apps
 
 
 def log(message: str) -> None:
@@ -36,14 +36,18 @@ def new_release(app: App, image: str) -> ReleaseRecord:
         created += timedelta(seconds=1)  # the same inputs again within a second (a secret changed)
     record = ReleaseRecord(id=f"{created:%Y%m%d-%H%M%S}-{inputs[:6]}", image=image,
                            created=created.strftime("%Y-%m-%dT%H:%M:%SZ"), source=app.spec.release.source_label,
-                           inputs=inputs, secrets=secrets.fingerprint(app),
+                           inputs=inputs, secrets=secret_files.fingerprint(app),
                            processes_started=bool(app.spec.release.processes))
     release_dir = app.releases_dir / record.id
     release_dir.mkdir(parents=True, mode=0o700)
     shutil.copy(app.dir / "app.compose.yaml", release_dir / "compose.yaml")
-    env = secrets.render(app.spec.release.env, secrets.placeholders(app, record.id))
-    basics.write_atomic(release_dir / "app.env", "".join(f"{name}={value}\n" for name, value in env.items()))
-    secrets.write_release_secrets(app, release_dir, record.id)
+    env = secret_files.render(app.spec.release.env, secret_files.placeholders(app, record.id))
+    try:
+        env_text = contract.env_file_text(env)  # quoted: compose would read `$`, `#` and quotes in it
+    except ValueError as error:
+        raise OneboxError(str(error)) from None
+    basics.write_atomic(release_dir / "app.env", env_text)
+    secret_files.write_release_secrets(app, release_dir, record.id)
     override = images.release_override(app, image)
     if override:
         basics.write_json(release_dir / "override.json", override)
@@ -62,7 +66,7 @@ def release_step(app: App, record: ReleaseRecord, slot: str, backup_command: str
                            f"release-{record.id}"], capture=False, check=False).ok:
             raise OneboxError("the pre-release backup failed; the running version was left as it was")
     log(f"release step: {' '.join(step)}")
-    if not slots.compose(app, record, slot, "run", "--rm", "--no-deps", "-T", "api", *step, check=False).ok:
+    if not slot_project.compose(app, record, slot, "run", "--rm", "--no-deps", "-T", "api", *step, check=False).ok:
         raise OneboxError("the release step failed (e.g. the database migration); the running version was left as it was")
 
 
@@ -173,6 +177,22 @@ def heal(app: App) -> list[str]:
     return fixed
 
 
+def other_apps_images(app: App) -> set[str]:
+    """The images the server's other apps may run: each release they keep, and the image their
+    spec names (the one a release of theirs may be building or pulling now)."""
+    refs: set[str] = set()
+    for entry in registered_apps(contract.APPS_FILE).values():
+        directory = Path(entry.dir)
+        if directory.resolve() == app.dir.resolve():
+            continue
+        try:
+            other = App(directory)
+            refs |= {record.image for record in other.records()} | {other.spec.release.image.ref}
+        except OneboxError:
+            continue  # not (or no longer) an app directory: nothing of it to keep
+    return refs
+
+
 def prune(app: App) -> None:
     """Keep the newest releases_kept (the live one and the previous one always), with their images."""
     state = app.load_state()
@@ -188,9 +208,18 @@ def prune(app: App) -> None:
             log(f"pruned release {record.id}")
     # Images of this app that no kept release runs (pruned releases, releases that failed),
     # compared by image ID: a kept release may name its image by digest, the listing by tag.
+    # Other apps of the server may build into the same repository: what they keep or are about
+    # to run stays. Listed first, resolved after: an image another app builds meanwhile is
+    # either not listed or resolved as kept.
     image = app.spec.release.image
-    kept_image_ids = {docker.image_id(ref) for ref in kept_images | {image.ref}} - {None}
-    for ref in sorted(set(basics.run(docker.images(docker.repository(image.ref)), check=False).stdout.split())):
+    listed = sorted(set(basics.run(docker.images(docker.repository(image.ref)), check=False).stdout.split()))
+    try:
+        others = other_apps_images(app)
+    except OneboxError as error:  # the apps registry unreadable: what the others keep is unknown
+        log(f"kept every image of {docker.repository(image.ref)} ({error})")
+        listed, others = [], set()
+    kept_image_ids = {docker.image_id(ref) for ref in kept_images | {image.ref} | others} - {None}
+    for ref in listed:
         if docker.image_id(ref) not in kept_image_ids:
             basics.run(docker.image_rm(ref), check=False)
     if swarm.enabled(app):
@@ -203,7 +232,7 @@ def prune(app: App) -> None:
 # --- commands -----------------------------------------------------------------------------------
 
 def up_to_date(app: App, record: ReleaseRecord | None) -> bool:
-    return record is not None and record.inputs == app.app_inputs and record.secrets == secrets.fingerprint(app)
+    return record is not None and record.inputs == app.app_inputs and record.secrets == secret_files.fingerprint(app)
 
 
 def contract_deps(app: App) -> None:

@@ -4,7 +4,7 @@ pulled from a registry; and what its compose file cannot say before the image ex
 from __future__ import annotations
 
 from onebox import contract
-from onebox.server import basics, docker, secrets
+from onebox.server import basics, docker, secret_files
 from onebox.server.basics import OneboxError
 from onebox.server.model import App
 
@@ -25,7 +25,7 @@ def ensure_image(app: App) -> str:
             raise OneboxError(f"the image build failed (exit {result.returncode}); the running version was left "
                               f"as it was:\n{result.stderr.strip()[-3000:]}")
     elif image.source == "registry":
-        password = secrets.values(app).get("registry_password")
+        password = secret_files.values(app).get("registry_password")
         if password and image.registry_username:
             basics.run(docker.login(image.registry_server, image.registry_username), stdin=password,
                        what="docker login")

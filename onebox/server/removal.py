@@ -47,6 +47,7 @@ def purge(app: App, registry: str = contract.APPS_FILE) -> None:
             log(f"deleting {path}")
             shutil.rmtree(path)
     Path(app.files.backup_config).unlink(missing_ok=True)
+    Path(app.files.backup_secrets).unlink(missing_ok=True)
     del apps[app.name]
     basics.write_atomic(Path(registry), contract.apps_text(apps), mode=0o644)
     log(f"app {app.name} is purged: its data and backups are gone")

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from onebox import contract
-from onebox.server import alerts, basics, deps, docker, secrets, slots, swarm, switch
+from onebox.server import alerts, basics, deps, docker, secret_files, slot_project, slots, swarm, switch
 from onebox.server.model import App
 
 
@@ -36,7 +36,7 @@ def state_report(app: App) -> dict[str, Any]:
             report["problems"].append(f"{service} is {item.state if item else 'missing'}")
     report["problems"] += [f"{name} is no longer declared but still runs" for name in deps.removed(app)]
     if live and state.slot:
-        report["secrets_changed"] = live.secrets != secrets.fingerprint(app)
+        report["secrets_changed"] = live.secrets != secret_files.fingerprint(app)
         running = {c.service: c for c in slots.containers(app, state.slot)}
         expected = app.slot_services(live)
         for service in sorted(expected):
@@ -53,7 +53,7 @@ def releases(app: App) -> None:
     print(f"{'':2}{'RELEASE':<24}{'DEPLOYED (UTC)':<22}{'SOURCE':<28}IMAGE")
     for record in app.records():
         mark = "* " if record.id == state.live else "  "
-        print(f"{mark}{record.id:<24}{record.created:<22}{record.source[:27]:<28}{record.image}")
+        print(basics.printable(f"{mark}{record.id:<24}{record.created:<22}{record.source[:27]:<28}{record.image}"))
     print("(* live)")
 
 
@@ -104,9 +104,10 @@ def status(app: App) -> int:
     lines += certificate_lines(app, attention) + backup_lines(app, attention) + disk_lines(app, attention)
     lines += alert_lines(app, attention)
     lines.append(f"security updates pending: {security_updates()}")
-    print("\n".join(lines))
+    # Containers' states, task errors, alerts and the last deploy's message come from the app's side.
+    print("\n".join(basics.printable(line) for line in lines))
     for need in attention:
-        print(f"ATTENTION: {need}")
+        print(basics.printable(f"ATTENTION: {need}"))
     return basics.EXIT_ATTENTION if attention else basics.EXIT_OK
 
 
@@ -168,19 +169,20 @@ ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
 
 def readable(line: str) -> str:
-    """A JSON log line as a person reads it: time, level, message, the rest as key=value."""
+    """A JSON log line as a person reads it: time, level, message, the rest as key=value. What JSON
+    escaped (\\u001b, \\n) stays visible as an escape: the app's text never reaches the terminal raw."""
     line = ANSI_ESCAPE.sub("", line)
     try:
         record = json.loads(line)
     except ValueError:
-        return line
+        return basics.printable(line)
     if not isinstance(record, dict):
-        return line
+        return basics.printable(line)
     when = record.pop("ts", None) or record.pop("time", None) or record.pop("timestamp", "")
     level = str(record.pop("level", record.pop("levelname", ""))).upper()
     message = record.pop("message", record.pop("msg", ""))
     rest = " ".join(f"{key}={value}" for key, value in record.items())
-    return f"{when} {level:<7} {message} {rest}".strip()
+    return basics.printable(f"{when} {level:<7} {message} {rest}".strip())
 
 
 def logs(app: App, follow: bool, lines: int, raw: bool, service: str) -> int:
@@ -191,13 +193,14 @@ def logs(app: App, follow: bool, lines: int, raw: bool, service: str) -> int:
     else:
         state, record = app.live_record()
         assert state.slot is not None
-        command, env = slots.compose_argv(app, record, state.slot, *args), slots.compose_env(app, record, state.slot)
+        command = slot_project.compose_argv(app, record, state.slot, *args)
+        env = slot_project.compose_env(app, record, state.slot)
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             env={**os.environ, **env})
     assert proc.stdout is not None
     for line in proc.stdout:
         line = ANSI_ESCAPE.sub("", line.rstrip("\n"))
-        print(line if raw else readable(line), flush=True)
+        print(basics.printable(line) if raw else readable(line), flush=True)
     return proc.wait()
 
 
@@ -207,4 +210,5 @@ def run_in_app(app: App, command: list[str]) -> int:
     assert state.slot is not None
     # A terminal gets a TTY (`ssh -t ... onebox-release run -- python` is an interactive shell); a pipe does not.
     tty = [] if sys.stdin.isatty() else ["-T"]
-    return slots.compose(app, record, state.slot, "run", "--rm", "--no-deps", *tty, "api", *command, check=False).returncode
+    return slot_project.compose(app, record, state.slot, "run", "--rm", "--no-deps", *tty, "api", *command,
+                                check=False).returncode

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 from onebox import contract
-from onebox.server import basics, docker, secrets
+from onebox.server import basics, docker, secret_files, slot_project
 from onebox.server.basics import OneboxError
 from onebox.server.model import App, ReleaseRecord
 
@@ -67,16 +67,14 @@ def attach_dependencies(app: App) -> None:
 
 def api_config(app: App, record: ReleaseRecord, slot: str) -> tuple[dict, dict]:
     """The API service and the top-level secrets of the release's compose file, resolved."""
-    from onebox.server import slots  # slots dispatches here: imported late
-
-    text = slots.compose(app, record, slot, "config", "--format", "json", capture=True).stdout
+    text = slot_project.compose(app, record, slot, "config", "--format", "json", capture=True).stdout
     config = json.loads(text)
     return config["services"]["api"], config.get("secrets") or {}
 
 
 def secret_name(app: App, name: str, content: bytes) -> str:
     """Per content (swarm secrets cannot change), keyed so the name says nothing of the value."""
-    return f"{app.name}_{name}_{secrets.keyed_digest(app, content, size=8)}"
+    return f"{app.name}_{name}_{secret_files.keyed_digest(app, content, size=8)}"
 
 
 def ensure_secret(name: str, content: bytes) -> None:
@@ -193,9 +191,7 @@ def tasks(app: App, slot: str) -> list[dict]:
 
 def api_container(app: App, slot: str) -> docker.Container:
     """The slot's API as one entry beside the compose containers: up when every node answers health."""
-    from onebox.server import slots
-
-    healthy = [node for node in app.spec.swarm_nodes if slots.http_ok(app, app.port(slot), host=node)]
+    healthy = [node for node in app.spec.swarm_nodes if slot_project.http_ok(app, app.port(slot), host=node)]
     wanted = len(app.spec.swarm_nodes)
     state = "running" if len(healthy) == wanted else "missing" if not exists(app, slot) else "degraded"
     return docker.Container("api", state, "healthy" if state == "running" else "none",
@@ -205,12 +201,10 @@ def api_container(app: App, slot: str) -> docker.Container:
 def wait_healthy(app: App, record: ReleaseRecord, slot: str) -> None:
     """Until every worker's replica answers the health path on the slot's port. Replicas that
     keep failing (two per node) end the wait early: a crash loop does not become healthy."""
-    from onebox.server import slots
-
     deadline = time.monotonic() + app.spec.release.health_timeout
     nodes = app.spec.swarm_nodes
     while time.monotonic() < deadline:
-        if all(slots.http_ok(app, app.port(slot), host=node) for node in nodes):
+        if all(slot_project.http_ok(app, app.port(slot), host=node) for node in nodes):
             return
         failed = [task for task in tasks(app, slot) if task["State"] in FAILED_STATES]
         if len(failed) >= 2 * len(nodes):

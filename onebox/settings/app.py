@@ -13,6 +13,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
+from onebox import contract
 from onebox.settings.types import (
     PRIVATE_NETWORKS,
     TAKEN_NETWORKS,
@@ -185,6 +186,12 @@ class AppSettings(BaseModel):
                     raise ValueError(f"{setting}: {name} is also set by {names[name]}; set each variable once")
                 names[name] = setting
         for name, value in self.app_env.items():
+            problem = contract.env_value_problem(value)
+            if problem:
+                raise ValueError(f"app_env: {name} {problem}, which the release's env file (app.env, read by "
+                                 "docker compose) cannot hold as it is; set it in app_secret_env instead: the container "
+                                 f"reads it from the file ${name}_FILE (or as {name} with app_secrets_in_env), "
+                                 "whatever its characters")
             unknown = placeholders(value) - PLAIN_PLACEHOLDERS
             if unknown & SECRET_PLACEHOLDERS:
                 raise ValueError(f"app_env: {name} uses a secret; move it to app_secret_env, which is assembled on the server")

@@ -23,7 +23,8 @@ SLOTS = ("blue", "green")
 # Secrets are never settings here; app_name is the entry's key; backups go to backup_dir/<name>.
 PER_APP_SETTINGS = frozenset(
     set(AppSettings.model_fields) | set(ProxySettings.model_fields) | set(BackupSettings.model_fields)
-) - {"app_name", "backup_dir", "backup_restic_password", "backup_s3_access_key_id", "backup_s3_secret_access_key"}
+) - {"app_name", "backup_dir", "backup_server_name", "backup_restic_password", "backup_s3_access_key_id",
+     "backup_s3_secret_access_key"}
 
 
 def default_app_dir(name: str) -> str:
@@ -43,7 +44,8 @@ class AppsSettings(BaseModel):
                     raise ValueError(f"apps.{name}.app_name: an app's name is its key in apps ({name!r}); remove it")
                 if key not in PER_APP_SETTINGS:
                     raise ValueError(f"apps.{name}.{key}: not a setting an app can have; server-wide settings "
-                                     "(host, firewall, Docker, TLS account, backup_dir) are set outside apps")
+                                     "(host, firewall, Docker, TLS account, backup_dir, backup_server_name) are set "
+                                     "outside apps")
             for a, b in ((name, other) for other in apps if other != name):
                 if any(a == f"{b}-{slot}" for slot in SLOTS):
                     raise ValueError(f"apps.{a}: its name is the compose project of app {b}'s {a[len(b) + 1:]} "

@@ -11,11 +11,11 @@ from pydantic import BaseModel, Field, SecretStr, field_validator, model_validat
 from onebox.settings.types import PositiveInt, directory_problem
 
 # systemd OnCalendar expressions: plain characters only (checked on the server by `systemd-analyze calendar`).
-CALENDAR_RE = re.compile(r"^[A-Za-z0-9*:.,/~ -]+$")
+CALENDAR_RE = re.compile(r"^[A-Za-z0-9*:.,/~ -]+\Z")
 # Off-site repositories restic reaches without extra setup: S3-compatible, SFTP, REST server.
 REPOSITORY_RE = re.compile(r"^(s3:https?://[A-Za-z0-9.-]+(:[0-9]+)?/[A-Za-z0-9._/-]+"
                            r"|sftp:[A-Za-z0-9._@-]+:[A-Za-z0-9._/~-]+"
-                           r"|rest:https?://[A-Za-z0-9.@:-]+(/[A-Za-z0-9._/-]*)?)$")
+                           r"|rest:https?://[A-Za-z0-9.:-]+(/[A-Za-z0-9._/-]*)?)\Z")
 
 
 class BackupSettings(BaseModel):
@@ -29,6 +29,8 @@ class BackupSettings(BaseModel):
     backup_restic_repository: str | None
     backup_s3_region: Annotated[str, Field(pattern=r"^[a-z0-9-]+$")]
     backup_restic_check_interval_days: PositiveInt
+    # The server's identity off-site (restic's --host); None: the inventory's host name.
+    backup_server_name: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$")] | None = None
 
     # --- secrets: environment or the git-ignored secrets file only (ONEBOX_BACKUP_...) ---
     backup_restic_password: SecretStr | None = None
@@ -57,6 +59,14 @@ class BackupSettings(BaseModel):
     @field_validator("backup_restic_repository")
     @classmethod
     def _repository(cls, value: str | None) -> str | None:
+        scheme, _, rest = (value or "").partition(":")
+        if scheme in ("rest", "s3") and "@" in rest.split("//", 1)[-1].split("/", 1)[0]:
+            raise ValueError(f"the {scheme}: URL carries a user or password (USER:PASSWORD@HOST), which `onebox-backup "
+                             "list` and errors would show; give it without them, e.g. 'rest:https://HOST/PATH', and "
+                             "keep credentials in the secrets (environment or the secrets file): restic reads a REST "
+                             "server's from RESTIC_REST_USERNAME and RESTIC_REST_PASSWORD, which onebox does not pass "
+                             "yet, so use a REST server without HTTP authentication (e.g. on a private network) or an "
+                             "s3: repository with ONEBOX_BACKUP_S3_ACCESS_KEY_ID / ONEBOX_BACKUP_S3_SECRET_ACCESS_KEY")
         if value and not REPOSITORY_RE.match(value):
             raise ValueError("expected 's3:http(s)://HOST[:PORT]/BUCKET[/PATH]', 'sftp:USER@HOST:/PATH' "
                              "or 'rest:https://HOST/PATH'")

@@ -13,7 +13,7 @@ from onebox.settings.types import EMAIL_RE, HostName, Port, PositiveInt
 Duration = Annotated[str, Field(pattern=r"^[0-9]+[hdwy]$")]  # Prometheus retention, e.g. 15d
 Bytes = Annotated[str, Field(pattern=r"^[0-9]+(MB|GB)$")]  # Prometheus retention size, e.g. 512MB
 MemoryMax = Annotated[str, Field(pattern=r"^[0-9]+[KMG]$")]  # systemd MemoryMax=, e.g. 256M
-WEBHOOK_RE = re.compile(r"^https?://[A-Za-z0-9.-]+(:[0-9]+)?(/[A-Za-z0-9._~/%?=&-]*)?$")
+WEBHOOK_RE = re.compile(r"^https?://[A-Za-z0-9.-]+(:[0-9]+)?(/[A-Za-z0-9._~/%?=&-]*)?\Z")
 
 
 class MonitoringSettings(BaseModel):
@@ -35,7 +35,6 @@ class MonitoringSettings(BaseModel):
     alert_group_wait_seconds: Annotated[int, Field(ge=1, le=3600)]
     alert_group_interval_seconds: Annotated[int, Field(ge=1, le=86400)]
     alert_repeat_interval_hours: Annotated[int, Field(ge=1, le=720)]
-    alert_webhook_url: str | None
     alert_email_to: list[str]
     alert_email_from: str | None
     alert_smtp_host: HostName | None
@@ -45,11 +44,16 @@ class MonitoringSettings(BaseModel):
 
     # --- secret: environment or the git-ignored secrets file only (ONEBOX_ALERT_SMTP_PASSWORD) ---
     alert_smtp_password: SecretStr | None = None
+    # A secret too, best supplied as ONEBOX_ALERT_WEBHOOK_URL (Slack's and Discord's URLs carry a token), yet
+    # accepted in group data (an ntfy topic need not be secret): never printed, in an error or anywhere else.
+    alert_webhook_url: SecretStr | None
 
     @field_validator("alert_webhook_url")
     @classmethod
-    def _webhook(cls, value: str | None) -> str | None:
-        if value is not None and not WEBHOOK_RE.match(value):
+    def _webhook(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():
+            return None
+        if not WEBHOOK_RE.match(value.get_secret_value()):
             raise ValueError("expected an http(s) URL such as 'https://ntfy.sh/my-topic' (no spaces or quotes)")
         return value
 

@@ -149,7 +149,7 @@ def write_config(directory: Path, project: str, repository: str | None = None,
         "backup_dir": str(directory / "backups"), "state_dir": str(directory / "state"),
         "secrets_file": str(secrets_file), "restic_repository": repository,
         "restic_cache_dir": str(directory / "restic-cache"), "release_tool": str(directory / "no-release-tool"),
-        "keep_last": 3, "keep_daily": 7, "keep_weekly": 4, **extra,
+        "keep_last": 3, "keep_daily": 7, "keep_weekly": 4, "server_name": "backup-test", **extra,
     }
     path = directory / "backup.json"
     path.write_text(json.dumps(config))

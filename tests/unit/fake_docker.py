@@ -11,7 +11,7 @@ from pathlib import Path
 
 from onebox import contract
 from onebox.rollout import release_spec
-from onebox.server import basics, slots
+from onebox.server import basics, slot_project
 from onebox.server.basics import Result
 from onebox.server.model import App
 
@@ -167,7 +167,7 @@ def make_app(tmp_path: Path, settings, fake: FakeDocker, monkeypatch, tag: str =
     if not upstream.exists():
         upstream.write_text(contract.upstream_text("blue", settings.slot_ports[0]))
     monkeypatch.setattr(basics, "run", fake)
-    monkeypatch.setattr(slots, "http_ok", lambda app, port, timeout=2.0: fake_http_ok(fake, app, port))
+    monkeypatch.setattr(slot_project, "http_ok", lambda app, port, timeout=2.0: fake_http_ok(fake, app, port))
     monkeypatch.setattr("onebox.server.switch.shutil.which", lambda name: f"/usr/sbin/{name}")
     return App(app_dir, nginx_dir=str(nginx_dir), maintenance_dir=str(tmp_path / "maintenance"))
 

@@ -17,7 +17,7 @@ from test_settings import valid
 from onebox import contract
 from onebox.deploys.monitoring import PACKAGES, monitoring_config
 from onebox.render import render
-from onebox.settings import Settings, validate_settings
+from onebox.settings import Settings, SettingsError, validate_settings
 
 pytestmark = pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool is not installed (make setup)")
 
@@ -30,13 +30,19 @@ def tool(*argv: str) -> subprocess.CompletedProcess:
     return subprocess.run(argv, capture_output=True, text=True, check=False)
 
 
+def alertmanager(s: Settings, smtp_password: str) -> str:
+    """alertmanager.yml as the monitoring role renders it: the secrets passed in the clear."""
+    return render("prometheus/alertmanager.yml.j2", s=s, smtp_password=smtp_password,
+                  webhook_url=s.alert_webhook_url.get_secret_value() if s.alert_webhook_url else "")
+
+
 def rendered(s: Settings, tmp_path: Path) -> dict[str, Path]:
     paths = {name: tmp_path / name for name in ("onebox.rules.yml", "prometheus.yml", "alertmanager.yml",
                                                 "blackbox.yml")}
     paths["onebox.rules.yml"].write_text(render("prometheus/onebox.rules.yml.j2", s=s))
     paths["prometheus.yml"].write_text(render("prometheus/prometheus.yml.j2", s=s, rules=paths["onebox.rules.yml"],
                                                         targets_dir=str(tmp_path)))
-    paths["alertmanager.yml"].write_text(render("prometheus/alertmanager.yml.j2", s=s, smtp_password="a-password"))
+    paths["alertmanager.yml"].write_text(alertmanager(s, "a-password"))
     paths["blackbox.yml"].write_text(render("prometheus/blackbox.yml.j2", s=s))
     return paths
 
@@ -59,14 +65,14 @@ def test_the_tools_accept_every_rendered_file(data: dict, tmp_path: Path) -> Non
 
 def test_routes_follow_the_settings_and_resolved_messages_are_sent(tmp_path: Path) -> None:
     s = settings(alert_webhook_url="https://hooks.example.com/onebox", **EMAIL)
-    config = yaml.safe_load(render("prometheus/alertmanager.yml.j2", s=s, smtp_password="pass-word-of-16-chars"))
+    config = yaml.safe_load(alertmanager(s, "pass-word-of-16-chars"))
     receiver = config["receivers"][0]
     assert receiver["webhook_configs"] == [{"url": "https://hooks.example.com/onebox", "send_resolved": True}]
     assert receiver["email_configs"] == [{"to": "ops@example.com", "send_resolved": True}]
     assert config["global"]["smtp_auth_password"] == "pass-word-of-16-chars"
     assert config["route"]["group_by"] == ["alertname", "app"]
     assert json.loads(monitoring_config(s))["routes"] == ["webhook", "e-mail"]
-    bare = yaml.safe_load(render("prometheus/alertmanager.yml.j2", s=settings(), smtp_password=""))
+    bare = yaml.safe_load(alertmanager(settings(), ""))
     assert bare["receivers"] == [{"name": "onebox"}] and json.loads(monitoring_config(settings()))["routes"] == []
 
 
@@ -189,3 +195,54 @@ def test_a_backup_older_than_its_limit_fires_and_one_never_made_too(tmp_path: Pa
     result = subprocess.run(["promtool", "test", "rules", "tests.yml"], cwd=tmp_path, capture_output=True, text=True,
                             check=False)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+HOSTILE = 'a\\b"c\\"d $e #f {{ g }}\n\'h\' \\u00e9 é\t😀 end\\'
+
+
+@pytest.mark.skipif(shutil.which("amtool") is None, reason="amtool is not installed (prometheus-alertmanager)")
+def test_a_hostile_smtp_password_reaches_alertmanager_unchanged(tmp_path: Path) -> None:
+    # A backslash in a YAML double-quoted string is an escape (`\b` is a backspace) and a quote ends it:
+    # every value is rendered through a serializer, so the password amtool reads is the one supplied.
+    s = settings(**EMAIL)
+    path = tmp_path / "alertmanager.yml"
+    path.write_text(alertmanager(s, HOSTILE))
+    result = tool("amtool", "check-config", str(path))
+    assert result.returncode == 0, (result.stdout, result.stderr)
+    assert yaml.safe_load(path.read_text())["global"]["smtp_auth_password"] == HOSTILE
+
+
+def test_every_value_in_the_monitoring_files_reads_back_unchanged(tmp_path: Path) -> None:
+    s = settings(alert_webhook_url="https://hooks.example.com/x?a=1&b=%20", **EMAIL)
+    paths = rendered(s, tmp_path)
+    alertmanager = yaml.safe_load(paths["alertmanager.yml"].read_text())
+    assert alertmanager["global"]["smtp_from"] == "onebox@example.com"
+    assert alertmanager["receivers"][0]["webhook_configs"][0]["url"] == "https://hooks.example.com/x?a=1&b=%20"
+    prometheus = yaml.safe_load(paths["prometheus.yml"].read_text())
+    probe = next(job for job in prometheus["scrape_configs"] if job["job_name"].startswith("onebox_public_url_"))
+    assert probe["static_configs"][0]["labels"] == {"app": s.app_name, "domain": s.domains[0]}
+    assert probe["params"]["module"] == [s.app_name]
+    assert yaml.safe_load(paths["blackbox.yml"].read_text())["modules"][s.app_name]["http"]["headers"] == {
+        "Host": s.domains[0]}
+
+
+TOKEN_URL = "https://hooks.slack.com/services/T000/B000/tokentokentoken"
+
+
+def test_the_webhook_url_is_a_secret_supplied_outside_git(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Slack's and Discord's webhook URLs carry a token: the environment or the secrets file supplies it,
+    # it reaches alertmanager.yml, and no repr, error or report shows it.
+    secrets = tmp_path / "prod.env"
+    secrets.write_text(f"ONEBOX_ALERT_WEBHOOK_URL={TOKEN_URL}\n")
+    secrets.chmod(0o600)
+    for s in (validate_settings(valid(), str(secrets)),
+              (monkeypatch.setenv("ONEBOX_ALERT_WEBHOOK_URL", TOKEN_URL), validate_settings(valid()))[1]):
+        assert s.alert_webhook_url is not None and s.alert_webhook_url.get_secret_value() == TOKEN_URL
+        assert "tokentoken" not in repr(s) and "tokentoken" not in str(s)
+        assert "tokentoken" not in monitoring_config(s) and json.loads(monitoring_config(s))["routes"] == ["webhook"]
+        receiver = yaml.safe_load(alertmanager(s, ""))["receivers"][0]
+        assert receiver["webhook_configs"][0]["url"] == TOKEN_URL
+    monkeypatch.setenv("ONEBOX_ALERT_WEBHOOK_URL", TOKEN_URL + " x")
+    with pytest.raises(SettingsError, match="alert_webhook_url: expected an http") as error:
+        validate_settings(valid())
+    assert "tokentoken" not in str(error.value)

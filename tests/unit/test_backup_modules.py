@@ -16,7 +16,7 @@ from onebox.server.backup.config import BackupError, Config
 from onebox.server.backup.docker import exec_argv, ps_argv
 from onebox.server.backup.postgres import psql_argv, quote_ident
 from onebox.server.backup.restic import Restic
-from onebox.server.backup.restore import choose
+from onebox.server.backup.restore import choose, download
 from onebox.server.backup.sets import BackupSet, check_label, keep_policy, sha256
 
 
@@ -78,6 +78,85 @@ def test_restic_sees_only_its_own_environment(tmp_path: Path, monkeypatch: pytes
     assert "OTHER" not in env and "RESTIC_PASSWORD_FILE" not in env
     with pytest.raises(BackupError, match="no off-site repository"):
         Restic(Config(str(config_file(tmp_path, app_name="shop"))))
+
+
+class Repository:
+    """A restic repository shared by several servers: `restic snapshots/backup/forget` as restic
+    filters them (`--tag a,b`: both tags; --host: that host)."""
+
+    def __init__(self) -> None:
+        self.snapshots: list[dict] = []
+        self.calls: list[list[str]] = []
+
+    def add(self, host: str, *tags: str, time: str) -> None:
+        number = len(self.snapshots) + 1
+        self.snapshots.append({"id": f"{number:08x}" * 8, "short_id": f"{number:08x}", "hostname": host,
+                               "tags": list(tags), "time": time})
+
+    def __call__(self, *args: str, what: str | None = None) -> str:
+        self.calls.append(list(args))
+        if args[0] == "snapshots":
+            host = args[args.index("--host") + 1]
+            wanted = args[args.index("--tag") + 1].split(",")
+            return json.dumps([dict(s) for s in self.snapshots
+                               if s["hostname"] == host and all(tag in s["tags"] for tag in wanted)])
+        return ""
+
+
+def offsite_config(tmp_path: Path, server: str, app: str = "shop") -> Config:
+    secrets = tmp_path / "backup.env"
+    secrets.write_text("RESTIC_PASSWORD=pw\n")
+    secrets.chmod(0o600)
+    return Config(str(config_file(tmp_path, app_name=app, server_name=server, secrets_file=str(secrets),
+                                  restic_repository="sftp:backup@host:/srv/restic", backup_dir=str(tmp_path / "b"),
+                                  restic_cache_dir=str(tmp_path / "cache"))))
+
+
+def test_offsite_snapshots_retention_and_uploads_are_this_servers_and_this_apps(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Staging and production sharing a repository (one group file, one app name) each keep their
+    own history: the snapshots are the server's (--host), tagged with the app."""
+    repository = Repository()
+    monkeypatch.setattr(Restic, "__call__", lambda restic, *args, what=None: repository(*args))
+    repository.add("production", "onebox", "app=shop", "set=20261101T031500Z-scheduled", time="2026-11-01T03:15:00Z")
+    repository.add("staging", "onebox", "app=shop", "set=20261102T031500Z-scheduled", time="2026-11-02T03:15:00Z")
+    repository.add("production", "onebox", "app=blog", "set=20261103T031500Z-scheduled", time="2026-11-03T03:15:00Z")
+    restic = Restic(offsite_config(tmp_path, "production"))
+    assert [s["onebox_name"] for s in restic.snapshots()] == ["20261101T031500Z-scheduled"]
+    restic.forget()
+    forget = repository.calls[-1]
+    assert forget[forget.index("--host") + 1] == "production" and forget[forget.index("--tag") + 1] == "onebox,app=shop"
+    backup = tmp_path / "20261104T031500Z-scheduled"
+    backup.mkdir()
+    (backup / "manifest.json").write_text(json.dumps({"files": {}, "created": "2026-11-04T03:15:00+00:00"}))
+    restic.upload(BackupSet(backup))
+    upload = repository.calls[-1]
+    assert upload[upload.index("--host") + 1] == "production"
+    assert {"onebox", "app=shop", "set=20261104T031500Z-scheduled"} <= {upload[i + 1] for i, arg in enumerate(upload)
+                                                                        if arg == "--tag"}
+
+
+def test_an_offsite_restore_takes_this_servers_newest_says_which_and_falls_back_to_older_snapshots(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    repository = Repository()
+    monkeypatch.setattr(Restic, "__call__", lambda restic, *args, what=None: repository(*args))
+    monkeypatch.setattr(Restic, "download", lambda restic, snapshot, into: snapshot)
+    # Uploaded by onebox 0.2 (restic host = the app's name), then by two servers of this onebox.
+    repository.add("shop", "onebox", "set=20261030T031500Z-scheduled", time="2026-10-30T03:15:00Z")
+    repository.add("production", "onebox", "app=shop", "set=20261101T031500Z-scheduled", time="2026-11-01T03:15:00Z")
+    repository.add("staging", "onebox", "app=shop", "set=20261102T031500Z-scheduled", time="2026-11-02T03:15:00Z")
+    chosen, scratch = download(offsite_config(tmp_path, "production"), None)
+    assert chosen["onebox_name"] == "20261101T031500Z-scheduled"  # not staging's, newer
+    out = capsys.readouterr().out
+    assert "off-site snapshot 00000002: 20261101T031500Z-scheduled, host production, taken 2026-11-01T03:15:00Z" in out
+    # A server with none of its own (upgraded from onebox 0.2): the older scheme's, said so.
+    chosen, scratch = download(offsite_config(tmp_path, "other"), None)
+    assert chosen["onebox_name"] == "20261030T031500Z-scheduled"
+    assert "uploaded by onebox 0.2 or before" in capsys.readouterr().out
+    chosen, scratch = download(offsite_config(tmp_path, "other"), "20261030T031500Z-scheduled")
+    assert chosen["short_id"] == "00000001"
+    with pytest.raises(BackupError, match="no backup to restore .* none of server other, app blog"):
+        download(offsite_config(tmp_path, "other", app="blog"), None)
 
 
 @pytest.mark.parametrize("label", ["release-42", "pre-restore", "a.b_c", "x" * 80])

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from onebox.deploys.backup import backup_config, backup_secrets, restore_refusal
+from onebox.deploys.backup import backup_config, backup_secrets, restore_refusal, secrets_files, server_name
 from onebox.inventory import group_data
 from onebox.render import render
 from onebox.settings import Settings, SettingsError, validate_settings
@@ -65,7 +65,7 @@ def test_backup_secrets_in_group_data_are_refused() -> None:
 
 def test_the_server_config_holds_no_secret_and_the_secrets_file_holds_them(monkeypatch: pytest.MonkeyPatch) -> None:
     s = offsite(monkeypatch)
-    config = backup_config(s)
+    config = backup_config(s, "prod")
     assert PASSWORD not in config and S3_SECRET not in config
     assert json.loads(config)["restic_repository"] == "s3:https://s3.example.com/backups"
     assert backup_secrets(s) == (f"RESTIC_PASSWORD={PASSWORD}\nAWS_ACCESS_KEY_ID=AKIAEXAMPLE\n"
@@ -74,12 +74,39 @@ def test_the_server_config_holds_no_secret_and_the_secrets_file_holds_them(monke
     assert backup_secrets(settings()) == ""
 
 
+def test_each_app_has_its_own_secrets_file(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With several apps, an app with off-site copies gets its secrets even when the first app
+    has none: one secrets file per app, named in that app's configuration."""
+    monkeypatch.setenv("ONEBOX_BACKUP_RESTIC_PASSWORD", PASSWORD)
+    first = settings(apps={"api": {}, "jobs": {
+        "domains": ["jobs.example.com"], "api_port": 8010, "docker_network_subnet": "172.30.1.0/24",
+        "backup_restic_repository": "sftp:backup@host.example.com:/srv/restic"}})
+    api, jobs = first.app_list
+    files = {json.loads(backup_config(app, "prod"))["secrets_file"]: backup_secrets(app) for app in first.app_list}
+    assert files == {"/etc/onebox/backup-api.env": "", "/etc/onebox/backup-jobs.env": f"RESTIC_PASSWORD={PASSWORD}\n"}
+    assert secrets_files(first) == files
+    # A single-app server keeps the file it always had.
+    assert json.loads(backup_config(settings(), "prod"))["secrets_file"] == "/etc/onebox/backup.env"
+
+
+def test_the_server_is_known_off_site_by_its_inventory_name_or_backup_server_name() -> None:
+    """Not by the app's name, which staging and production share."""
+    assert server_name(settings(), "prod.example.com") == "prod.example.com"
+    assert server_name(settings(backup_server_name="shop-production"), "203.0.113.5") == "shop-production"
+    assert json.loads(backup_config(settings(), server_name(settings(), "prod.example.com")))["server_name"] == \
+        "prod.example.com"
+    with pytest.raises(SettingsError, match="backup_server_name: String should match pattern"):
+        settings(backup_server_name="two words")
+    with pytest.raises(SettingsError, match="apps.jobs.backup_server_name: not a setting an app can have"):
+        settings(apps={"api": {}, "jobs": {"backup_server_name": "x"}})
+
+
 def test_the_server_script_accepts_the_config_the_role_writes(tmp_path: Path) -> None:
     """Every key the role writes is one the script knows (it refuses unknown keys)."""
     from onebox.server.backup.config import Config
 
     path = tmp_path / "backup.json"
-    path.write_text(backup_config(settings()))
+    path.write_text(backup_config(settings(), "prod"))
     config = Config(str(path))
     assert config.backup_dir == "/var/backups/onebox" and config.keep_daily == 7
 

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from onebox import cli, kit
-from onebox.cli import PYINFRA, Refused
+from onebox import cli, kit, operator_args, pyinfra_argv
+from onebox.operator_args import Refused
+from onebox.pyinfra_argv import PYINFRA
 from tests.unit.conftest import ROOT
 
 INV = "inventories/prod.py"
@@ -23,7 +24,7 @@ ID = "20261202-081500-3fa2c1"
 
 
 def argv_of(*words: str) -> tuple[list[str], bool]:
-    return cli.plan(cli.parse(list(words)))
+    return pyinfra_argv.plan(cli.parse(list(words)))
 
 
 # --- parsing ----------------------------------------------------------------------------------
@@ -153,14 +154,14 @@ def test_without_a_deploy_directory_of_its_own_an_inventory_gets_onebox_s_deploy
     inventory = tmp_path / "hosts.py"  # not in an inventories/ folder beside a deploys/ folder
     inventory.write_text("hosts = ['203.0.113.7']\n")
     for name in ("site", "rollback", "restore", "backup_now", "maintenance", "purge"):
-        assert Path(cli.deploy_file(str(inventory), name)).resolve() == kit.deploy_file(name)
+        assert Path(pyinfra_argv.deploy_file(str(inventory), name)).resolve() == kit.deploy_file(name)
     own = tmp_path / "deploys" / "site.py"
     own.parent.mkdir()
     own.write_text("")
     nested = tmp_path / "inventories" / "prod.py"
     nested.parent.mkdir()
-    assert Path(cli.deploy_file(str(nested), "site")) == own  # a deploy directory's own site.py (roles added)
-    assert Path(cli.deploy_file(str(nested), "rollback")).resolve() == kit.deploy_file("rollback")
+    assert Path(pyinfra_argv.deploy_file(str(nested), "site")) == own  # a deploy directory's own site.py (roles added)
+    assert Path(pyinfra_argv.deploy_file(str(nested), "rollback")).resolve() == kit.deploy_file("rollback")
 
 
 DATA_VALUES = ["plain", "42", "0042", "1_000", "-7", "true", "False", "null", "1e5", "NaN", "Infinity", "[1]", '{"a": 1}',
@@ -177,12 +178,12 @@ print(json.dumps([[key, parse_cli_arg(value)] for key, value in pairs]))
 
 def test_data_values_reach_the_deploy_as_the_same_text() -> None:
     """pyinfra turns `--data k=42` into an int (and true, JSON...): onebox quotes what it would change."""
-    flags = [cli.data_flag("onebox_x", value) for value in DATA_VALUES]
+    flags = [pyinfra_argv.data_flag("onebox_x", value) for value in DATA_VALUES]
     assert {flag for flag, _ in flags} == {"--data"}
     read = subprocess.run([sys.executable, "-c", READ_AS_PYINFRA], input=json.dumps([pair for _, pair in flags]),
                           capture_output=True, text=True, check=True)
     assert json.loads(read.stdout) == [["onebox_x", value] for value in DATA_VALUES]
-    assert cli.data_flag("onebox_x", "plain") == ["--data", "onebox_x=plain"]  # quoted only when needed
+    assert pyinfra_argv.data_flag("onebox_x", "plain") == ["--data", "onebox_x=plain"]  # quoted only when needed
 
 
 # --- refused before anything runs: exit 2 -----------------------------------------------------
@@ -223,20 +224,20 @@ def test_a_message_of_500_printable_characters_is_taken_whole() -> None:
 # --- the checks the deploy files run on their pyinfra data ------------------------------------
 
 def test_rollback_data() -> None:
-    assert cli.rollback_target({}) is None
-    assert cli.rollback_target({"onebox_rollback_to": ""}) is None
-    assert cli.rollback_target({"onebox_rollback_to": ID}) == ID
+    assert operator_args.rollback_target({}) is None
+    assert operator_args.rollback_target({"onebox_rollback_to": ""}) is None
+    assert operator_args.rollback_target({"onebox_rollback_to": ID}) == ID
     with pytest.raises(Refused, match="is not a release id"):
-        cli.rollback_target({"onebox_rollback_to": "../x"})
+        operator_args.rollback_target({"onebox_rollback_to": "../x"})
     with pytest.raises(Refused, match="pyinfra read 20261202 as int, not text"):
-        cli.rollback_target({"onebox_rollback_to": 20261202})
+        operator_args.rollback_target({"onebox_rollback_to": 20261202})
 
 
 def test_maintenance_data() -> None:
-    assert cli.maintenance_request({"onebox_maintenance": "on"}) == (True, "")
-    assert cli.maintenance_request({"onebox_maintenance": "on", "onebox_maintenance_message": "Back soon"}) == (True,
+    assert operator_args.maintenance_request({"onebox_maintenance": "on"}) == (True, "")
+    assert operator_args.maintenance_request({"onebox_maintenance": "on", "onebox_maintenance_message": "Back soon"}) == (True,
                                                                                                                 "Back soon")
-    assert cli.maintenance_request({"onebox_maintenance": "off"}) == (False, "")
+    assert operator_args.maintenance_request({"onebox_maintenance": "off"}) == (False, "")
     for data, message in [
         ({}, "must be 'on' or 'off'"),
         ({"onebox_maintenance": True}, "pyinfra read True as bool"),
@@ -245,27 +246,27 @@ def test_maintenance_data() -> None:
         ({"onebox_maintenance": "on", "onebox_maintenance_message": "y" * 501}, "at most 500"),
     ]:
         with pytest.raises(Refused, match=message):
-            cli.maintenance_request(data)
+            operator_args.maintenance_request(data)
 
 
 def test_the_maintenance_commands_on_the_server() -> None:
     tool = f"{RELEASE} --app-dir /opt/onebox maintenance"
-    assert cli.maintenance_command("/opt/onebox", False) == f"{tool} off"
-    assert cli.maintenance_command("/opt/onebox", True) == f"{tool} on"
-    assert cli.maintenance_command("/opt/onebox", True, "It's down; back at 5 $(never)") == (
+    assert operator_args.maintenance_command("/opt/onebox", False) == f"{tool} off"
+    assert operator_args.maintenance_command("/opt/onebox", True) == f"{tool} on"
+    assert operator_args.maintenance_command("/opt/onebox", True, "It's down; back at 5 $(never)") == (
         f"{tool} on --message 'It'\"'\"'s down; back at 5 $(never)'")
-    assert cli.maintenance_command("/opt/my app", False) == f"{RELEASE} --app-dir '/opt/my app' maintenance off"
+    assert operator_args.maintenance_command("/opt/my app", False) == f"{RELEASE} --app-dir '/opt/my app' maintenance off"
 
 
 # --- several apps: --app NAME ---------------------------------------------------------------------
 
 def test_app_reaches_the_deploy_files_as_data_and_the_server_tools_as_an_option() -> None:
-    assert cli.plan(cli.parse(["rollback", "inv.py", "--app", "jobs"]))[0][-2:] == ["--data", "onebox_app=jobs"]
-    assert cli.plan(cli.parse(["status", "inv.py", "--app", "jobs"]))[0][-1].endswith("--app jobs status")
-    assert cli.plan(cli.parse(["status", "inv.py"]))[0][-1].endswith("onebox-release status")
-    assert cli.plan(cli.parse(["backup", "list", "inv.py", "--app", "jobs"]))[0][-1].endswith("--app jobs list")
-    assert cli.plan(cli.parse(["logs", "inv.py", "--app", "api", "worker"]))[0][-1].endswith("--app api logs worker")
-    assert "onebox_app=api" in cli.plan(cli.parse(["restore", "inv.py", "--from", "local", "--yes", "--app", "api"]))[0]
+    assert pyinfra_argv.plan(cli.parse(["rollback", "inv.py", "--app", "jobs"]))[0][-2:] == ["--data", "onebox_app=jobs"]
+    assert pyinfra_argv.plan(cli.parse(["status", "inv.py", "--app", "jobs"]))[0][-1].endswith("--app jobs status")
+    assert pyinfra_argv.plan(cli.parse(["status", "inv.py"]))[0][-1].endswith("onebox-release status")
+    assert pyinfra_argv.plan(cli.parse(["backup", "list", "inv.py", "--app", "jobs"]))[0][-1].endswith("--app jobs list")
+    assert pyinfra_argv.plan(cli.parse(["logs", "inv.py", "--app", "api", "worker"]))[0][-1].endswith("--app api logs worker")
+    assert "onebox_app=api" in pyinfra_argv.plan(cli.parse(["restore", "inv.py", "--from", "local", "--yes", "--app", "api"]))[0]
 
 
 @pytest.mark.parametrize(("argv", "expected"), [
@@ -276,7 +277,7 @@ def test_app_reaches_the_deploy_files_as_data_and_the_server_tools_as_an_option(
 ])
 def test_bad_app_arguments_are_refused_before_connecting(argv: list[str], expected: str) -> None:
     with pytest.raises(Refused, match=expected.replace("(", r"\(")):
-        cli.plan(cli.parse(argv))
+        pyinfra_argv.plan(cli.parse(argv))
 
 
 class _Apps:
@@ -285,12 +286,12 @@ class _Apps:
 
 
 def test_a_deploy_file_picks_the_named_app_or_the_only_one() -> None:
-    assert cli.chosen_app(_Apps("onebox"), {}).app_name == "onebox"
-    assert cli.chosen_app(_Apps("api", "jobs"), {"onebox_app": "jobs"}).app_name == "jobs"
+    assert operator_args.chosen_app(_Apps("onebox"), {}).app_name == "onebox"
+    assert operator_args.chosen_app(_Apps("api", "jobs"), {"onebox_app": "jobs"}).app_name == "jobs"
     with pytest.raises(Refused, match=r"several apps \(api, jobs\): name one with --app NAME"):
-        cli.chosen_app(_Apps("api", "jobs"), {})
+        operator_args.chosen_app(_Apps("api", "jobs"), {})
     with pytest.raises(Refused, match="--app web: no such app in the settings"):
-        cli.chosen_app(_Apps("api", "jobs"), {"onebox_app": "web"})
+        operator_args.chosen_app(_Apps("api", "jobs"), {"onebox_app": "web"})
 
 
 # --- running: only the server's lines, and the exit status ------------------------------------

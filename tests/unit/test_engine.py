@@ -183,6 +183,27 @@ def test_prune_keeps_the_release_a_rollback_goes_back_to_and_its_image(tmp_path,
     assert app.load_state().live == v1
 
 
+def test_prune_leaves_the_images_of_another_app_with_the_same_image_repository(tmp_path, fake, monkeypatch) -> None:
+    """Two apps of one server building into one app_image repository (the README's two-app example):
+    one app's prune never removes what the other keeps (its rollback image) or names (the image it builds)."""
+    other = make_app(tmp_path / "other", settings(app_name="jobs"), fake, monkeypatch, "jobs-v1")
+    monkeypatch.setattr(engine, "datetime", _Clock("v0"))
+    engine.apply(other)
+    fake.images.add("onebox/api:jobs-v2")  # the image the other app's next release is building
+    spec = json.loads((other.dir / "spec.json").read_text())
+    spec["release"]["image"]["ref"] = "onebox/api:jobs-v2"
+    (other.dir / "spec.json").write_text(json.dumps(spec))
+    registry = tmp_path / "apps.json"
+    registry.write_text(contract.apps_text({"onebox": contract.RegisteredApp(str(tmp_path / "app"), "onebox"),
+                                            "jobs": contract.RegisteredApp(str(other.dir), "jobs")}))
+    monkeypatch.setattr(contract, "APPS_FILE", str(registry))
+    for tag in ("v1", "v2", "v3"):
+        app = make_app(tmp_path, settings(releases_kept=2), fake, monkeypatch, tag)
+        monkeypatch.setattr(engine, "datetime", _Clock(tag))
+        engine.apply(app)
+    assert fake.images == {"onebox/api:v2", "onebox/api:v3", "onebox/api:jobs-v1", "onebox/api:jobs-v2"}
+
+
 class _Clock:
     """datetime for new_release: one release a minute, so ids differ and sort in order."""
 
@@ -246,6 +267,32 @@ def test_commands_that_need_a_live_release_say_so(tmp_path, fake, monkeypatch) -
         reports.logs(app, False, 10, False, "api")
     with pytest.raises(OneboxError, match="no release is live"):
         reports.run_in_app(app, ["true"])
+
+
+def test_logs_and_status_print_no_control_character_of_the_app(tmp_path, fake, monkeypatch, capsys) -> None:
+    app = deployed(tmp_path, fake, monkeypatch)
+    hostile = "\x1b]52;c;cm0gLXJmIH4=\x07\x1b[2J\x9b1;1H\rdone"  # clipboard, clear, C1 CSI, carriage return
+    lines = [json.dumps({"level": "info", "msg": hostile}) + "\n", hostile + "\n"]
+
+    class Logs:
+        def __init__(self, argv, **kwargs) -> None:  # noqa: ANN001 - subprocess.Popen's
+            self.stdout = iter(lines)
+
+        def wait(self) -> int:
+            return 0
+
+    monkeypatch.setattr(reports.subprocess, "Popen", Logs)
+    reports.logs(app, False, 10, False, "api")
+    reports.logs(app, False, 10, True, "api")
+    state = app.load_state()
+    state.last_deploy = {"command": "apply", "at": "now", "ok": False, "message": f"migration said {hostile}"}
+    app.save_state(state)
+    reports.status(app)
+    out = capsys.readouterr().out
+    assert not any(0x00 <= ord(c) < 0x20 and c != "\n" or 0x7f <= ord(c) <= 0x9f for c in out)
+    assert "INFO    \\x1b]52;c;cm0gLXJmIH4=\\x07\\x1b[2J\\x9b1;1H\\x0ddone\n" in out  # the JSON field, decoded
+    assert "migration said \\x1b]52;c;cm0gLXJmIH4=\\x07\\x1b[2J\\x9b1;1H\\x0ddone\n" in out  # status
+    assert out.count("\\x1b]52;c;cm0gLXJmIH4=\\x07\\x9b1;1H\\x0ddone\n") == 2  # the plain line, readable and raw
 
 
 def test_a_registry_release_runs_the_digest_so_a_rollback_survives_a_moved_tag(tmp_path, fake, monkeypatch) -> None:
@@ -352,3 +399,43 @@ def test_image_names_as_docker_reports_them(fake, monkeypatch) -> None:
     assert deps.postgres_major_of_image("postgres:17@sha256:9abc") == "17"
     assert deps.postgres_major_of_image("postgres@sha256:8b3f") is None
     assert deps.postgres_major_of_image("registry:5000/pg:16.4") == "16"
+
+
+def compose_env_file(text: str) -> dict[str, str]:
+    """compose-go's dotenv parser (dotenv/parser.go, extractVarValue) for this file's lines: an unquoted
+    value loses a ` #` comment and has `$` interpolated; a single-quoted one is taken as it is, a
+    backslash escaping only the quote."""
+    env = {}
+    for line in text.splitlines():
+        name, value = line.split("=", 1)
+        if not value.startswith("'"):
+            env[name] = value.split(" #", 1)[0].rstrip().replace("$", "<interpolated>")
+            continue
+        chars, escape = [], False
+        for char in value[1:]:
+            if char != "'":
+                if not escape and char == "\\":
+                    escape = True
+                    continue
+                chars += ["\\", char] if escape else [char]
+                escape = False
+                continue
+            if escape:
+                chars.append(char)
+                escape = False
+                continue
+            break
+        else:
+            raise ValueError(f"unterminated quoted value: {line}")
+        env[name] = "".join(chars)
+    return env
+
+
+def test_app_env_values_reach_compose_as_they_are(tmp_path, fake, monkeypatch) -> None:
+    value = 'p$ss #not a comment "q" \\b ${HOME} {domain}'
+    app = deployed(tmp_path, fake, monkeypatch, app_env={"APP_ENV": "production", "X": value.replace("{", "{{")
+                                                         .replace("}", "}}").replace("{{domain}}", "{domain}")})
+    release = app.record(app.load_state().live)
+    env = compose_env_file((app.releases_dir / release.id / "app.env").read_text())
+    assert env["X"] == value.replace("{domain}", app.spec.release.placeholders["domain"])
+    assert env["APP_ENV"] == "production"

@@ -28,14 +28,20 @@ import pytest
 from pyinfra.api import FileUploadCommand, FunctionCommand, StringCommand
 from pyinfra.facts.files import File, Sha1File
 
-import onebox.deploys.base
 import onebox.images
 import onebox.operations
 import onebox.tls_operations
-from onebox.deploys.base import AideDatabase, PendingSecurityUpdates, aide_baseline, security_updates, sysctl_check
-from onebox.facts import CertificateLineage, DockerImageIds, InContainer, PrivateFileFingerprint
+from onebox.deploys.base import sysctl_check
+from onebox.facts import (
+    AideDatabase,
+    CertificateLineage,
+    DockerImageIds,
+    InContainer,
+    PendingSecurityUpdates,
+    PrivateFileFingerprint,
+)
 from onebox.images import images_from_controller
-from onebox.operations import checked_file, fingerprint, private_file, upload_once
+from onebox.operations import aide_baseline, checked_file, fingerprint, private_file, security_updates, upload_once
 from onebox.tls_operations import certbot_certificate, self_signed_certificate
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -172,7 +178,9 @@ def lineage(**changes: Any) -> dict:
 
 IMAGES = {"onebox-test/postgres:17": "sha256:aaa", "onebox-test/redis:7": "sha256:bbb"}
 IMAGES_KEY = "references=('onebox-test/postgres:17', 'onebox-test/redis:7')"
-LOAD = ["docker load -q -i /var/tmp/onebox-images.tar.gz", "rm -f /var/tmp/onebox-images.tar.gz"]
+ARCHIVE = f"/var/lib/onebox/image-archives/{SALT}.tar.gz"  # a name of its own each run (token_hex)
+MAKE_ARCHIVE_DIR = "install -d -m 700 -o root -g root /var/lib/onebox/image-archives"
+LOAD = [f"docker load -q -i {ARCHIVE}; loaded=$?; rm -f {ARCHIVE}; exit $loaded"]
 
 APT_UPGRADE = ("env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --only-upgrade -o DPkg::Lock::Timeout=300"
                " -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold")
@@ -236,22 +244,22 @@ CASES = [
          {DockerImageIds: {IMAGES_KEY: dict(IMAGES)}}, noop="the server has these images already"),
     Case("images_from_controller-one-differs", images_from_controller, onebox.images, {"local_ids": IMAGES},
          {DockerImageIds: {IMAGES_KEY: {"onebox-test/postgres:17": "sha256:aaa", "onebox-test/redis:7": "sha256:old"}}},
-         commands=[("function", "send_images", (["onebox-test/redis:7"],)), *LOAD]),
+         commands=[MAKE_ARCHIVE_DIR, ("function", "send_images", (["onebox-test/redis:7"], ARCHIVE)), *LOAD]),
     Case("images_from_controller-none-there", images_from_controller, onebox.images, {"local_ids": IMAGES},
          {DockerImageIds: {IMAGES_KEY: {}}},
-         commands=[("function", "send_images", (list(IMAGES),)), *LOAD]),
+         commands=[MAKE_ARCHIVE_DIR, ("function", "send_images", (list(IMAGES), ARCHIVE)), *LOAD]),
     # security_updates: upgrades exactly the pending packages.
-    Case("security_updates-noop", security_updates, onebox.deploys.base, {}, {PendingSecurityUpdates: []},
+    Case("security_updates-noop", security_updates, onebox.operations, {}, {PendingSecurityUpdates: []},
          noop="no security updates are pending"),
-    Case("security_updates-pending", security_updates, onebox.deploys.base, {},
+    Case("security_updates-pending", security_updates, onebox.operations, {},
          {PendingSecurityUpdates: ["libssl3t64:amd64", "openssl:amd64"]},
          commands=[f"{APT_UPGRADE} libssl3t64:amd64 openssl:amd64"]),
     # aide_baseline: starts aideinit once, in the background.
-    Case("aide_baseline-noop-present", aide_baseline, onebox.deploys.base, {}, {AideDatabase: "present"},
+    Case("aide_baseline-noop-present", aide_baseline, onebox.operations, {}, {AideDatabase: "present"},
          noop="the AIDE database is present"),
-    Case("aide_baseline-noop-building", aide_baseline, onebox.deploys.base, {}, {AideDatabase: "building"},
+    Case("aide_baseline-noop-building", aide_baseline, onebox.operations, {}, {AideDatabase: "building"},
          noop="the AIDE database is building"),
-    Case("aide_baseline-missing", aide_baseline, onebox.deploys.base, {}, {AideDatabase: "missing"},
+    Case("aide_baseline-missing", aide_baseline, onebox.operations, {}, {AideDatabase: "missing"},
          commands=["systemd-run --unit=onebox-aide-init --collect --property=Nice=19 --property=IOSchedulingClass=idle"
                    " /usr/sbin/aideinit --yes --force"]),
 ]
@@ -272,8 +280,9 @@ def operations_in(path: Path) -> list[str]:
 
 def test_every_custom_operation_has_a_noop_and_a_change_case() -> None:
     # onebox/rollout.py's release and rollback have their own tests (test_operations.py).
-    found = {name for path in [*sorted((ROOT / "onebox").glob("*.py")), ROOT / "onebox" / "deploys" / "base.py"]
-             if path.name != "rollout.py" for name in operations_in(path)}
+    # Every module of the package is scanned: an operation defined anywhere needs its cases here.
+    found = {name for path in sorted((ROOT / "onebox").rglob("*.py")) if path.name != "rollout.py"
+             for name in operations_in(path)}
     covered: dict[str, set[str]] = {}
     for case in CASES:
         covered.setdefault(f"{case.operation._inner.__module__}.{case.operation.__name__}", set()).add(
@@ -309,7 +318,7 @@ def test_argument_commands_quote_every_value(monkeypatch: pytest.MonkeyPatch) ->
         "env", f"REQUESTS_CA_BUNDLE={ODD}/ca.pem", "certbot", "certonly", "--webroot", "-w", ODD, "--cert-name", ODD,
         "-d", "a.example", "--non-interactive", "--agree-tos", "-m", "a@b.example",
         "--server", "https://acme.test/dir?x=1&y=2", "--quiet"]
-    commands, _ = run(security_updates, onebox.deploys.base, {PendingSecurityUpdates: ["evil;reboot:amd64"]}, monkeypatch)
+    commands, _ = run(security_updates, onebox.operations, {PendingSecurityUpdates: ["evil;reboot:amd64"]}, monkeypatch)
     assert shlex.split(commands[0])[-1] == "evil;reboot:amd64"
 
 
@@ -383,4 +392,36 @@ def test_certificate_lineage_and_sysctl_check_quote_their_paths(tmp_path: Path) 
     config.write_text("# comment\nnot a setting\n")
     result = subprocess.run(["sh", "-c", sysctl_check(str(config))], cwd=tmp_path, capture_output=True, text=True)
     assert result.returncode == 1 and result.stdout == "not a sysctl setting: not a setting\n"
+    assert not (tmp_path / "pwned").exists()
+
+
+def test_the_image_archive_is_private_named_anew_each_run_and_removed_even_when_the_load_fails(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = FixtureHost({DockerImageIds: {IMAGES_KEY: {}}})
+    fake.current_op_global_arguments = {"_temp_dir": TEMP_DIR, "_sudo": True}
+    monkeypatch.setattr(onebox.images, "host", fake)
+    runs = [list(images_from_controller._inner(local_ids=IMAGES)) for _ in range(2)]
+    sends = [next(c for c in commands if isinstance(c, FunctionCommand)) for commands in runs]
+    archives = [send.args[1] for send in sends]
+    assert archives[0] != archives[1]  # two deploys never share (or load) one archive
+    assert all(re.fullmatch(r"/var/lib/onebox/image-archives/[0-9a-f]{32}\.tar\.gz", a) for a in archives)
+    assert sends[0].kwargs == {"_temp_dir": TEMP_DIR, "_sudo": True}  # into root's directory as files.put puts a file
+    assert runs[0][0].get_raw_value() == MAKE_ARCHIVE_DIR  # root's own, 0700, before anything is in it
+    # The load, run by a shell as pyinfra does, with a docker that fails and one that loads.
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    docker = bin_dir / "docker"
+    odd_dir = tmp_path / "it's $(touch pwned)"
+    odd_dir.mkdir()
+    monkeypatch.setattr(onebox.images, "ARCHIVE_DIR", str(odd_dir))
+    monkeypatch.setattr(onebox.images.secrets, "token_hex", lambda _: "x")
+    archive = odd_dir / "x.tar.gz"
+    for status in (1, 0):
+        docker.write_text(f"#!/bin/sh\ntest -f \"$4\" || exit 9\nexit {status}\n")  # docker load -q -i FILE
+        docker.chmod(0o755)
+        archive.write_bytes(b"images")
+        load = list(images_from_controller._inner(local_ids=IMAGES))[-1].get_raw_value()
+        result = subprocess.run(["sh", "-c", load], cwd=tmp_path, env={"PATH": f"{bin_dir}:/usr/bin:/bin"})
+        assert result.returncode == status  # pyinfra sees the load's own outcome
+        assert not archive.exists()
     assert not (tmp_path / "pwned").exists()

@@ -143,7 +143,7 @@ def test_private_file_is_a_noop_when_the_salted_fingerprint_matches(monkeypatch)
     assert len(out) == 1
 
 def test_the_server_tool_renders_placeholders_and_secret_references() -> None:
-    from onebox.server import secrets as tool
+    from onebox.server import secret_files as tool
 
     env = tool.render({"DATABASE_URL": "postgresql://{postgres_user}:{postgres_password}@{postgres_host}/{postgres_db}",
                            "KEY": "{secret[SECRET_KEY]}"},
@@ -153,7 +153,7 @@ def test_the_server_tool_renders_placeholders_and_secret_references() -> None:
 
 
 def test_a_password_url_placeholder_is_percent_encoded() -> None:
-    from onebox.server import secrets as tool
+    from onebox.server import secret_files as tool
 
     values = tool.secret_placeholders({"postgres_user": "app"}, {"postgres_password": "p@ss:w/rd%", "secret": {}})
     env = tool.render({"URL": "postgresql://{postgres_user}:{postgres_password_url}@db/app",

@@ -75,6 +75,16 @@ def test_json_log_lines_are_made_readable() -> None:
     assert reports.readable("plain text") == "plain text"
 
 
+def test_log_lines_never_reach_the_terminal_with_a_control_character() -> None:
+    # JSON escapes decode to ESC, BEL, CR, LF: a request path that clears the screen, writes the clipboard (OSC 52).
+    line = ('{"ts": "t", "level": "info", "msg": "GET /\\u001b[2J\\u001b]52;c;cm0gLXJmIH4=\\u0007", '
+            '"path\\u009b": "a\\rb\\nc\\td", "n": 1}')
+    text = reports.readable(line)
+    assert text == "t INFO    GET /\\x1b[2J\\x1b]52;c;cm0gLXJmIH4=\\x07 path\\x9b=a\\x0db\\x0ac\td n=1"
+    assert reports.readable("not json \x1b]52;c;eA==\x07 \x9b2J") == "not json \\x1b]52;c;eA==\\x07 \\x9b2J"
+    assert reports.readable('"a JSON string \\u001b[2J"') == '"a JSON string \\u001b[2J"'  # not decoded: harmless
+
+
 def test_the_release_state_of_an_older_tool_reads_as_not_installed() -> None:
     from onebox.facts import ReleaseState
 

@@ -12,7 +12,7 @@ from test_apps_settings import two_apps
 from test_settings import valid
 
 from onebox import contract
-from onebox.server import engine, removal, slots, switch
+from onebox.server import engine, removal, slot_project, slots, switch
 from onebox.server.basics import UsageError
 from onebox.server.model import app_dirs_from_server
 from onebox.settings import validate_settings
@@ -90,7 +90,7 @@ def test_the_app_started_again_after_a_restore_has_its_workers_without_waiting_o
     app = make_app(tmp_path, s, fake, monkeypatch)
     engine.apply(app)
     state, record = app.live_record()
-    slots.compose(app, record, "blue", "stop")
+    slot_project.compose(app, record, "blue", "stop")
     assert fake.services("onebox-blue") == {"api": "exited", "worker": "exited"}
     fake.calls.clear()
     slots.start_again(app, record, "blue")

@@ -39,6 +39,14 @@ def test_defaults_plus_the_three_required_settings_are_valid() -> None:
         ({"domains": []}, "domains: List should have at least 1 item"),
         ({"domains": ["localhost"]}, "domains: 'localhost' is not a fully qualified domain name"),
         ({"letsencrypt_email": "ops-at-example"}, "letsencrypt_email: 'ops-at-example' is not an e-mail address"),
+        # what reaches nginx, certbot and the monitoring files: no second line, no `;` or `{` (issue 29)
+        ({"domains": ["api.example.com\n"]}, "domains: 'api.example.com\\n' is not a fully qualified domain name"),
+        ({"domains": ["api.example.com;"]}, "domains: 'api.example.com;' is not a fully qualified domain name"),
+        ({"domains": ["api.example.com{"]}, "domains: 'api.example.com{' is not a fully qualified domain name"),
+        ({"domains": ["a.example.com b.example.com"]}, "domains: 'a.example.com b.example.com' is not a fully"),
+        ({"letsencrypt_email": "ops@example.com\n"}, "letsencrypt_email: 'ops@example.com\\n' is not an e-mail"),
+        ({"alert_webhook_url": "https://ntfy.sh/x\n"}, "alert_webhook_url: expected an http(s) URL"),
+        ({"backup_on_calendar": "daily\n"}, "backup_on_calendar: not a systemd OnCalendar expression"),
         ({"sshd_port": 70000}, "sshd_port: Input should be less than or equal to 65535"),
         ({"api_port": 0}, "api_port: Input should be greater than or equal to 1024"),
         ({"docker_source": "snap"}, "docker_source: Input should be 'distro' or 'docker'"),
@@ -413,3 +421,21 @@ def test_the_secrets_file_replaces_the_group_and_the_environment_replaces_both(
     assert validate_settings(valid(api_workers=2), path).api_workers == 4
     monkeypatch.setenv("ONEBOX_API_WORKERS", "7")
     assert validate_settings(valid(api_workers=2), path).api_workers == 7
+
+
+@pytest.mark.parametrize("value", ["it's", "C:\\dir\\"])
+def test_an_app_env_value_compose_cannot_read_back_is_refused(value: str) -> None:
+    with pytest.raises(SettingsError, match=r"app_env: X (contains a single quote|ends with a backslash).*app_secret_env"):
+        validate_settings(valid(app_env={"X": value}))
+
+
+@pytest.mark.parametrize("repository", ["rest:https://user:Sup3rSecretValue@backup.example.com/onebox",
+                                        "rest:http://user@backup.example.com:8000/",
+                                        "s3:https://key:Sup3rSecretValue@s3.example.com/bucket"])
+def test_a_repository_url_with_credentials_is_refused_without_echoing_them(repository: str) -> None:
+    with pytest.raises(SettingsError) as error:
+        validate_settings(valid(backup_restic_repository=repository))
+    message = str(error.value)
+    assert "backup_restic_repository: the " in message and "carries a user or password" in message
+    assert "RESTIC_REST_PASSWORD" in message and "Sup3rSecretValue" not in message
+    assert "user@" not in message

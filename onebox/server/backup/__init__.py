@@ -16,7 +16,7 @@ A backup is one directory in backup_dir, named <UTC time>-<label>: postgres.dump
 (`pg_dump -Fc`, taken inside the PostgreSQL container over its local socket),
 redis.rdb (a BGSAVE snapshot) and manifest.json (sizes and SHA-256 of both). It
 appears only when complete. Configuration: /etc/onebox/backup.json (root only);
-secrets (restic password, S3 keys): /etc/onebox/backup.env (root only), handed to
+secrets (restic password, S3 keys): /etc/onebox/backup.env, backup-<app>.env with several apps (root only), handed to
 restic through its environment, never on a command line or in the output.
 Exit status: 0 done, 1 failed (the reason is the last line on stderr), 2 usage, 130 interrupted.
 

@@ -75,9 +75,15 @@ def cmd_list(config: Config, args: argparse.Namespace) -> None:
     for backup in local_sets(config):
         print(f"  {backup.name}  {backup.size / 1e6:10.1f} MB")
     if config.restic_repository:
-        print(f"off-site ({config.restic_repository}):")
-        for snapshot in Restic(config).snapshots():
-            print(f"  {snapshot['onebox_name']}  {snapshot['short_id']}")
+        restic = Restic(config)
+        print(f"off-site ({config.restic_repository}, server {restic.host}, app {config.app_name}):")
+        for snapshot in restic.snapshots():
+            print(f"  {snapshot['onebox_name']}  {snapshot['short_id']}  {snapshot['time']}")
+        legacy = restic.legacy_snapshots()
+        if legacy:
+            print(f"off-site, uploaded by onebox 0.2 or before (restic host {config.app_name}, any server of the app):")
+            for snapshot in legacy:
+                print(f"  {snapshot['onebox_name']}  {snapshot['short_id']}  {snapshot['time']}")
     else:
         print("off-site: not configured")
 

@@ -14,6 +14,7 @@ SAFETY_LABEL = "pre-restore"
 SCHEDULED_LABEL = "scheduled"
 RESTIC_TAG = "onebox"
 NAME_TAG = "set="
+APP_TAG = "app="  # off-site snapshots: restic host = the server's identity (server_name), tag app=<app_name>
 MANIFEST = "manifest.json"
 PG_FILE = "postgres.dump"
 REDIS_FILE = "redis.rdb"
@@ -30,6 +31,7 @@ DEFAULTS: dict[str, Any] = {
     "keep_daily": 7,
     "keep_weekly": 4,
     "restic_repository": None,
+    "server_name": None,  # the server's identity off-site (backup_server_name, else the inventory host name)
     "s3_region": "us-east-1",
     "restic_cache_dir": "/var/cache/onebox-backup",
     "restic_check_interval_days": 7,

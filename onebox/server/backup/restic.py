@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from onebox.server.backup.config import MANIFEST, NAME_TAG, RESTIC_TAG, BackupError, Config
+from onebox.server.backup.config import APP_TAG, MANIFEST, NAME_TAG, RESTIC_TAG, BackupError, Config
 from onebox.server.backup.sets import BackupSet, local_sets
 from onebox.server.basics import OneboxError, log, run, write_atomic
 
@@ -82,24 +82,48 @@ class Restic:
             except OneboxError as init_error:
                 raise BackupError(f"{error}; and {init_error}") from None
 
-    def snapshots(self) -> list[dict[str, Any]]:
-        listing = json.loads(self("snapshots", "--json", "--tag", RESTIC_TAG, "--host", self.config.app_name) or "[]")
+    @property
+    def host(self) -> str:
+        """The server's identity, restic's --host of this server's snapshots: the same after a rebuild
+        of the server (the inventory's host name), distinct for two servers sharing a repository."""
+        if not self.config.server_name:
+            raise BackupError(f"{self.config.path} lacks server_name: converge the server again (deploys/site.py)")
+        return str(self.config.server_name)
+
+    @property
+    def app_tag(self) -> str:
+        return APP_TAG + self.config.app_name
+
+    def _listing(self, host: str, tags: str) -> list[dict[str, Any]]:
+        listing = json.loads(self("snapshots", "--json", "--host", host, "--tag", tags) or "[]")
         for snapshot in listing:
             names = [tag[len(NAME_TAG):] for tag in snapshot.get("tags") or [] if tag.startswith(NAME_TAG)]
             snapshot["onebox_name"] = names[0] if names else None
         return sorted(listing, key=lambda s: s["time"])
 
+    def snapshots(self) -> list[dict[str, Any]]:
+        """This server's snapshots of this app, oldest first (`--tag a,b`: both tags)."""
+        return self._listing(self.host, f"{RESTIC_TAG},{self.app_tag}")
+
+    def legacy_snapshots(self) -> list[dict[str, Any]]:
+        """Snapshots uploaded by onebox 0.2 and before, told apart by app name only (restic host =
+        app_name, no app= tag): still listed and restorable, never pruned by this server."""
+        return [s for s in self._listing(self.config.app_name, RESTIC_TAG)
+                if not any(tag.startswith(APP_TAG) for tag in s.get("tags") or [])]
+
     def upload(self, backup: BackupSet) -> None:
         local_time = backup.created.astimezone().strftime("%Y-%m-%d %H:%M:%S")
-        self("backup", "--host", self.config.app_name, "--tag", RESTIC_TAG, "--tag", NAME_TAG + backup.name,
+        self("backup", "--host", self.host, "--tag", RESTIC_TAG, "--tag", self.app_tag, "--tag", NAME_TAG + backup.name,
              "--time", local_time, str(backup.path), what=f"restic backup of {backup.name}")
         log(f"uploaded {backup.name} off-site")
 
     def forget(self) -> None:
+        """Retention of this server's snapshots of this app only: another server sharing the repository
+        (staging beside production), or another app, keeps its own."""
         c = self.config
-        self("forget", "--host", c.app_name, "--tag", RESTIC_TAG, "--group-by", "host", "--keep-last", str(c.keep_last),
-             "--keep-daily", str(c.keep_daily), "--keep-weekly", str(c.keep_weekly), "--prune",
-             what="restic forget --prune")
+        self("forget", "--host", self.host, "--tag", f"{RESTIC_TAG},{self.app_tag}", "--group-by", "host",
+             "--keep-last", str(c.keep_last), "--keep-daily", str(c.keep_daily), "--keep-weekly", str(c.keep_weekly),
+             "--prune", what="restic forget --prune")
         log("off-site retention applied (restic forget --prune)")
 
     def check(self) -> None:

@@ -79,11 +79,28 @@ def choose(sets: list[Any], name: str | None, name_of: Callable[[Any], Any]) -> 
     return candidates[-1]
 
 
+def offsite_snapshot(restic: Restic, name: str | None) -> dict[str, Any]:
+    """This server's snapshot of this app (the newest, or the one named); when it has none, one
+    uploaded by onebox 0.2 or before (told apart by app name only), saying so."""
+    config = restic.config
+    try:
+        return choose(restic.snapshots(), name, lambda s: s["onebox_name"])
+    except BackupError as error:
+        legacy = restic.legacy_snapshots()
+        if not legacy:
+            raise BackupError(f"{error} (off-site: none of server {restic.host}, app {config.app_name})") from None
+        log(f"no off-site backup{f' named {name}' if name else ''} of server {restic.host}, app {config.app_name}: "
+            f"taking one uploaded by onebox 0.2 or before (restic host {config.app_name}, any server of that app)")
+        return choose(legacy, name, lambda s: s["onebox_name"])
+
+
 def download(config: Config, name: str | None) -> tuple[BackupSet, Path]:
     """The chosen off-site backup, downloaded into a scratch directory of backup_dir."""
     restic = Restic(config)
     restic.reachable()
-    snapshot = choose(restic.snapshots(), name, lambda s: s["onebox_name"])
+    snapshot = offsite_snapshot(restic, name)
+    log(f"off-site snapshot {snapshot.get('short_id') or snapshot['id'][:8]}: {snapshot['onebox_name']}, "
+        f"host {snapshot.get('hostname')}, taken {snapshot['time']}")
     config.backup_path.mkdir(mode=0o700, parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix=".download-", dir=config.backup_path))
     try:
