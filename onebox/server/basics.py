@@ -91,9 +91,15 @@ def run(argv: list[str], *, check: bool = True, capture: bool = True, stdin: str
         err = (err or b"").decode(errors="replace")
     result = Result(argv, proc.returncode, out or "", err or "")
     if check and not result.ok:
-        reason = " | ".join((result.stderr or result.stdout).strip().splitlines()[-6:])
-        raise OneboxError(f"{what or ' '.join(argv[:4])} failed (exit {result.returncode})" + (f": {reason}" if reason else ""))
+        raise failure(result, what)
     return result
+
+
+def failure(result: Result, what: str | None = None) -> OneboxError:
+    """The error of a failed command: what it was, its exit code and the end of its output."""
+    reason = " | ".join((result.stderr or result.stdout).strip().splitlines()[-6:])
+    return OneboxError(f"{what or ' '.join(result.argv[:4])} failed (exit {result.returncode})"
+                       + (f": {reason}" if reason else ""))
 
 
 def read_json(path: Path, default: Any = None) -> Any:

@@ -96,9 +96,12 @@ def test_rolling_forward_again_works_and_old_releases_are_pruned(deployed, api, 
     assert result.returncode == 0, result.output[-3000:]
     assert version(api) == "zd-2"
     kept = deployed.ssh(f"ls {deployed.settings.app_dir}/releases").stdout.split()
-    assert len(kept) == 2, kept
+    # The newest two, and the release a rollback now goes back to: the one rolled back to
+    # before this deploy, older than both (issue 28, defect 3).
+    assert len(kept) == 3, kept
+    assert {deployed.live_release(), RELEASES["before"], RELEASES["zd-1-w3"]} == set(kept), kept
     tags = deployed.ssh(f"docker images --format '{{{{.Tag}}}}' {deployed.settings.app_image}").stdout.split()
-    assert len(tags) <= 2, tags
+    assert len(tags) <= 3, tags
 
 
 @pytest.mark.parametrize("service", ["api", "redis", "postgres"])

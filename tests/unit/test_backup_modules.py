@@ -13,7 +13,7 @@ from onebox import contract
 from onebox.server import basics
 from onebox.server.backup import cli
 from onebox.server.backup.config import BackupError, Config
-from onebox.server.backup.docker import exec_argv, ps_argv
+from onebox.server.backup.docker import exec_argv, ps_argv, run_exec
 from onebox.server.backup.postgres import psql_argv, quote_ident
 from onebox.server.backup.restic import Restic
 from onebox.server.backup.restore import choose, download
@@ -232,3 +232,30 @@ def test_main_refuses_a_user_other_than_root(monkeypatch: pytest.MonkeyPatch, ca
     assert cli.main(["--config", str(tmp_path / "none.json"), "status"]) == 1
     assert capsys.readouterr().err.strip() == ("onebox-backup: status failed: "
                                                "run as root (the backups and their secrets are root only)")
+
+
+def flaky_exec(tmp_path: Path, failures: int, message: str = "OCI runtime exec failed: exec failed: "
+               "unable to start container process: read init-p: connection reset by peer") -> list[str]:
+    """A command that fails as runc does when it cannot start an exec'd process, `failures` times."""
+    count = tmp_path / "count"
+    count.write_text("0")
+    script = (f'n=$(cat {count}); echo $((n+1)) > {count}; '
+              f'if [ "$n" -lt {failures} ]; then echo "{message}" >&2; exit 126; fi; echo PONG')
+    return ["sh", "-c", script]
+
+
+def test_an_exec_runc_did_not_start_is_run_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("onebox.server.backup.docker.time.sleep", lambda _: None)
+    assert run_exec(flaky_exec(tmp_path, failures=2), what="redis-cli ping").stdout.strip() == "PONG"
+    assert (tmp_path / "count").read_text().strip() == "3"
+
+
+def test_an_exec_that_keeps_failing_or_failed_for_its_own_reasons_is_not_run_again(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("onebox.server.backup.docker.time.sleep", lambda _: None)
+    with pytest.raises(basics.OneboxError, match=r"redis-cli ping failed \(exit 126\): OCI runtime"):
+        run_exec(flaky_exec(tmp_path, failures=5), what="redis-cli ping")
+    assert (tmp_path / "count").read_text().strip() == "3"
+    with pytest.raises(basics.OneboxError, match=r"redis-cli ping failed \(exit 126\): permission denied"):
+        run_exec(flaky_exec(tmp_path, failures=5, message="permission denied"), what="redis-cli ping")
+    assert (tmp_path / "count").read_text().strip() == "1"

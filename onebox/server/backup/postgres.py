@@ -7,7 +7,7 @@ import contextlib
 from pathlib import Path
 
 from onebox.server.backup.config import Config
-from onebox.server.backup.docker import exec_argv
+from onebox.server.backup.docker import exec_argv, run_exec
 from onebox.server.basics import OneboxError, log, run
 
 
@@ -40,9 +40,9 @@ def restore_postgres(config: Config, pg: str, dump: Path) -> None:
     maintenance = "postgres" if db != "postgres" else "template1"
     drop_scratch = f"DROP DATABASE IF EXISTS {quote_ident(scratch)} WITH (FORCE)"
     log(f"restoring PostgreSQL into a scratch database {scratch}")
-    run(psql_argv(config, pg, maintenance, drop_scratch,
-                  f"CREATE DATABASE {quote_ident(scratch)} OWNER {quote_ident(user)} TEMPLATE template0"),
-        what="creating the scratch database")
+    run_exec(psql_argv(config, pg, maintenance, drop_scratch,
+                       f"CREATE DATABASE {quote_ident(scratch)} OWNER {quote_ident(user)} TEMPLATE template0"),
+             what="creating the scratch database")
     try:
         with dump.open("rb") as archive:
             run(exec_argv(pg, "pg_restore", "-U", user, "-d", scratch, "--no-owner", "--role", user,

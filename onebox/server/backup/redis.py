@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from onebox.server.backup.config import BackupError, Config
-from onebox.server.backup.docker import exec_argv, inspect, wait_healthy
+from onebox.server.backup.docker import exec_argv, inspect, run_exec, wait_healthy
 from onebox.server.basics import OneboxError, log, run, wait_until
 
 # Shell steps run in a one-off container of the Redis image on its volume: the previous data
@@ -30,7 +30,7 @@ REDIS_DONE = "rm -rf /data/.onebox-previous"
 
 
 def redis_cli(redis: str, *args: str) -> str:
-    return run(exec_argv(redis, "redis-cli", *args), what=f"redis-cli {args[0]}").stdout.strip()
+    return run_exec(exec_argv(redis, "redis-cli", *args), what=f"redis-cli {args[0]}").stdout.strip()
 
 
 def redis_info(redis: str, section: str) -> dict[str, str]:
