@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from onebox.server import basics
+from onebox.server.backup import docker as backup_docker
 from onebox.server.backup import redis
 from onebox.server.backup.config import BackupError
 
@@ -54,6 +55,7 @@ def backup_dir(tmp_path: Path) -> Path:
 
 def snapshot(monkeypatch: pytest.MonkeyPatch, fake: FakeRedis, dest: Path) -> None:
     monkeypatch.setattr(redis, "run", fake.run)
+    monkeypatch.setattr(backup_docker, "run", fake.run)  # redis-cli goes through run_exec
     redis.snapshot_redis("c0ffee", dest, timeout=5)
 
 
