@@ -24,7 +24,7 @@ from onebox.deploys.monitoring import configure_monitoring
 from onebox.deploys.proxy import configure_proxy
 from onebox.deploys.swarm import check_swarm_membership, configure_swarm
 from onebox.deploys.tls import issue_certificates
-from onebox.deploys.tools import check_onebox_version, install_server_tools, record_onebox_version
+from onebox.deploys.tools import check_onebox_version, install_boot_unit, install_server_tools, record_onebox_version
 from onebox.inventory import use_private_upload_dir
 
 settings = host.data.onebox_settings
@@ -53,6 +53,7 @@ if not worker:
     configure_backups(settings)
     for app in settings.app_list:  # each app alone: its own projects, slots, secrets, database
         deploy_app(app)
+    install_boot_unit()  # and after a reboot, whatever Docker's restart policies leave stopped
     configure_monitoring(settings)  # after the apps: it probes their URLs and scrapes their metrics
 # Last: the file-integrity baseline must include everything the roles above installed.
 record_file_integrity_baseline(settings)

@@ -9,10 +9,11 @@ from io import BytesIO, StringIO
 
 from pyinfra import host
 from pyinfra.api import deploy
-from pyinfra.operations import files
+from pyinfra.operations import files, systemd
 
 from onebox import __version__, contract
 from onebox.facts import OneboxVersion
+from onebox.render import render
 from onebox.server.bundle import PACKAGE, zipapp_bytes
 from onebox.settings import Settings
 from onebox.versions import older_refusal
@@ -44,3 +45,15 @@ def install_server_tools(s: Settings) -> None:
         files.link(name=f"Put {command} on root's PATH.", path=command, target=contract.SERVER_ZIPAPP, force=True)
     files.put(name="Install the secrets entrypoint shim.", src=str(PACKAGE / "with-secrets.sh"), dest=contract.SHIM,
               mode="755")
+
+
+BOOT_UNIT = "onebox-boot.service"
+
+
+@deploy("Start every app after a boot")
+def install_boot_unit() -> None:
+    """Enabled, not started: a converge brings the apps up itself; the unit is for the next boot."""
+    unit = files.put(name=f"Install {BOOT_UNIT} (onebox-release boot).", dest=f"/etc/systemd/system/{BOOT_UNIT}",
+                     src=StringIO(render(f"systemd/{BOOT_UNIT}.j2", command=contract.RELEASE_COMMAND)), mode="644")
+    systemd.daemon_reload(name=f"Reload systemd for {BOOT_UNIT}.", _if=unit.did_change)
+    systemd.service(name=f"Enable {BOOT_UNIT} at boot.", service=BOOT_UNIT, running=None, enabled=True)

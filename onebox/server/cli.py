@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 from onebox import contract
-from onebox.server import basics, engine, exporters, metrics, removal, reports, slot_project, slots, swarm, switch
+from onebox.server import basics, boot, engine, exporters, metrics, removal, reports, slot_project, slots, swarm, switch
 from onebox.server.basics import OneboxError
 from onebox.server.model import App, app_dirs_from_server, now
 
@@ -67,6 +67,7 @@ def parser() -> argparse.ArgumentParser:
     locked.add_argument("argv", nargs=argparse.REMAINDER)
     commands.add_parser("stop-app", help="stop the live release (a restore does, under the lock)")
     commands.add_parser("start-app", help="start the live release again and wait for its health")
+    commands.add_parser("boot", help="after a reboot: every app's dependencies and live release running (onebox-boot.service)")
     commands.add_parser("retire", help="stop every container of the app (removed from the settings); data stays")
     metrics_cmd = commands.add_parser("metrics", help="onebox's facts for Prometheus (every app), to a textfile")
     metrics_cmd.add_argument("--textfile", required=True, help="e.g. /var/lib/prometheus/node-exporter/onebox.prom")
@@ -235,7 +236,9 @@ def main(argv: list[str]) -> int:
         if args.command == "unmonitor":
             exporters.drop_roles(metrics.live_apps())
             return basics.EXIT_OK
-        app_dirs = app_dirs_from_server(args.app_dir, args.app, every=args.command == "status")
+        app_dirs = app_dirs_from_server(args.app_dir, args.app, every=args.command in ("status", "boot"))
+        if args.command == "boot":
+            return boot.heal_every_app(app_dirs, deploy_lock)
         if len(app_dirs) == 1:
             return dispatch(args, app_dirs[0])
         return status_of_every_app(app_dirs)

@@ -118,6 +118,17 @@ def test_a_killed_service_is_restored_by_the_next_converge(deployed, api, servic
     assert deployed.deploy().changed == 0
 
 
+def test_what_docker_leaves_killed_runs_again_at_the_next_boot(deployed, api) -> None:
+    # The boot unit as systemd runs it at boot (a reboot of the target costs a minute more).
+    ids = deployed.container_ids()
+    assert deployed.ssh(f"docker kill {ids['api']} {ids['redis']}").returncode == 0
+    booted = deployed.ssh("systemctl start onebox-boot.service && journalctl -u onebox-boot.service -n 20 --no-pager")
+    assert booted.returncode == 0, booted.stdout + booted.stderr
+    assert deployed.host_checks("tests/host/test_app.py").returncode == 0
+    wait_ready(api)
+    assert deployed.deploy().changed == 0  # nothing left for a converge to fix
+
+
 def test_two_converges_at_once_do_not_fight(deployed, api, tmp_path) -> None:
     env = {"ONEBOX_APP_SOURCE_DIR": str(app_copy(tmp_path, "zd-lock"))}
     results = []

@@ -24,6 +24,11 @@ def containers(host, app, state) -> dict[str, dict]:
     return {item["Config"]["Labels"]["com.docker.compose.service"]: item for item in inspected}
 
 
+def test_what_the_restart_policies_leave_stopped_is_started_at_boot(host) -> None:
+    # a `docker kill`ed container stays down under unless-stopped; onebox-release boot starts it
+    assert host.service("onebox-boot.service").is_enabled
+
+
 def declared_services(app) -> set[str]:
     dependencies = {name for name, on in (("postgres", app.postgres_enabled), ("redis", app.redis_enabled)) if on}
     return {"api", *app.app_processes, *dependencies}

@@ -1,0 +1,55 @@
+"""`onebox-release boot`: after the server starts, every app's dependencies and live release
+running again, and a release the reboot cut short finished or undone.
+
+Docker's restart policies bring most containers back by themselves, but not all: a container
+stopped by `docker kill` stays stopped under `unless-stopped`, and one attached to a swarm
+overlay can fail to start before the swarm is up (moby/moby#32607, PostgreSQL and Redis on a
+cluster's manager). onebox-boot.service runs this once per boot, each app under its deploy
+lock; it starts what is missing and recreates nothing that runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from pathlib import Path
+
+from onebox.server import deps, engine, swarm
+from onebox.server.basics import EXIT_FAILED, EXIT_OK, OneboxError, log, printable, run, wait_until
+from onebox.server.model import App
+
+SWARM_WAIT = 300  # seconds: a manager's swarm comes up after dockerd, once its raft store is read
+
+
+def swarm_active() -> bool:
+    return run(["docker", "info", "--format", "{{.Swarm.LocalNodeState}}"], check=False).stdout.strip() == "active"
+
+
+def heal_app(app: App) -> None:
+    engine.recover(app)
+    if not app.load_state().live:
+        log(f"app {app.name}: nothing is live yet; nothing to start")
+        return
+    if swarm.enabled(app) and not wait_until(swarm_active, SWARM_WAIT, interval=2):
+        raise OneboxError(f"the swarm did not become active within {SWARM_WAIT} s (`docker info`); "
+                          "the next converge starts the app")
+    deps.expand(app)
+    fixed = engine.heal(app)
+    log(f"app {app.name}: " + ("; ".join(fixed) if fixed else "its live release runs; nothing to do"))
+
+
+def heal_every_app(app_dirs: list[Path], lock: Callable[[App], contextlib.AbstractContextManager]) -> int:
+    """Each app on its own: one that fails to come back does not keep the others down."""
+    failed = []
+    for app_dir in app_dirs:
+        if not (app_dir / "spec.json").exists():
+            log(f"no app deployed at {app_dir} yet; nothing to start")
+            continue
+        try:
+            app = App(app_dir)
+            with lock(app):
+                heal_app(app)
+        except OneboxError as error:
+            log(f"app at {app_dir}: {printable(str(error))}")
+            failed.append(str(app_dir))
+    return EXIT_FAILED if failed else EXIT_OK
