@@ -1,9 +1,9 @@
 """A backup now: `onebox backup now inventories/prod.py`, or `pyinfra inventories/prod.py deploys/backup_now.py`.
 
 Runs `onebox-backup dump --label manual` on the server under the deploy lock (never halfway
-through a release or a restore). The backup is kept like any other (retention applies at the
-timer's next run) and, with an off-site repository, uploaded by that run. List the backups
-with `onebox backup list inventories/prod.py`.
+through a release or a restore), detached like a release. The backup is kept like any other
+(retention applies at the timer's next run) and, with an off-site repository, uploaded by that
+run. List the backups with `onebox backup list inventories/prod.py`.
 """
 
 import shlex

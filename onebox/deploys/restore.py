@@ -11,7 +11,9 @@ onebox_restore_from: local (the server's backup_dir) or offsite (the restic repo
 e.g. on a fresh server); onebox_restore_name: a backup's name from `onebox backup list`
 (default: the latest that is not a safety dump). On the server, `onebox-backup restore`
 takes a safety dump of the current data, stops the API and workers, replaces the
-PostgreSQL database and the Redis data, and starts the app again once the data is back.
+PostgreSQL database and the Redis data, and starts the app again once the data is back (also
+when the restore fails). It runs detached on the server, under the deploy lock, like a release:
+a lost SSH session or a Ctrl-C does not stop it halfway.
 """
 
 from __future__ import annotations
@@ -49,6 +51,8 @@ server.shell(
     name=f"Restore app {APP.app_name}'s data from the {SOURCE} backup {NAME or '(latest)'}: safety dump, app "
          "stopped, PostgreSQL and Redis replaced, app started (no other app is touched).",
     # Under the app's deploy lock: a release never starts halfway through a restore, nor the reverse.
+    # Detached on the server like a release (`locked` relays its log): a dropped connection or a Ctrl-C
+    # here stops the relay only; the restore runs to its end and starts the app again.
     commands=[f"{RELEASE_COMMAND} --app-dir {shlex.quote(APP.app_dir)} locked -- {BACKUP_COMMAND} "
               f"--config {shlex.quote(APP.files.backup_config)} restore --from {shlex.quote(SOURCE)}"
               + (f" --name {shlex.quote(NAME)}" if NAME else "")],

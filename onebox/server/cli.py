@@ -4,9 +4,10 @@ Releases live in APP_DIR/releases/<id>/ (compose file, environment, secrets, rec
 app runs in one of two compose projects, <app>-blue or <app>-green, on two host ports;
 nginx's upstream names the live one (onebox/server/engine.py has the phases).
 
-`apply` and `rollback` run detached from the SSH session (their own session, output to a
-log that is relayed): a Ctrl-C or a lost connection never stops a switch halfway. They
-hold the deploy lock; a second run waits (deploy_lock_timeout) and names the holder.
+`apply`, `rollback` and `locked` (a restore, a backup now) run detached from the SSH session
+(their own session, output to a log that is relayed): a Ctrl-C or a lost connection never
+stops a switch or a restore halfway. They hold the deploy lock; a second run waits
+(deploy_lock_timeout) and names the holder.
 
 Exit codes: 0 done, 1 failed (the reason is on stderr), 2 usage or refused,
 3 status found something that needs attention, 130 interrupted.
@@ -50,10 +51,12 @@ def parser() -> argparse.ArgumentParser:
     commands.add_parser("apply", help="converge: dependencies, image, release step, health-gated switch")
     rollback = commands.add_parser("rollback", help="switch back to the previous (or a named) release; no build")
     rollback.add_argument("id", nargs="?", type=release_id, help="a release id from `releases`")
-    for hidden in ("_apply", "_rollback"):  # the detached halves of apply and rollback
+    for hidden in ("_apply", "_rollback", "_locked"):  # the detached halves of apply, rollback and locked
         child = commands.add_parser(hidden)
         if hidden == "_rollback":
             child.add_argument("id", nargs="?", type=release_id)
+        elif hidden == "_locked":
+            child.add_argument("argv", nargs=argparse.REMAINDER)
     commands.add_parser("releases", help="the releases kept here, the live one marked")
     commands.add_parser("status", help="live release, services, certificate, backups, disk, updates (exit 3: attention)")
     logs = commands.add_parser("logs", help="the live release's logs, JSON lines made readable")
@@ -63,7 +66,7 @@ def parser() -> argparse.ArgumentParser:
     logs.add_argument("service", nargs="?", default="api", help="api, a process name, postgres or redis")
     run = commands.add_parser("run", help="a one-off container of the live release: run -- alembic current")
     run.add_argument("argv", nargs=argparse.REMAINDER)
-    locked = commands.add_parser("locked", help="run a command under the deploy lock (restore uses it)")
+    locked = commands.add_parser("locked", help="run a command under the deploy lock, detached (restore uses it)")
     locked.add_argument("argv", nargs=argparse.REMAINDER)
     commands.add_parser("stop-app", help="stop the live release (a restore does, under the lock)")
     commands.add_parser("start-app", help="start the live release again and wait for its health")
@@ -158,6 +161,8 @@ def dispatch(args: argparse.Namespace, app_dir: Path) -> int:
         return basics.EXIT_OK
     if args.command in ("apply", "rollback"):
         return relay_detached(app_dir, ["_" + args.command, *([args.id] if getattr(args, "id", None) else [])])
+    if args.command == "locked":  # a restore: stopping it halfway would leave the app stopped
+        return relay_detached(app_dir, ["_locked", "--", *strip_dashes(args.argv)])
     app = App(app_dir)
     if args.command == "_apply":
         return deploy_command(app, "apply", lambda: engine.apply(app))
@@ -171,7 +176,7 @@ def dispatch(args: argparse.Namespace, app_dir: Path) -> int:
         return reports.logs(app, args.follow, args.lines, args.raw, args.service)
     elif args.command == "run":
         return reports.run_in_app(app, strip_dashes(args.argv))
-    elif args.command == "locked":
+    elif args.command == "_locked":
         with deploy_lock(app):
             return subprocess.run(strip_dashes(args.argv), env={**os.environ, LOCK_HELD: "1"}, check=False).returncode
     elif args.command in ("stop-app", "start-app"):

@@ -1,13 +1,16 @@
 """Backups that restore, on the converged target: the timer's run with an off-site copy
 (restic to a real S3 API, moto, on this machine), the host check, a named release dump
 restored through deploys/restore.py with the API answering only once the data is back,
-the refusal without confirmation, a restore from off-site after the local copies and
-the data are gone, and disaster recovery: a fresh server converged from the same
-settings, restored from the off-site repository alone."""
+a restore that runs to its end when `onebox restore` and its SSH session are killed, the
+refusal without confirmation, a restore from off-site after the local copies and the data
+are gone, and disaster recovery: a fresh server converged from the same settings,
+restored from the off-site repository alone."""
 
 from __future__ import annotations
 
 import hashlib
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -20,7 +23,7 @@ import pytest
 from onebox.verify import edge
 from onebox.verify.api import wait_ready
 from testbed import pebble
-from testbed.deploy import run_deploy
+from testbed.deploy import ROOT, run_deploy
 from testbed.target import GATEWAY_IP, Target, down, up
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "backup"))
@@ -145,6 +148,44 @@ def test_a_release_dump_restores_through_the_deploy(deployed, offsite, api) -> N
     assert httpx.get(f"{api}/items/{kept}", timeout=10).json()["name"] == "before the release"
     assert httpx.get(f"{api}/items/{lost}", timeout=10).status_code == 404
     assert "-pre-restore" in ssh_ok(deployed, f"{SCRIPT} list")
+
+
+def test_a_restore_runs_to_its_end_when_the_controller_and_its_ssh_session_are_killed(deployed, offsite, api) -> None:
+    """`onebox restore` killed (its SSH session with it) once the server has started the restore:
+    the restore, detached like a release, runs to its end, and the app serves the restored rows."""
+    kept = add_item(api, "before the lost session")
+    label = f"session-e2e{int(time.time())}"
+    ssh_ok(deployed, f"{SCRIPT} dump --label {label}")
+    name = next(line.split()[0] for line in ssh_ok(deployed, f"{SCRIPT} list").splitlines() if label in line)
+    lost = add_item(api, "after the backup")
+    log = f"{deployed.settings.app_dir}/release.log"
+
+    env = {**os.environ, "ONEBOX_TARGET_INDEX": str(deployed.target.index), **offsite}
+    controller = subprocess.Popen([sys.executable, "-m", "onebox.cli", "restore", "inventories/local.py", "--from", "local",
+                                   "--name", name, "--yes"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 180  # the deploy installs the tools first
+        while deployed.ssh(f"grep -qF 'restoring backup {name}' {log}").returncode != 0:
+            assert controller.poll() is None, f"onebox restore ended ({controller.returncode}) before the restore began"
+            assert time.monotonic() < deadline, "the restore never began on the server"
+            time.sleep(0.3)
+        # The safety dump and the app's stop come next: seconds of work the kill lands in.
+        assert controller.poll() is None, "the restore ended before the controller could be killed"
+    finally:
+        os.killpg(controller.pid, signal.SIGKILL)  # onebox, pyinfra and its SSH connection, at once
+        controller.wait(timeout=30)
+
+    deadline = time.monotonic() + 300
+    # [_]: the pattern does not match the shell that runs pgrep.
+    while deployed.ssh("pgrep -f 'onebox-release --app-dir .* [_]locked'").returncode == 0:
+        assert time.monotonic() < deadline, "the detached restore did not end within 300 s"
+        time.sleep(1)
+    run_log = ssh_ok(deployed, f"cat {log}").split(f"restoring backup {name}", 1)[1]
+    assert f"restored {name}" in run_log and "restore failed" not in run_log, run_log[-3000:]
+    wait_ready(api)
+    assert httpx.get(f"{api}/items/{kept}", timeout=10).json()["name"] == "before the lost session"
+    assert httpx.get(f"{api}/items/{lost}", timeout=10).status_code == 404
 
 
 def test_a_destroyed_database_volume_is_restored_from_the_last_backup(deployed, offsite, api, root_ca) -> None:

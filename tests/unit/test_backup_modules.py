@@ -12,6 +12,7 @@ import pytest
 from onebox import contract
 from onebox.server import basics
 from onebox.server.backup import cli
+from onebox.server.backup import restore as restore_module
 from onebox.server.backup.config import BackupError, Config
 from onebox.server.backup.docker import exec_argv, ps_argv, run_exec
 from onebox.server.backup.postgres import psql_argv, quote_ident
@@ -259,3 +260,31 @@ def test_an_exec_that_keeps_failing_or_failed_for_its_own_reasons_is_not_run_aga
     with pytest.raises(basics.OneboxError, match=r"redis-cli ping failed \(exit 126\): permission denied"):
         run_exec(flaky_exec(tmp_path, failures=5, message="permission denied"), what="redis-cli ping")
     assert (tmp_path / "count").read_text().strip() == "1"
+
+
+@pytest.mark.parametrize("failing", ["stop-app", "restore_postgres"])
+def test_a_failed_restore_starts_the_app_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, failing: str) -> None:
+    """Whatever fails once the app is being stopped (its stop halfway, a service's restore), the
+    app is started again on its data, and the restore fails with the reason."""
+    backups = tmp_path / "backups"
+    backup = backups / "20261101T000000Z-scheduled"
+    backup.mkdir(parents=True)
+    (backup / "postgres.dump").write_bytes(b"PGDMP data")
+    files = {"postgres.dump": {"size": 10, "sha256": sha256(backup / "postgres.dump")}}
+    (backup / "manifest.json").write_text(json.dumps({"label": "scheduled", "created": "2026-11-01T00:00:00+00:00",
+                                                      "files": files}))
+    calls = tmp_path / "calls"
+    tool = tmp_path / "onebox-release"  # stands in for the release tool: records its calls
+    tool.write_text(f'#!/bin/sh\necho "$*" >> {calls}\n[ "$1" != {failing} ]\n')
+    tool.chmod(0o755)
+    config = Config(str(config_file(tmp_path, app_name="shop", backup_dir=str(backups), release_tool=str(tool))))
+    monkeypatch.setattr(restore_module, "require_container", lambda config, service: f"{service}-1")
+
+    def restore_postgres(config: Config, pg: str, dump: Path) -> None:
+        if failing == "restore_postgres":
+            raise BackupError("pg_restore failed (exit 1)")
+
+    monkeypatch.setattr(restore_module, "restore_postgres", restore_postgres)
+    with pytest.raises(basics.OneboxError, match="stop-app failed" if failing == "stop-app" else "pg_restore failed"):
+        restore_module.restore(config, "local", None, safety_dump=False)
+    assert calls.read_text().splitlines() == ["stop-app", "start-app"]

@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import ast
+import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
+from test_settings import valid
+
+from onebox.rollout import release_spec
+from onebox.server.basics import wait_until
 from onebox.server.bundle import sources, write_zipapp, zipapp_bytes
+from onebox.settings import validate_settings
 
 
 def test_every_bundled_module_imports_only_the_standard_library_and_itself() -> None:
@@ -48,3 +55,51 @@ def test_a_spec_of_another_version_is_refused_clearly(tmp_path: Path) -> None:
                             capture_output=True, text=True, check=False)
     assert result.returncode == 1
     assert "spec.json has version 1, this onebox-release reads version 2" in result.stderr
+
+
+def locked_run(tool: Path, app_dir: Path, *command: str, **popen: object) -> subprocess.Popen:
+    """`onebox-release --app-dir DIR locked -- COMMAND...`, as deploys/restore.py runs it over SSH."""
+    return subprocess.Popen([sys.executable, "-I", "-S", str(tool), "--app-dir", str(app_dir), "locked", "--", *command],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **popen)  # type: ignore[call-overload]
+
+
+def test_a_locked_command_runs_detached_under_the_deploy_lock_and_outlives_its_ssh_session(tmp_path: Path) -> None:
+    """A restore (`locked`) runs like a release: its exit code and output reach the SSH session, a
+    second run is refused while it holds the deploy lock, and a session that drops (SIGHUP to its
+    process group, the pipe gone) does not stop it halfway, which would leave the app stopped."""
+    app_dir = tmp_path / "app"
+    app_dir.mkdir()
+    image = {"source": "build", "ref": "onebox/api:v1", "tarball": "src-1.tar.gz", "dockerfile": "Dockerfile",
+             "target": None, "args": {}}
+    spec = release_spec(validate_settings(valid(deploy_lock_timeout=0)), image, "app@v1")
+    (app_dir / "spec.json").write_text(spec.to_json())
+    tool = tmp_path / "onebox-release"  # the link the server has to the zipapp
+    tool.symlink_to(write_zipapp(tmp_path / "onebox-server.pyz"))
+
+    relayed = locked_run(tool, app_dir, "sh", "-c", "echo out; echo err >&2; echo lock held: $ONEBOX_DEPLOY_LOCK_HELD; exit 3")
+    output, _ = relayed.communicate(timeout=60)
+    assert relayed.returncode == 3 and output.splitlines() == ["out", "err", "lock held: 1"], output
+
+    gate, done = tmp_path / "gate", tmp_path / "done"
+    # At most 30 s, so that a failed test leaves no loop behind.
+    script = f"echo started; i=0; while [ ! -e {gate} ] && [ $i -lt 600 ]; do sleep 0.05; i=$((i+1)); done; " \
+             f"echo finished > {done}"
+    session = locked_run(tool, app_dir, "sh", "-c", script, start_new_session=True)
+    assert session.stdout is not None and session.stdout.readline() == "started\n"
+    second = locked_run(tool, app_dir, "true")
+    refused, _ = second.communicate(timeout=60)
+    assert second.returncode == 1 and "holds the lock" in refused and "Run again when it has finished" in refused, refused
+
+    os.killpg(session.pid, signal.SIGHUP)  # the SSH session drops: sshd hangs up its processes
+    session.stdout.close()
+    session.wait(timeout=10)
+    gate.touch()
+    assert wait_until(done.exists, 20, interval=0.05), "the detached command was stopped with its SSH session"
+    assert done.read_text() == "finished\n"
+    # It ends and lets go of the lock: the next run goes ahead.
+    def next_run_goes_ahead() -> bool:
+        run = locked_run(tool, app_dir, "true")
+        run.communicate(timeout=60)
+        return run.returncode == 0
+
+    assert wait_until(next_run_goes_ahead, 20, interval=0.2)

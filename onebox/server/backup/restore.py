@@ -128,8 +128,9 @@ def restore(config: Config, source: str, name: str | None, safety_dump: bool) ->
             backup.path.rename(config.backup_path / backup.name)  # keep the downloaded backup locally too
             backup = BackupSet(config.backup_path / backup.name)
         writers = Writers(config)
-        writers.stop()
         try:
+            writers.stop()  # in the try: a stop that failed halfway still has the app started again
+            # Each service's restore leaves its data as it was when it fails: the app comes back on it.
             if pg:
                 restore_postgres(config, pg, backup.path / PG_FILE)
             if redis:
