@@ -7,7 +7,7 @@ from io import StringIO
 from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.facts.server import Arch, LinuxDistribution
-from pyinfra.operations import apt, files, systemd
+from pyinfra.operations import apt, files, server, systemd
 
 from onebox.operations import checked_file
 from onebox.render import render
@@ -20,6 +20,7 @@ DISTRO_PACKAGES = {
 }
 DOCKER_REPO_PACKAGES = ["docker-ce", "docker-ce-cli", "containerd.io", "docker-buildx-plugin", "docker-compose-plugin"]
 DPKG_ARCH = {"x86_64": "amd64", "aarch64": "arm64"}
+RESTART_HEALTH_WAIT = 300  # seconds; a container's health check ends "starting" on its own (healthy or not)
 
 
 def distro() -> tuple[str, str]:
@@ -56,6 +57,16 @@ def install_docker(s: Settings) -> None:
     systemd.service(name="Run Docker at boot.", service="docker", running=True, enabled=True)
     systemd.service(name="Restart Docker for the new daemon settings.", service="docker",
                     restarted=True, _if=daemon.did_change)
+    # Without live-restore, that restart restarted every container: the run goes on (and ends)
+    # once their health checks have passed, not while the app still answers 503.
+    server.shell(
+        name="Wait for the containers the Docker restart restarted to pass their health checks.",
+        commands=[f"timeout {RESTART_HEALTH_WAIT} sh -c "
+                  "'while docker ps -q --filter health=starting | grep -q .; do sleep 1; done' "
+                  f"|| {{ echo 'containers still starting {RESTART_HEALTH_WAIT} s after the Docker restart "
+                  "(docker ps shows which)' >&2; exit 1; }"],
+        _if=daemon.did_change,
+    )
 
 
 def add_docker_repository(s: Settings, distro_id: str, codename: str) -> None:

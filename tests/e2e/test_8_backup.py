@@ -244,13 +244,21 @@ def test_disaster_recovery_on_a_fresh_server(deployed, offsite, api, root_ca) ->
         assert converged.returncode == 0, converged.output[-3000:]
         assert items_checksum(replacement, deployed.settings) == "0 " + hashlib.md5(b"").hexdigest()
 
-        restored = run_deploy(replacement.index, offsite, deploy="deploys/restore.py", flags=restore_data("offsite"))
+        # Its inventory name (a new IP) is not the lost server's: it finds none of its own
+        # backups and is told whose to take over, and how.
+        refused = run_deploy(replacement.index, offsite, deploy="deploys/restore.py", flags=restore_data("offsite"))
+        assert refused.returncode != 0
+        assert f"set backup_server_name={deployed.ip}" in refused.output, refused.output[-3000:]
+        assert items_checksum(replacement, deployed.settings) == "0 " + hashlib.md5(b"").hexdigest()
+
+        takes_over = {**offsite, "ONEBOX_BACKUP_SERVER_NAME": deployed.ip}
+        restored = run_deploy(replacement.index, takes_over, deploy="deploys/restore.py", flags=restore_data("offsite"))
         assert restored.returncode == 0, restored.output[-3000:]
         assert items_checksum(replacement, deployed.settings) == expected
         with edge.https(replacement.ip, deployed.domain, root_ca) as client:
             assert edge.get(client, deployed.domain, f"/items/{ids[-1]}").json()["name"] == "disaster 24"
         for value in SECRETS.values():
-            assert value not in converged.output + restored.output
+            assert value not in converged.output + refused.output + restored.output
     finally:
         pebble.clear_names(deployed.settings.domains)
         down(replacement)

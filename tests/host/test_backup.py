@@ -11,7 +11,7 @@ import json
 
 import pytest
 
-from onebox.deploys.backup import SCRIPT, SECRETS, installed_stamp, units
+from onebox.deploys.backup import SCRIPT, installed_stamp, units
 
 
 @pytest.fixture(autouse=True)
@@ -38,7 +38,7 @@ def test_backups_and_their_secrets_are_root_only(host, app) -> None:
         directory = host.file(path)
         assert directory.is_directory
         assert (directory.user, directory.group, directory.mode) == ("root", "root", 0o700)
-    for path in (app.files.backup_config, SECRETS):
+    for path in (app.files.backup_config, app.files.backup_secrets):
         config = host.file(path)
         assert (config.user, config.group, config.mode) == ("root", "root", 0o600), path
     assert host.file(SCRIPT).mode == 0o755

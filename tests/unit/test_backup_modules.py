@@ -97,10 +97,10 @@ class Repository:
     def __call__(self, *args: str, what: str | None = None) -> str:
         self.calls.append(list(args))
         if args[0] == "snapshots":
-            host = args[args.index("--host") + 1]
+            host = args[args.index("--host") + 1] if "--host" in args else None
             wanted = args[args.index("--tag") + 1].split(",")
             return json.dumps([dict(s) for s in self.snapshots
-                               if s["hostname"] == host and all(tag in s["tags"] for tag in wanted)])
+                               if host in (None, s["hostname"]) and all(tag in s["tags"] for tag in wanted)])
         return ""
 
 
@@ -142,7 +142,7 @@ def test_an_offsite_restore_takes_this_servers_newest_says_which_and_falls_back_
     repository = Repository()
     monkeypatch.setattr(Restic, "__call__", lambda restic, *args, what=None: repository(*args))
     monkeypatch.setattr(Restic, "download", lambda restic, snapshot, into: snapshot)
-    # Uploaded by onebox 0.2 (restic host = the app's name), then by two servers of this onebox.
+    # Uploaded by onebox 0.1 (restic host = the app's name), then by two servers of this onebox.
     repository.add("shop", "onebox", "set=20261030T031500Z-scheduled", time="2026-10-30T03:15:00Z")
     repository.add("production", "onebox", "app=shop", "set=20261101T031500Z-scheduled", time="2026-11-01T03:15:00Z")
     repository.add("staging", "onebox", "app=shop", "set=20261102T031500Z-scheduled", time="2026-11-02T03:15:00Z")
@@ -150,14 +150,19 @@ def test_an_offsite_restore_takes_this_servers_newest_says_which_and_falls_back_
     assert chosen["onebox_name"] == "20261101T031500Z-scheduled"  # not staging's, newer
     out = capsys.readouterr().out
     assert "off-site snapshot 00000002: 20261101T031500Z-scheduled, host production, taken 2026-11-01T03:15:00Z" in out
-    # A server with none of its own (upgraded from onebox 0.2): the older scheme's, said so.
+    # A server with none of its own (upgraded from onebox 0.1): the older scheme's, said so.
     chosen, scratch = download(offsite_config(tmp_path, "other"), None)
     assert chosen["onebox_name"] == "20261030T031500Z-scheduled"
-    assert "uploaded by onebox 0.2 or before" in capsys.readouterr().out
+    assert "uploaded by onebox 0.1" in capsys.readouterr().out
     chosen, scratch = download(offsite_config(tmp_path, "other"), "20261030T031500Z-scheduled")
     assert chosen["short_id"] == "00000001"
-    with pytest.raises(BackupError, match="no backup to restore .* none of server other, app blog"):
+    with pytest.raises(BackupError, match="no backup to restore .* none of server other, app blog\\)$"):
         download(offsite_config(tmp_path, "other", app="blog"), None)
+    # A server rebuilt under a new inventory name (a new IP) is told whose backups it could take over.
+    repository.add("10.0.0.5", "onebox", "app=cart", "set=20261103T031500Z-scheduled", time="2026-11-03T03:15:00Z")
+    with pytest.raises(BackupError, match="none of server 10.0.0.9, app cart.*from server.s. 10.0.0.5: if this server "
+                                          "replaces 10.0.0.5, set backup_server_name=10.0.0.5"):
+        download(offsite_config(tmp_path, "10.0.0.9", app="cart"), None)
 
 
 @pytest.mark.parametrize("label", ["release-42", "pre-restore", "a.b_c", "x" * 80])

@@ -81,7 +81,7 @@ def cmd_list(config: Config, args: argparse.Namespace) -> None:
             print(f"  {snapshot['onebox_name']}  {snapshot['short_id']}  {snapshot['time']}")
         legacy = restic.legacy_snapshots()
         if legacy:
-            print(f"off-site, uploaded by onebox 0.2 or before (restic host {config.app_name}, any server of the app):")
+            print(f"off-site, uploaded by onebox 0.1 (restic host {config.app_name}, any server of the app):")
             for snapshot in legacy:
                 print(f"  {snapshot['onebox_name']}  {snapshot['short_id']}  {snapshot['time']}")
     else:

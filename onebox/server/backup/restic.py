@@ -105,8 +105,14 @@ class Restic:
         """This server's snapshots of this app, oldest first (`--tag a,b`: both tags)."""
         return self._listing(self.host, f"{RESTIC_TAG},{self.app_tag}")
 
+    def servers_with_app(self) -> list[str]:
+        """Every server (restic host) holding snapshots of this app, this one included: what a
+        replacement server that lost its old name is told to take over (backup_server_name)."""
+        listing = json.loads(self("snapshots", "--json", "--tag", f"{RESTIC_TAG},{self.app_tag}") or "[]")
+        return sorted({str(s.get("hostname")) for s in listing if s.get("hostname")})
+
     def legacy_snapshots(self) -> list[dict[str, Any]]:
-        """Snapshots uploaded by onebox 0.2 and before, told apart by app name only (restic host =
+        """Snapshots uploaded by onebox 0.1, told apart by app name only (restic host =
         app_name, no app= tag): still listed and restorable, never pruned by this server."""
         return [s for s in self._listing(self.config.app_name, RESTIC_TAG)
                 if not any(tag.startswith(APP_TAG) for tag in s.get("tags") or [])]

@@ -81,17 +81,29 @@ def choose(sets: list[Any], name: str | None, name_of: Callable[[Any], Any]) -> 
 
 def offsite_snapshot(restic: Restic, name: str | None) -> dict[str, Any]:
     """This server's snapshot of this app (the newest, or the one named); when it has none, one
-    uploaded by onebox 0.2 or before (told apart by app name only), saying so."""
+    uploaded by onebox 0.1 (told apart by app name only), saying so."""
     config = restic.config
     try:
         return choose(restic.snapshots(), name, lambda s: s["onebox_name"])
     except BackupError as error:
         legacy = restic.legacy_snapshots()
         if not legacy:
-            raise BackupError(f"{error} (off-site: none of server {restic.host}, app {config.app_name})") from None
+            raise BackupError(f"{error} (off-site: none of server {restic.host}, app {config.app_name})"
+                              + other_servers_hint(restic)) from None
         log(f"no off-site backup{f' named {name}' if name else ''} of server {restic.host}, app {config.app_name}: "
-            f"taking one uploaded by onebox 0.2 or before (restic host {config.app_name}, any server of that app)")
+            f"taking one uploaded by onebox 0.1 (restic host {config.app_name}, any server of that app)")
         return choose(legacy, name, lambda s: s["onebox_name"])
+
+
+def other_servers_hint(restic: Restic) -> str:
+    """A server rebuilt under another inventory name (a new IP) finds none of its own snapshots:
+    name the servers that have this app's, and the setting that makes this one take theirs over."""
+    others = [name for name in restic.servers_with_app() if name != restic.host]
+    if not others:
+        return ""
+    return (f"; the repository has backups of app {restic.config.app_name} from server(s) {', '.join(others)}: "
+            f"if this server replaces {others[0]}, set backup_server_name={others[0]} "
+            f"(ONEBOX_BACKUP_SERVER_NAME), converge, and restore again")
 
 
 def download(config: Config, name: str | None) -> tuple[BackupSet, Path]:
