@@ -221,11 +221,11 @@ proxy_send_timeout = 60
 # Seconds nginx keeps an idle upstream connection; below the app server's own keep-alive (uvicorn: 5 s),
 # so nginx never reuses a connection the app is closing (that would be a 502).
 proxy_upstream_keepalive_timeout = 4
-# Requests per second per client IP.
+# Requests per second per client (an IPv4 address, an IPv6 /64).
 rate_limit_rps = 10
 # Requests above the rate a client may burst before getting 429.
 rate_limit_burst = 20
-# Requests per second per client IP on strict_rate_limit_paths.
+# Requests per second per client on strict_rate_limit_paths.
 strict_rate_limit_rps = 1
 # Burst on strict_rate_limit_paths.
 strict_rate_limit_burst = 5
@@ -237,6 +237,9 @@ rate_limit_exempt_paths = []
 websocket_paths = ["/ws/"]
 # Seconds a WebSocket may stay silent before nginx closes it.
 websocket_read_timeout = 3600
+# Requests one client (an IPv4 address, an IPv6 /64) may have open at once, WebSockets included; 429 above.
+# Over HTTP/2 each request in flight counts. At most 1024, summed over the apps of a server.
+max_connections_per_client = 100
 # Strict-Transport-Security max-age in seconds.
 hsts_max_age = 63072000
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from onebox import contract
 from onebox.render import render
 from onebox.settings import Settings
+from onebox.settings.proxy import NGINX_WORKER_CONNECTIONS
 
 # `listen ... http2` is deprecated from nginx 1.25.1 on, in favour of `http2 on;`.
 HTTP2_DIRECTIVE_SINCE = (1, 25, 1)
@@ -56,7 +57,7 @@ def nginx_files(s: Settings, layout: Layout, nginx_version: tuple[int, int, int]
     shared = {
         "p": layout, "maintenance_page": contract.MAINTENANCE_PAGE, "retry_after": contract.MAINTENANCE_RETRY_AFTER,
         "http2_directive": nginx_version is not None and nginx_version >= HTTP2_DIRECTIVE_SINCE,
-        "nginx_status": contract.NGINX_STATUS,
+        "nginx_status": contract.NGINX_STATUS, "worker_connections": NGINX_WORKER_CONNECTIONS,
     }
     templates = ["nginx.conf", "conf.d/onebox-tls.conf", "conf.d/onebox-http.conf", "sites-enabled/00-default.conf"]
     rendered = {f"{layout.nginx_dir}/{name}": render(f"nginx/{name}.j2", s=s, **shared) for name in templates}

@@ -8,6 +8,14 @@ from pydantic import BaseModel, Field, field_validator
 
 from onebox.settings.types import HOSTNAME_RE, PositiveInt, Size, UrlPath
 
+# Connections each nginx worker holds (nginx.conf.j2); a proxied request takes two, the
+# client's and the upstream's.
+NGINX_WORKER_CONNECTIONS = 8192
+# The most requests one client may hold open, summed over the server's apps: its requests then
+# take at most a quarter of one worker's connections, so however long it keeps them (a WebSocket
+# lives for websocket_read_timeout), the other clients keep the rest even on a one-core server.
+CLIENT_CONNECTIONS_CEILING = NGINX_WORKER_CONNECTIONS // 8
+
 
 class ProxySettings(BaseModel):
     domains: Annotated[list[str], Field(min_length=1)]
@@ -24,6 +32,7 @@ class ProxySettings(BaseModel):
     rate_limit_exempt_paths: list[UrlPath]
     websocket_paths: list[UrlPath]
     websocket_read_timeout: PositiveInt
+    max_connections_per_client: Annotated[int, Field(gt=0, le=CLIENT_CONNECTIONS_CEILING)]
     hsts_max_age: Annotated[int, Field(ge=0)]
 
     @field_validator("proxy_client_max_body_size")

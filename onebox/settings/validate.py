@@ -14,6 +14,7 @@ from onebox.settings.apps import app_data, clashes
 from onebox.settings.environment import named_secrets, over_group_data
 from onebox.settings.errors import SettingsError, error_lines, report, source_error_line
 from onebox.settings.model import ENV_PREFIX, NAMED_SECRET_PREFIX, SECRET_FIELDS, Settings
+from onebox.settings.proxy import CLIENT_CONNECTIONS_CEILING
 
 
 def validate_settings(data: dict[str, Any], secrets_file: str | None = None) -> Settings:
@@ -69,6 +70,11 @@ def _build_apps(data: dict[str, Any], secrets: dict[str, str], problems: list[st
         problems.append(f"{ENV_PREFIX}POSTGRES_PASSWORD: with several apps each app's database has its own password, "
                         "generated on the server; unset it (an app's own password stays in its app_dir/secrets)")
     problems += clashes(apps)
+    # Each app counts a client's connections in a zone of its own: one client may hold the sum.
+    held = sum(app.max_connections_per_client for app in apps.values())
+    if held > CLIENT_CONNECTIONS_CEILING:
+        problems.append(f"max_connections_per_client: the apps' limits add up to {held}, so one client could hold "
+                        f"that many requests open across them; keep the sum at most {CLIENT_CONNECTIONS_CEILING}")
     if problems:
         raise SettingsError(report(sorted(set(problems), key=problems.index))) from None
     everyone = list(apps.values())

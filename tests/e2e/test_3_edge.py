@@ -1,16 +1,18 @@
 """The edge from outside, on the converged local target: TLS from a real ACME server
-(Pebble), redirects, headers, rate limits, WebSockets, unknown hosts, spoofing."""
+(Pebble), redirects, headers, rate and connection limits, WebSockets, unknown hosts, spoofing."""
 
 from __future__ import annotations
 
 import json
 import random
+import shlex
 import time
 import uuid
 from pathlib import Path
 
 import httpx
 import pytest
+from websockets.exceptions import InvalidStatus
 
 from onebox.verify import edge
 from testbed.target import GATEWAY_IP
@@ -63,6 +65,95 @@ def test_a_burst_gets_429_while_health_keeps_answering(deployed, root_ca: Path) 
 def test_websocket_echo_through_nginx(deployed, root_ca: Path) -> None:
     assert edge.websocket_echo(deployed.ip, deployed.domain, "/ws/echo", "ping through nginx", root_ca) == \
         "ping through nginx"
+
+
+def limited_connections(deployed) -> int:
+    """How many requests nginx has refused so far for holding too many (its error log)."""
+    zone = f"{deployed.settings.files.nginx_prefix}_conn"
+    out = deployed.ssh(f"grep -c 'limiting connections by zone \"{zone}\"' /var/log/nginx/error.log")
+    return int(out.stdout.strip() or 0)
+
+
+def test_idle_websockets_of_one_client_stop_at_its_limit(deployed, root_ca: Path) -> None:
+    """Issue 29: idle WebSockets from one address are cut off at max_connections_per_client while
+    another address is served, and the client gets its places back as it closes them."""
+    s = deployed.settings
+    refused_before = limited_connections(deployed)
+    held = []
+    try:
+        for _ in range(s.max_connections_per_client):
+            held.append(edge.websocket(deployed.ip, deployed.domain, "/ws/echo", root_ca))
+            time.sleep(1.1 / s.rate_limit_rps)  # under the handshakes' rate limit: only the connection limit refuses
+        with pytest.raises(InvalidStatus) as refused:
+            edge.websocket(deployed.ip, deployed.domain, "/ws/echo", root_ca)
+        assert refused.value.response.status_code == 429
+        assert limited_connections(deployed) > refused_before  # the connection limit's 429, not the rate limit's
+        # Another client meanwhile: the server itself, from its own address.
+        other = deployed.ssh(f"curl -sk -o /dev/null -w '%{{http_code}}' --resolve {deployed.domain}:443:{deployed.ip} "
+                             f"https://{deployed.domain}{s.app_health_path}")
+        assert other.stdout == "200", other.stderr
+    finally:
+        for ws in held:
+            ws.close()
+    deadline = time.monotonic() + 10  # nginx frees a place once the app has closed its side too
+    while True:
+        try:
+            assert edge.websocket_echo(deployed.ip, deployed.domain, "/ws/echo", "back", root_ca) == "back"
+            break
+        except InvalidStatus:
+            assert time.monotonic() < deadline, "the client's places did not come back after it closed its WebSockets"
+            time.sleep(0.5)
+
+
+# Run on the target: WebSocket handshakes to nginx from given source addresses, held open.
+# argv: domain, path, rate limit (r/s), server address, then source address:count pairs; prints
+# the status of each handshake per source, in order.
+HANDSHAKES = r"""
+import json, socket, ssl, sys, time
+domain, path, rps, server = sys.argv[1], sys.argv[2], float(sys.argv[3]), sys.argv[4]
+context = ssl.create_default_context()
+context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+held, statuses = [], {}
+for pair in sys.argv[5:]:
+    source, count = pair.rsplit(":", 1)
+    for _ in range(int(count)):
+        tls = context.wrap_socket(socket.create_connection((server, 443), timeout=10, source_address=(source, 0)),
+                                  server_hostname=domain)
+        tls.sendall(f"GET {path} HTTP/1.1\r\nHost: {domain}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n".encode())
+        head = b""
+        while b"\r\n" not in head:
+            head += tls.recv(1024) or b"\r\n"
+        statuses.setdefault(pair, []).append(int(head.split()[1]))
+        held.append(tls)
+        time.sleep(1.1 / rps)
+print(json.dumps(statuses))
+"""
+
+
+def test_one_ipv6_64_shares_one_connection_limit(deployed) -> None:
+    """Issue 29: the addresses of one IPv6 /64 share a client's limit; another /64 has its own.
+    The target's loopback stands in for the internet: documentation addresses added to it."""
+    if "::1" not in deployed.ssh("ip -6 addr show dev lo").stdout:
+        pytest.skip("the target has no IPv6")
+    s = deployed.settings
+    server, first, second, elsewhere = "2001:db8:ff::1", "2001:db8:64::1", "2001:db8:64::2", "2001:db8:65::1"
+    addresses = (server, first, second, elsewhere)
+    added = deployed.ssh(" && ".join(f"ip -6 addr add {a}/128 dev lo nodad" for a in addresses))
+    try:
+        assert added.returncode == 0, added.stderr
+        half = s.max_connections_per_client // 2
+        pairs = [f"{first}:{half}", f"{second}:{s.max_connections_per_client - half + 1}", f"{elsewhere}:1"]
+        run = deployed.ssh(f"python3 -c {shlex.quote(HANDSHAKES)} {deployed.domain} /ws/echo {s.rate_limit_rps} "
+                           f"{server} {' '.join(pairs)}")
+        assert run.returncode == 0, run.stderr
+        statuses = json.loads(run.stdout)
+        assert set(statuses[pairs[0]]) == {101}
+        assert statuses[pairs[1]][:-1] == [101] * (s.max_connections_per_client - half)
+        assert statuses[pairs[1]][-1] == 429  # the /64's limit is full, whichever of its addresses asks
+        assert statuses[pairs[2]] == [101]
+    finally:
+        deployed.ssh("; ".join(f"ip -6 addr del {a}/128 dev lo" for a in addresses))
 
 
 def test_unknown_host_never_reaches_the_app(deployed) -> None:

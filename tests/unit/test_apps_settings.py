@@ -55,6 +55,8 @@ def test_each_app_is_the_top_level_with_its_entry_on_top() -> None:
     ({"backup_dir": "/srv/b"}, "apps.jobs.backup_dir: not a setting an app can have"),
     ({"app_name": "x"}, "apps.jobs.app_name: an app's name is its key"),
     ({"api_port": 80}, "apps.jobs.api_port: Input should be greater than or equal to 1024"),
+    # each app counts a client's connections apart: the sum is what one client may hold (issue 29)
+    ({"max_connections_per_client": 1000}, "max_connections_per_client: the apps' limits add up to 1100"),
 ])
 def test_what_two_apps_may_not_share_is_refused_naming_the_setting(jobs: dict, expected: str) -> None:
     assert expected in refusal(two_apps(**jobs))

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import shutil
+import socket
 import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -12,6 +17,7 @@ from test_settings import valid
 
 from onebox.nginx import Layout, distro_nginx, initial_upstream, nginx_files, upstream_file
 from onebox.settings import Settings, validate_settings
+from onebox.settings.proxy import CLIENT_CONNECTIONS_CEILING
 from onebox.verify.edge import gixy_findings
 
 NEW_NGINX = (1, 26, 3)
@@ -52,11 +58,38 @@ def test_plain_http_serves_acme_challenges_and_redirects_the_rest() -> None:
 def test_rate_limits_come_from_the_settings() -> None:
     config = site(settings(rate_limit_rps=7, rate_limit_burst=13, strict_rate_limit_rps=2,
                            strict_rate_limit_burst=3, strict_rate_limit_paths=["/login"]))
-    assert "zone=onebox_api:10m rate=7r/s;" in config
-    assert "zone=onebox_strict:10m rate=2r/s;" in config
+    assert "limit_req_zone $onebox_client zone=onebox_req:10m rate=7r/s;" in config
+    assert "limit_req_zone $onebox_client zone=onebox_req_strict:10m rate=2r/s;" in config
     assert "limit_req_status 429;" in config
-    assert "limit_req zone=onebox_strict burst=3 nodelay;" in location(config, "^~ /login")
-    assert "limit_req zone=onebox_api burst=13 nodelay;" in location(config.split("listen 443")[1], "/")
+    assert "limit_req zone=onebox_req_strict burst=3 nodelay;" in location(config, "^~ /login")
+    assert "limit_req zone=onebox_req burst=13 nodelay;" in location(config.split("listen 443")[1], "/")
+    # Per client, not per address: an IPv6 /64 would have 2^64 limits otherwise (issue 29).
+    assert re.findall(r"^limit_\w+_zone (\S+)", config, re.M) == ["$onebox_client"] * 3
+
+
+def servers(config: str) -> tuple[str, str, str]:
+    """The site's port 80, port 443 and local socket server blocks."""
+    _, http, https, local = config.split("\nserver {")
+    return http, https, local
+
+
+def test_each_client_holds_a_bounded_number_of_requests() -> None:
+    # limit_req counts a WebSocket's handshake, not the hour it then stays open (issue 29).
+    files = rendered(settings(max_connections_per_client=7, websocket_paths=["/ws/"], rate_limit_exempt_paths=["/livez"]))
+    config = files["sites-enabled/onebox.conf"]
+    assert "limit_conn_zone $onebox_client zone=onebox_conn:10m;" in config
+    http, https, local = servers(config)
+    for server in (http, https):
+        # At server level, before any location: every location inherits it, WebSockets and health paths too.
+        assert server.index("    limit_conn onebox_conn 7;") < server.index("    location ")
+        assert "limit_conn_status 429;" in server
+    # No location replaces it with a limit of its own.
+    assert re.findall(r"^ *limit_conn .*$", config, re.M) == ["    limit_conn onebox_conn 7;"] * 2
+    assert "limit_conn" not in local  # the server's own tools
+    # The most one client may hold (two connections a request) is a quarter of one worker's.
+    workers = int(re.search(r"worker_connections (\d+);", files["nginx.conf"])[1])  # type: ignore[index]
+    assert workers // 4 >= 2 * CLIENT_CONNECTIONS_CEILING
+    assert f"worker_rlimit_nofile {2 * workers};" in files["nginx.conf"]
 
 
 def test_health_paths_are_exempt_and_metrics_hidden() -> None:
@@ -163,6 +196,107 @@ def test_nginx_accepts_the_rendered_configuration(tmp_path: Path, overrides: dic
     assert gixy_findings(dump) == []
 
 
+@contextmanager
+def nginx_serving(tmp_path: Path, http: str) -> Iterator[Path]:
+    """nginx in the foreground with `http` as its http block; yields the unix socket it listens on
+    ({socket} in `http`), where it takes the client's address from the X-Client header."""
+    installed_nginx()
+    if "http_realip_module" not in subprocess.run(["nginx", "-V"], capture_output=True, text=True).stderr:
+        pytest.skip("this nginx lacks the realip module, which stands in for clients' addresses")
+    listener = tmp_path / "nginx.sock"
+    # Its own temporary directories: the built-in ones are the system nginx's.
+    temp_paths = "".join(f"{kind}_temp_path {tmp_path}/{kind};\n"
+                         for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+    conf = tmp_path / "nginx.conf"
+    conf.write_text(f"daemon off;\nmaster_process off;\npid {tmp_path}/nginx.pid;\nerror_log {tmp_path}/error.log;\n"
+                    f"events {{}}\nhttp {{\naccess_log off;\n{temp_paths}{http.replace('{socket}', str(listener))}\n}}\n")
+    process = subprocess.Popen(["nginx", "-p", str(tmp_path), "-c", str(conf)], stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 10
+        while not listener.exists():
+            assert process.poll() is None and time.monotonic() < deadline, process.stderr.read() if process.stderr else ""
+            time.sleep(0.05)
+        yield listener
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+def request(listener: Path, client: str, path: str) -> socket.socket:
+    """A request to nginx as if from address `client`; read its answer with `answer`."""
+    conn = socket.socket(socket.AF_UNIX)
+    conn.settimeout(10)
+    conn.connect(str(listener))
+    conn.sendall(f"GET {path} HTTP/1.1\r\nHost: t\r\nX-Client: {client}\r\nConnection: close\r\n\r\n".encode())
+    return conn
+
+
+def answer(conn: socket.socket) -> tuple[int, bytes]:
+    """Status and body of the response on `conn`, read to its end."""
+    data = b""
+    while chunk := conn.recv(4096):
+        data += chunk
+    conn.close()
+    head, _, body = data.partition(b"\r\n\r\n")
+    return int(head.split()[1]), body
+
+
+# A client's address -> the network that shares its limits.
+CLIENT_NETWORKS = {
+    "2001:db8:1:2::5": "2001:db8:1:2::/64",
+    "2001:db8:1:2:aaaa::1": "2001:db8:1:2::/64",
+    "2001:db8:1:2:ffff:ffff:ffff:ffff": "2001:db8:1:2::/64",
+    "2001:db8::1": "2001:db8::/64",  # printed compressed by nginx: the first four groups are not its text's
+    "::1": "::/64",
+    "2001:db8:a0a:a::1": "2001:db8:a0a:a::/64",  # newline bytes (0x0a) in the prefix
+    "192.0.2.7": "192.0.2.7/32",
+    "192.0.2.10": "192.0.2.10/32",  # a newline byte in an IPv4 address
+}
+
+
+def test_the_client_key_is_an_ipv4_address_or_an_ipv6_64(tmp_path: Path) -> None:
+    shared = rendered(settings())["conf.d/onebox-http.conf"]
+    server = ("server {\n listen unix:{socket};\n set_real_ip_from unix:;\n real_ip_header X-Client;\n"
+              " location / { return 200 $onebox_client; }\n}\n")
+    with nginx_serving(tmp_path, shared + server) as listener:
+        for client, network in CLIENT_NETWORKS.items():
+            net = ipaddress.ip_network(network)
+            assert answer(request(listener, client, "/")) == (200, net.network_address.packed[:net.prefixlen // 8]), client
+
+
+def test_one_ipv6_64_shares_one_connection_limit(tmp_path: Path) -> None:
+    """The site's own limit_conn lines, with a limit of one and an upstream that never answers:
+    a request held open (an idle WebSocket) takes the client's, and its whole /64's, one place."""
+    files = rendered(settings(max_connections_per_client=1))
+    config = files["sites-enabled/onebox.conf"]
+    zone = re.search(r"^limit_conn_zone .*$", config, re.M)[0]  # type: ignore[index]
+    limits = [line for line in servers(config)[1].splitlines() if line.strip().startswith("limit_conn")]
+    assert limits == ["    limit_conn onebox_conn 1;", "    limit_conn_status 429;"]
+    upstream = socket.socket(socket.AF_UNIX)
+    upstream.settimeout(10)
+    upstream.bind(str(tmp_path / "upstream.sock"))
+    upstream.listen(16)
+    server = ("server {\n listen unix:{socket};\n set_real_ip_from unix:;\n real_ip_header X-Client;\n"
+              + "\n".join(limits) + f"\n location / {{ proxy_pass http://unix:{tmp_path}/upstream.sock; }}\n}}\n")
+    with nginx_serving(tmp_path, files["conf.d/onebox-http.conf"] + zone + "\n" + server) as listener, upstream:
+        held = request(listener, "2001:db8:1:2::5", "/held")
+        first_upstream, _ = upstream.accept()  # nginx passed it on: it holds the client's place
+        assert answer(request(listener, "2001:db8:1:2:aaaa::1", "/held"))[0] == 429  # the same /64
+        other_64 = request(listener, "2001:db8:1:3::5", "/held")
+        upstream.accept()[0].close()  # another /64 is served
+        assert answer(other_64)[0] == 502
+        v4 = request(listener, "192.0.2.7", "/held")
+        held_v4, _ = upstream.accept()
+        assert answer(request(listener, "192.0.2.7", "/held"))[0] == 429
+        held_v4.close()
+        assert answer(v4)[0] == 502
+        first_upstream.close()  # the held request ends: its /64 has its place back
+        assert answer(held)[0] == 502
+        again = request(listener, "2001:db8:1:2:aaaa::1", "/held")
+        upstream.accept()[0].close()
+        assert answer(again)[0] == 502
+
+
 def test_the_release_decides_the_http2_syntax() -> None:
     assert "http2 on;" in site(settings(), distro_nginx("debian", "13"))
     assert "listen 443 ssl http2;" in site(settings(), distro_nginx("ubuntu", "24.04"))
@@ -175,7 +309,9 @@ def test_each_app_has_its_own_site_upstream_zones_socket_and_maintenance_flag() 
     assert "sites-enabled/onebox.conf" not in files
     assert "server_name jobs.example.com;" in jobs and "api.example.com" not in jobs
     assert "upstream onebox_jobs_api {" in jobs and "include /etc/nginx/onebox-upstream-jobs.conf;" in jobs
-    assert "zone=onebox_jobs_api:10m rate=3r/s;" in jobs and "zone=onebox_api_api:10m rate=10r/s;" in api
+    assert "zone=onebox_jobs_req:10m rate=3r/s;" in jobs and "zone=onebox_api_req:10m rate=10r/s;" in api
+    assert "zone=onebox_jobs_conn:10m;" in jobs and "zone=onebox_api_conn:10m;" in api
+    assert "map $binary_remote_addr $onebox_client" in files["conf.d/onebox-http.conf"]
     assert "listen unix:/run/onebox-api-jobs.sock;" in jobs
     assert "if (-f /var/lib/onebox/maintenance/jobs/on)" in jobs and "/maintenance/api/on" in api
     assert "ssl_certificate /etc/onebox/tls/jobs.example.com/fullchain.pem;" in jobs

@@ -55,6 +55,9 @@ def test_defaults_plus_the_three_required_settings_are_valid() -> None:
         ({"sshd_port": 2222}, "sshd_port 2222 is not in firewall_tcp_ports [22, 80, 443]"),
         ({"timezone": "Mars/Olympus"}, "timezone: unknown time zone 'Mars/Olympus'"),
         ({"rate_limit_burst": -3}, "rate_limit_burst: Input should be greater than 0"),
+        # one client's open requests (WebSockets) stay a fraction of nginx's connections (issue 29)
+        ({"max_connections_per_client": 0}, "max_connections_per_client: Input should be greater than 0"),
+        ({"max_connections_per_client": 5000}, "max_connections_per_client: Input should be less than or equal to 1024"),
         ({"acme_server": "custom"}, "acme_directory_url is empty"),
         ({"app_image_source": "registry"}, "registry_server is empty"),
         ({"app_source_dir": "/nonexistent"}, "app_source_dir '/nonexistent' is not a directory on this machine"),
