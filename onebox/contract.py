@@ -155,6 +155,21 @@ def upstream_port(text: str) -> int | None:
     return int(match.group(1)) if match else None
 
 
+# --- swarm nodes, as the converge labels them and the manager's tools report them -----------
+
+# Names each node after its inventory host: node hostnames are often all alike (one provider image).
+SWARM_NODE_LABEL = "onebox.host"
+
+
+def node_address(described: dict) -> str:
+    """A node's address in its `docker node inspect` (a manager may show 0.0.0.0 in Status.Addr;
+    its ManagerStatus.Addr then has it, with the port)."""
+    addr = described.get("Status", {}).get("Addr", "")
+    if addr in ("", "0.0.0.0"):
+        addr = described.get("ManagerStatus", {}).get("Addr", "").rsplit(":", 1)[0]
+    return addr
+
+
 # --- names an operator types, checked before they reach a command -----------------------------
 
 RELEASE_ID = re.compile(r"^\d{8}-\d{6}-[0-9a-f]{6}$")  # 20261202-081500-3fa2c1

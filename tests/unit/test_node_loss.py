@@ -1,23 +1,30 @@
 """A dead swarm node costs little (issue 32): nginx gives a worker's API a connect timeout in
-milliseconds and leaves a failed node out for cluster_fail_timeout."""
+milliseconds and leaves a failed node out for cluster_fail_timeout; the manager exports each
+node's state, alerts on a lost one and says when it returns, and `onebox status` shows it."""
 
 from __future__ import annotations
 
 import dataclasses
 import functools
 import json
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
 import test_nginx_templates
+import yaml
 from fake_docker import FakeDocker, make_app
+from test_alert_rules import alert, series
 from test_settings import valid
 
 from onebox import contract
 from onebox.cluster import Node
 from onebox.nginx import Layout, nginx_files
+from onebox.render import render
 from onebox.rollout import release_spec
-from onebox.server import switch
+from onebox.server import basics, engine, metrics, reports, switch
+from onebox.server.basics import Result
 from onebox.settings import Settings, SettingsError, validate_settings
 
 CLUSTER = [Node("manager", "manager", "10.0.0.1"), Node("w1", "worker", "10.0.0.2"), Node("w2", "worker", "10.0.0.3")]
@@ -113,3 +120,104 @@ def test_nginx_accepts_the_cluster_site(tmp_path: Path, monkeypatch: pytest.Monk
     monkeypatch.setattr(test_nginx_templates, "nginx_files", functools.partial(nginx_files, nodes=CLUSTER))
     test_nginx_templates.test_nginx_accepts_the_rendered_configuration(tmp_path, {})
     assert "proxy_connect_timeout 250ms;" in (tmp_path / "nginx" / "sites-enabled" / "onebox.conf").read_text()
+
+
+# --- the manager's view of each node ---------------------------------------------------------------
+
+def described(node_id: str, label: str | None, role: str, addr: str, state: str, hostname: str = "onebox") -> dict:
+    """One entry of `docker node inspect`, as Docker 26 writes it (abridged)."""
+    labels = {contract.SWARM_NODE_LABEL: label} if label else {}
+    entry: dict = {"ID": node_id, "Description": {"Hostname": hostname},
+                   "Spec": {"Role": role, "Availability": "active", "Labels": labels},
+                   "Status": {"State": state, "Addr": addr}}
+    if role == "manager":  # a manager's Status.Addr may read 0.0.0.0; ManagerStatus has it
+        entry["Status"]["Addr"] = "0.0.0.0"
+        entry["ManagerStatus"] = {"Leader": True, "Reachability": "reachable", "Addr": f"{addr}:2377"}
+    return entry
+
+
+# Every node's hostname is "onebox" (the setting's default, one for the group): the label names them.
+NODES = [described("m1", "manager", "manager", "10.0.0.1", "ready"),
+         described("n1", "w1", "worker", "10.0.0.2", "ready"),
+         described("n2", "w2", "worker", "10.0.0.3", "down"),
+         described("n0", "w1", "worker", "10.0.0.2", "down"),  # w1's old entry: it joined again
+         described("n9", None, "worker", "10.0.0.9", "ready", hostname="by-hand")]  # joined outside onebox
+
+
+def docker_answers(manager: bool, then=None):  # noqa: ANN001, ANN201 - a fake basics.run
+    """`docker info` says whether this is a manager; the node commands answer NODES; the rest goes to `then`."""
+    def run(argv, **kwargs):  # noqa: ANN001, ANN202
+        if argv[:2] == ["docker", "info"]:
+            return Result(argv, 0, "true\n" if manager else "false\n", "")
+        if argv[:4] == ["docker", "node", "ls", "-q"]:
+            return Result(argv, 0, "\n".join(node["ID"] for node in NODES) + "\n", "")
+        if argv[:3] == ["docker", "node", "inspect"]:
+            return Result(argv, 0, json.dumps([node for node in NODES if node["ID"] in argv[3:]]), "")
+        return then(argv, **kwargs) if then else Result(argv, 1, "", "unexpected")
+    return run
+
+
+def test_the_manager_exports_each_node_up_or_down_by_its_inventory_name(monkeypatch) -> None:
+    monkeypatch.setattr(basics, "run", docker_answers(manager=True))
+    text = metrics.text(metrics.swarm_samples())
+    assert [line for line in text.splitlines() if not line.startswith("#")] == [
+        'onebox_swarm_node_up{address="10.0.0.9",node="by-hand",role="worker"} 1',
+        'onebox_swarm_node_up{address="10.0.0.1",node="manager",role="manager"} 1',
+        'onebox_swarm_node_up{address="10.0.0.2",node="w1",role="worker"} 1',  # the ready entry stands for both
+        'onebox_swarm_node_up{address="10.0.0.3",node="w2",role="worker"} 0',
+    ]
+    if shutil.which("promtool"):  # no series twice: the textfile collector would refuse the whole file
+        checked = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True, text=True)
+        assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_a_server_that_manages_no_swarm_exports_no_node(monkeypatch) -> None:
+    monkeypatch.setattr(basics, "run", docker_answers(manager=False))
+    assert metrics.swarm_samples() == []
+
+
+def test_status_on_the_manager_shows_each_node_and_a_down_one_needs_attention(tmp_path, monkeypatch, capsys) -> None:
+    fake = FakeDocker()
+    monkeypatch.setattr("time.sleep", lambda seconds: None)
+    app = make_app(tmp_path, validate_settings(valid(app_health_timeout=2)), fake, monkeypatch)
+    engine.apply(app)
+    monkeypatch.setattr(basics, "run", docker_answers(manager=True, then=fake))
+    assert reports.status(app) == basics.EXIT_ATTENTION
+    out = capsys.readouterr().out
+    assert "swarm node     w1               worker   10.0.0.2         ready\n" in out
+    assert "swarm node     w2               worker   10.0.0.3         down\n" in out
+    assert "ATTENTION: swarm node w2 (worker, 10.0.0.3) is down\n" in out
+    assert out.count("swarm node ") == 5  # four nodes, one attention line
+
+    NODES[2]["Status"]["State"] = "ready"  # w2 is back
+    try:
+        reports.status(app)
+    finally:
+        NODES[2]["Status"]["State"] = "down"
+    assert "ATTENTION: swarm node" not in capsys.readouterr().out
+
+
+# --- the alert ---------------------------------------------------------------------------------------
+
+@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool is not installed (make setup)")
+def test_a_node_down_alerts_after_alert_for_seconds_and_resolves_when_it_returns(tmp_path: Path) -> None:
+    s = validate_settings(valid(alert_for_seconds=60))
+    (tmp_path / "rules.yml").write_text(render("prometheus/onebox.rules.yml.j2", s=s))
+    w2 = {"node": "w2", "role": "worker", "address": "10.0.0.3"}
+    tests = {"rule_files": ["rules.yml"], "evaluation_interval": "30s", "tests": [{
+        "interval": "30s",
+        "input_series": [
+            # w2 lost at 1m and ready again from 4m30s; w1 ready throughout.
+            series("onebox_swarm_node_up", w2, "1 1 0 0 0 0 0 0 0 1 1 1 1"),
+            series("onebox_swarm_node_up", {**w2, "node": "w1", "address": "10.0.0.2"}, "1+0x12"),
+        ],
+        "alert_rule_test": [
+            alert("OneboxSwarmNodeDown", "1m30s", None),  # down, but not for alert_for_seconds yet
+            alert("OneboxSwarmNodeDown", "2m30s", {**w2, "severity": "critical"}, "swarm node w2 (worker, 10.0.0.3) is down"),
+            alert("OneboxSwarmNodeDown", "5m", None),  # resolved: Alertmanager sends "resolved" (send_resolved)
+        ],
+    }]}
+    (tmp_path / "tests.yml").write_text(yaml.safe_dump(tests))
+    result = subprocess.run(["promtool", "test", "rules", "tests.yml"], cwd=tmp_path, capture_output=True, text=True,
+                            check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
