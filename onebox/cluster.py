@@ -12,6 +12,7 @@ import ipaddress
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from onebox.contract import SWARM_NODE_LABEL, node_address
 from onebox.settings import Settings, SettingsError
 
 ROLES = ("manager", "worker")
@@ -20,7 +21,7 @@ ROLES = ("manager", "worker")
 MANAGER_TCP_PORTS = (2377,)  # the control plane: managers only
 NODE_TCP_PORTS = (7946,)
 NODE_UDP_PORTS = (7946, 4789)
-NODE_LABEL = "onebox.host"  # names each node after its inventory host, to find one the inventory dropped
+NODE_LABEL = SWARM_NODE_LABEL  # names each node after its inventory host, to find one the inventory dropped
 
 
 @dataclass(frozen=True)
@@ -83,15 +84,6 @@ def api_nodes(app: Settings, nodes: list[Node]) -> list[str]:
 
 def manager(nodes: list[Node]) -> Node:
     return next(node for node in nodes if node.role == "manager")
-
-
-def node_address(described: dict) -> str:
-    """A node's address in its `docker node inspect` (a manager may show 0.0.0.0 in Status.Addr;
-    its ManagerStatus.Addr then has it, with the port)."""
-    addr = described.get("Status", {}).get("Addr", "")
-    if addr in ("", "0.0.0.0"):
-        addr = described.get("ManagerStatus", {}).get("Addr", "").rsplit(":", 1)[0]
-    return addr
 
 
 @dataclass(frozen=True)

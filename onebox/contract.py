@@ -134,12 +134,18 @@ def upstream_path(nginx_dir: str = NGINX_DIR, key: str | None = None) -> str:
     return f"{nginx_dir}/{AppFiles(key).upstream}"
 
 
-def upstream_text(slot: str, port: int, nodes: list[str] | None = None) -> str:
-    """The live slot on this server, or on each swarm node: one that refuses a connection is
-    left alone for 5 s and the request goes to the next (nginx's proxy_next_upstream default)."""
+# What nginx was told before cluster_fail_timeout existed: a spec written then still means it.
+FAIL_TIMEOUT_BEFORE = 5
+
+
+def upstream_text(slot: str, port: int, nodes: list[str] | None = None, fail_timeout: int = FAIL_TIMEOUT_BEFORE) -> str:
+    """The live slot on this server, or on each swarm node: one that fails a connection (refused, or
+    no answer within the site's proxy_connect_timeout) is left out for `fail_timeout` seconds and
+    the request goes to the next (nginx's proxy_next_upstream default, which retries even a POST
+    then: nothing of it was sent)."""
     if not nodes:
         return f"# managed by onebox-release: the live release's slot ({slot})\nserver 127.0.0.1:{port};\n"
-    servers = "".join(f"server {node}:{port} max_fails=1 fail_timeout=5s;\n" for node in nodes)
+    servers = "".join(f"server {node}:{port} max_fails=1 fail_timeout={fail_timeout}s;\n" for node in nodes)
     return f"# managed by onebox-release: the live release's slot ({slot}) on {len(nodes)} swarm node(s)\n{servers}"
 
 
@@ -147,6 +153,21 @@ def upstream_port(text: str) -> int | None:
     """The port an upstream file points at, or None."""
     match = re.search(r"^server [0-9.]+:(\d+)[ ;]", text, re.MULTILINE)
     return int(match.group(1)) if match else None
+
+
+# --- swarm nodes, as the converge labels them and the manager's tools report them -----------
+
+# Names each node after its inventory host: node hostnames are often all alike (one provider image).
+SWARM_NODE_LABEL = "onebox.host"
+
+
+def node_address(described: dict) -> str:
+    """A node's address in its `docker node inspect` (a manager may show 0.0.0.0 in Status.Addr;
+    its ManagerStatus.Addr then has it, with the port)."""
+    addr = described.get("Status", {}).get("Addr", "")
+    if addr in ("", "0.0.0.0"):
+        addr = described.get("ManagerStatus", {}).get("Addr", "").rsplit(":", 1)[0]
+    return addr
 
 
 # --- names an operator types, checked before they reach a command -----------------------------
@@ -258,6 +279,8 @@ class Spec:
     app_key: str | None = None  # None: the one app of a single-app server (AppFiles)
     # The swarm workers' addresses the API runs on (docs/cluster.md); empty: on this server, in compose.
     swarm_nodes: list[str] = dataclasses.field(default_factory=list)
+    # Seconds nginx leaves out a swarm node that failed (cluster_fail_timeout); only with swarm_nodes.
+    cluster_fail_timeout: int = FAIL_TIMEOUT_BEFORE
 
     @property
     def files(self) -> AppFiles:
@@ -273,7 +296,7 @@ class Spec:
         if self.app_key is None:  # as a spec written before several apps: a single-app server's reads the same
             del data["app_key"]
         if not self.swarm_nodes:  # and a single server's spec as before clusters
-            del data["swarm_nodes"]
+            del data["swarm_nodes"], data["cluster_fail_timeout"]
         return json.dumps(data, indent=2, sort_keys=True) + "\n"
 
     @classmethod

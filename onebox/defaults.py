@@ -212,8 +212,15 @@ docker_network_subnet = "172.30.0.0/24"
 domains = []
 # Largest request body nginx accepts.
 proxy_client_max_body_size = "10m"
-# Seconds to connect to the API.
+# Seconds to connect to the API on this server.
 proxy_connect_timeout = 5
+# Milliseconds to connect to the API on a swarm worker (10-5000), in place of proxy_connect_timeout:
+# a node that does not answer in time is left out and the request goes to another (even a POST:
+# nothing of it was sent). Below 1 s a lost SYN (TCP resends it after 1 s) counts as a failure too.
+cluster_connect_timeout_ms = 250
+# Seconds nginx leaves out a swarm worker that failed a request (1-300), then tries it again: each
+# nginx worker process sends one request per period to a dead node, and sees a returned one that late.
+cluster_fail_timeout = 10
 # Seconds to wait for the API's response.
 proxy_read_timeout = 60
 # Seconds to send a request to the API.

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from onebox import contract
+from onebox.cluster import Node, api_nodes
 from onebox.render import render
 from onebox.settings import Settings
 from onebox.settings.proxy import NGINX_WORKER_CONNECTIONS
@@ -51,9 +52,10 @@ class Layout:
 SERVER_LAYOUT = Layout()  # the real paths; only tests use another
 
 
-def nginx_files(s: Settings, layout: Layout, nginx_version: tuple[int, int, int] | None) -> dict[str, str]:
+def nginx_files(s: Settings, layout: Layout, nginx_version: tuple[int, int, int] | None,
+                nodes: list[Node] | None = None) -> dict[str, str]:
     """Destination path -> content of the server's nginx files and every app's site, in the order
-    they can be installed one by one (nginx -t must pass after each)."""
+    they can be installed one by one (nginx -t must pass after each); `nodes`: the cluster's."""
     shared = {
         "p": layout, "maintenance_page": contract.MAINTENANCE_PAGE, "retry_after": contract.MAINTENANCE_RETRY_AFTER,
         "http2_directive": nginx_version is not None and nginx_version >= HTTP2_DIRECTIVE_SINCE,
@@ -62,17 +64,25 @@ def nginx_files(s: Settings, layout: Layout, nginx_version: tuple[int, int, int]
     templates = ["nginx.conf", "conf.d/onebox-tls.conf", "conf.d/onebox-http.conf", "sites-enabled/00-default.conf"]
     rendered = {f"{layout.nginx_dir}/{name}": render(f"nginx/{name}.j2", s=s, **shared) for name in templates}
     for app in s.app_list:
-        rendered[layout.site(app)] = render("nginx/sites-enabled/onebox.conf.j2", s=app, **shared, **site_context(app, layout))
+        rendered[layout.site(app)] = render("nginx/sites-enabled/onebox.conf.j2", s=app, **shared,
+                                            **site_context(app, layout, nodes or []))
     return rendered
 
 
-def site_context(s: Settings, layout: Layout) -> dict[str, str]:
+def site_context(s: Settings, layout: Layout, nodes: list[Node]) -> dict[str, str]:
     maintenance_dir = s.files.maintenance_dir(layout.maintenance_dir)
     return {
         "prefix": s.files.nginx_prefix, "cert_dir": layout.cert_dir(s), "upstream": upstream_file(s, layout),
         "maintenance_dir": maintenance_dir, "maintenance_flag": f"{maintenance_dir}/{contract.MAINTENANCE_FLAG}",
-        "local_socket": layout.local_socket(s),
+        "local_socket": layout.local_socket(s), "connect_timeout": connect_timeout(s, nodes),
     }
+
+
+def connect_timeout(s: Settings, nodes: list[Node]) -> str:
+    """nginx's proxy_connect_timeout to the app's API. On swarm workers (the nodes the release spec
+    names, api_nodes), milliseconds: a dead node that drops the connect costs each request sent
+    to it that long before nginx tries the next. On this server, 127.0.0.1 refuses at once."""
+    return f"{s.cluster_connect_timeout_ms}ms" if api_nodes(s, nodes) else f"{s.proxy_connect_timeout}s"
 
 
 def upstream_file(s: Settings, layout: Layout) -> str:

@@ -44,6 +44,7 @@ def release_spec(s: Settings, image: dict, source_label: str, swarm_nodes: list[
         postgres_image=s.postgres_image if s.postgres_enabled else None, redis_enabled=s.redis_enabled,
         releases_kept=s.releases_kept, lock_timeout=s.deploy_lock_timeout, backup_before_release=s.backup_enabled,
         backup_max_age_hours=s.backup_max_age_hours, release=release, swarm_nodes=list(swarm_nodes or []),
+        cluster_fail_timeout=s.cluster_fail_timeout,
     )
 
 

@@ -9,6 +9,7 @@ from pyinfra.operations.util import any_changed
 
 from onebox.deploys.apps import remove_unlisted
 from onebox.deploys.docker import distro
+from onebox.deploys.swarm import cluster_nodes
 from onebox.deploys.tls import ensure_certificate_paths
 from onebox.facts import ReleaseState
 from onebox.nginx import SERVER_LAYOUT, distro_nginx, initial_upstream, nginx_files, upstream_file
@@ -28,7 +29,7 @@ def configure_proxy(s: Settings) -> None:
     # Its catch-all on port 80 would clash with onebox's default server.
     changes = [files.link(name="Remove Debian's default site.", path=f"{layout.nginx_dir}/sites-enabled/default",
                           present=False)]
-    rendered = nginx_files(s, layout, version)
+    rendered = nginx_files(s, layout, version, cluster_nodes())  # an API on swarm workers: their connect timeout
     sites = {layout.site(app): app for app in s.app_list}
     # The server's files first: the sites use the variables they define.
     for dest, content in rendered.items():

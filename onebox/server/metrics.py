@@ -3,7 +3,8 @@ exporter's textfile collector (deploys/monitoring.py runs it on a timer).
 
 Per app: each declared container running (and not unhealthy) and its restart count, the
 last successful backup, the last run's result, the off-site check; for the server: pending
-security updates and a pending reboot. Written atomically: a scrape never reads half a file.
+security updates and a pending reboot; on a swarm manager, each node ready or not. Written
+atomically: a scrape never reads half a file.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from onebox import contract
-from onebox.server import basics, docker, exporters, reports, slots
+from onebox.server import basics, docker, exporters, reports, slots, swarm
 from onebox.server.basics import OneboxError
 from onebox.server.model import App, registered_apps
 
@@ -31,6 +32,7 @@ HELP = {
     "onebox_restic_check_ok": "0 when the last restic check of the off-site repository failed",
     "onebox_security_updates_pending": "security updates apt would install",
     "onebox_reboot_required": "1 when an installed update needs a reboot",
+    "onebox_swarm_node_up": "1 when the swarm node is ready, as its manager sees it",
     "onebox_metrics_timestamp_seconds": "when these metrics were written",
 }
 
@@ -119,6 +121,15 @@ def server_samples() -> list[tuple[str, str]]:
             sample("onebox_metrics_timestamp_seconds", int(time.time()))]
 
 
+def swarm_samples() -> list[tuple[str, str]]:
+    """On a swarm manager, each node's state: what the alert saying a node is lost (and, resolved,
+    that it is back) reads. Nothing elsewhere: a worker runs no collector, a single server no swarm."""
+    if not swarm.is_manager():
+        return []
+    return [sample("onebox_swarm_node_up", 1 if node.ready else 0, node=node.name, role=node.role, address=node.address)
+            for node in swarm.node_states()]
+
+
 def text(samples: list[tuple[str, str]]) -> str:
     """Prometheus's text format: each metric's HELP and TYPE once, then its samples."""
     lines = []
@@ -150,6 +161,10 @@ def write(textfile: Path, targets_dir: Path | None = None, registry: str = contr
             samples += app_samples(app)
         except OneboxError as error:
             basics.log(f"app {app.name}: {error}")
+    try:
+        samples += swarm_samples()
+    except (OneboxError, ValueError) as error:  # Docker not answering: the rest is still worth writing
+        basics.log(f"swarm nodes: {error}")
     samples += server_samples()
     basics.write_atomic(textfile, text(samples), mode=0o644)
     if targets_dir:

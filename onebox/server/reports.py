@@ -101,6 +101,8 @@ def status(app: App) -> int:
             attention.append(problem)
     if live and state.slot and swarm.enabled(app):
         lines += swarm.task_lines(app, state.slot)
+    if swarm.is_manager():  # whatever this app's placement: a lost node is the cluster's
+        lines += swarm.node_lines(attention)
     lines += certificate_lines(app, attention) + backup_lines(app, attention) + disk_lines(app, attention)
     lines += alert_lines(app, attention)
     lines.append(f"security updates pending: {security_updates()}")

@@ -17,6 +17,7 @@ import hashlib
 import json
 import shlex
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from onebox import contract
@@ -144,6 +145,50 @@ def health_args(check: dict) -> list[str]:
 def is_manager() -> bool:
     """This server manages a swarm (a cluster's manager, whatever this app's placement)."""
     return basics.run(["docker", "info", "--format", "{{.Swarm.ControlAvailable}}"], check=False).stdout.strip() == "true"
+
+
+@dataclass(frozen=True)
+class NodeState:
+    """One swarm node as the manager sees it now."""
+
+    name: str  # its inventory host (the label the converge sets), else its hostname
+    role: str  # manager | worker
+    address: str
+    state: str  # swarm's: ready, down, unknown, disconnected
+
+    @property
+    def ready(self) -> bool:
+        return self.state == "ready"
+
+
+def node_states() -> list[NodeState]:
+    """Every node of the swarm this server manages, ordered by name. A machine that joined again
+    leaves its old entry down under the same name and address until the next converge removes it:
+    the ready one stands for both (one series per node, and no alert for the old entry)."""
+    ids = basics.run(["docker", "node", "ls", "-q"], check=False).stdout.split()
+    described = json.loads(basics.run(["docker", "node", "inspect", *ids], check=False).stdout or "[]") if ids else []
+    nodes: dict[tuple[str, str, str], NodeState] = {}
+    for entry in described:
+        spec = entry.get("Spec", {})
+        node = NodeState(name=(spec.get("Labels") or {}).get(contract.SWARM_NODE_LABEL)
+                         or entry.get("Description", {}).get("Hostname", entry.get("ID", "?")),
+                         role=spec.get("Role", "?"), address=contract.node_address(entry),
+                         state=entry.get("Status", {}).get("State", "unknown"))
+        key = (node.name, node.role, node.address)
+        if key not in nodes or node.ready:
+            nodes[key] = node
+    return sorted(nodes.values(), key=lambda node: (node.name, node.address))
+
+
+def node_lines(attention: list[str]) -> list[str]:
+    """For `onebox status` on a manager: each node's state; one not ready needs attention (its
+    API replica is out of nginx's rotation, the others carry the load; see docs/cluster.md)."""
+    lines = []
+    for node in node_states():
+        lines.append(f"swarm node     {node.name:<16} {node.role:<8} {node.address:<16} {node.state}")
+        if not node.ready:
+            attention.append(f"swarm node {node.name} ({node.role}, {node.address}) is {node.state}")
+    return lines
 
 
 def exists(app: App, slot: str) -> bool:

@@ -26,7 +26,7 @@ def upstream_port(app: App) -> int | None:
 
 
 def upstream_text(app: App, slot: str) -> str:
-    return contract.upstream_text(slot, app.port(slot), app.spec.swarm_nodes)
+    return contract.upstream_text(slot, app.port(slot), app.spec.swarm_nodes, app.spec.cluster_fail_timeout)
 
 
 def points_at(app: App, slot: str) -> bool:

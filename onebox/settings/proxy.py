@@ -21,6 +21,10 @@ class ProxySettings(BaseModel):
     domains: Annotated[list[str], Field(min_length=1)]
     proxy_client_max_body_size: Size
     proxy_connect_timeout: PositiveInt
+    # An API on swarm workers: up to 5 s, as proxy_connect_timeout was, and what made a dead node
+    # cost up to 5 s a request (issue 32); at least 10 ms, above a private network's connect time.
+    cluster_connect_timeout_ms: Annotated[int, Field(ge=10, le=5000)]
+    cluster_fail_timeout: Annotated[int, Field(ge=1, le=300)]
     proxy_read_timeout: PositiveInt
     proxy_send_timeout: PositiveInt
     proxy_upstream_keepalive_timeout: PositiveInt

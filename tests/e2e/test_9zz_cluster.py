@@ -18,9 +18,11 @@ import time
 import httpx
 import pytest
 from test_4_rollout import app_copy
+from test_8d_monitoring import ARTIFACTS
 from test_9z_apps import APP_DOMAIN, RELEASED
 
 from onebox.cluster import NODE_LABEL
+from onebox.deploys.monitoring import TEXTFILE
 from onebox.verify import edge
 from onebox.verify.load import Load
 from testbed.deploy import changed_operations, run_deploy
@@ -224,15 +226,38 @@ def test_a_version_that_never_gets_healthy_on_the_workers_is_refused_and_the_old
     assert len([name for name in services if name.endswith("_api")]) == 1, services  # the failed slot removed
 
 
+def node_up(deployed, name: str) -> str | None:
+    """The manager's onebox_swarm_node_up of one node (what OneboxSwarmNodeDown reads), collected now."""
+    deployed.ssh("systemctl start onebox-metrics.service")  # oneshot: returns once the textfile is written
+    text = deployed.ssh(f"cat {TEXTFILE}").stdout
+    return next((line.rsplit(" ", 1)[1] for line in text.splitlines()
+                 if line.startswith("onebox_swarm_node_up{") and f'node="{name}"' in line), None)
+
+
 def test_a_worker_stopped_under_load_costs_no_request_and_its_replica_returns(
         deployed, cluster, root_ca, swarm_source) -> None:
     port = int(upstream_servers(deployed)[0].split(":")[1])
+    assert "proxy_connect_timeout 250ms;" in deployed.ssh("cat /etc/nginx/sites-enabled/onebox*.conf").stdout
+    assert node_up(deployed, FOURTH.ip) == "1"  # the inventory names the local targets by their address
     with Load(deployed.ip, APP_DOMAIN, root_ca) as load:
         subprocess.run(["docker", "stop", FOURTH.name], check=True, capture_output=True)
         time.sleep(10)
     assert load.report.failures == [], load.report.failures[:10]
+    # What a lost worker cost the requests (README: "to be measured"), kept with the run's artifacts.
+    latencies = sorted(load.report.latencies)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    (ARTIFACTS / "worker-loss-latency.txt").write_text(
+        f"{len(latencies)} requests, p99 {latencies[int(0.99 * (len(latencies) - 1))]:.3f} s, max {latencies[-1]:.3f} s\n")
+    # The manager sees the node down: its metric goes to 0 and `onebox status` names it (exit 3).
+    wait_for("the manager's metric of the stopped worker at 0", lambda: node_up(deployed, FOURTH.ip) == "0", timeout=90)
+    status = deployed.ssh(f"/usr/local/sbin/onebox-release --app-dir {deployed.settings.app_dir} status")
+    assert status.returncode == 3, status.stdout + status.stderr
+    assert f"ATTENTION: swarm node {FOURTH.ip} (worker, {FOURTH.ip}) is " in status.stdout, status.stdout
     subprocess.run(["docker", "start", FOURTH.name], check=True, capture_output=True)
     wait_for("the worker's replica answering again", lambda: replica_answers(deployed, FOURTH, port), timeout=240)
+    wait_for("the manager's metric of the worker back at 1", lambda: node_up(deployed, FOURTH.ip) == "1", timeout=60)
+    status = deployed.ssh(f"/usr/local/sbin/onebox-release --app-dir {deployed.settings.app_dir} status").stdout
+    assert f"ATTENTION: swarm node {FOURTH.ip}" not in status, status
 
 
 def test_a_rebooted_manager_brings_the_cluster_back_with_its_data(deployed, cluster, root_ca) -> None:
