@@ -48,9 +48,12 @@ def install_docker(s: Settings) -> None:
     else:
         packages = DISTRO_PACKAGES[distro_id]
     apt.packages(name="Install Docker Engine and Compose v2.", packages=packages)
+    # A swarm worker runs only the API's replicas, and a swarm service cannot ask for
+    # no-new-privileges (the CLI has no flag): the worker's daemon makes it every container's default.
+    worker = host.data.get("swarm_role") == "worker"
     daemon = checked_file(
         name="Write /etc/docker/daemon.json (log rotation, live-restore; checked by dockerd --validate).",
-        dest="/etc/docker/daemon.json", content=render("docker/daemon.json.j2", s=s),
+        dest="/etc/docker/daemon.json", content=render("docker/daemon.json.j2", s=s, worker=worker),
         check="dockerd --validate --config-file /etc/docker/daemon.json",
     )
     systemd.service(name="Run Docker at boot.", service="docker", running=True, enabled=True)
