@@ -169,6 +169,12 @@ app_secrets_in_env = True
 app_release_command = ["alembic", "upgrade", "head"]
 # Extra processes from the app's image (name -> {"command": [...], "stop_grace_period": 30}): workers, schedulers.
 app_processes = {}
+# Every app container (API, processes, release step) runs with no Linux capabilities and no-new-privileges:
+# an app listening on its port as its image's user needs none. Names given back, for an image that needs
+# one (e.g. ["CHOWN", "SETUID", "SETGID"] for an entrypoint that starts as root and drops to a user).
+app_cap_add = []
+# Run the app containers with a read-only root file system (a fresh tmpfs on /tmp, nothing else writable).
+app_read_only = False
 # Releases kept on the server for rollback (with their images).
 releases_kept = 5
 # Seconds a deploy waits for another one to finish before it gives up (0: give up at once).

@@ -179,3 +179,21 @@ class AideDatabase(FactBase):
 
     def process(self, output: list[str]) -> str:
         return "".join(output).strip()
+
+
+# The Debian hook invoke-rc.d and deb-systemd-invoke ask before a package's scripts start a
+# service, and the line that marks onebox's own (operations.install_packages).
+POLICY_RC_D = "/usr/sbin/policy-rc.d"
+POLICY_MARK = "onebox-package-start-policy"
+
+
+class StartPolicy(FactBase):
+    """Who wrote /usr/sbin/policy-rc.d: 'onebox', 'other' (the admin, a tool, the image) or 'absent'."""
+
+    def command(self) -> str:
+        path = shlex.quote(POLICY_RC_D)
+        return raw_shell(f"if [ ! -e {path} ] && [ ! -L {path} ]; then echo absent; "
+                         f"elif grep -qsF {shlex.quote(POLICY_MARK)} {path}; then echo onebox; else echo other; fi")
+
+    def process(self, output: list[str]) -> str:
+        return "".join(output).strip()

@@ -12,14 +12,26 @@ from io import BytesIO
 from pyinfra import host
 from pyinfra.api import FileUploadCommand, QuoteString, StringCommand, operation
 from pyinfra.facts.files import File, Sha1File
+from pyinfra.operations import apt
 
-from onebox.facts import AIDE_INIT_UNIT, AideDatabase, PendingSecurityUpdates, PrivateFileFingerprint
+from onebox.facts import (
+    AIDE_INIT_UNIT,
+    POLICY_RC_D,
+    AideDatabase,
+    PendingSecurityUpdates,
+    PrivateFileFingerprint,
+    StartPolicy,
+)
+from onebox.render import render
 from onebox.shell import raw_shell
 
 # Root-only (0700): files wait here before they go into place, so a staged secret is
 # never readable by others and a staged nginx file never sits in an include directory.
 STAGING_DIR = "/var/lib/onebox/staging"
 BACKUP_DIR = "/var/lib/onebox/previous"
+# In the environment of onebox's package installs: its policy-rc.d (install_packages) holds the
+# services they bring until onebox has configured and started them.
+HOLD_NEW_SERVICES = {"ONEBOX_HOLD_NEW_SERVICES": "1"}
 
 
 @operation()
@@ -157,3 +169,45 @@ def aide_baseline():
         return
     yield StringCommand("systemd-run", QuoteString(f"--unit={AIDE_INIT_UNIT}"), "--collect", "--property=Nice=19",
                         "--property=IOSchedulingClass=idle", "/usr/sbin/aideinit", "--yes", "--force")
+
+
+@operation()
+def install_packages(packages: list[str], no_recommends: bool = False):
+    """apt.packages whose new services do not start with the package's defaults (Prometheus on
+    0.0.0.0:9090, nginx's default site): onebox's systemd.service operations start each one once
+    its configuration is written.
+
+    For the install only, /usr/sbin/policy-rc.d denies the first start of a service to this apt
+    run (HOLD_NEW_SERVICES in its environment; any other apt run is allowed), and it is removed
+    whether apt succeeds or not. One a lost connection leaves behind blocks nothing and goes at
+    the next converge (remove_start_policy). A policy-rc.d onebox did not write is left alone.
+
+        install_packages(name="Install nginx.", packages=["nginx"])
+    """
+    # apt.packages decides what to install (and says what is installed already, host.noop).
+    apt_commands = [command if isinstance(command, str) else command.get_raw_value()
+                    for command in apt.packages._inner(packages=packages, no_recommends=no_recommends)]
+    if not apt_commands:
+        return
+    install = " && ".join(apt_commands)
+    if host.get_fact(StartPolicy) == "other":
+        yield raw_shell(install)
+        return
+    script = render("apt/policy-rc.d.j2").encode()
+    staged = f"{POLICY_RC_D}.onebox-new"
+    yield upload_command(script, staged)
+    # Made executable beside its place, then renamed: apt never runs a half-written policy.
+    yield StringCommand("chmod", "755", QuoteString(staged))
+    yield StringCommand("mv", "-f", QuoteString(staged), QuoteString(POLICY_RC_D))
+    hold = " ".join(f"{name}={value}" for name, value in HOLD_NEW_SERVICES.items())
+    yield raw_shell(f"export {hold} && {install}; installed=$?; rm -f {shlex.quote(POLICY_RC_D)}; exit $installed")
+
+
+@operation()
+def remove_start_policy():
+    """Remove the policy-rc.d an interrupted install_packages left behind. It would hold nothing
+    for any other apt run, but it is not left there: each converge starts with this."""
+    if host.get_fact(StartPolicy) != "onebox":
+        host.noop(f"no policy-rc.d of onebox's in {POLICY_RC_D}")
+        return
+    yield StringCommand("rm", "-f", QuoteString(POLICY_RC_D))

@@ -10,12 +10,12 @@ from io import StringIO
 
 from pyinfra import host
 from pyinfra.api import deploy
-from pyinfra.operations import apt, files, server, systemd
+from pyinfra.operations import files, server, systemd
 from pyinfra.operations.util import any_changed
 
 from onebox import contract
 from onebox.deploys.apps import remove_unlisted, unlisted
-from onebox.operations import checked_file
+from onebox.operations import checked_file, install_packages
 from onebox.render import render
 from onebox.settings import Settings
 
@@ -114,7 +114,7 @@ def restore_refusal(confirm: str, source: str, name: str, offsite_configured: bo
 def configure_backups(s: Settings) -> None:
     """The server's part once, then each app's: configuration, directories, timer."""
     if any(app.backup_enabled and app.backup_restic_repository for app in s.app_list):
-        apt.packages(name="Install restic from the distribution.", packages=["restic"])
+        install_packages(name="Install restic from the distribution.", packages=["restic"])
     files.directory(name="Create /etc/onebox.", path="/etc/onebox", mode="755")
     files.directory(name=f"Create the backup directory {s.backup_dir} (root only).", path=s.backup_dir,
                     mode="700", user="root", group="root")

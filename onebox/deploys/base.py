@@ -14,7 +14,7 @@ from pyinfra.operations import apt, files, server, systemd
 
 from onebox.deploys.swarm import swarm_firewall
 from onebox.facts import InContainer
-from onebox.operations import aide_baseline, checked_file, security_updates
+from onebox.operations import aide_baseline, checked_file, install_packages, security_updates
 from onebox.render import render
 from onebox.settings import Settings
 from onebox.shell import raw_shell
@@ -23,9 +23,9 @@ from onebox.shell import raw_shell
 @deploy("Prepare the host")
 def prepare_host(s: Settings) -> None:
     apt.update(name="Refresh the apt package lists when they are stale.", cache_time=s.apt_cache_valid_time)
-    apt.packages(name="Install the base packages.", packages=s.base_packages)
+    install_packages(name="Install the base packages.", packages=s.base_packages)
     if s.hardening_packages:
-        apt.packages(name="Install the hardening packages.", packages=s.hardening_packages)
+        install_packages(name="Install the hardening packages.", packages=s.hardening_packages)
     configure_file_integrity(s)
     if host.get_fact(Directory, path="/etc/cloud/cloud.cfg.d"):
         files.put(name="Keep cloud-init from resetting the hostname and /etc/hosts at boot.",
@@ -91,7 +91,7 @@ def configure_fail2ban(s: Settings) -> None:
         apt.packages(name="Remove fail2ban (fail2ban_enabled is off).", packages=["fail2ban"], present=False)
         return
     # python3-systemd: the sshd jail reads the journal (Debian 13 has no /var/log/auth.log).
-    apt.packages(name="Install fail2ban.", packages=["fail2ban", "python3-systemd"])
+    install_packages(name="Install fail2ban.", packages=["fail2ban", "python3-systemd"])
     jail = checked_file(
         name="Ban addresses that keep failing SSH authentication (checked by fail2ban-client -t).",
         dest="/etc/fail2ban/jail.local", content=render("fail2ban/jail.local.j2", s=s), check="fail2ban-client -t",
@@ -176,7 +176,7 @@ def configure_kernel(s: Settings) -> None:
 
 
 def configure_audit() -> None:
-    apt.packages(name="Install auditd.", packages=["auditd"])
+    install_packages(name="Install auditd.", packages=["auditd"])
     rules = files.put(name="Audit changes to accounts, sudo, sshd, the firewall and Docker.",
                       src=StringIO(render("audit/onebox.rules.j2")), dest="/etc/audit/rules.d/onebox.rules", mode="640")
     systemd.service(name="Run auditd.", service="auditd", running=True, enabled=True)
@@ -201,12 +201,14 @@ def configure_file_integrity(s: Settings) -> None:
         return
     # Without recommends, which would bring an MTA and cron: the package's own systemd timer runs
     # the daily check and its report goes to /var/log/aide/aide.log.
-    apt.packages(name="Install AIDE (file integrity).", packages=["aide", "aide-common"], no_recommends=True)
+    install_packages(name="Install AIDE (file integrity).", packages=["aide", "aide-common"], no_recommends=True)
     checked_file(
         name="Keep Docker's, the app's and the backups' state out of AIDE (checked by aide --config-check).",
         dest="/etc/aide/aide.conf.d/50_aide_onebox", content=render("aide/50_aide_onebox.j2", s=s),
         check="aide --config-check --config=/etc/aide/aide.conf",
     )
+    # The package enables its timer; its start is held with every new service (install_packages).
+    systemd.service(name="Run AIDE's daily check timer.", service="dailyaidecheck.timer", running=True, enabled=True)
 
 
 @deploy("Record the file integrity baseline")

@@ -9,7 +9,7 @@ from pyinfra.api import deploy
 from pyinfra.facts.server import Arch, LinuxDistribution
 from pyinfra.operations import apt, files, server, systemd
 
-from onebox.operations import checked_file
+from onebox.operations import checked_file, install_packages
 from onebox.render import render
 from onebox.settings import Settings
 
@@ -48,10 +48,13 @@ def install_docker(s: Settings) -> None:
         packages = DOCKER_REPO_PACKAGES
     else:
         packages = DISTRO_PACKAGES[distro_id]
-    apt.packages(name="Install Docker Engine and Compose v2.", packages=packages)
+    install_packages(name="Install Docker Engine and Compose v2.", packages=packages)
+    # A swarm worker runs only the API's replicas, and a swarm service cannot ask for
+    # no-new-privileges (the CLI has no flag): the worker's daemon makes it every container's default.
+    worker = host.data.get("swarm_role") == "worker"
     daemon = checked_file(
         name="Write /etc/docker/daemon.json (log rotation, live-restore; checked by dockerd --validate).",
-        dest="/etc/docker/daemon.json", content=render("docker/daemon.json.j2", s=s),
+        dest="/etc/docker/daemon.json", content=render("docker/daemon.json.j2", s=s, worker=worker),
         check="dockerd --validate --config-file /etc/docker/daemon.json",
     )
     systemd.service(name="Run Docker at boot.", service="docker", running=True, enabled=True)

@@ -16,7 +16,7 @@ from pyinfra.operations import apt, files, server, systemd
 from pyinfra.operations.util import any_changed
 
 from onebox import contract
-from onebox.operations import checked_file
+from onebox.operations import checked_file, install_packages
 from onebox.render import render
 from onebox.settings import Settings
 
@@ -49,8 +49,9 @@ def configure_monitoring(s: Settings) -> None:
 
 
 def install_monitoring(s: Settings) -> None:
-    apt.packages(name="Install Prometheus, its exporters and Alertmanager from the distribution.", packages=PACKAGES,
-                 no_recommends=True)
+    # Held until configured (operations.install_packages): Prometheus would listen on 0.0.0.0:9090 at first.
+    install_packages(name="Install Prometheus, its exporters and Alertmanager from the distribution.",
+                     packages=PACKAGES, no_recommends=True)
     defaults = {service: files.put(name=f"Bind {service} to 127.0.0.1 (/etc/default/{service}).",
                                    src=StringIO(render(f"default/{service}.j2", s=s, textfile_dir=TEXTFILE_DIR,
                                                        config=contract.POSTGRES_EXPORTER_CONFIG,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pyinfra import host
 from pyinfra.api import deploy
-from pyinfra.operations import apt, files, systemd
+from pyinfra.operations import files, systemd
 from pyinfra.operations.util import any_changed
 
 from onebox.deploys.apps import remove_unlisted
@@ -13,7 +13,7 @@ from onebox.deploys.swarm import cluster_nodes
 from onebox.deploys.tls import ensure_certificate_paths
 from onebox.facts import ReleaseState
 from onebox.nginx import SERVER_LAYOUT, distro_nginx, initial_upstream, nginx_files, upstream_file
-from onebox.operations import checked_file, upload_once
+from onebox.operations import checked_file, install_packages, upload_once
 from onebox.settings import Settings
 
 
@@ -22,7 +22,7 @@ def configure_proxy(s: Settings) -> None:
     distro_id, version_id = distro()
     version = distro_nginx(distro_id, version_id)
     layout = SERVER_LAYOUT
-    apt.packages(name="Install nginx from the distribution.", packages=["nginx", "openssl"])
+    install_packages(name="Install nginx from the distribution.", packages=["nginx", "openssl"])
     files.directory(name="Create the ACME challenge webroot.", path=layout.webroot, mode="755")
     for app in s.app_list:
         ensure_certificate_paths(app, layout)

@@ -26,6 +26,7 @@ from onebox.deploys.swarm import check_swarm_membership, configure_swarm
 from onebox.deploys.tls import issue_certificates
 from onebox.deploys.tools import check_onebox_version, install_boot_unit, install_server_tools, record_onebox_version
 from onebox.inventory import use_private_upload_dir
+from onebox.operations import remove_start_policy
 
 settings = host.data.onebox_settings
 worker = host.data.get("swarm_role") == "worker"
@@ -36,6 +37,7 @@ registry = None if worker else check_server_apps(settings)
 check_swarm_membership()  # and a swarm node converged as a single server stops it too
 use_private_upload_dir(host, settings)
 
+remove_start_policy(name="Remove the policy-rc.d an interrupted package install left, if any.")
 prepare_host(settings)
 create_deploy_user(settings)
 harden_sshd(settings)

@@ -6,10 +6,11 @@ from __future__ import annotations
 from io import StringIO
 
 from pyinfra.api import deploy
-from pyinfra.operations import apt, files, systemd
+from pyinfra.operations import files, systemd
 from pyinfra.operations.util import any_changed
 
 from onebox.nginx import SERVER_LAYOUT, Layout
+from onebox.operations import install_packages
 from onebox.render import render
 from onebox.settings import Settings
 from onebox.tls_operations import certbot_certificate, self_signed_certificate
@@ -36,7 +37,7 @@ def ensure_certificate_paths(s: Settings, layout: Layout) -> None:
 
 @deploy("Issue TLS certificates")
 def issue_certificates(s: Settings) -> None:
-    apt.packages(name="Install certbot from the distribution.", packages=["certbot"])
+    install_packages(name="Install certbot from the distribution.", packages=["certbot"])
     ca_bundle = trust_custom_acme_server(s)
     files.put(name="Reload nginx after each renewal (certbot deploy hook).",
               src=StringIO(render("letsencrypt/renewal-hooks/deploy/onebox-reload-nginx.j2")),

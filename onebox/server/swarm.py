@@ -120,6 +120,7 @@ def service_argv(app: App, record: ReleaseRecord, slot: str) -> list[str]:
         argv += ["--limit-memory", str(api["mem_limit"])]
     if api.get("cpus"):
         argv += ["--limit-cpu", str(api["cpus"])]
+    argv += privilege_args(api)
     logging = api.get("logging") or {}
     if logging.get("driver"):
         argv += ["--log-driver", logging["driver"], *(arg for k, v in (logging.get("options") or {}).items()
@@ -128,6 +129,20 @@ def service_argv(app: App, record: ReleaseRecord, slot: str) -> list[str]:
     if api.get("entrypoint"):
         argv += ["--entrypoint", shlex.join(api["entrypoint"])]
     return [*argv, record.image, *(api.get("command") or [])]
+
+
+def privilege_args(api: dict) -> list[str]:
+    """The compose file's capabilities and read-only root as service flags. `docker service
+    create` has no flag for security_opt (up to docker/cli 29 at least), so no-new-privileges
+    comes from the workers' daemon.json (templates/docker/daemon.json.j2) for all they run."""
+    argv = [arg for cap in api.get("cap_drop") or [] for arg in ("--cap-drop", cap)]
+    argv += [arg for cap in api.get("cap_add") or [] for arg in ("--cap-add", cap)]
+    if api.get("read_only"):
+        argv.append("--read-only")
+    # compose's tmpfs entries are "PATH" or "PATH:OPTIONS"; onebox writes only the path.
+    argv += [arg for path in api.get("tmpfs") or []
+             for arg in ("--mount", f"type=tmpfs,destination={path.split(':', 1)[0]}")]
+    return argv
 
 
 def health_args(check: dict) -> list[str]:

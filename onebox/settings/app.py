@@ -53,6 +53,10 @@ class Process(BaseModel):
     healthcheck_command: list[Argument] | None = None
 
 
+# A Linux capability as Docker takes it: SETUID or CAP_SETUID.
+Capability = Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9_]*$")]
+
+
 def placeholders(template: str) -> set[str]:
     """The {names} a value uses (`{secret[NAME]}` counts as `secret`)."""
     names = set()
@@ -90,6 +94,8 @@ class AppSettings(BaseModel):
     app_secrets_in_env: bool
     app_release_command: list[Argument] | None
     app_processes: dict[ServiceName, Process]
+    app_cap_add: list[Capability]
+    app_read_only: bool
     releases_kept: Annotated[int, Field(ge=2, le=50)]
     deploy_lock_timeout: Annotated[int, Field(ge=0)]
 
@@ -146,6 +152,14 @@ class AppSettings(BaseModel):
         if clash:
             raise ValueError(f"{sorted(clash)} is a service onebox manages; name the process differently (e.g. 'worker')")
         return processes
+
+    @field_validator("app_cap_add")
+    @classmethod
+    def _not_all(cls, names: list[str]) -> list[str]:
+        if "ALL" in names:
+            raise ValueError("ALL would give back every capability onebox drops; name only those the image "
+                             "needs, such as ['SETUID', 'SETGID']")
+        return names
 
     @model_validator(mode="after")
     def _contract(self) -> AppSettings:

@@ -7,6 +7,8 @@ import re
 import shutil
 import subprocess
 
+from onebox.facts import POLICY_MARK, POLICY_RC_D
+
 
 def test_deploy_user_has_the_configured_keys_and_sudo(host, settings) -> None:
     user = host.user(settings.deploy_user)
@@ -142,6 +144,14 @@ def test_file_integrity_is_monitored(host, settings) -> None:
     assert host.package("aide").is_installed
     assert host.run("aide --config-check --config=/etc/aide/aide.conf").rc == 0
     assert host.service("dailyaidecheck.timer").is_enabled
+    # Started by onebox: the package's own start is held with every new service's (issue 29).
+    assert host.service("dailyaidecheck.timer").is_running
+
+
+def test_no_policy_of_onebox_s_holds_services_after_a_converge(host) -> None:
+    # onebox's policy-rc.d lives for the length of one package install (operations.install_packages).
+    policy = host.file(POLICY_RC_D)
+    assert not policy.exists or POLICY_MARK not in policy.content_string
 
 
 def test_auditd_records_changes_outside_containers(host, settings) -> None:

@@ -57,3 +57,15 @@ def test_swarm_ports_are_open_to_the_other_nodes_only(host, swarm_role: str) -> 
     else:  # the manager among them, not this node
         assert {manager["Addr"].rsplit(":", 1)[0] for manager in info["RemoteManagers"]} <= peers
         assert info["NodeAddr"] not in peers
+
+
+def test_a_worker_s_containers_gain_no_privileges_and_the_api_has_no_capabilities(host, swarm_role: str) -> None:
+    # `docker service create` has no flag for no-new-privileges: the worker's daemon sets it for all (issue 29).
+    if swarm_role != "worker":
+        pytest.skip("only the workers run the API's replicas")
+    assert json.loads(host.file("/etc/docker/daemon.json").content_string)["no-new-privileges"] is True
+    for container in host.check_output("docker ps -q --filter label=onebox.release").split():
+        item = json.loads(host.check_output(f"docker inspect {container}"))[0]
+        assert item["HostConfig"]["CapDrop"] == ["ALL"], container
+        status = host.check_output(f"cat /proc/{item['State']['Pid']}/status")
+        assert re.search(r"^NoNewPrivs:\s+1$", status, re.MULTILINE), container

@@ -28,8 +28,14 @@ def test_docker_repository_source_names_the_distribution_and_key(settings) -> No
 
 
 def test_daemon_json_is_valid_json_with_the_settings(settings) -> None:
-    daemon = json.loads(render("docker/daemon.json.j2", s=settings))
+    daemon = json.loads(render("docker/daemon.json.j2", s=settings, worker=False))
     assert daemon == {"log-driver": "json-file", "log-opts": {"max-size": "10m", "max-file": "3"}, "live-restore": False}
+
+
+def test_a_swarm_worker_s_containers_gain_no_privileges_by_default(settings) -> None:
+    # A swarm service cannot ask for no-new-privileges (`docker service create` has no flag for it).
+    daemon = json.loads(render("docker/daemon.json.j2", s=settings, worker=True))
+    assert daemon["no-new-privileges"] is True and daemon["live-restore"] is False
 
 
 def test_sshd_config_is_hardened_and_uses_the_port(settings) -> None:

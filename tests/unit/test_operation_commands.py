@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from io import BytesIO
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -39,9 +40,20 @@ from onebox.facts import (
     InContainer,
     PendingSecurityUpdates,
     PrivateFileFingerprint,
+    StartPolicy,
 )
 from onebox.images import images_from_controller
-from onebox.operations import aide_baseline, checked_file, fingerprint, private_file, security_updates, upload_once
+from onebox.operations import (
+    aide_baseline,
+    checked_file,
+    fingerprint,
+    install_packages,
+    private_file,
+    remove_start_policy,
+    security_updates,
+    upload_once,
+)
+from onebox.render import render
 from onebox.tls_operations import certbot_certificate, self_signed_certificate
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -95,9 +107,12 @@ def temp_for(dest: str) -> str:
     return f"{TEMP_DIR}/pyinfra-{hashlib.sha1(dest.encode()).hexdigest()}"
 
 
-def run(operation, module, facts: dict, monkeypatch: pytest.MonkeyPatch, **kwargs) -> tuple[list, list[str]]:  # noqa: ANN001
+def run(operation, module, facts: dict, monkeypatch: pytest.MonkeyPatch, patches: dict | None = None,  # noqa: ANN001
+        **kwargs) -> tuple[list, list[str]]:
     fake = FixtureHost(facts)
     monkeypatch.setattr(module, "host", fake)
+    for name, value in (patches or {}).items():  # what the operation calls besides facts (another operation)
+        monkeypatch.setattr(module, name, value)
     monkeypatch.setattr(onebox.operations.secrets, "token_hex", lambda _: SALT)
     return [shown(command) for command in operation._inner(**kwargs)], fake.noops
 
@@ -111,6 +126,7 @@ class Case:
     facts: dict
     commands: list = field(default_factory=list)
     noop: str | None = None
+    patches: dict = field(default_factory=dict)
 
 
 def sha1(text: str) -> str:
@@ -184,6 +200,29 @@ LOAD = [f"docker load -q -i {ARCHIVE}; loaded=$?; rm -f {ARCHIVE}; exit $loaded"
 
 APT_UPGRADE = ("env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --only-upgrade -o DPkg::Lock::Timeout=300"
                " -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold")
+
+POLICY = "/usr/sbin/policy-rc.d"
+APT_INSTALL = ('DEBIAN_FRONTEND=noninteractive apt-get -y -o Dpkg::Options::="--force-confdef"'
+               ' -o Dpkg::Options::="--force-confold" install --no-install-recommends prometheus')
+
+
+def apt_stub(*commands: str) -> SimpleNamespace:
+    """pyinfra's apt.packages as install_packages calls it: its commands, or its noop when installed."""
+    def inner(packages: list[str], no_recommends: bool):  # noqa: ANN202
+        assert (packages, no_recommends) == (["prometheus"], True)
+        if not commands:
+            onebox.operations.host.noop("package prometheus is installed")
+        yield from commands
+    return SimpleNamespace(packages=SimpleNamespace(_inner=inner))
+
+
+INSTALL_ARGS = {"packages": ["prometheus"], "no_recommends": True}
+HELD_INSTALL = [
+    ("upload", render("apt/policy-rc.d.j2").encode(), f"{POLICY}.onebox-new", temp_for(f"{POLICY}.onebox-new")),
+    f"chmod 755 {POLICY}.onebox-new",
+    f"mv -f {POLICY}.onebox-new {POLICY}",
+    f"export ONEBOX_HOLD_NEW_SERVICES=1 && {APT_INSTALL}; installed=$?; rm -f {POLICY}; exit $installed",
+]
 
 CASES = [
     # checked_file: noop when content, mode and owner match; else stage, upload, swap-and-check.
@@ -262,12 +301,28 @@ CASES = [
     Case("aide_baseline-missing", aide_baseline, onebox.operations, {}, {AideDatabase: "missing"},
          commands=["systemd-run --unit=onebox-aide-init --collect --property=Nice=19 --property=IOSchedulingClass=idle"
                    " /usr/sbin/aideinit --yes --force"]),
+    # install_packages: apt.packages with the new services held by policy-rc.d for that apt run only.
+    Case("install_packages-noop", install_packages, onebox.operations, INSTALL_ARGS, {},
+         noop="package prometheus is installed", patches={"apt": apt_stub()}),
+    Case("install_packages-held", install_packages, onebox.operations, INSTALL_ARGS, {StartPolicy: "absent"},
+         commands=HELD_INSTALL, patches={"apt": apt_stub(APT_INSTALL)}),
+    Case("install_packages-after-an-interrupted-one", install_packages, onebox.operations, INSTALL_ARGS,
+         {StartPolicy: "onebox"}, commands=HELD_INSTALL, patches={"apt": apt_stub(APT_INSTALL)}),
+    Case("install_packages-the-admin-s-policy-rules", install_packages, onebox.operations, INSTALL_ARGS,
+         {StartPolicy: "other"}, commands=[APT_INSTALL], patches={"apt": apt_stub(APT_INSTALL)}),
+    # remove_start_policy: only onebox's own, left by an interrupted install.
+    Case("remove_start_policy-left", remove_start_policy, onebox.operations, {}, {StartPolicy: "onebox"},
+         commands=[f"rm -f {POLICY}"]),
+    Case("remove_start_policy-noop", remove_start_policy, onebox.operations, {}, {StartPolicy: "absent"},
+         noop=f"no policy-rc.d of onebox's in {POLICY}"),
+    Case("remove_start_policy-the-admin-s", remove_start_policy, onebox.operations, {}, {StartPolicy: "other"},
+         noop=f"no policy-rc.d of onebox's in {POLICY}"),
 ]
 
 
 @pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
 def test_facts_in_exact_commands_out(case: Case, monkeypatch: pytest.MonkeyPatch) -> None:
-    commands, noops = run(case.operation, case.module, case.facts, monkeypatch, **case.kwargs)
+    commands, noops = run(case.operation, case.module, case.facts, monkeypatch, case.patches, **case.kwargs)
     assert commands == case.commands
     assert noops == ([case.noop] if case.noop else [])
 
@@ -366,6 +421,9 @@ def test_fact_commands() -> None:
     assert AideDatabase().command() == (
         "if [ -e /var/lib/aide/aide.db ]; then echo present; elif systemctl is-active -q onebox-aide-init;"
         " then echo building; else echo missing; fi")
+    assert StartPolicy().command() == (
+        "if [ ! -e /usr/sbin/policy-rc.d ] && [ ! -L /usr/sbin/policy-rc.d ]; then echo absent;"
+        " elif grep -qsF onebox-package-start-policy /usr/sbin/policy-rc.d; then echo onebox; else echo other; fi")
     assert PendingSecurityUpdates().command().startswith("{ apt-mark showhold 2>/dev/null | sed 's|$|/held|';")
     assert sysctl_check("/etc/sysctl.d/90-onebox-network.conf").endswith(
         "' /etc/sysctl.d/90-onebox-network.conf && sed -n 's/^\\([a-z0-9_.-]*\\) = .*/\\1/p'"

@@ -67,6 +67,11 @@ def test_defaults_plus_the_three_required_settings_are_valid() -> None:
         ({"hostname": "Web_1"}, "hostname: String should match pattern"),
         ({"deploy_user": "root"}, "deploy_user: must be an unprivileged account"),
         ({"app_dir": "/opt/my app"}, "app_dir: String should match pattern"),
+        # onebox drops every capability of the app's containers (issue 29): they come back one by name
+        ({"app_cap_add": ["ALL"]}, "app_cap_add: ALL would give back every capability onebox drops"),
+        ({"app_cap_add": ["setuid"]}, "app_cap_add.0: String should match pattern"),
+        ({"app_cap_add": ["SETUID SETGID"]}, "app_cap_add.0: String should match pattern"),
+        ({"app_read_only": "yes please"}, "app_read_only: Input should be a valid boolean"),
         ({"websocket_paths": ["/ws/ { return 200; } location /x"]}, "websocket_paths.0: String should match pattern"),
         ({"registry_server": "ghcr.io; touch /tmp/x"}, "registry_server: String should match pattern"),
         ({"acme_directory_url": "http://acme.example/dir"}, "acme_directory_url: String should match pattern"),

@@ -37,6 +37,7 @@ def resolved(release_dir: Path) -> dict:
         "environment": {"ONEBOX_RELEASE": release_dir.name, "APP_SECRET_KEY_FILE": "/run/secrets/APP_SECRET_KEY"},
         "healthcheck": {"test": ["CMD", "python", "-c", "print(1)"], "interval": "15s", "retries": 3},
         "stop_grace_period": "35s", "mem_limit": "536870912", "cpus": 0.5,
+        "cap_drop": ["ALL"], "security_opt": ["no-new-privileges=true"],
         "logging": {"driver": "json-file", "options": {"max-size": "10m"}},
         "ports": [{"mode": "ingress", "host_ip": "127.0.0.1", "target": 8000, "published": "18001"}],
         "secrets": [{"source": "APP_SECRET_KEY"}],
@@ -72,6 +73,8 @@ def test_the_service_is_the_release_s_compose_api_on_every_worker(app, monkeypat
     assert argv[argv.index("--stop-grace-period") + 1] == "35s"
     assert argv[argv.index("--limit-memory") + 1] == "536870912"
     assert "max-size=10m" in argv
+    # No capabilities, as in compose (no-new-privileges has no service flag: the workers' daemon.json sets it).
+    assert argv[argv.index("--cap-drop") + 1] == "ALL" and "--read-only" not in argv
     # The secret: a swarm secret named by a keyed digest of its content, mounted where compose mounts it.
     secret = next(arg for arg in argv if arg.startswith("source=") and "target=APP_SECRET_KEY" in arg)
     name = secret.split(",")[0].removeprefix("source=")
@@ -156,3 +159,12 @@ def test_prune_removes_only_the_secrets_no_slot_mounts(app, monkeypatch) -> None
                                                   ("docker", "service", "inspect", "-f"): mounted}, ran))
     swarm.prune(app)
     assert [argv for argv in ran if argv[:3] == ["docker", "secret", "rm"]] == [["docker", "secret", "rm", "onebox_KEY_old"]]
+
+
+def test_capabilities_and_a_read_only_root_reach_the_service_as_compose_resolved_them() -> None:
+    api = {"cap_drop": ["ALL"], "cap_add": ["SETUID", "SETGID"], "read_only": True, "tmpfs": ["/tmp"],
+           "security_opt": ["no-new-privileges=true"]}
+    assert swarm.privilege_args(api) == ["--cap-drop", "ALL", "--cap-add", "SETUID", "--cap-add", "SETGID",
+                                         "--read-only", "--mount", "type=tmpfs,destination=/tmp"]
+    assert swarm.privilege_args({"tmpfs": ["/tmp:size=64m"]}) == ["--mount", "type=tmpfs,destination=/tmp"]
+    assert swarm.privilege_args({}) == []

@@ -27,6 +27,8 @@ REDIS_ROLLBACK = (
     "find /data/.onebox-previous -mindepth 1 -maxdepth 1 -exec mv {} /data/ \\; ; rmdir /data/.onebox-previous"
 )
 REDIS_DONE = "rm -rf /data/.onebox-previous"
+# The one-off containers on Redis's volume, as compose runs Redis itself (deps.compose.yaml.j2).
+NO_NEW_PRIVILEGES = ["--security-opt", "no-new-privileges=true"]
 
 
 def redis_cli(redis: str, *args: str) -> str:
@@ -96,7 +98,8 @@ def restore_redis(config: Config, redis: str, rdb: Path, timeout: float = 300) -
         raise BackupError(f"the Redis container {redis[:12]} has no volume at /data; cannot restore into it")
     volume = mount["Name"]
     helper = f"{config.app_name}-redis-restore"
-    shell = ["docker", "run", "--rm", "-i", "--network", "none", "-v", f"{volume}:/data", "--entrypoint", "sh", image, "-c"]
+    shell = ["docker", "run", "--rm", "-i", "--network", "none", *NO_NEW_PRIVILEGES, "-v", f"{volume}:/data",
+             "--entrypoint", "sh", image, "-c"]
     log(f"restoring Redis into volume {volume}")
     run(["docker", "stop", redis], what="stopping Redis")
     try:
@@ -129,7 +132,7 @@ def rewrite_append_only_file(helper: str, image: str, volume: str, timeout: floa
     """A one-off Redis loads dump.rdb (append-only off), then writes the append-only file from it."""
     run(["docker", "rm", "-f", helper], check=False)
     try:
-        run(["docker", "run", "-d", "--name", helper, "--network", "none", "-v", f"{volume}:/data", image,
+        run(["docker", "run", "-d", "--name", helper, "--network", "none", *NO_NEW_PRIVILEGES, "-v", f"{volume}:/data", image,
              "redis-server", "--dir", "/data", "--appendonly", "no", "--save", ""], what="starting a one-off Redis")
         deadline = time.monotonic() + timeout
         wait_until(lambda: _answers(helper) or not inspect(helper)["State"]["Running"], timeout, interval=0.3)
