@@ -8,6 +8,8 @@ settings, restored from the off-site repository alone."""
 from __future__ import annotations
 
 import hashlib
+import re
+import shlex
 import subprocess
 import sys
 import time
@@ -145,6 +147,14 @@ def test_a_release_dump_restores_through_the_deploy(deployed, offsite, api) -> N
     assert httpx.get(f"{api}/items/{kept}", timeout=10).json()["name"] == "before the release"
     assert httpx.get(f"{api}/items/{lost}", timeout=10).status_code == 404
     assert "-pre-restore" in ssh_ok(deployed, f"{SCRIPT} list")
+    # Marked for the dashboard's graphs, under the live release, with the backup restored.
+    live = deployed.live_release()
+    assert re.search(rf"^\S+Z +restore +{live} +{re.escape(name)}$", ssh_ok(deployed, "onebox-release releases"),
+                     re.MULTILINE)
+    series = f'onebox_event_timestamp_seconds{{app="onebox",kind="restore",release="{live}"}}'
+    published = ("for i in $(seq 60); do grep -qF " + shlex.quote(series) + " /var/lib/prometheus/node-exporter/onebox.prom "
+                 "&& exit 0; sleep 1; done; exit 1")  # the next run of onebox-metrics.timer
+    assert deployed.ssh(published).returncode == 0, series
 
 
 def test_a_destroyed_database_volume_is_restored_from_the_last_backup(deployed, offsite, api, root_ca) -> None:
