@@ -11,7 +11,7 @@
     onebox dashboard   INVENTORY [--port N]                      # an SSH tunnel to the server's Prometheus and views
     onebox purge       INVENTORY --app NAME --yes                # delete a removed app's data and backups (deploys/purge.py)
     onebox status      INVENTORY                                 # live release, services, certificate, backups, disk
-    onebox releases    INVENTORY                                 # releases kept, the live one marked
+    onebox releases    INVENTORY                                 # releases kept, the live one marked, the changes marked
     onebox logs        INVENTORY [-f] [-n 200] [--raw] [SERVICE]
     onebox run         INVENTORY -- alembic current              # a one-off container of the live image
 
@@ -143,9 +143,11 @@ def parser() -> argparse.ArgumentParser:
     command(commands, "status", "The live release, each service's state and health, certificate days left, last "
             "backup's age, disk, pending security updates; exit 3 when a host needs attention.")
     dashboard = command(commands, "dashboard", "Open an SSH tunnel to the server's Prometheus (on its loopback) and print "
-                        "the local URL of onebox's views: requests, 5xx, latency, CPU, memory, disk, containers, alerts.")
+                        "the local URLs of onebox's views: current values (requests, 5xx, latency, CPU, memory, disk, "
+                        "containers, alerts) and graphs of the server and of each app, with each change marked.")
     dashboard.add_argument("--port", type=_positive, help="the local port (default: a free one)")
-    command(commands, "releases", "The releases kept, when, from which source; the live one marked.")
+    command(commands, "releases", "The releases kept, when, from which source; the live one marked; then the "
+            "changes (releases, rollbacks, restores, maintenance) the dashboard's graphs mark.")
     logs = command(commands, "logs", "The live release's logs (the API's unless SERVICE).")
     logs.add_argument("-f", "--follow", action="store_true", help="follow (Ctrl-C stops)")
     logs.add_argument("-n", dest="lines", type=_positive, metavar="N", help="the last N lines (default 100)")

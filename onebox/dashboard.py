@@ -1,24 +1,31 @@
 """`onebox dashboard INVENTORY`: an SSH tunnel to the server's Prometheus (on its loopback
-only) and the local URL of onebox's console page, until Ctrl-C (or SIGTERM, SIGHUP: a closed
-terminal, a `kill`), which closes the tunnel too.
+only) and the local URLs of onebox's console pages (current values; graphs of the server and of
+each app), until Ctrl-C (or SIGTERM, SIGHUP: a closed terminal, a `kill`), which closes the
+tunnel too.
 
 The SSH options come from the inventory, as pyinfra reads it (user, port, key, known hosts).
 """
 
 from __future__ import annotations
 
+import json
 import runpy
 import signal
 import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from types import FrameType
 from typing import Any
+from urllib.parse import quote, urlencode
 
+from onebox.consoles import DEFAULT_RANGE, RANGES
 from onebox.contract import PROMETHEUS_URL
 
 CONSOLE_PATH = "/consoles/onebox.html"
+SERVER_GRAPHS_PATH = "/consoles/onebox-server.html?range={range}"
+APP_GRAPHS_PATH = "/consoles/onebox-app.html?app={app}&range={range}"
 
 
 def first_host(inventory: str) -> tuple[str, dict[str, Any]]:
@@ -79,6 +86,19 @@ def open_tunnel(args: list[str], local_port: int) -> subprocess.Popen:
     raise SystemExit("onebox: the SSH tunnel to the server's Prometheus did not come up (see ssh's message above)")
 
 
+def monitored_apps(base: str) -> list[str]:
+    """The apps the server's Prometheus has onebox's facts of now, for their pages' URLs ([] when it
+    cannot say: the pages link every app too)."""
+    url = f"{base}/api/v1/query?" + urlencode({"query": "count by (app) (onebox_container_up)"})
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # the tunnel, never a proxy
+    try:
+        with opener.open(url, timeout=5) as response:
+            result = json.load(response)["data"]["result"]
+        return sorted({str(item["metric"]["app"]) for item in result if item["metric"].get("app")})
+    except (OSError, ValueError, KeyError, TypeError):
+        return []
+
+
 def interrupt(signum: int, frame: FrameType | None) -> None:
     """SIGTERM and SIGHUP end the dashboard as Ctrl-C does: the tunnel is closed, not left running."""
     raise KeyboardInterrupt
@@ -90,9 +110,14 @@ def main(inventory: str, port: int | None = None) -> int:
     try:
         tunnel = open_tunnel(ssh_args(inventory), local_port)
         try:
-            print(f"onebox dashboard: http://127.0.0.1:{local_port}{CONSOLE_PATH}\n"
-                  f"  Prometheus (queries, alerts, targets): http://127.0.0.1:{local_port}/\n"
-                  "  Ctrl-C closes the tunnel.", flush=True)
+            base = f"http://127.0.0.1:{local_port}"
+            print(f"onebox dashboard: {base}{CONSOLE_PATH}", flush=True)
+            lines = [f"  graphs of the server: {base}{SERVER_GRAPHS_PATH.format(range=DEFAULT_RANGE)}"]
+            lines += [f"  graphs of app {app}: {base}{APP_GRAPHS_PATH.format(app=quote(app), range=DEFAULT_RANGE)}"
+                      for app in monitored_apps(base)]
+            lines += [f"  (range: {', '.join(RANGES)}; each page links the others)",
+                      f"  Prometheus (queries, alerts, targets): {base}/", "  Ctrl-C closes the tunnel."]
+            print("\n".join(lines), flush=True)
             return tunnel.wait()
         finally:
             close(tunnel)

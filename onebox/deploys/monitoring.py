@@ -16,6 +16,9 @@ from pyinfra.operations import apt, files, server, systemd
 from pyinfra.operations.util import any_changed
 
 from onebox import contract
+from onebox.cluster import Node, api_nodes
+from onebox.consoles import config_script
+from onebox.deploys.swarm import cluster_nodes
 from onebox.operations import checked_file, install_packages
 from onebox.render import render
 from onebox.settings import Settings
@@ -26,7 +29,9 @@ PACKAGES = ["prometheus", "prometheus-node-exporter", "prometheus-alertmanager",
             *PLAIN_EXPORTERS]
 PROMETHEUS_DIR = "/etc/prometheus"
 RULES = f"{PROMETHEUS_DIR}/onebox.rules.yml"
-CONSOLE = f"{PROMETHEUS_DIR}/consoles/onebox.html"
+CONSOLE = f"{PROMETHEUS_DIR}/consoles/onebox.html"  # current values
+# The graphs (onebox/consoles.py): one template, a page for the server and one for any app (?app=NAME).
+GRAPH_PAGES = {"server": f"{PROMETHEUS_DIR}/consoles/onebox-server.html", "app": f"{PROMETHEUS_DIR}/consoles/onebox-app.html"}
 TEXTFILE_DIR = "/var/lib/prometheus/node-exporter"
 TEXTFILE = f"{TEXTFILE_DIR}/onebox.prom"
 UNIT_DIR = "/etc/systemd/system"
@@ -48,7 +53,15 @@ def configure_monitoring(s: Settings) -> None:
         remove_monitoring()
 
 
+def app_nodes(s: Settings, nodes: list[Node]) -> dict[str, list[Node]]:
+    """Per app, the swarm nodes its API replicas run on: Prometheus scrapes each (label node). An
+    app on this server (a single server, or api_placement = "manager") has none."""
+    by_address = {node.address: node for node in nodes}
+    return {app.app_name: [by_address[address] for address in api_nodes(app, nodes)] for app in s.app_list}
+
+
 def install_monitoring(s: Settings) -> None:
+    on_nodes = app_nodes(s, cluster_nodes())
     # Held until configured (operations.install_packages): Prometheus would listen on 0.0.0.0:9090 at first.
     install_packages(name="Install Prometheus, its exporters and Alertmanager from the distribution.",
                      packages=PACKAGES, no_recommends=True)
@@ -64,8 +77,13 @@ def install_monitoring(s: Settings) -> None:
                          content=render("prometheus/onebox.rules.yml.j2", s=s), check=f"promtool check rules {RULES} >/dev/null")
     console = files.put(name="Write onebox's console page (onebox dashboard).", dest=CONSOLE,
                         src=StringIO(render("prometheus/consoles/onebox.html.j2", s=s)))
+    graphs = config_script(s, on_nodes)
+    for page, dest in GRAPH_PAGES.items():
+        # Prometheus reads a console page at each request: a new one needs no reload.
+        files.put(name=f"Write onebox's graphs of the {page} (onebox dashboard).", dest=dest,
+                  src=StringIO(render("prometheus/consoles/graphs.html.j2", s=s, page=page, config=graphs)))
     config = checked_file(name="Write prometheus.yml (checked by promtool).", dest=f"{PROMETHEUS_DIR}/prometheus.yml",
-                          content=render("prometheus/prometheus.yml.j2", s=s, rules=RULES,
+                          content=render("prometheus/prometheus.yml.j2", s=s, rules=RULES, app_nodes=on_nodes,
                                          targets_dir=contract.EXPORTER_TARGETS_DIR),
                           check=f"promtool check config {PROMETHEUS_DIR}/prometheus.yml >/dev/null")
     blackbox = checked_file(name="Write the public URL probes (blackbox.yml).", dest=f"{PROMETHEUS_DIR}/blackbox.yml",

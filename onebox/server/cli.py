@@ -25,7 +25,8 @@ import time
 from pathlib import Path
 
 from onebox import contract
-from onebox.server import basics, boot, engine, exporters, metrics, removal, reports, slot_project, slots, swarm, switch
+from onebox.server import (basics, boot, engine, events, exporters, metrics, removal, reports, slot_project, slots,
+                           swarm, switch)
 from onebox.server.basics import OneboxError
 from onebox.server.model import App, app_dirs_from_server, now
 
@@ -57,7 +58,7 @@ def parser() -> argparse.ArgumentParser:
             child.add_argument("id", nargs="?", type=release_id)
         elif hidden == "_locked":
             child.add_argument("argv", nargs=argparse.REMAINDER)
-    commands.add_parser("releases", help="the releases kept here, the live one marked")
+    commands.add_parser("releases", help="the releases kept here, the live one marked; the changes the graphs mark")
     commands.add_parser("status", help="live release, services, certificate, backups, disk, updates (exit 3: attention)")
     logs = commands.add_parser("logs", help="the live release's logs, JSON lines made readable")
     logs.add_argument("-f", "--follow", action="store_true")
@@ -80,6 +81,9 @@ def parser() -> argparse.ArgumentParser:
     maintenance = commands.add_parser("maintenance", help="503 with Retry-After for all but the health path")
     maintenance.add_argument("mode", choices=("on", "off", "status"))
     maintenance.add_argument("--message", help="the sentence on the maintenance page")
+    event = commands.add_parser("record-event", help="mark a change on the dashboard's graphs (a restore does)")
+    event.add_argument("kind", choices=("restore",))
+    event.add_argument("--note", default="", help="e.g. the backup restored")
     return top
 
 
@@ -191,6 +195,8 @@ def dispatch(args: argparse.Namespace, app_dir: Path) -> int:
                 slots.start_again(app, record, state.slot)
     elif args.command == "maintenance":
         return maintenance(app, args.mode, args.message)
+    elif args.command == "record-event":
+        events.record(app, args.kind, app.load_state().live, basics.printable(args.note)[:200])
     elif args.command in ("retire", "purge"):
         with deploy_lock(app):
             (removal.retire if args.command == "retire" else removal.purge)(app)
@@ -198,12 +204,17 @@ def dispatch(args: argparse.Namespace, app_dir: Path) -> int:
 
 
 def maintenance(app: App, mode: str, message: str | None) -> int:
+    was_on = switch.maintenance_since(app.maintenance_dir) is not None
     if mode == "on":
         switch.maintenance_on(app.maintenance_dir, message)
         basics.log(f"maintenance mode is on: {app.spec.domain} answers 503 (but {app.spec.release.health_path})")
+        if not was_on:  # a new message for a window already open is no new mark
+            events.record_quietly(app, "maintenance_on", app.load_state().live)
     elif mode == "off":
         switch.maintenance_off(app.maintenance_dir)
         basics.log(f"maintenance mode is off: {app.spec.domain} serves the live release")
+        if was_on:
+            events.record_quietly(app, "maintenance_off", app.load_state().live)
     else:
         since = switch.maintenance_since(app.maintenance_dir)
         print(f"maintenance on since {since}" if since else "maintenance off")

@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from onebox import contract
-from onebox.server import basics, deps, docker, images, secret_files, slot_project, slots, swarm, switch
+from onebox.server import basics, deps, docker, events, images, secret_files, slot_project, slots, swarm, switch
 from onebox.server.basics import OneboxError
 from onebox.server.model import App, ReleaseRecord, Transition, now, other, registered_apps
 
@@ -83,7 +83,8 @@ def switch_to(app: App, record: ReleaseRecord, run_release_step: bool) -> None:
     new_slot = other(state.slot) if state.live else "blue"
     slots.stop(app, new_slot, app.record(state.slots.get(new_slot)))  # an abandoned attempt goes first
     state.slots[new_slot] = record.id
-    state.transition = Transition(release=record.id, slot=new_slot, phase="starting", since=now())
+    state.transition = Transition(release=record.id, slot=new_slot, phase="starting", since=now(),
+                                  kind="release" if run_release_step else "rollback")
     app.save_state(state)
     try:
         if run_release_step:
@@ -119,9 +120,13 @@ def finish_switch(app: App, record: ReleaseRecord, new_slot: str, healthy_at: fl
     state = app.load_state()
     old_slot = other(new_slot)
     old_record = app.record(state.slots.get(old_slot)) or app.record(state.live if state.slot == old_slot else None)
+    kind = state.transition.kind if state.transition else "release"
+    changed = state.live != record.id  # not a recovery finishing a switch that had gone live already
     state.went_live(record.id, new_slot)
-    state.transition = Transition(release=record.id, slot=new_slot, phase="draining", since=now())
+    state.transition = Transition(release=record.id, slot=new_slot, phase="draining", since=now(), kind=kind)
     app.save_state(state)
+    if changed:  # marked when nginx serves it: where a graph's line changes
+        events.record_quietly(app, kind, record.id)
     started = healthy_at or time.monotonic()
     slots.stop(app, old_slot, old_record)
     log(f"the previous version stopped {time.monotonic() - started:.1f} s after the new one was healthy")

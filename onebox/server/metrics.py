@@ -2,7 +2,8 @@
 exporter's textfile collector (deploys/monitoring.py runs it on a timer).
 
 Per app: each declared container running (and not unhealthy) and its restart count, the
-last successful backup, the last run's result, the off-site check; for the server: pending
+last successful backup, the last run's result, the off-site check, the last changes (releases,
+rollbacks, restores, maintenance: onebox.server.events) the dashboard marks; for the server: pending
 security updates and a pending reboot; on a swarm manager, each node ready or not. Written
 atomically: a scrape never reads half a file.
 """
@@ -14,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from onebox import contract
-from onebox.server import basics, docker, exporters, reports, slots, swarm
+from onebox.server import basics, docker, events, exporters, reports, slots, swarm
 from onebox.server.basics import OneboxError
 from onebox.server.model import App, registered_apps
 
@@ -25,6 +26,7 @@ HELP = {
     "onebox_container_up": "1 when the container runs and is not unhealthy",
     "onebox_container_restarts_total": "Docker's restart count of the container",
     "onebox_release_live_timestamp_seconds": "when the live release was made",
+    "onebox_event_timestamp_seconds": "when a release, rollback, restore or maintenance on/off happened (the last ones)",
     "onebox_backup_last_success_timestamp_seconds": "when the last backup run succeeded",
     "onebox_backup_configured_timestamp_seconds": "when scheduled backups were set up",
     "onebox_backup_max_age_seconds": "backup_max_age_hours, in seconds",
@@ -69,6 +71,7 @@ def app_samples(app: App) -> list[tuple[str, str]]:
         made = datetime.strptime(record.created, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
         out.append(sample("onebox_release_live_timestamp_seconds", int(made.timestamp()), app=app.name,
                           release=record.id))
+    out += [sample(name, value, **labels) for name, value, labels in events.samples(app)]
     return out + backup_samples(app)
 
 

@@ -55,6 +55,7 @@ class Transition:
     slot: str
     phase: str  # starting -> switching -> draining
     since: str
+    kind: str = "release"  # or "rollback": the dashboard marks which it was (a state written before has none)
 
 
 @dataclasses.dataclass

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from onebox import contract
-from onebox.server import alerts, basics, deps, docker, secret_files, slot_project, slots, swarm, switch
+from onebox.server import alerts, basics, deps, docker, events, secret_files, slot_project, slots, swarm, switch
 from onebox.server.model import App
 
 
@@ -55,6 +55,14 @@ def releases(app: App) -> None:
         mark = "* " if record.id == state.live else "  "
         print(basics.printable(f"{mark}{record.id:<24}{record.created:<22}{record.source[:27]:<28}{record.image}"))
     print("(* live)")
+    changes = events.load(app)
+    if changes:
+        # The times the dashboard's graphs mark (onebox_event_timestamp_seconds): a release when
+        # nginx switched to it, which is after it was made (DEPLOYED above).
+        print(f"\nCHANGES, as the dashboard marks them (newest first)\n{'AT (UTC)':<22}{'KIND':<17}{'RELEASE':<24}NOTE")
+        for event in changes:
+            print(basics.printable(f"{events.iso(event['at']):<22}{event['kind']:<17}{event['release'] or '-':<24}"
+                                   f"{event['note']}".rstrip()))
 
 
 def converged_by() -> str:

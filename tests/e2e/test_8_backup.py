@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
+import shlex
 import signal
 import subprocess
 import sys
@@ -148,6 +150,14 @@ def test_a_release_dump_restores_through_the_deploy(deployed, offsite, api) -> N
     assert httpx.get(f"{api}/items/{kept}", timeout=10).json()["name"] == "before the release"
     assert httpx.get(f"{api}/items/{lost}", timeout=10).status_code == 404
     assert "-pre-restore" in ssh_ok(deployed, f"{SCRIPT} list")
+    # Marked for the dashboard's graphs, under the live release, with the backup restored.
+    live = deployed.live_release()
+    assert re.search(rf"^\S+Z +restore +{live} +{re.escape(name)}$", ssh_ok(deployed, "onebox-release releases"),
+                     re.MULTILINE)
+    series = f'onebox_event_timestamp_seconds{{app="onebox",kind="restore",release="{live}"}}'
+    published = ("for i in $(seq 60); do grep -qF " + shlex.quote(series) + " /var/lib/prometheus/node-exporter/onebox.prom "
+                 "&& exit 0; sleep 1; done; exit 1")  # the next run of onebox-metrics.timer
+    assert deployed.ssh(published).returncode == 0, series
 
 
 def test_a_restore_runs_to_its_end_when_the_controller_and_its_ssh_session_are_killed(deployed, offsite, api) -> None:

@@ -4,12 +4,17 @@ a "resolved" after the fix. group_data/local.py runs monitoring on a short clock
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import re
 import shlex
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
 
 import httpx
 import pytest
@@ -19,7 +24,7 @@ from receivers import Receivers
 from onebox.verify.api import api_tunnel
 from testbed.deploy import ROOT, changed_operations
 
-ARTIFACTS = ROOT / ".onebox" / "artifacts"  # the test run's artifacts: the dashboard's screenshot
+ARTIFACTS = ROOT / ".onebox" / "artifacts"  # the test run's artifacts: the dashboard's screenshots
 PORTS = {9090: "prometheus", 9093: "alertmanager", 9100: "node exporter", 9115: "blackbox exporter",
          9187: "postgres exporter", 9121: "redis exporter", 9113: "nginx exporter", 9180: "nginx stub_status"}
 
@@ -179,14 +184,33 @@ def test_monitoring_off_removes_what_it_installed_and_on_brings_it_back(deployed
     assert [r["value"][1] for r in wait_query(deployed, 'pg_up{app="onebox"} == 1')] == ["1"]
 
 
-def test_the_dashboard_renders_the_prepared_views_with_data_in_a_real_browser(deployed) -> None:
-    dashboard = subprocess.Popen([sys.executable, "-m", "onebox.cli", "dashboard", "inventories/local.py"], cwd=ROOT,
-                                 stdout=subprocess.PIPE, text=True,
-                                 env={**os.environ, "ONEBOX_TARGET_INDEX": str(deployed.target.index)})
+@contextlib.contextmanager
+def dashboard(deployed) -> Iterator[dict[str, str]]:
+    """`onebox dashboard` running, and the URLs it printed: "values", "server", "app NAME"."""
+    process = subprocess.Popen([sys.executable, "-m", "onebox.cli", "dashboard", "inventories/local.py"], cwd=ROOT,
+                               stdout=subprocess.PIPE, text=True,
+                               env={**os.environ, "ONEBOX_TARGET_INDEX": str(deployed.target.index)})
     try:
-        assert dashboard.stdout is not None
-        url = dashboard.stdout.readline().split()[-1]
+        assert process.stdout is not None
+        urls = {"values": process.stdout.readline().split()[-1]}
+        while (line := process.stdout.readline().strip()).startswith("graphs of "):
+            what, url = line.removeprefix("graphs of ").split(": ")
+            urls["server" if what == "the server" else what] = url
+        yield urls
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+BROWSER = ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars"]
+
+
+def test_the_dashboard_renders_the_prepared_views_with_data_in_a_real_browser(deployed) -> None:
+    with dashboard(deployed) as urls:
+        url = urls["values"]
         assert url.startswith("http://127.0.0.1:") and url.endswith("/consoles/onebox.html"), url
+        base = url.removesuffix("/consoles/onebox.html")
+        assert urls["server"] == f"{base}/consoles/onebox-server.html?range=6h"
         deadline = time.monotonic() + 90  # data scraped (monitoring may just have been reinstalled)
 
         def with_data(page: str) -> bool:
@@ -201,12 +225,93 @@ def test_the_dashboard_renders_the_prepared_views_with_data_in_a_real_browser(de
             assert view in page, view
         assert "<td>onebox</td><td>api</td>" in page.replace("\n", "")  # the containers view has data
         assert "CPU busy" in page
+        assert '<a href="onebox-app.html?app=onebox">app onebox</a>' in page  # and the graphs are linked
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         screenshot = ARTIFACTS / "dashboard.png"
         screenshot.unlink(missing_ok=True)
-        browser = ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--window-size=1280,1800"]
-        shot = subprocess.run([*browser, f"--screenshot={screenshot}", url], capture_output=True, text=True, timeout=120)
+        shot = subprocess.run([*BROWSER, "--window-size=1280,1800", f"--screenshot={screenshot}", url],
+                              capture_output=True, text=True, timeout=120)
         assert shot.returncode == 0 and screenshot.stat().st_size > 20_000, shot.stderr[-2000:]
+
+
+ISO = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ"
+
+
+def changes_listed(deployed) -> dict[tuple[str, str], int]:
+    """`onebox releases`' CHANGES: (kind, release) -> the newest time it lists, as a Unix time."""
+    listed = onebox(deployed, "releases")
+    assert listed.returncode == 0, listed.stdout + listed.stderr
+    found: dict[tuple[str, str], int] = {}
+    for at, kind, release in re.findall(rf"({ISO}) +(release|rollback|restore|maintenance_on|maintenance_off) +(\S+)",
+                                        listed.stdout):
+        when = int(datetime.strptime(at, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp())
+        found.setdefault((kind, release), when)  # newest first
+    return found
+
+
+def browse(url: str, screenshot: Path) -> str:
+    """The page's DOM once its scripts ran (the graphs' queries answered), and a screenshot of it."""
+    screenshot.unlink(missing_ok=True)
+    shot = subprocess.run([*BROWSER, "--window-size=1280,2600", "--virtual-time-budget=10000",
+                           f"--screenshot={screenshot}", url], capture_output=True, text=True, timeout=120)
+    assert shot.returncode == 0 and screenshot.stat().st_size > 20_000, shot.stderr[-2000:]
+    dom = subprocess.run([*BROWSER, "--virtual-time-budget=10000", "--dump-dom", url], capture_output=True, text=True,
+                         timeout=120)
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    return dom.stdout
+
+
+def marks(dom: str) -> list[dict[str, str]]:
+    """Each mark line the page drew on a graph, by its attributes."""
+    return [dict(re.findall(r'([\w-]+)="([^"]*)"', tag)) for tag in re.findall(r"<line [^>]*>", dom)
+            if "onebox_mark" in tag]
+
+
+def test_the_graphs_have_data_and_mark_a_release_and_a_maintenance_window_as_onebox_releases_lists_them(
+        deployed) -> None:
+    # A release (a setting of the app), a maintenance window, and a release back to the group data's settings.
+    released = deployed.deploy({"ONEBOX_API_WORKERS": "3"})
+    assert released.returncode == 0, released.output[-3000:]
+    release = deployed.live_release()
+    try:
+        for mode in ("on", "off"):
+            switched = onebox(deployed, f"maintenance {mode}")
+            assert switched.returncode == 0, switched.stdout + switched.stderr
+            time.sleep(2)  # the window has a width on the graph
     finally:
-        dashboard.terminate()
-        dashboard.wait(timeout=30)
+        back = deployed.deploy()
+        assert back.returncode == 0, back.output[-3000:]
+    current = deployed.live_release()
+    assert current != release
+    listed = changes_listed(deployed)
+    wanted = {("release", release), ("maintenance_on", release), ("maintenance_off", release), ("release", current)}
+    assert wanted <= set(listed), listed
+    # The mark of a release is when nginx switched to it: after it was made (its id), within the deploy.
+    made = int(datetime.strptime(release[:15], "%Y%m%d-%H%M%S").replace(tzinfo=UTC).timestamp())
+    assert 0 <= listed[("release", release)] - made < 600
+    # Prometheus has the same times (the node exporter's textfile, written by onebox-metrics.timer).
+    for kind, id_ in wanted:
+        series = f'onebox_event_timestamp_seconds{{app="onebox",kind="{kind}",release="{id_}"}}'
+        assert [r["value"][1] for r in wait_query(deployed, series)] == [str(listed[(kind, id_)])], series
+    with dashboard(deployed) as urls:
+        app_url = urls["app onebox"].replace("range=6h", "range=1h")
+        assert app_url.endswith("/consoles/onebox-app.html?app=onebox&range=1h"), urls
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        dom = browse(app_url, ARTIFACTS / "graphs-app.png")
+        # Graphs with data points: Rickshaw's lines, each a path of many segments.
+        lines = re.findall(r'<path class="path" d="M([^"]*)"', dom)
+        assert len([d for d in lines if d.count("L") >= 10]) >= 5, dom[-3000:]
+        assert "Error loading data" not in dom
+        for title in ("Requests per second", "5xx responses (share of all)", "Latency", "Container restarts",
+                      "PostgreSQL connections", "PostgreSQL size", "Redis memory", "Backup age"):
+            assert f"<h2>{title}" in dom, title
+        drawn = marks(dom)
+        for kind, id_ in wanted:  # on every graph with data, at the time `onebox releases` lists
+            at = [mark["data-time"] for mark in drawn if (mark["data-kind"], mark["data-release"]) == (kind, id_)]
+            assert at and set(at) == {str(listed[(kind, id_)])}, (kind, id_, drawn)
+        assert 'class="onebox_window"' in dom  # the maintenance window, shaded
+        when = datetime.fromtimestamp(listed[("release", release)], UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        assert f"{when} release {release}</li>" in dom  # the page's list of changes says it in words too
+        server = browse(urls["server"].replace("range=6h", "range=1d"), ARTIFACTS / "graphs-server.png")
+        assert len([d for d in re.findall(r'<path class="path" d="M([^"]*)"', server) if d.count("L") >= 10]) >= 5
+        assert {mark["data-release"] for mark in marks(server) if mark["data-kind"] == "release"} >= {release, current}

@@ -40,7 +40,7 @@ def rendered(s: Settings, tmp_path: Path) -> dict[str, Path]:
     paths = {name: tmp_path / name for name in ("onebox.rules.yml", "prometheus.yml", "alertmanager.yml",
                                                 "blackbox.yml")}
     paths["onebox.rules.yml"].write_text(render("prometheus/onebox.rules.yml.j2", s=s))
-    paths["prometheus.yml"].write_text(render("prometheus/prometheus.yml.j2", s=s, rules=paths["onebox.rules.yml"],
+    paths["prometheus.yml"].write_text(render("prometheus/prometheus.yml.j2", s=s, rules=paths["onebox.rules.yml"], app_nodes={},
                                                         targets_dir=str(tmp_path)))
     paths["alertmanager.yml"].write_text(alertmanager(s, "a-password"))
     paths["blackbox.yml"].write_text(render("prometheus/blackbox.yml.j2", s=s))

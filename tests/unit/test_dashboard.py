@@ -18,8 +18,9 @@ from onebox import dashboard
 ROOT = Path(__file__).resolve().parents[2]
 
 FAKE_SSH = """#!{python}
-import os, socket, sys, time
-# ssh -N -L 127.0.0.1:PORT:REMOTE ...: listen on PORT, as the tunnel does, until killed.
+import os, socket, sys
+# ssh -N -L 127.0.0.1:PORT:REMOTE ...: listen on PORT, as the tunnel does, until killed; a request
+# is answered as Prometheus would the dashboard's query of the apps it monitors.
 port = int(sys.argv[sys.argv.index("-L") + 1].split(":")[1])
 listener = socket.socket()
 listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -27,8 +28,13 @@ listener.bind(("127.0.0.1", port))
 listener.listen()
 with open(os.environ["FAKE_SSH_PID"], "w") as pid_file:
     pid_file.write(str(os.getpid()))
+body = b'{{"status":"success","data":{{"resultType":"vector","result":[' \\
+       b'{{"metric":{{"app":"jobs"}},"value":[0,"2"]}},{{"metric":{{"app":"api"}},"value":[0,"3"]}}]}}}}'
 while True:
-    time.sleep(1)
+    connection, _ = listener.accept()
+    with connection:
+        if connection.recv(65536).startswith(b"GET /api/v1/query?"):
+            connection.sendall(b"HTTP/1.0 200 OK\\r\\nContent-Type: application/json\\r\\n\\r\\n" + body)
 """
 
 
@@ -58,7 +64,15 @@ def test_a_signal_to_the_dashboard_closes_its_tunnel(tmp_path: Path, signum: int
     ssh_pid = None
     try:
         assert child.stdout is not None
-        assert child.stdout.readline().startswith("onebox dashboard: http://127.0.0.1:")  # the tunnel is up
+        first = child.stdout.readline()
+        assert first.startswith("onebox dashboard: http://127.0.0.1:")  # the tunnel is up
+        base = first.split()[-1].removesuffix("/consoles/onebox.html")
+        assert first.split()[-1] == f"{base}/consoles/onebox.html"
+        # The graphs of the server, then of each app Prometheus monitors, by name.
+        assert [child.stdout.readline().strip() for _ in range(3)] == [
+            f"graphs of the server: {base}/consoles/onebox-server.html?range=6h",
+            f"graphs of app api: {base}/consoles/onebox-app.html?app=api&range=6h",
+            f"graphs of app jobs: {base}/consoles/onebox-app.html?app=jobs&range=6h"]
         ssh_pid = int(pid_file.read_text())
         assert alive(ssh_pid)
         child.send_signal(signum)

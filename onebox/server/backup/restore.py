@@ -18,7 +18,7 @@ from onebox.server.backup.postgres import restore_postgres
 from onebox.server.backup.redis import restore_redis
 from onebox.server.backup.restic import Restic
 from onebox.server.backup.sets import BackupSet, local_sets
-from onebox.server.basics import log, run
+from onebox.server.basics import OneboxError, log, run
 
 
 class Writers:
@@ -57,6 +57,20 @@ class Writers:
         if self.stopped:
             log(f"stopping {len(self.stopped)} app container(s)")
             run(["docker", "stop", *self.stopped], what="docker stop")
+
+    def mark(self, note: str) -> None:
+        """The restore on the dashboard's graphs (through the release tool, which keeps the app's
+        changes; without it there is nothing to mark). The data is back either way: a mark that
+        cannot be written is said, not raised."""
+        if not os.access(self.tool, os.X_OK):
+            return
+        app = ["--app-dir", self.config.app_dir] if self.config.app_dir else []
+        try:
+            marked = run([str(self.tool), *app, "record-event", "restore", "--note", note], check=False).ok
+        except OneboxError:
+            marked = False
+        if not marked:
+            log("could not mark the restore on the dashboard's graphs")
 
     def start(self) -> None:
         if self._release_tool("start-app", "starting"):
@@ -140,6 +154,7 @@ def restore(config: Config, source: str, name: str | None, safety_dump: bool) ->
             backup.path.rename(config.backup_path / backup.name)  # keep the downloaded backup locally too
             backup = BackupSet(config.backup_path / backup.name)
         writers = Writers(config)
+        restored = False
         try:
             writers.stop()  # in the try: a stop that failed halfway still has the app started again
             # Each service's restore leaves its data as it was when it fails: the app comes back on it.
@@ -147,7 +162,10 @@ def restore(config: Config, source: str, name: str | None, safety_dump: bool) ->
                 restore_postgres(config, pg, backup.path / PG_FILE)
             if redis:
                 restore_redis(config, redis, backup.path / REDIS_FILE)
+            restored = True
         finally:
+            # Marked either way: the app was stopped, and a failed restore may have replaced PostgreSQL only.
+            writers.mark(backup.name if restored else f"{backup.name} (failed)")
             writers.start()
         log(f"restored {backup.name}")
     finally:
