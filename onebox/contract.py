@@ -215,7 +215,7 @@ def env_file_text(env: dict[str, str]) -> str:
 # --- the spec: what the server is asked to run ------------------------------------------------
 
 # Raise it with every change of the shape below; the server refuses others. A field added with a
-# default (app_key) keeps it: a spec written before still loads, so an upgrade re-releases nothing.
+# default (ADDED_FIELDS) keeps it: a spec written before still loads, so an upgrade re-releases nothing.
 SPEC_VERSION = 2
 
 
@@ -281,6 +281,10 @@ class Spec:
     swarm_nodes: list[str] = dataclasses.field(default_factory=list)
     # Seconds nginx leaves out a swarm node that failed (cluster_fail_timeout); only with swarm_nodes.
     cluster_fail_timeout: int = FAIL_TIMEOUT_BEFORE
+    # Seconds each step may take under the deploy lock before it is stopped (the settings of the same names).
+    build_timeout: int = 1800
+    pull_timeout: int = 600
+    release_step_timeout: int = 600
 
     @property
     def files(self) -> AppFiles:
@@ -292,11 +296,15 @@ class Spec:
         return [name for name, wanted in (("postgres", self.postgres_enabled), ("redis", self.redis_enabled)) if wanted]
 
     def to_json(self) -> str:
+        """The fields added to version 2 are left out at their default: a single-app server's spec reads
+        as one written before several apps, a single server's as before clusters, and an upgrade of
+        onebox that changes no setting changes no spec.json."""
         data = dataclasses.asdict(self)
-        if self.app_key is None:  # as a spec written before several apps: a single-app server's reads the same
-            del data["app_key"]
-        if not self.swarm_nodes:  # and a single server's spec as before clusters
-            del data["swarm_nodes"], data["cluster_fail_timeout"]
+        for field in dataclasses.fields(self):
+            if field.name in ADDED_FIELDS and data[field.name] == _default(field):
+                del data[field.name]
+        if not self.swarm_nodes:  # a single server's spec reads as before clusters
+            data.pop("cluster_fail_timeout", None)
         return json.dumps(data, indent=2, sort_keys=True) + "\n"
 
     @classmethod
@@ -310,6 +318,14 @@ class Spec:
             raise ContractError(f"spec.json has version {version!r}, this onebox-release reads version "
                                 f"{SPEC_VERSION}: converge with the onebox that wrote it, or upgrade both")
         return _load(cls, data, "spec")
+
+
+# Spec fields added after version 2 was first written, each with a default (see Spec.to_json).
+ADDED_FIELDS = ("app_key", "swarm_nodes", "build_timeout", "pull_timeout", "release_step_timeout")
+
+
+def _default(field: dataclasses.Field) -> Any:
+    return field.default_factory() if field.default_factory is not dataclasses.MISSING else field.default
 
 
 def inputs_hash(release: ReleaseSpec, app_compose: bytes) -> str:

@@ -179,6 +179,14 @@ app_read_only = False
 releases_kept = 5
 # Seconds a deploy waits for another one to finish before it gives up (0: give up at once).
 deploy_lock_timeout = 300
+# Seconds each step of a release may take on the server while it holds the deploy lock; past it the step
+# is stopped and the running version stays (a hung step would otherwise block every later deploy,
+# rollback and restore). The image build (app_image_source = "build"):
+build_timeout = 1800
+# Pulling the image (app_image_source = "registry"), and the registry login before it.
+pull_timeout = 600
+# The release step (app_release_command, e.g. the migrations): its container is removed when stopped.
+release_step_timeout = 600
 
 # --- app: resources and dependencies ---
 # Host port of the app on 127.0.0.1 (blue slot); the green slot, used during a release, is api_port + 1.

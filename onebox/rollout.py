@@ -45,6 +45,7 @@ def release_spec(s: Settings, image: dict, source_label: str, swarm_nodes: list[
         releases_kept=s.releases_kept, lock_timeout=s.deploy_lock_timeout, backup_before_release=s.backup_enabled,
         backup_max_age_hours=s.backup_max_age_hours, release=release, swarm_nodes=list(swarm_nodes or []),
         cluster_fail_timeout=s.cluster_fail_timeout,
+        build_timeout=s.build_timeout, pull_timeout=s.pull_timeout, release_step_timeout=s.release_step_timeout,
     )
 
 

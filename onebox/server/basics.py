@@ -28,6 +28,21 @@ class UsageError(OneboxError):
     exit_code = EXIT_USAGE
 
 
+class CommandTimeout(OneboxError):
+    """A command ran past its `timeout` and was killed (see over_time)."""
+
+    def __init__(self, what: str, timeout: float) -> None:
+        super().__init__(f"{what} did not finish within {timeout:.0f} s")
+        self.what = what
+
+
+def over_time(what: str, setting: str, seconds: int, stopped: str = "it was stopped") -> OneboxError:
+    """The error of a step stopped at its time limit, naming the setting that raises the limit."""
+    return OneboxError(f"{what} did not finish within {seconds} s ({setting}): {stopped}, and the running version "
+                       f"was left as it was. If it needs longer, raise {setting} (group data, or "
+                       f"ONEBOX_{setting.upper()}) and deploy again")
+
+
 # C0 (ESC, CR, LF, ...) but tab, DEL, and C1 (CSI, OSC, ... as single characters).
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
 
@@ -82,8 +97,8 @@ def run(argv: list[str], *, check: bool = True, capture: bool = True, stdin: str
                               timeout=timeout, text=text, check=False)
     except FileNotFoundError:
         raise OneboxError(f"{argv[0]} is not installed") from None
-    except subprocess.TimeoutExpired:
-        raise OneboxError(f"{what or ' '.join(argv[:3])} did not finish within {timeout:.0f} s") from None
+    except subprocess.TimeoutExpired:  # subprocess.run has killed it (SIGKILL) and reaped it
+        raise CommandTimeout(what or " ".join(argv[:3]), timeout or 0) from None
     out: Any = proc.stdout if capture else ""  # str, or bytes for bytes in (None with stdout_file)
     err: Any = proc.stderr if capture else ""
     if not text:

@@ -25,8 +25,7 @@ import time
 from pathlib import Path
 
 from onebox import contract
-from onebox.server import (basics, boot, engine, events, exporters, metrics, removal, reports, slot_project, slots,
-                           swarm, switch)
+from onebox.server import basics, boot, engine, events, exporters, metrics, removal, reports, slot_project, slots, swarm, switch
 from onebox.server.basics import OneboxError
 from onebox.server.model import App, app_dirs_from_server, now
 

@@ -66,7 +66,19 @@ def release_step(app: App, record: ReleaseRecord, slot: str, backup_command: str
                            f"release-{record.id}"], capture=False, check=False).ok:
             raise OneboxError("the pre-release backup failed; the running version was left as it was")
     log(f"release step: {' '.join(step)}")
-    if not slot_project.compose(app, record, slot, "run", "--rm", "--no-deps", "-T", "api", *step, check=False).ok:
+    # Named, so that a step past its time can be removed: killing `compose run` leaves its container
+    # running (and `--rm` is done by compose itself, which is gone).
+    name = f"{app.project(slot)}-release-{record.id}"
+    timeout = app.spec.release_step_timeout
+    try:
+        done = slot_project.compose(app, record, slot, "run", "--rm", "--no-deps", "-T", "--name", name, "api", *step,
+                                    check=False, timeout=timeout)
+    except basics.CommandTimeout:
+        # Killed at once: PostgreSQL rolls back what the step had not committed when its connection drops.
+        basics.run(["docker", "rm", "--force", name], check=False)
+        raise basics.over_time(f"the release step ({' '.join(step)})", "release_step_timeout", timeout,
+                               stopped="its container was killed and removed") from None
+    if not done.ok:
         raise OneboxError("the release step failed (e.g. the database migration); the running version was left as it was")
 
 

@@ -18,19 +18,27 @@ def ensure_image(app: App) -> str:
         # that keeps a file's size would be built from the previous release's copy.
         basics.log(f"building {image.ref}", timed=True)
         assert image.tarball and image.dockerfile  # the contract's build entries
+        # Killing the docker client on timeout ends the build: the daemon cancels a build whose client is gone.
         with (app.dir / "incoming" / image.tarball).open("rb") as context:
-            result = basics.run(docker.build(image.ref, image.dockerfile, image.target, image.args),
-                                stdin_file=context, check=False)
+            try:
+                result = basics.run(docker.build(image.ref, image.dockerfile, image.target, image.args),
+                                    stdin_file=context, check=False, timeout=app.spec.build_timeout)
+            except basics.CommandTimeout:
+                raise basics.over_time("the image build", "build_timeout", app.spec.build_timeout) from None
         if not result.ok:
             raise OneboxError(f"the image build failed (exit {result.returncode}); the running version was left "
                               f"as it was:\n{result.stderr.strip()[-3000:]}")
     elif image.source == "registry":
         password = secret_files.values(app).get("registry_password")
-        if password and image.registry_username:
-            basics.run(docker.login(image.registry_server, image.registry_username), stdin=password,
-                       what="docker login")
-        basics.log(f"pulling {image.ref}", timed=True)
-        basics.run(docker.pull(image.ref), what=f"docker pull {image.ref}")
+        timeout = app.spec.pull_timeout
+        try:
+            if password and image.registry_username:
+                basics.run(docker.login(image.registry_server, image.registry_username), stdin=password,
+                           what="docker login", timeout=timeout)
+            basics.log(f"pulling {image.ref}", timed=True)
+            basics.run(docker.pull(image.ref), what=f"docker pull {image.ref}", timeout=timeout)
+        except basics.CommandTimeout as error:  # the daemon drops a pull whose client is gone
+            raise basics.over_time(error.what, "pull_timeout", timeout) from None
         # The release runs the digest, not the tag: a rollback returns to these exact bytes
         # even after the tag has moved on.
         return pinned(image.ref)

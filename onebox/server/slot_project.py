@@ -28,10 +28,10 @@ def compose_argv(app: App, record: ReleaseRecord, slot: str, *args: str) -> list
 
 
 def compose(app: App, record: ReleaseRecord, slot: str, *args: str, check: bool = True,
-            capture: bool = False) -> Result:
+            capture: bool = False, timeout: float | None = None) -> Result:
     """Output to the release log unless captured."""
     return basics.run(compose_argv(app, record, slot, *args), env=compose_env(app, record, slot), check=check,
-                      capture=capture, what=f"docker compose {args[0]} ({app.project(slot)})")
+                      capture=capture, timeout=timeout, what=f"docker compose {args[0]} ({app.project(slot)})")
 
 
 def http_ok(app: App, port: int, timeout: float = 2.0, host: str = "127.0.0.1") -> bool:

@@ -39,6 +39,9 @@ PLAIN_PLACEHOLDERS = {
     "release", "app_port", "proxy_ip", "api_workers", "api_timeout", "api_graceful_timeout",
     "api_max_requests", "api_max_requests_jitter",
 }
+# A step's time limit under the deploy lock: at least a second, at most a day (a value in
+# milliseconds, or meant as "no limit", would hold the lock for days).
+Seconds = Annotated[int, Field(ge=1, le=86400)]
 # Only app_secret_env may embed secrets: it is assembled on the server, never here.
 # {postgres_password_url} is the password percent-encoded, for a URL such as DATABASE_URL.
 SECRET_PLACEHOLDERS = {"postgres_password", "postgres_password_url", "secret"}
@@ -98,6 +101,9 @@ class AppSettings(BaseModel):
     app_read_only: bool
     releases_kept: Annotated[int, Field(ge=2, le=50)]
     deploy_lock_timeout: Annotated[int, Field(ge=0)]
+    build_timeout: Seconds
+    pull_timeout: Seconds
+    release_step_timeout: Seconds
 
     api_port: Annotated[int, Field(ge=1024, le=65534)]
     api_workers: PositiveInt

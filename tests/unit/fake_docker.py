@@ -15,6 +15,8 @@ from onebox.server import basics, slot_project
 from onebox.server.basics import Result
 from onebox.server.model import App
 
+REAL_RUN = basics.run  # before any test replaces it with a FakeDocker
+
 
 class Crash(BaseException):
     """The tool killed at this command (a reboot, SIGKILL): nothing after it runs."""
@@ -31,6 +33,7 @@ class FakeDocker:
         self.digests: dict[str, list[str]] = {}  # ref -> RepoDigests (pulled images)
         self.fail: Callable[[list[str]], bool] = lambda argv: False  # exit 1 when true
         self.crash: Callable[[list[str]], bool] = lambda argv: False  # raise Crash when true
+        self.hang: Callable[[list[str]], bool] = lambda argv: False  # a real `sleep` under the command's timeout
         self.unhealthy: set[str] = set()  # projects whose api never answers
         self._ids = itertools.count(1)
 
@@ -50,6 +53,10 @@ class FakeDocker:
         self.calls.append(list(argv))
         if self.crash(argv):
             raise Crash(" ".join(argv))
+        if self.hang(argv):
+            if kwargs.get("timeout") is None:
+                raise AssertionError(f"{' '.join(argv[:4])} may hang and was given no timeout")
+            return REAL_RUN(["sleep", "60"], timeout=kwargs["timeout"], what=kwargs.get("what"))
         failed = self.fail(argv)
         result = Result(argv, 1, "", "failed (fake)") if failed else self._answer(argv, kwargs.get("env") or {})
         if kwargs.get("check", True) and not result.ok:

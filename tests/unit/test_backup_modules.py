@@ -292,4 +292,6 @@ def test_a_failed_restore_starts_the_app_again(tmp_path: Path, monkeypatch: pyte
     monkeypatch.setattr(restore_module, "restore_postgres", restore_postgres)
     with pytest.raises(basics.OneboxError, match="stop-app failed" if failing == "stop-app" else "pg_restore failed"):
         restore_module.restore(config, "local", None, safety_dump=False)
-    assert calls.read_text().splitlines() == ["stop-app", "start-app"]
+    # The app started again, the failed restore marked on the graphs first.
+    assert calls.read_text().splitlines() == [
+        "stop-app", "record-event restore --note 20261101T000000Z-scheduled (failed)", "start-app"]

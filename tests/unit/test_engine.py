@@ -5,14 +5,15 @@ interruption in each phase followed by recovery."""
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
-from fake_docker import Crash, FakeDocker, make_app
+from fake_docker import REAL_RUN, Crash, FakeDocker, make_app
 from test_settings import valid
 
 from onebox import contract
-from onebox.server import engine, reports, switch
+from onebox.server import basics, cli, engine, reports, switch
 from onebox.server.basics import OneboxError
 from onebox.server.model import App
 from onebox.settings import validate_settings
@@ -439,3 +440,59 @@ def test_app_env_values_reach_compose_as_they_are(tmp_path, fake, monkeypatch) -
     env = compose_env_file((app.releases_dir / release.id / "app.env").read_text())
     assert env["X"] == value.replace("{domain}", app.spec.release.placeholders["domain"])
     assert env["APP_ENV"] == "production"
+
+
+# --- time limits under the deploy lock (issue 29, finding 7): a real `sleep` stands in for the hung step ---
+
+def test_a_command_past_its_timeout_is_killed() -> None:
+    started = time.monotonic()
+    with pytest.raises(basics.CommandTimeout, match="sleep did not finish within 1 s"):
+        REAL_RUN(["sleep", "60"], timeout=1, what="sleep")
+    assert time.monotonic() - started < 10
+
+
+def test_a_hung_release_step_is_killed_its_container_removed_and_the_lock_released(tmp_path, fake, monkeypatch) -> None:
+    app = deployed(tmp_path, fake, monkeypatch)
+    live = app.load_state().live
+    app = make_app(tmp_path, settings(release_step_timeout=1), fake, monkeypatch, "v2")
+    fake.hang = lambda argv: "run" in argv and "--rm" in argv
+    with pytest.raises(OneboxError) as raised:
+        cli.deploy_command(app, "apply", lambda: engine.apply(app))
+    message = str(raised.value)
+    assert "the release step (alembic upgrade head) did not finish within 1 s (release_step_timeout)" in message
+    assert "raise release_step_timeout (group data, or ONEBOX_RELEASE_STEP_TIMEOUT)" in message
+    step = fake.commands("run", "--rm")[-1]
+    name = step[step.index("--name") + 1]
+    assert name.startswith(f"{GREEN}-release-")
+    assert fake.calls.index(["docker", "rm", "--force", name]) > fake.calls.index(step)  # not left running
+    state = app.load_state()
+    assert state.live == live and state.transition is None and upstream_slot(app) == "blue"
+    assert fake.services(GREEN) == {} and fake.services(BLUE)["api"] == "running"
+    assert state.last_deploy["ok"] is False and "release_step_timeout" in state.last_deploy["message"]
+    with basics.file_lock(app.dir / ".lock", timeout=0):  # the next deploy, rollback or restore gets it at once
+        pass
+
+
+def test_a_hung_image_build_is_stopped_naming_build_timeout(tmp_path, fake, monkeypatch) -> None:
+    app = deployed(tmp_path, fake, monkeypatch)
+    live, ids = app.load_state().live, fake.ids(BLUE)
+    app = make_app(tmp_path, settings(build_timeout=1), fake, monkeypatch, "v2")
+    fake.hang = lambda argv: argv[:2] == ["docker", "build"]
+    with pytest.raises(OneboxError, match=r"the image build did not finish within 1 s \(build_timeout\)"):
+        engine.apply(app)
+    assert app.load_state().live == live and fake.ids(BLUE) == ids
+
+
+def test_a_hung_pull_is_stopped_naming_pull_timeout(tmp_path, fake, monkeypatch) -> None:
+    app = deployed(tmp_path, fake, monkeypatch, pull_timeout=1)
+    live, ids = app.load_state().live, fake.ids(BLUE)
+    spec = json.loads((app.dir / "spec.json").read_text())
+    spec["release"]["image"] = {"source": "registry", "ref": "registry.example.com/team/api:v2",
+                                "registry_server": "registry.example.com", "registry_username": None}
+    (app.dir / "spec.json").write_text(json.dumps(spec))
+    app = App(app.dir, nginx_dir=app.nginx_dir, maintenance_dir=str(app.maintenance_dir))
+    fake.hang = lambda argv: argv[:2] == ["docker", "pull"]
+    with pytest.raises(OneboxError, match=r"docker pull registry.example.com/team/api:v2 did not finish within 1 s "
+                                          r"\(pull_timeout\)"):
+        engine.apply(app)
+    assert app.load_state().live == live and fake.ids(BLUE) == ids

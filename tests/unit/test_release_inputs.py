@@ -4,6 +4,7 @@ secrets, the same inputs hash on both sides, readable logs."""
 from __future__ import annotations
 
 import io
+import json
 import tarfile
 from pathlib import Path
 
@@ -59,6 +60,19 @@ def test_the_spec_carries_no_secret(monkeypatch) -> None:
     text = spec.to_json()
     assert "p" * 30 not in text and "k" * 30 not in text
     assert spec.release.secret_env == {"POSTGRES_PASSWORD": "{postgres_password}"}
+
+
+def test_the_time_limits_reach_the_server_and_an_older_spec_reads_the_defaults() -> None:
+    image = {"source": "build", "ref": "onebox/api:abc"}
+    s = validate_settings(valid(build_timeout=60, pull_timeout=30, release_step_timeout=90))
+    spec = contract.Spec.from_json(release_spec(s, image, "app@abc").to_json())
+    assert (spec.build_timeout, spec.pull_timeout, spec.release_step_timeout) == (60, 30, 90)
+    # At the defaults the new fields are left out: spec.json reads as an older onebox wrote it, and
+    # a spec written before them (no such key) reads the same defaults.
+    text = release_spec(validate_settings(valid()), image, "app@abc").to_json()
+    assert not {"build_timeout", "pull_timeout", "release_step_timeout"} & set(json.loads(text))
+    older = contract.Spec.from_json(text)
+    assert (older.build_timeout, older.pull_timeout, older.release_step_timeout) == (1800, 600, 600)
 
 
 def test_controller_and_server_hash_a_release_alike(tmp_path: Path) -> None:

@@ -126,6 +126,11 @@ def test_defaults_plus_the_three_required_settings_are_valid() -> None:
         ({"app_dockerfile": "Missing.Dockerfile"}, "app_dockerfile 'Missing.Dockerfile' is not a file inside app_source_dir"),
         ({"app_processes": {"postgres": {"command": ["run"]}}},
          "app_processes: ['postgres'] is a service onebox manages; name the process differently"),
+        # each step under the deploy lock has a time limit, never none (issue 29, finding 7)
+        ({"build_timeout": 0}, "build_timeout: Input should be greater than or equal to 1"),
+        ({"pull_timeout": -1}, "pull_timeout: Input should be greater than or equal to 1"),
+        ({"release_step_timeout": 600000}, "release_step_timeout: Input should be less than or equal to 86400"),
+        ({"release_step_timeout": "ten minutes"}, "release_step_timeout: Input should be a valid integer"),
         ({"app_processes": {"worker": {"command": []}}}, "app_processes.worker.command: List should have at least 1 item"),
         ({"app_env": {"DATABASE_URL": "postgresql://{postgres_user}:{postgres_password}@{postgres_host}/app"}},
          "app_env: DATABASE_URL uses a secret; move it to app_secret_env"),
