@@ -1,5 +1,6 @@
 """Benchmark: requests per second through the manager's nginx+TLS with the API on 1, 2 and 3
-swarm workers, and the time of a code release on the cluster.
+swarm workers, the time of a code release on the cluster, and the latency before, during and
+after a worker loses power (`docker kill` of its target: its address stops answering).
 
     .venv/bin/python bench/cluster.py [--path /health] [--connections 32] [--seconds 10]
 
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -52,6 +54,24 @@ def app_version(directory: Path, version: str) -> str:
     return str(source)
 
 
+def node_loss(worker: Target, url: str, connections: int) -> dict[str, dict[str, float]]:
+    """wrk through nginx before a worker's loss, in the 15 s after it, 15 to 30 s after it, and once
+    it is back (started again, its replica serving)."""
+    phases = {"before the loss": wrk(url, connections, 10)}
+    subprocess.run(["docker", "kill", worker.name], check=True, capture_output=True)  # power lost: no FIN, no RST
+    phases["0-15 s after it"] = wrk(url, connections, 15)
+    phases["15-30 s after it"] = wrk(url, connections, 15)
+    subprocess.run(["docker", "start", worker.name], check=True, capture_output=True)
+    deadline = time.monotonic() + 300
+    while MANAGER.ssh("docker node ls --format '{{.Status}}'").stdout.split().count("Ready") < 1 + len(WORKERS):
+        if time.monotonic() > deadline:
+            sys.exit(f"onebox bench: {worker.name} did not rejoin the swarm within 300 s")
+        time.sleep(2)
+    time.sleep(20)  # its replica restarted and past nginx's cluster_fail_timeout
+    phases["back in the swarm"] = wrk(url, connections, 10)
+    return phases
+
+
 def main() -> None:
     args = wrk_arguments(__doc__.splitlines()[0])
     os.environ["ONEBOX_TARGET_INDEX"] = str(MANAGER.index)  # proxy.wrk runs on target.current()
@@ -74,6 +94,7 @@ def main() -> None:
                 time.sleep(5)  # the new replica settled
                 figures[count] = wrk(f"https://{domain}{args.path}", args.connections, args.seconds)
             release_seconds = converge(WORKERS, app_version(Path(scratch), "bench-2"))
+            loss = node_loss(WORKERS[-1], f"https://{domain}{args.path}", args.connections)
         finally:
             for worker in WORKERS:
                 down(worker)
@@ -84,6 +105,10 @@ def main() -> None:
               f"p99 {result['p99']:7.2f} ms  non-2xx {result['errors']:.0f}")
     print(f"  a code release on 3 workers (build here, load onto 4 nodes, migrate, start, gate, switch): "
           f"{release_seconds:.0f} s for the whole converge")
+    print(f"  a worker of 3 losing power ({WORKERS[-1].name} killed), same wrk:")
+    for phase, result in loss.items():
+        print(f"    {phase:18} {result['rps']:8.0f} req/s  p50 {result['p50']:7.2f} ms  p99 {result['p99']:7.2f} ms  "
+              f"max {result['max']:8.2f} ms  non-2xx {result['errors']:.0f}  socket errors {result['socket_errors']:.0f}")
     print("  caveat: the 4 targets share this machine's CPUs (2 cores), so more API nodes add no CPU here;"
           " on real servers each worker brings its own")
 

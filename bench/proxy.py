@@ -37,8 +37,12 @@ def wrk(url: str, connections: int, seconds: int) -> dict[str, float]:
     out = ssh(f"wrk -t{threads} -c{connections} -d{seconds}s --latency {url}")
     latency = {p: float(v) * UNITS[u] for p, v, u in re.findall(r"^\s+(50|99)%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)}
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    slowest = re.search(r"^\s+Latency\s+\S+\s+\S+\s+([\d.]+)(us|ms|s)\s", out, re.M)
+    socket = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
     return {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out)[1]), "p50": latency["50"], "p99": latency["99"],
-            "errors": float(non2xx[1]) if non2xx else 0.0}
+            "max": float(slowest[1]) * UNITS[slowest[2]] if slowest else float("nan"),
+            "errors": float(non2xx[1]) if non2xx else 0.0,
+            "socket_errors": float(sum(int(n) for n in socket.groups())) if socket else 0.0}
 
 
 def wrk_arguments(description: str) -> argparse.Namespace:

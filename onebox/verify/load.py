@@ -28,8 +28,9 @@ class Load:
     """`with Load(ip, domain, ca) as load: ...` then load.report."""
 
     def __init__(self, ip: str, domain: str, ca_file, health_path: str = "/health", slow_path: str | None = None,
-                 write_path: str | None = None) -> None:
+                 write_path: str | None = None, timeout: float = 30) -> None:
         self.ip, self.domain, self.ca = ip, domain, tls_context(ca_file)
+        self.timeout = timeout  # each request's; a longer one is a failure
         self.health_path, self.slow_path, self.write_path = health_path, slow_path, write_path
         self.report = LoadReport()
         self._stop = threading.Event()
@@ -37,7 +38,8 @@ class Load:
         self._threads: list[threading.Thread] = []
 
     def _client(self) -> httpx.Client:
-        return httpx.Client(base_url=f"https://{self.ip}", verify=self.ca, headers={"Host": self.domain}, timeout=30)
+        return httpx.Client(base_url=f"https://{self.ip}", verify=self.ca, headers={"Host": self.domain},
+                            timeout=self.timeout)
 
     def _record(self, what: str, call, idempotent: bool = False) -> httpx.Response | None:  # noqa: ANN001
         started = time.monotonic()
@@ -107,4 +109,4 @@ class Load:
         time.sleep(1)
         self._stop.set()
         for thread in self._threads:
-            thread.join(timeout=60)
+            thread.join(timeout=self.timeout + 30)

@@ -234,27 +234,41 @@ def node_up(deployed, name: str) -> str | None:
                  if line.startswith("onebox_swarm_node_up{") and f'node="{name}"' in line), None)
 
 
-def test_a_worker_stopped_under_load_costs_no_request_and_its_replica_returns(
+def test_a_worker_that_loses_power_under_load_costs_no_request_and_its_replica_returns(
         deployed, cluster, root_ca, swarm_source) -> None:
+    """`docker kill` of the worker's target: no clean shutdown, its address simply stops answering
+    (issue 32). nginx gives up a connect to it within cluster_connect_timeout_ms and leaves it out."""
     port = int(upstream_servers(deployed)[0].split(":")[1])
     assert "proxy_connect_timeout 250ms;" in deployed.ssh("cat /etc/nginx/sites-enabled/onebox*.conf").stdout
     assert node_up(deployed, FOURTH.ip) == "1"  # the inventory names the local targets by their address
-    with Load(deployed.ip, APP_DOMAIN, root_ca) as load:
-        subprocess.run(["docker", "stop", FOURTH.name], check=True, capture_output=True)
-        time.sleep(10)
+    # A request already on the node when it dies waits for proxy_read_timeout (60 s), then nginx
+    # retries the GET elsewhere: the client waits that long rather than count it failed.
+    with Load(deployed.ip, APP_DOMAIN, root_ca, timeout=90) as load:
+        time.sleep(3)
+        subprocess.run(["docker", "kill", FOURTH.name], check=True, capture_output=True)
+        time.sleep(20)
     assert load.report.failures == [], load.report.failures[:10]
-    # What a lost worker cost the requests (README: "to be measured"), kept with the run's artifacts.
     latencies = sorted(load.report.latencies)
+    p99 = latencies[int(0.99 * (len(latencies) - 1))]
+    slow = [latency for latency in latencies if latency > 1]
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     (ARTIFACTS / "worker-loss-latency.txt").write_text(
-        f"{len(latencies)} requests, p99 {latencies[int(0.99 * (len(latencies) - 1))]:.3f} s, max {latencies[-1]:.3f} s\n")
+        f"{len(latencies)} requests, p50 {latencies[len(latencies) // 2]:.4f} s, p99 {p99:.4f} s, "
+        f"max {latencies[-1]:.3f} s, over 1 s: {len(slow)}\n")
+    assert p99 <= 1, f"p99 {p99:.3f} s over the run"
+    # Only requests in flight on the node as it died (one per client thread at most) took longer.
+    assert len(slow) <= 3, slow
     # The manager sees the node down: its metric goes to 0 and `onebox status` names it (exit 3).
     wait_for("the manager's metric of the stopped worker at 0", lambda: node_up(deployed, FOURTH.ip) == "0", timeout=90)
     status = deployed.ssh(f"/usr/local/sbin/onebox-release --app-dir {deployed.settings.app_dir} status")
     assert status.returncode == 3, status.stdout + status.stderr
     assert f"ATTENTION: swarm node {FOURTH.ip} (worker, {FOURTH.ip}) is " in status.stdout, status.stdout
-    subprocess.run(["docker", "start", FOURTH.name], check=True, capture_output=True)
-    wait_for("the worker's replica answering again", lambda: replica_answers(deployed, FOURTH, port), timeout=240)
+    # Started again under load: back in nginx's rotation once it answers, no request failed.
+    with Load(deployed.ip, APP_DOMAIN, root_ca) as rejoin:
+        subprocess.run(["docker", "start", FOURTH.name], check=True, capture_output=True)
+        wait_for("the worker's replica answering again", lambda: replica_answers(deployed, FOURTH, port), timeout=240)
+        time.sleep(12)  # past cluster_fail_timeout (10 s): nginx sends it requests again
+    assert rejoin.report.failures == [], rejoin.report.failures[:10]
     wait_for("the manager's metric of the worker back at 1", lambda: node_up(deployed, FOURTH.ip) == "1", timeout=60)
     status = deployed.ssh(f"/usr/local/sbin/onebox-release --app-dir {deployed.settings.app_dir} status").stdout
     assert f"ATTENTION: swarm node {FOURTH.ip}" not in status, status
