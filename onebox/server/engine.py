@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from onebox import contract
-from onebox.server import basics, deps, docker, events, images, secret_files, slot_project, slots, swarm, switch
+from onebox.server import basics, deps, docker, events, images, placement, secret_files, slot_project, slots, switch
 from onebox.server.basics import OneboxError
 from onebox.server.model import App, ReleaseRecord, Transition, now, other, registered_apps
 
@@ -239,8 +239,7 @@ def prune(app: App) -> None:
     for ref in listed:
         if docker.image_id(ref) not in kept_image_ids:
             basics.run(docker.image_rm(ref), check=False)
-    if swarm.enabled(app):
-        swarm.prune(app)
+    placement.of(app).prune()
     for upload in (app.dir / "incoming").glob("src-*.tar.gz"):
         if upload.name != image.tarball:
             upload.unlink()  # a new build context replaces the old one; releases keep their images
