@@ -1,7 +1,7 @@
 """The controller's side of a release: what the server is asked to converge to, and
 the operations that ask it (onebox/server/engine.py does the work on the server).
 
-The desired state is the spec (onebox/contract.py: non-secret settings, the image to run)
+The desired state is the spec (onebox/contract/: non-secret settings, the image to run)
 and the app's compose file. The server reports, in one round trip, what is live, whether
 its containers run and answer, and whether a release was interrupted; the operation
 compares and runs `onebox-release apply` only when something differs, saying why.

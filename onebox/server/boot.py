@@ -14,15 +14,9 @@ import contextlib
 from collections.abc import Callable
 from pathlib import Path
 
-from onebox.server import deps, engine, swarm
-from onebox.server.basics import EXIT_FAILED, EXIT_OK, OneboxError, log, printable, run, wait_until
+from onebox.server import deps, engine, placement
+from onebox.server.basics import EXIT_FAILED, EXIT_OK, OneboxError, log, printable
 from onebox.server.model import App
-
-SWARM_WAIT = 300  # seconds: a manager's swarm comes up after dockerd, once its raft store is read
-
-
-def swarm_active() -> bool:
-    return run(["docker", "info", "--format", "{{.Swarm.LocalNodeState}}"], check=False).stdout.strip() == "active"
 
 
 def heal_app(app: App) -> None:
@@ -30,9 +24,7 @@ def heal_app(app: App) -> None:
     if not app.load_state().live:
         log(f"app {app.name}: nothing is live yet; nothing to start")
         return
-    if swarm.enabled(app) and not wait_until(swarm_active, SWARM_WAIT, interval=2):
-        raise OneboxError(f"the swarm did not become active within {SWARM_WAIT} s (`docker info`); "
-                          "the next converge starts the app")
+    placement.of(app).ready()
     deps.expand(app)
     fixed = engine.heal(app)
     log(f"app {app.name}: " + ("; ".join(fixed) if fixed else "its live release runs; nothing to do"))

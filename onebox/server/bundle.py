@@ -1,4 +1,4 @@
-"""The server's tools as one file: a zipapp of onebox/server and onebox/contract.py.
+"""The server's tools as one file: a zipapp of onebox/server and onebox/contract/.
 
 Built the same bytes from the same sources (fixed timestamps, sorted names), so a
 converge uploads it only when the code changed."""
@@ -15,9 +15,10 @@ SHEBANG = b"#!/usr/bin/env python3\n"
 
 
 def sources() -> dict[str, bytes]:
-    """Archive name -> content: the server package and the contract (nothing else of onebox)."""
-    files = {"onebox/__init__.py": b'"""onebox\'s server tools (zipapp)."""\n',
-             "onebox/contract.py": (ONEBOX / "contract.py").read_bytes()}
+    """Archive name -> content: the server package and the contract package (nothing else of onebox)."""
+    files = {"onebox/__init__.py": b'"""onebox\'s server tools (zipapp)."""\n'}
+    for path in sorted((ONEBOX / "contract").glob("*.py")):
+        files[f"onebox/contract/{path.name}"] = path.read_bytes()
     for path in sorted(PACKAGE.rglob("*.py")):
         if "__pycache__" not in path.parts and path.name != "bundle.py":
             files[f"onebox/server/{path.relative_to(PACKAGE).as_posix()}"] = path.read_bytes()

@@ -25,7 +25,20 @@ import time
 from pathlib import Path
 
 from onebox import contract
-from onebox.server import basics, boot, engine, events, exporters, metrics, removal, reports, slot_project, slots, swarm, switch
+from onebox.server import (
+    basics,
+    boot,
+    engine,
+    events,
+    exporters,
+    metrics,
+    placement,
+    removal,
+    reports,
+    slot_project,
+    slots,
+    switch,
+)
 from onebox.server.basics import OneboxError
 from onebox.server.model import App, app_dirs_from_server, now
 
@@ -188,8 +201,7 @@ def dispatch(args: argparse.Namespace, app_dir: Path) -> int:
             assert state.slot is not None
             if args.command == "stop-app":
                 slot_project.compose(app, record, state.slot, "stop")
-                if swarm.enabled(app):  # the API replicas on the workers too
-                    swarm.stop(app, state.slot)
+                placement.of(app).stop_api_outside_project(state.slot)  # the replicas on the workers too
             else:
                 slots.start_again(app, record, state.slot)
     elif args.command == "maintenance":

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from onebox.server import basics, docker, secret_files, swarm
+from onebox.server import basics, docker, placement, secret_files
 from onebox.server.basics import OneboxError
 from onebox.server.model import App
 
@@ -32,8 +32,7 @@ def expand(app: App) -> None:
     check_postgres_major(app)
     basics.run(compose_argv(app, "up", "-d", "--wait", "--wait-timeout", "180", "--no-recreate"),
                capture=False, what="starting the dependencies")
-    if swarm.enabled(app):
-        swarm.attach_dependencies(app)
+    placement.of(app).attach_dependencies()
 
 
 def contract(app: App) -> None:
@@ -44,8 +43,7 @@ def contract(app: App) -> None:
     check_postgres_major(app)
     basics.run(compose_argv(app, "up", "-d", "--wait", "--wait-timeout", "180", "--remove-orphans"),
                capture=False, what="applying the dependencies")
-    if swarm.enabled(app):
-        swarm.attach_dependencies(app)
+    placement.of(app).attach_dependencies()
 
 
 def removed(app: App) -> list[str]:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from onebox import contract
-from onebox.server import alerts, basics, deps, docker, events, secret_files, slot_project, slots, swarm, switch
+from onebox.server import alerts, basics, deps, docker, events, placement, secret_files, slot_project, slots, swarm, switch
 from onebox.server.model import App
 
 
@@ -97,18 +97,19 @@ def status(app: App) -> int:
             attention.append("the last deploy failed")
     if state.transition:
         attention.append(f"release {state.transition.release} was interrupted (run the deploy again)")
+    where = placement.of(app)
     services = docker.containers(app.name) + (slots.containers(app, state.slot) if live and state.slot else [])
     for item in services:
         lines.append(f"service        {item.service:<12} {item.state:<10} health: {item.health}"
                      # in a cluster the slot's API is its swarm service: how many nodes answer
-                     + (f"  {item.name}" if swarm.enabled(app) and item.service == "api" else ""))
+                     + (f"  {item.name}" if where.api_status_in_name() and item.service == "api" else ""))
         if not item.up:
             attention.append(f"{item.service} is {item.state} ({item.health})")
     for problem in state_report(app).get("problems", []):
         if not any(problem.startswith(f"{i.service} ") for i in services):
             attention.append(problem)
-    if live and state.slot and swarm.enabled(app):
-        lines += swarm.task_lines(app, state.slot)
+    if live and state.slot:
+        lines += where.task_lines(state.slot)
     if swarm.is_manager():  # whatever this app's placement: a lost node is the cluster's
         lines += swarm.node_lines(attention)
     lines += certificate_lines(app, attention) + backup_lines(app, attention) + disk_lines(app, attention)

@@ -30,10 +30,6 @@ RELEASE_LABEL = "onebox.release"
 FAILED_STATES = ("failed", "rejected")
 
 
-def enabled(app: App) -> bool:
-    return bool(app.spec.swarm_nodes)
-
-
 def service(app: App, slot: str) -> str:
     return f"{app.project(slot)}_api"
 

@@ -62,7 +62,7 @@ OWNED_TREES = {
     **{tree: "the system" for tree in ("/bin", "/boot", "/dev", "/etc", "/lib", "/lib64", "/proc", "/run", "/sbin",
                                        "/sys", "/usr")},
     "/var/lib/docker": "the Docker engine", "/var/lib/containerd": "the Docker engine",
-    # onebox's own state and programs (contract.py): the apps registry, backup state, the server tools
+    # onebox's own state and programs (onebox/contract/): the apps registry, backup state, the server tools
     str(PurePosixPath(contract.APPS_FILE).parent): "onebox", str(PurePosixPath(contract.BACKUP_STATE_DIR).parent): "onebox",
     contract.LIB_DIR: "onebox",
 }

@@ -10,7 +10,7 @@ from fake_docker import FakeDocker
 from test_engine import BLUE, deployed
 
 from onebox.render import render
-from onebox.server import boot, cli, swarm
+from onebox.server import boot, cli, placement
 from onebox.server.basics import EXIT_FAILED, EXIT_OK, OneboxError
 
 
@@ -55,9 +55,9 @@ def test_an_app_that_fails_to_come_back_does_not_keep_the_others_down(tmp_path, 
 
 def test_on_a_cluster_it_waits_for_the_swarm_and_fails_naming_it(tmp_path, fake, monkeypatch) -> None:
     app = deployed(tmp_path, fake, monkeypatch)
-    monkeypatch.setattr(swarm, "enabled", lambda app: True)
-    monkeypatch.setattr(boot, "swarm_active", lambda: False)
-    monkeypatch.setattr(boot, "SWARM_WAIT", 0)
+    monkeypatch.setattr(placement, "of", placement.OnWorkers)
+    monkeypatch.setattr(placement, "swarm_active", lambda: False)
+    monkeypatch.setattr(placement, "SWARM_WAIT", 0)
     fake.calls.clear()
     with pytest.raises(OneboxError, match="swarm did not become active"):
         boot.heal_app(app)

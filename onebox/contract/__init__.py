@@ -1,0 +1,76 @@
+"""The contract between the controller and the server, each fact once.
+
+The controller (deploys/, onebox/rollout.py) imports this package; the server's tools
+(onebox/server/, shipped as one zipapp) carry a copy of it. Standard library only.
+
+What is here: the paths both sides name, the upstream file's format and the names an operator
+types (layout.py); the spec's version and shape, the apps registry and the hashes that say
+whether a release is what the settings ask for (documents.py). Everything is named from here
+(`contract.X`), so which module holds a fact is this package's business only.
+"""
+
+from onebox.contract.documents import (
+    ADDED_FIELDS,
+    SPEC_VERSION,
+    ContractError,
+    Image,
+    Process,
+    RegisteredApp,
+    ReleaseSpec,
+    Spec,
+    apps_text,
+    deps_hash,
+    inputs_hash,
+    parse_apps,
+)
+from onebox.contract.layout import (
+    ALERTMANAGER_URL,
+    APP_DIR_FILE,
+    APPS_FILE,
+    BACKUP_COMMAND,
+    BACKUP_CONFIG,
+    BACKUP_NAME,
+    BACKUP_STATE_DIR,
+    EXPORTER_TARGETS_DIR,
+    FAIL_TIMEOUT_BEFORE,
+    LIB_DIR,
+    MAINTENANCE_DIR,
+    MAINTENANCE_FLAG,
+    MAINTENANCE_PAGE,
+    MAINTENANCE_RETRY_AFTER,
+    MONITOR_ROLES_FILE,
+    MONITORING_FILE,
+    NGINX_DIR,
+    NGINX_STATUS,
+    POSTGRES_EXPORTER_CONFIG,
+    POSTGRES_MONITOR_PASSWORD,
+    PROMETHEUS_URL,
+    RELEASE_COMMAND,
+    RELEASE_ID,
+    SERVER_ZIPAPP,
+    SHIM,
+    SWARM_NODE_LABEL,
+    TLS_DIR,
+    VERSION_FILE,
+    AppFiles,
+    cert_dir,
+    check_backup_name,
+    check_release_id,
+    env_file_text,
+    env_value_problem,
+    node_address,
+    upstream_path,
+    upstream_port,
+    upstream_text,
+)
+
+__all__ = [
+    "ADDED_FIELDS", "ALERTMANAGER_URL", "APPS_FILE", "APP_DIR_FILE", "BACKUP_COMMAND", "BACKUP_CONFIG", "BACKUP_NAME",
+    "BACKUP_STATE_DIR", "EXPORTER_TARGETS_DIR", "FAIL_TIMEOUT_BEFORE", "LIB_DIR", "MAINTENANCE_DIR", "MAINTENANCE_FLAG",
+    "MAINTENANCE_PAGE", "MAINTENANCE_RETRY_AFTER", "MONITORING_FILE", "MONITOR_ROLES_FILE", "NGINX_DIR", "NGINX_STATUS",
+    "POSTGRES_EXPORTER_CONFIG", "POSTGRES_MONITOR_PASSWORD", "PROMETHEUS_URL", "RELEASE_COMMAND", "RELEASE_ID",
+    "SERVER_ZIPAPP", "SHIM", "SPEC_VERSION", "SWARM_NODE_LABEL", "TLS_DIR", "VERSION_FILE", "AppFiles", "ContractError",
+    "Image", "Process", "RegisteredApp", "ReleaseSpec", "Spec", "apps_text", "cert_dir", "check_backup_name",
+    "check_release_id", "deps_hash", "env_file_text", "env_value_problem", "inputs_hash", "node_address", "parse_apps",
+    "upstream_path", "upstream_port", "upstream_text",
+]

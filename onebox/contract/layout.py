@@ -1,0 +1,182 @@
+"""Where things are and what text files say, as both sides of the contract name them: the
+paths on the server, one app's files, the upstream file nginx reads, the swarm node label,
+the names an operator types and the release's env file. Standard library only (the server's
+zipapp carries it)."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+
+# --- paths on the server ----------------------------------------------------------------------
+
+LIB_DIR = "/usr/local/lib/onebox"
+SERVER_ZIPAPP = f"{LIB_DIR}/onebox-server.pyz"  # both tools, one upload
+RELEASE_COMMAND = "/usr/local/sbin/onebox-release"  # links to the zipapp
+BACKUP_COMMAND = "/usr/local/sbin/onebox-backup"
+SHIM = f"{LIB_DIR}/with-secrets.sh"  # exports /run/secrets/* as variables (app_secrets_in_env)
+APP_DIR_FILE = "/etc/onebox/app-dir"  # where the app lived, as an onebox before the apps registry wrote it
+VERSION_FILE = "/etc/onebox/version"  # the onebox version that last converged this server (one line)
+APPS_FILE = "/etc/onebox/apps.json"  # the apps on this server: name -> {"dir": ..., "removed": bool}
+TLS_DIR = "/etc/onebox/tls"  # stable certificate paths nginx reads
+BACKUP_CONFIG = "/etc/onebox/backup.json"
+BACKUP_STATE_DIR = "/var/lib/onebox/backup"
+NGINX_DIR = "/etc/nginx"
+MONITORING_FILE = "/etc/onebox/monitoring.json"  # where alerts go, for `onebox-release status`
+ALERTMANAGER_URL = "http://127.0.0.1:9093"
+PROMETHEUS_URL = "http://127.0.0.1:9090"
+POSTGRES_EXPORTER_CONFIG = "/etc/onebox/postgres-exporter.yml"  # written by onebox-release metrics: its password
+POSTGRES_MONITOR_PASSWORD = "/etc/onebox/postgres-monitor.password"  # the monitoring role's, root only
+MONITOR_ROLES_FILE = "/var/lib/onebox/monitor-roles.json"  # app -> the PostgreSQL container its role was made in
+EXPORTER_TARGETS_DIR = "/var/lib/prometheus/onebox-targets"  # the apps' PostgreSQL and Redis, for file discovery
+NGINX_STATUS = "127.0.0.1:9180"  # nginx's stub_status, for the nginx exporter (loopback only)
+# Maintenance mode: nginx answers 503 while this file exists (no reload needed to turn it on or off).
+MAINTENANCE_DIR = "/var/lib/onebox/maintenance"
+MAINTENANCE_FLAG = "on"  # a file in MAINTENANCE_DIR
+MAINTENANCE_PAGE = "onebox-maintenance.html"  # in MAINTENANCE_DIR; nginx serves it as /onebox-maintenance.html
+MAINTENANCE_RETRY_AFTER = 60  # seconds, in the 503's Retry-After
+
+
+def cert_dir(domain: str, tls_dir: str = TLS_DIR) -> str:
+    """Holds fullchain.pem and privkey.pem: links to the bootstrap or certbot's files."""
+    return f"{tls_dir}/{domain}"
+
+
+# --- the files of one app ---------------------------------------------------------------------
+# An app's key is None for the one app of a single-app server (the files keep the names they
+# had before onebox hosted several apps, so such a server needs no migration), else its name.
+
+@dataclasses.dataclass(frozen=True)
+class AppFiles:
+    """Where one app's server-wide files live (relative names: tests relocate the roots)."""
+
+    key: str | None
+
+    def _named(self, stem: str, sep: str = "-") -> str:
+        return stem if self.key is None else f"{stem}{sep}{self.key}"
+
+    @property
+    def upstream(self) -> str:  # in nginx's directory
+        return f"{self._named('onebox-upstream')}.conf"
+
+    @property
+    def site(self) -> str:  # in nginx's sites-enabled
+        return f"{self._named('onebox')}.conf"
+
+    @property
+    def nginx_prefix(self) -> str:  # upstream and rate-limit zone names
+        return self._named("onebox", "_").replace("-", "_")
+
+    @property
+    def local_socket(self) -> str:
+        return f"/run/{self._named('onebox-api')}.sock"
+
+    @property
+    def backup_config(self) -> str:
+        return f"/etc/onebox/{self._named('backup')}.json"
+
+    @property
+    def backup_secrets(self) -> str:  # the restic password and S3 keys of this app's off-site copies
+        return f"/etc/onebox/{self._named('backup')}.env"
+
+    @property
+    def backup_state_dir(self) -> str:
+        return self._named(BACKUP_STATE_DIR)
+
+    @property
+    def backup_unit(self) -> str:  # the systemd service and timer, without their suffix
+        return self._named("onebox-backup")
+
+    def backup_dir(self, root: str) -> str:
+        return root if self.key is None else f"{root}/{self.key}"
+
+    def last_backup_success(self) -> str:
+        return f"{self.backup_state_dir}/last-success"
+
+    def maintenance_dir(self, root: str = MAINTENANCE_DIR) -> str:
+        return f"{root}/{self.key}" if self.key else root
+
+
+# --- the upstream file: which slot nginx sends traffic to -------------------------------------
+
+def upstream_path(nginx_dir: str = NGINX_DIR, key: str | None = None) -> str:
+    return f"{nginx_dir}/{AppFiles(key).upstream}"
+
+
+# What nginx was told before cluster_fail_timeout existed: a spec written then still means it.
+FAIL_TIMEOUT_BEFORE = 5
+
+
+def upstream_text(slot: str, port: int, nodes: list[str] | None = None, fail_timeout: int = FAIL_TIMEOUT_BEFORE) -> str:
+    """The live slot on this server, or on each swarm node: one that fails a connection (refused, or
+    no answer within the site's proxy_connect_timeout) is left out for `fail_timeout` seconds and
+    the request goes to the next (nginx's proxy_next_upstream default, which retries even a POST
+    then: nothing of it was sent)."""
+    if not nodes:
+        return f"# managed by onebox-release: the live release's slot ({slot})\nserver 127.0.0.1:{port};\n"
+    servers = "".join(f"server {node}:{port} max_fails=1 fail_timeout={fail_timeout}s;\n" for node in nodes)
+    return f"# managed by onebox-release: the live release's slot ({slot}) on {len(nodes)} swarm node(s)\n{servers}"
+
+
+def upstream_port(text: str) -> int | None:
+    """The port an upstream file points at, or None."""
+    match = re.search(r"^server [0-9.]+:(\d+)[ ;]", text, re.MULTILINE)
+    return int(match.group(1)) if match else None
+
+
+# --- swarm nodes, as the converge labels them and the manager's tools report them -----------
+
+# Names each node after its inventory host: node hostnames are often all alike (one provider image).
+SWARM_NODE_LABEL = "onebox.host"
+
+
+def node_address(described: dict) -> str:
+    """A node's address in its `docker node inspect` (a manager may show 0.0.0.0 in Status.Addr;
+    its ManagerStatus.Addr then has it, with the port)."""
+    addr = described.get("Status", {}).get("Addr", "")
+    if addr in ("", "0.0.0.0"):
+        addr = described.get("ManagerStatus", {}).get("Addr", "").rsplit(":", 1)[0]
+    return addr
+
+
+# --- names an operator types, checked before they reach a command -----------------------------
+
+RELEASE_ID = re.compile(r"^\d{8}-\d{6}-[0-9a-f]{6}$")  # 20261202-081500-3fa2c1
+BACKUP_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}\Z")
+
+
+def check_release_id(value: str) -> str:
+    if not RELEASE_ID.match(value):
+        raise ValueError(f"{value!r} is not a release id (like 20261202-081500-3fa2c1; see `onebox releases`)")
+    return value
+
+
+def check_backup_name(value: str) -> str:
+    if not BACKUP_NAME.match(value) or ".." in value:
+        raise ValueError(f"{value!r} is not a backup name (letters, digits, . _ -; see `onebox backup list`)")
+    return value
+
+
+# --- the release's env file (app.env): what compose's env_file parser reads back exactly ------
+
+def env_value_problem(value: str) -> str | None:
+    """Why `value` cannot be an app.env value compose reads back exactly, or None. compose takes a
+    single-quoted value literally (no `$` interpolation, no ` #` comment, no escapes); inside one, a
+    quote cannot be written and a trailing backslash would escape the closing quote."""
+    if "'" in value:
+        return "contains a single quote (')"
+    if value.endswith("\\"):
+        return "ends with a backslash"
+    if any(char in value for char in "\r\n\x00"):
+        return "is more than one line"
+    return None
+
+
+def env_file_text(env: dict[str, str]) -> str:
+    """app.env: one NAME='value' line each (see env_value_problem); a value it cannot hold is refused."""
+    for name, value in env.items():
+        problem = env_value_problem(value)
+        if problem:
+            raise ValueError(f"app_env: {name} {problem}, which compose's env file cannot hold as it is")
+    return "".join(f"{name}='{value}'\n" for name, value in env.items())
+
