@@ -110,6 +110,11 @@ def run(argv: list[str], *, check: bool = True, capture: bool = True, stdin: str
     return result
 
 
+# runc's reason when it could not start a container or an exec, now and then, under load or nested
+# Docker: nothing of the command ran, so running it again is safe.
+RUNC_NOT_STARTED = "unable to start container process"
+
+
 def failure(result: Result, what: str | None = None) -> OneboxError:
     """The error of a failed command: what it was, its exit code and the end of its output."""
     reason = " | ".join((result.stderr or result.stdout).strip().splitlines()[-6:])

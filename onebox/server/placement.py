@@ -8,6 +8,7 @@ Imports slot_project and swarm, never slots (which imports this): no cycle."""
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass
 
@@ -15,6 +16,7 @@ from onebox.server import basics, docker, slot_project, swarm
 from onebox.server.basics import OneboxError
 from onebox.server.model import App, ReleaseRecord
 
+UP_ATTEMPTS = 3
 SWARM_WAIT = 300  # seconds: a manager's swarm comes up after dockerd, once its raft store is read
 
 
@@ -28,7 +30,18 @@ class OnThisServer:
         """Docker running is enough (boot runs after docker.service)."""
 
     def start_api(self, record: ReleaseRecord, slot: str) -> None:
-        slot_project.compose(self.app, record, slot, *docker.up("api"))
+        """`compose up` of the API, again when runc did not start its container (compose has
+        removed it then, and nothing of the app ran)."""
+        for attempt in range(1, UP_ATTEMPTS + 1):
+            result = slot_project.compose(self.app, record, slot, *docker.up("api"), check=False, capture=True)
+            with contextlib.suppress(OSError):  # the release log, as when not captured (a gone session: no log)
+                print(result.stdout + result.stderr, end="", flush=True)
+            if result.ok:
+                return
+            if basics.RUNC_NOT_STARTED not in result.stdout + result.stderr or attempt == UP_ATTEMPTS:
+                raise basics.failure(result, f"docker compose up ({self.app.project(slot)})")
+            basics.log(f"docker could not start the API's container (attempt {attempt}); trying again")
+            time.sleep(attempt)
 
     def wait_healthy(self, record: ReleaseRecord, slot: str) -> None:
         """Until the app answers its health path on the slot's port (and Docker's check, if any, passes)."""

@@ -10,7 +10,7 @@ from fake_docker import FakeDocker, make_app
 from test_settings import valid
 
 from onebox import contract
-from onebox.server import engine, placement, slots, swarm
+from onebox.server import basics, engine, placement, slots, swarm
 from onebox.settings import validate_settings
 
 NODES = ["10.0.0.2", "10.0.0.3"]
@@ -80,3 +80,29 @@ def test_a_slot_stopped_on_a_manager_removes_a_service_left_from_a_placement_on_
     monkeypatch.setattr(swarm, "is_manager", lambda: pytest.fail("asked although the app is on the workers"))
     slots.stop(on_nodes(app, NODES), "green", None)
     assert stopped == ["green"]
+
+
+@pytest.mark.parametrize(("reasons", "calls", "started"), [
+    (["runc create failed: unable to start container process: waiting for init preliminary setup"], 2, True),
+    (["unable to start container process"] * 3, 3, False),  # three times: the reason, not a loop
+    (["dependency failed to start: container onebox-green-api-1 is unhealthy"], 1, False),  # never again
+])
+def test_the_api_is_started_again_only_when_runc_did_not_start_it(
+        tmp_path, fake, monkeypatch, reasons: list[str], calls: int, started: bool) -> None:
+    app = make_app(tmp_path, validate_settings(valid()), fake, monkeypatch)
+    attempts: list[tuple[str, ...]] = []
+
+    def compose(app, record, slot, *args, check=True, capture=False, timeout=None):  # noqa: ANN001, ANN202
+        attempts.append(args)
+        failed = len(attempts) <= len(reasons)
+        return basics.Result(["docker", "compose", *args], 1 if failed else 0, "",
+                             f"Error response from daemon: {reasons[len(attempts) - 1]}" if failed else "")
+
+    monkeypatch.setattr(placement.slot_project, "compose", compose)
+    start = lambda: placement.OnThisServer(app).start_api(None, "green")  # noqa: E731
+    if started:
+        start()
+    else:
+        with pytest.raises(basics.OneboxError, match="docker compose up"):
+            start()
+    assert len(attempts) == calls

@@ -9,7 +9,7 @@ import time
 from typing import Any
 
 from onebox.server.backup.config import BackupError, Config
-from onebox.server.basics import Result, failure, log, run, wait_until
+from onebox.server.basics import RUNC_NOT_STARTED, Result, failure, log, run, wait_until
 
 PROJECT_LABEL = "com.docker.compose.project"
 SERVICE_LABEL = "com.docker.compose.service"
@@ -23,7 +23,7 @@ def exec_argv(container_id: str, *command: str, user: str | None = None, stdin: 
 # runc now and then fails to start an exec'd process ("OCI runtime exec failed: ... unable to
 # start container process"), seen under load just after a container started. The command never
 # ran, so running it again is safe.
-EXEC_NOT_STARTED = "unable to start container process"
+EXEC_NOT_STARTED = RUNC_NOT_STARTED
 EXEC_ATTEMPTS = 3
 
 
