@@ -81,8 +81,15 @@ def test_idle_websockets_of_one_client_stop_at_its_limit(deployed, root_ca: Path
     refused_before = limited_connections(deployed)
     held = []
     try:
-        for _ in range(s.max_connections_per_client):
-            held.append(edge.websocket(deployed.ip, deployed.domain, "/ws/echo", root_ca))
+        timed_out = 0
+        while len(held) < s.max_connections_per_client:
+            try:
+                held.append(edge.websocket(deployed.ip, deployed.domain, "/ws/echo", root_ca))
+            except TimeoutError:
+                # Two CI runs saw a handshake get no answer within 10 s after the burst test
+                # (not reproduced alone): tried again, and counted, so a stuck app still fails.
+                timed_out += 1
+                assert timed_out <= 3, f"{timed_out} handshakes timed out, {len(held)} WebSockets open"
             time.sleep(1.1 / s.rate_limit_rps)  # under the handshakes' rate limit: only the connection limit refuses
         with pytest.raises(InvalidStatus) as refused:
             edge.websocket(deployed.ip, deployed.domain, "/ws/echo", root_ca)
