@@ -295,3 +295,42 @@ def test_a_failed_restore_starts_the_app_again(tmp_path: Path, monkeypatch: pyte
     # The app started again, the failed restore marked on the graphs first.
     assert calls.read_text().splitlines() == [
         "stop-app", "record-event restore --note 20261101T000000Z-scheduled (failed)", "start-app"]
+
+
+@pytest.mark.parametrize(("repository", "initialised"), [
+    ("s3:http://127.0.0.1:40343/bucket", True),  # a port reading "403": still a repository to initialise
+    ("s3:http://127.0.0.1:9000/bucket", True),
+])
+def test_a_repository_not_yet_initialised_is_initialised_whatever_its_url_reads(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, repository: str, initialised: bool) -> None:
+    calls: list[str] = []
+
+    def restic(self: Restic, *args: str, what: str | None = None) -> str:
+        calls.append(args[0])
+        if args[0] == "cat":
+            raise basics.OneboxError("opening the off-site repository failed (exit 1): Fatal: unable to open config "
+                                     "file: Stat: The specified key does not exist. | Is there a repository at the "
+                                     f"following location? | {repository}")
+        return ""
+
+    monkeypatch.setattr(Restic, "__call__", restic)
+    monkeypatch.setattr(Restic, "reachable", lambda self: None)
+    config = offsite_config(tmp_path, "production")
+    monkeypatch.setattr(config, "restic_repository", repository, raising=False)
+    Restic(config).ensure_repository()
+    assert calls == ["cat", "init"]
+
+
+def test_a_forbidden_repository_is_unreachable_and_its_url_is_not_echoed(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = offsite_config(tmp_path, "production")
+
+    def restic(self: Restic, *args: str, what: str | None = None) -> str:
+        raise basics.OneboxError(f"opening the off-site repository failed (exit 1): Fatal: 403 Forbidden | "
+                                 f"Is there a repository at the following location? | {config.restic_repository}")
+
+    monkeypatch.setattr(Restic, "__call__", restic)
+    monkeypatch.setattr(Restic, "reachable", lambda self: None)
+    with pytest.raises(BackupError, match="unreachable") as raised:
+        Restic(config).ensure_repository()
+    assert config.restic_repository not in str(raised.value)

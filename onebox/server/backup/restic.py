@@ -17,6 +17,7 @@ from onebox.server.basics import OneboxError, log, run, write_atomic
 
 SECRET_KEYS = ("RESTIC_PASSWORD", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
 NOT_INITIALISED = ("does not exist", "Is there a repository", "no such file")
+# Looked for in restic's error with the repository's URL taken out: its port may read "40343".
 UNREACHABLE = ("dial tcp", "connection refused", "no such host", "timeout", "certificate", "403", "Forbidden")
 
 
@@ -72,15 +73,17 @@ class Restic:
         try:
             self("cat", "config", what="opening the off-site repository")
         except OneboxError as error:
-            if not any(sign in str(error) for sign in NOT_INITIALISED):
+            reason = str(error).replace(self.config.restic_repository, "<backup_restic_repository>")
+            if not any(sign in reason for sign in NOT_INITIALISED):
                 raise
-            if any(sign in str(error) for sign in UNREACHABLE):
-                raise BackupError(f"the off-site repository is unreachable: {error}") from None
+            if any(sign in reason for sign in UNREACHABLE):
+                raise BackupError(f"the off-site repository is unreachable: {reason}") from None
             log("initialising the off-site repository (restic init)")
             try:
                 self("init", what="restic init")
             except OneboxError as init_error:
-                raise BackupError(f"{error}; and {init_error}") from None
+                raise BackupError(f"{reason}; and {init_error}".replace(
+                    self.config.restic_repository, "<backup_restic_repository>")) from None
 
     @property
     def host(self) -> str:
