@@ -324,14 +324,19 @@ def test_a_registry_release_runs_the_digest_so_a_rollback_survives_a_moved_tag(t
     assert "registry.example.com/team/api@sha256:aaa" in fake.images  # pruning kept it
 
 
+def from_registry(app: App, ref: str) -> App:
+    """The app with its spec's image pulled from a registry (ref) instead of built."""
+    spec = json.loads((app.dir / "spec.json").read_text())
+    spec["release"]["image"] = {"source": "registry", "ref": ref,
+                                "registry_server": "registry.example.com", "registry_username": None}
+    (app.dir / "spec.json").write_text(json.dumps(spec))
+    return App(app.dir, nginx_dir=app.nginx_dir, maintenance_dir=str(app.maintenance_dir))
+
+
 def test_a_missing_tag_fails_before_anything_stops(tmp_path, fake, monkeypatch) -> None:
     app = deployed(tmp_path, fake, monkeypatch)
     live, ids = app.load_state().live, fake.ids(BLUE)
-    spec = json.loads((app.dir / "spec.json").read_text())
-    spec["release"]["image"] = {"source": "registry", "ref": "registry.example.com/team/api:gone",
-                                "registry_server": "registry.example.com", "registry_username": None}
-    (app.dir / "spec.json").write_text(json.dumps(spec))
-    app = App(app.dir, nginx_dir=app.nginx_dir, maintenance_dir=str(app.maintenance_dir))
+    app = from_registry(app, "registry.example.com/team/api:gone")
     with pytest.raises(OneboxError, match="docker pull registry.example.com/team/api:gone failed"):
         engine.apply(app)
     assert app.load_state().live == live and fake.ids(BLUE) == ids
@@ -486,11 +491,7 @@ def test_a_hung_image_build_is_stopped_naming_build_timeout(tmp_path, fake, monk
 def test_a_hung_pull_is_stopped_naming_pull_timeout(tmp_path, fake, monkeypatch) -> None:
     app = deployed(tmp_path, fake, monkeypatch, pull_timeout=1)
     live, ids = app.load_state().live, fake.ids(BLUE)
-    spec = json.loads((app.dir / "spec.json").read_text())
-    spec["release"]["image"] = {"source": "registry", "ref": "registry.example.com/team/api:v2",
-                                "registry_server": "registry.example.com", "registry_username": None}
-    (app.dir / "spec.json").write_text(json.dumps(spec))
-    app = App(app.dir, nginx_dir=app.nginx_dir, maintenance_dir=str(app.maintenance_dir))
+    app = from_registry(app, "registry.example.com/team/api:v2")
     fake.hang = lambda argv: argv[:2] == ["docker", "pull"]
     with pytest.raises(OneboxError, match=r"docker pull registry.example.com/team/api:v2 did not finish within 1 s "
                                           r"\(pull_timeout\)"):
