@@ -115,6 +115,23 @@ def run(argv: list[str], *, check: bool = True, capture: bool = True, stdin: str
 RUNC_NOT_STARTED = "unable to start container process"
 
 
+RUNC_ATTEMPTS = 3
+
+
+def run_until_started(run_once: Callable[[], Result], what: str, not_started: Callable[[Result], bool]) -> Result:
+    """run_once() again (up to RUNC_ATTEMPTS) while `not_started` says runc did not start it; any
+    other failure raises at once, with its reason."""
+    for attempt in range(1, RUNC_ATTEMPTS + 1):
+        result = run_once()
+        if result.ok:
+            return result
+        if not not_started(result) or attempt == RUNC_ATTEMPTS:
+            raise failure(result, what)
+        log(f"{what}: docker could not start it (attempt {attempt}); trying again")
+        time.sleep(attempt)
+    raise AssertionError("unreachable")
+
+
 def failure(result: Result, what: str | None = None) -> OneboxError:
     """The error of a failed command: what it was, its exit code and the end of its output."""
     reason = " | ".join((result.stderr or result.stdout).strip().splitlines()[-6:])

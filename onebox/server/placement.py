@@ -16,7 +16,6 @@ from onebox.server import basics, docker, slot_project, swarm
 from onebox.server.basics import OneboxError
 from onebox.server.model import App, ReleaseRecord
 
-UP_ATTEMPTS = 3
 SWARM_WAIT = 300  # seconds: a manager's swarm comes up after dockerd, once its raft store is read
 
 
@@ -32,16 +31,14 @@ class OnThisServer:
     def start_api(self, record: ReleaseRecord, slot: str) -> None:
         """`compose up` of the API, again when runc did not start its container (compose has
         removed it then, and nothing of the app ran)."""
-        for attempt in range(1, UP_ATTEMPTS + 1):
+        def up() -> basics.Result:
             result = slot_project.compose(self.app, record, slot, *docker.up("api"), check=False, capture=True)
             with contextlib.suppress(OSError):  # the release log, as when not captured (a gone session: no log)
                 print(result.stdout + result.stderr, end="", flush=True)
-            if result.ok:
-                return
-            if basics.RUNC_NOT_STARTED not in result.stdout + result.stderr or attempt == UP_ATTEMPTS:
-                raise basics.failure(result, f"docker compose up ({self.app.project(slot)})")
-            basics.log(f"docker could not start the API's container (attempt {attempt}); trying again")
-            time.sleep(attempt)
+            return result
+
+        basics.run_until_started(up, f"docker compose up ({self.app.project(slot)})",
+                                 lambda result: basics.RUNC_NOT_STARTED in result.stdout + result.stderr)
 
     def wait_healthy(self, record: ReleaseRecord, slot: str) -> None:
         """Until the app answers its health path on the slot's port (and Docker's check, if any, passes)."""

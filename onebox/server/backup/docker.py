@@ -9,7 +9,7 @@ import time
 from typing import Any
 
 from onebox.server.backup.config import BackupError, Config
-from onebox.server.basics import RUNC_NOT_STARTED, Result, failure, log, run, wait_until
+from onebox.server.basics import RUNC_NOT_STARTED, Result, run, run_until_started, wait_until
 
 PROJECT_LABEL = "com.docker.compose.project"
 SERVICE_LABEL = "com.docker.compose.service"
@@ -24,20 +24,12 @@ def exec_argv(container_id: str, *command: str, user: str | None = None, stdin: 
 # start container process"), seen under load just after a container started. The command never
 # ran, so running it again is safe.
 EXEC_NOT_STARTED = RUNC_NOT_STARTED
-EXEC_ATTEMPTS = 3
 
 
 def run_exec(argv: list[str], what: str) -> Result:
     """A `docker exec` (reading no input of ours), run again when runc did not start it."""
-    for attempt in range(1, EXEC_ATTEMPTS + 1):
-        result = run(argv, check=False)
-        if result.ok:
-            return result
-        if result.returncode != 126 or EXEC_NOT_STARTED not in result.stderr or attempt == EXEC_ATTEMPTS:
-            raise failure(result, what)
-        log(f"{what}: docker could not start the command (attempt {attempt}); trying again")
-        time.sleep(attempt)
-    raise AssertionError("unreachable")
+    return run_until_started(lambda: run(argv, check=False), what,
+                             lambda result: result.returncode == 126 and EXEC_NOT_STARTED in result.stderr)
 
 
 def ps_argv(app_name: str, service: str, running: bool = True) -> list[str]:
