@@ -3,7 +3,7 @@
     onebox init        [DIR]                                     # a deploy directory (inventory, group data, deploys/)
     onebox deploy      INVENTORY [--dry] [-- PYINFRA_ARGS...]    # converge (deploys/site.py)
     onebox rollback    INVENTORY [RELEASE_ID]                    # the previous (or that) release (deploys/rollback.py)
-    onebox restore     INVENTORY --from local|offsite [--name NAME] --yes   # (deploys/restore.py)
+    onebox restore     INVENTORY --from local|offsite [--name NAME | --to TIME] --yes   # (deploys/restore.py)
     onebox backup now  INVENTORY                                 # a backup now, label manual (deploys/backup_now.py)
     onebox backup list INVENTORY                                 # local and off-site backups
     onebox maintenance on  INVENTORY [--message TEXT]            # nginx answers 503 (deploys/maintenance.py)
@@ -121,6 +121,9 @@ def parser() -> argparse.ArgumentParser:
                          help="local: the server's backup_dir; offsite: the restic repository (e.g. on a fresh server)")
     restore.add_argument("--name", help="a backup's name from `onebox backup list` (default: the latest, never a "
                          "safety dump)")
+    restore.add_argument("--to", metavar="TIME", help="point-in-time recovery (backup_pitr_enabled): PostgreSQL back to "
+                         "TIME, ISO 8601 with its zone (e.g. 2026-12-06T14:30:00+01:00), inside the window `onebox "
+                         "backup list` shows; 'latest': to the last archived WAL (disaster recovery). Redis is kept")
     restore.add_argument("--yes", action="store_true", help="required: the restore replaces the current data")
 
     purge = command(commands, "purge", "Delete for good the data of an app taken off the server (apps_removed): "

@@ -301,6 +301,20 @@ backup_restic_check_interval_days = 7
 # retention and restores take this server's only. None: the inventory's host name, which a rebuilt
 # server keeps (restore it before its first nightly run). Two servers sharing a repository need two names.
 backup_server_name = None
+# Point-in-time recovery of PostgreSQL with pgBackRest: WAL archived as it is written, to the server
+# (and to the off-site bucket when backup_restic_repository is "s3:https://..."); `onebox restore
+# INVENTORY --from local|offsite --to TIME --yes` brings the database back to any moment in the window
+# `onebox backup list` shows. PostgreSQL then runs from postgres_image with pgBackRest added (an
+# image derived on the server; turning this on restarts PostgreSQL once).
+backup_pitr_enabled = False
+# A full base backup when the last is older than this; a differential one on the other runs of the timer.
+backup_pitr_full_every_days = 7
+# Full backups kept (with their differentials and WAL): the window is about this many times the above.
+backup_pitr_keep_full = 2
+# Seconds after which a WAL segment with writes in it is archived anyway (the recovery point when writes are few).
+backup_pitr_archive_timeout = 60
+# PEM file on this machine of the CA that signs a private S3 server's HTTPS certificate (None: the system's CAs).
+backup_s3_ca_bundle = None
 
 # --- monitoring and alerts ---
 # Prometheus, Alertmanager and the node, blackbox, PostgreSQL, Redis and nginx exporters from the

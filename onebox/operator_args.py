@@ -12,6 +12,7 @@ import re
 import shlex
 from typing import Any
 
+from onebox import contract
 from onebox.contract import RELEASE_COMMAND, check_backup_name, check_release_id
 
 # The pyinfra data the deploy files read (`--data key=value`); not settings: they stay out of the settings model.
@@ -19,6 +20,7 @@ ROLLBACK_TO = "onebox_rollback_to"
 RESTORE_CONFIRM = "onebox_restore_confirm"
 RESTORE_FROM = "onebox_restore_from"
 RESTORE_NAME = "onebox_restore_name"
+RESTORE_TO = "onebox_restore_to"  # point-in-time recovery: an ISO 8601 time with its zone, or "latest"
 MAINTENANCE = "onebox_maintenance"
 MAINTENANCE_MESSAGE = "onebox_maintenance_message"
 APP = "onebox_app"
@@ -122,3 +124,16 @@ def maintenance_command(app_dir: str, on: bool, message: str = "") -> str:
     if not on:
         return f"{tool} off"
     return f"{tool} on" + (f" --message {shlex.quote(message)}" if message else "")
+
+
+def recovery_target_problem(name: str, to: str) -> str | None:
+    """Why `--to` (onebox_restore_to) cannot be, or None: checked before anything connects."""
+    if not to:
+        return None
+    if name:
+        return "--to and --name (onebox_restore_to, onebox_restore_name): one or the other, a point in time or a dump"
+    try:
+        contract.recovery_target(to)
+    except ValueError as error:
+        return f"--to (onebox_restore_to): {error}"
+    return None

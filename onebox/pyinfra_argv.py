@@ -26,6 +26,7 @@ from onebox.operator_args import (
     RESTORE_FROM,
     RESTORE_NAME,
     RESTORE_SOURCES,
+    RESTORE_TO,
     ROLLBACK_TO,
     SERVICE_NAME,
     Refused,
@@ -33,6 +34,7 @@ from onebox.operator_args import (
     checked_app_name,
     checked_backup_name,
     checked_release_id,
+    recovery_target_problem,
 )
 
 PYINFRA = str(Path(sys.executable).with_name("pyinfra"))
@@ -95,7 +97,7 @@ def rollback_argv(inventory: str, release_id: str | None = None, app: str | None
 
 
 def restore_argv(inventory: str, source: str, name: str | None = None, yes: bool = False,
-                 app: str | None = None) -> list[str]:
+                 app: str | None = None, to: str | None = None) -> list[str]:
     if not yes:
         raise Refused("onebox: a restore REPLACES the server's PostgreSQL database and Redis data with a backup "
                       "(a safety dump of the current data is taken first). Nothing was run. To go ahead, add --yes: "
@@ -103,8 +105,12 @@ def restore_argv(inventory: str, source: str, name: str | None = None, yes: bool
     if source not in RESTORE_SOURCES:
         raise Refused(f"onebox: --from must be 'local' or 'offsite' (got {source!r}); nothing was run")
     name = checked_backup_name(name or "")
+    problem = recovery_target_problem(name or "", to or "")
+    if problem:
+        raise Refused(f"onebox: {problem}; nothing was run")
     return [PYINFRA, "-y", inventory, deploy_file(inventory, "restore"), *data_flag(RESTORE_CONFIRM, "yes"),
-            *data_flag(RESTORE_FROM, source), *(data_flag(RESTORE_NAME, name) if name else []), *app_flags(app)]
+            *data_flag(RESTORE_FROM, source), *(data_flag(RESTORE_NAME, name) if name else []),
+            *(data_flag(RESTORE_TO, to) if to else []), *app_flags(app)]
 
 
 def backup_now_argv(inventory: str, app: str | None = None) -> list[str]:
@@ -158,7 +164,7 @@ def plan(args: argparse.Namespace) -> tuple[list[str], bool]:
     if args.command == "rollback":
         return rollback_argv(inventory, args.release_id, app), False
     if args.command == "restore":
-        return restore_argv(inventory, args.source, args.name, args.yes, app), False
+        return restore_argv(inventory, args.source, args.name, args.yes, app, args.to), False
     if args.command == "purge":
         return purge_argv(inventory, app, args.yes), False
     if args.command == "backup":

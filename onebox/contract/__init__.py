@@ -59,6 +59,7 @@ from onebox.contract.layout import (
     env_file_text,
     env_value_problem,
     node_address,
+    recovery_target,
     upstream_path,
     upstream_port,
     upstream_text,
@@ -72,5 +73,5 @@ __all__ = [
     "SERVER_ZIPAPP", "SHIM", "SPEC_VERSION", "SWARM_NODE_LABEL", "TLS_DIR", "VERSION_FILE", "AppFiles", "ContractError",
     "Image", "Process", "RegisteredApp", "ReleaseSpec", "Spec", "apps_text", "cert_dir", "check_backup_name",
     "check_release_id", "deps_hash", "env_file_text", "env_value_problem", "inputs_hash", "node_address", "parse_apps",
-    "upstream_path", "upstream_port", "upstream_text",
+    "recovery_target", "upstream_path", "upstream_port", "upstream_text",
 ]

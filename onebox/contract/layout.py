@@ -6,6 +6,7 @@ zipapp carries it)."""
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import re
 
 # --- paths on the server ----------------------------------------------------------------------
@@ -155,6 +156,20 @@ def check_backup_name(value: str) -> str:
     if not BACKUP_NAME.match(value) or ".." in value:
         raise ValueError(f"{value!r} is not a backup name (letters, digits, . _ -; see `onebox backup list`)")
     return value
+
+
+def recovery_target(value: str) -> dt.datetime | None:
+    """`onebox restore --to`: "latest" (None: the end of the archive) or an ISO 8601 time with its zone."""
+    if value == "latest":
+        return None
+    try:
+        moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00") if value.endswith("Z") else value)
+    except ValueError:
+        moment = None
+    if moment is None or moment.tzinfo is None:
+        raise ValueError(f"{value!r} is not an ISO 8601 time with its zone, e.g. 2026-12-06T14:30:00+01:00 or "
+                         "2026-12-06T13:30:00Z, nor 'latest' (the last archived WAL)")
+    return moment
 
 
 # --- the release's env file (app.env): what compose's env_file parser reads back exactly ------

@@ -10,15 +10,19 @@ old version drained. A re-run with nothing changed and everything running is a n
 from __future__ import annotations
 
 import json
+import shlex
 from io import StringIO
 from pathlib import Path
 from typing import Any
 
+from pyinfra import host
 from pyinfra.api import deploy
-from pyinfra.operations import files
+from pyinfra.operations import files, server
+from pyinfra.operations.util import any_changed
 
-from onebox import contract
+from onebox import contract, pitr
 from onebox.cluster import api_nodes, manager
+from onebox.deploys.backup import server_name
 from onebox.deploys.swarm import cluster_nodes
 from onebox.images import build_local_image, images_from_controller, local_image_id
 from onebox.operations import private_file, upload_once
@@ -44,11 +48,13 @@ def deploy_app(s: Settings) -> None:
     spec = release_spec(s, image, source_label, swarm_nodes=workers,
                         proxy_ip=manager(nodes).address if workers else None)
     app_compose = render("app/app.compose.yaml.j2", s=s)
-    deps_compose = render("app/deps.compose.yaml.j2", s=s)
+    deps_compose = pitr.deps_compose(s)
+    archiving = write_pitr_files(s)
     spec_op = files.put(name="Write the release spec (spec.json).", src=StringIO(spec.to_json()),
                         dest=f"{project}/spec.json")
     files.put(name="Write the app's compose file.", src=StringIO(app_compose), dest=f"{project}/app.compose.yaml")
-    files.put(name="Write the dependencies' compose file.", src=StringIO(deps_compose), dest=f"{project}/deps.compose.yaml")
+    deps_op = files.put(name="Write the dependencies' compose file.", src=StringIO(deps_compose),
+                        dest=f"{project}/deps.compose.yaml")
     if s.controller_images:
         images_from_controller(name="Load the images built on this machine.",
                                local_ids={ref: local_image_id(ref) for ref in s.controller_images})
@@ -60,6 +66,32 @@ def deploy_app(s: Settings) -> None:
         app_dir=project, desired_inputs=contract.inputs_hash(spec.release, app_compose.encode()),
         desired_deps=contract.deps_hash(deps_compose.encode()), changed_inputs=changed,
     )
+    if pitr.enabled(s):
+        # Idempotent, but it takes a base backup when there is none: run when what it depends on changed
+        # (the timer's run does it too, so a failure here is retried every night).
+        server.shell(name=f"Point-in-time recovery of {s.app_name}: pgBackRest's stanza and a first base backup.",
+                     commands=[f"{contract.BACKUP_COMMAND} --config {shlex.quote(s.files.backup_config)} pitr-setup"],
+                     _if=any_changed(deps_op, *archiving))
+
+
+def write_pitr_files(s: Settings) -> list[Any]:
+    """postgres-pitr/ (the derived image's Dockerfile, pgbackrest.conf) and pgBackRest's secrets; removed
+    when point-in-time recovery is off (the repository volume stays)."""
+    directory = f"{s.app_dir}/{pitr.PGBACKREST_DIR}"
+    if not pitr.enabled(s):
+        files.directory(name="No point-in-time recovery files (backup_pitr_enabled off).", path=directory,
+                        present=False)
+        files.file(name="No pgBackRest secrets.", path=f"{s.app_dir}/{pitr.ENV_FILE}", present=False)
+        return []
+    files.directory(name=f"Create {directory}.", path=directory, mode="755")
+    return [
+        files.put(name="Write the Dockerfile of PostgreSQL with pgBackRest (built on this server).",
+                  src=StringIO(pitr.dockerfile(s)), dest=f"{directory}/Dockerfile", mode="644"),
+        files.put(name="Write pgbackrest.conf (no secrets).", src=StringIO(pitr.config(s, server_name(s, host.name))),
+                  dest=f"{directory}/pgbackrest.conf", mode="644"),
+        private_file(name="Upload pgBackRest's secrets (root only, never printed).",
+                     dest=f"{s.app_dir}/{pitr.ENV_FILE}", content=pitr.env(s)),
+    ]
 
 
 @deploy("Load the API images onto a swarm worker")

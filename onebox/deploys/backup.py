@@ -13,7 +13,7 @@ from pyinfra.api import deploy
 from pyinfra.operations import files, server, systemd
 from pyinfra.operations.util import any_changed
 
-from onebox import contract
+from onebox import contract, pitr
 from onebox.deploys.apps import remove_unlisted, unlisted
 from onebox.operations import checked_file, install_packages
 from onebox.render import render
@@ -65,6 +65,11 @@ def backup_config(s: Settings, identity: str) -> str:
         "restic_check_interval_days": s.backup_restic_check_interval_days,
         "release_tool": RELEASE_TOOL,
         "start_timeout": s.app_health_timeout,
+        "s3_ca_file": f"{s.app_dir}/{pitr.CA_FILE}" if s.backup_s3_ca_bundle else None,
+        "pitr_enabled": pitr.enabled(s),
+        "pitr_offsite": pitr.enabled(s) and pitr.offsite_of(s.backup_restic_repository) is not None,
+        "pitr_full_every_days": s.backup_pitr_full_every_days,
+        "project_dir": s.app_dir,
     }, indent=2) + "\n"
 
 
@@ -141,6 +146,13 @@ def configure_app_backups(s: Settings, identity: str) -> None:
                         path=s.app_backup_dir, mode="700", user="root", group="root")
     files.directory(name=f"Create app {s.app_name}'s backup status directory (read by monitoring).",
                     path=s.files.backup_state_dir, mode="755", user="root", group="root")
+    ca_bundle = pitr.ca_bundle(s)
+    if ca_bundle:  # restic and pgBackRest trust it for the S3 server's certificate
+        files.put(name=f"Upload the CA of app {s.app_name}'s S3 server (backup_s3_ca_bundle).",
+                  src=StringIO(ca_bundle), dest=f"{s.app_dir}/{pitr.CA_FILE}", mode="644")
+    else:
+        files.file(name=f"No CA file for app {s.app_name}'s S3 server (backup_s3_ca_bundle unset).",
+                   path=f"{s.app_dir}/{pitr.CA_FILE}", present=False)
     # The release tool runs `onebox-backup dump` before each release step: the configuration
     # exists even when backups are off (the dump then does nothing).
     config = s.files.backup_config

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 from typing import Annotated
 
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
@@ -31,6 +31,13 @@ class BackupSettings(BaseModel):
     backup_restic_check_interval_days: PositiveInt
     # The server's identity off-site (restic's --host); None: the inventory's host name.
     backup_server_name: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$")] | None = None
+    # Point-in-time recovery with pgBackRest (onebox/pitr.py): WAL archived as it is written.
+    backup_pitr_enabled: bool = False
+    backup_pitr_full_every_days: Annotated[int, Field(ge=1, le=90)] = 7
+    backup_pitr_keep_full: Annotated[int, Field(ge=1, le=52)] = 2
+    backup_pitr_archive_timeout: Annotated[int, Field(ge=10, le=60)] = 60
+    # A CA bundle on this machine that signs the S3 server's HTTPS certificate (a private S3 server).
+    backup_s3_ca_bundle: str | None = None
 
     # --- secrets: environment or the git-ignored secrets file only (ONEBOX_BACKUP_...) ---
     backup_restic_password: SecretStr | None = None
@@ -80,6 +87,23 @@ class BackupSettings(BaseModel):
         if any(char in value.get_secret_value() for char in "\r\n\x00"):
             raise ValueError("must be a single line")
         return value
+
+    @model_validator(mode="after")
+    def _pitr_reachable(self) -> BackupSettings:
+        if self.backup_s3_ca_bundle and not Path(self.backup_s3_ca_bundle).is_file():
+            raise ValueError(f"backup_s3_ca_bundle {self.backup_s3_ca_bundle!r} is not a file on this machine; give "
+                             "the PEM file of the CA that signs the S3 server's certificate, or None")
+        if not self.backup_pitr_enabled:
+            return self
+        if not self.backup_enabled:
+            raise ValueError("backup_pitr_enabled needs backup_enabled = True (the backup timer takes pgBackRest's "
+                             "base backups); turn both on, or backup_pitr_enabled off")
+        repository = self.backup_restic_repository
+        if repository and not repository.startswith("s3:https://"):
+            raise ValueError(f"backup_pitr_enabled: the off-site repository {repository!r} is not an S3 bucket over "
+                             "HTTPS, the only off-site store pgBackRest 2.55 reaches; use 's3:https://HOST/BUCKET' "
+                             "(the WAL then goes there too, beside restic's copies), or turn backup_pitr_enabled off")
+        return self
 
     @model_validator(mode="after")
     def _offsite_secrets(self) -> BackupSettings:

@@ -9,7 +9,7 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-from onebox import contract
+from onebox import contract, pitr
 from onebox.rollout import release_spec
 from onebox.server import basics, slot_project
 from onebox.server.basics import Result
@@ -167,7 +167,7 @@ def make_app(tmp_path: Path, settings, fake: FakeDocker, monkeypatch, tag: str =
     spec = release_spec(settings, image, f"app@{tag}")
     (app_dir / "spec.json").write_text(spec.to_json())
     (app_dir / "app.compose.yaml").write_text(render("app/app.compose.yaml.j2", s=settings))
-    (app_dir / "deps.compose.yaml").write_text(render("app/deps.compose.yaml.j2", s=settings))
+    (app_dir / "deps.compose.yaml").write_text(pitr.deps_compose(settings))
     nginx_dir = tmp_path / "nginx"
     nginx_dir.mkdir(exist_ok=True)
     upstream = Path(contract.upstream_path(str(nginx_dir), settings.files.key))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import os
 import signal
 import sys
@@ -11,12 +12,14 @@ from contextlib import AbstractContextManager
 
 from onebox import contract
 from onebox.server import backup as package
+from onebox.server.backup import pitr
 from onebox.server.backup.config import CONFIG_ENV, SCHEDULED_LABEL, BackupError, Config
+from onebox.server.backup.docker import require_container
 from onebox.server.backup.dump import take_backup
 from onebox.server.backup.restic import Restic, offsite_sync
-from onebox.server.backup.restore import restore
+from onebox.server.backup.restore import restore, restore_point_in_time
 from onebox.server.backup.sets import apply_local_retention, check_label, local_sets
-from onebox.server.basics import EXIT_INTERRUPTED, OneboxError, file_lock, log, set_prefix, write_atomic, write_json
+from onebox.server.basics import EXIT_INTERRUPTED, OneboxError, UsageError, file_lock, log, set_prefix, write_atomic, write_json
 from onebox.server.model import chosen_apps
 
 PROG = "onebox-backup"
@@ -55,6 +58,8 @@ def cmd_run(config: Config, args: argparse.Namespace) -> None:
             if backup is None:
                 raise BackupError(f"no PostgreSQL or Redis data in project {config.app_name} to back up")
             apply_local_retention(config)
+            if config.pitr_enabled:
+                pitr.scheduled_backup(config)
         if config.restic_repository:
             with locked(config, "run", "offsite.lock"):
                 offsite_sync(config)
@@ -86,11 +91,42 @@ def cmd_list(config: Config, args: argparse.Namespace) -> None:
                 print(f"  {snapshot['onebox_name']}  {snapshot['short_id']}  {snapshot['time']}")
     else:
         print("off-site: not configured")
+    if config.pitr_enabled:
+        print_windows(config)
+
+
+def print_windows(config: Config) -> None:
+    """The point-in-time recovery windows: `onebox restore --to` takes any moment in them."""
+    pg = require_container(config, "postgres")
+    state = pitr.archiver(config, pg)
+    last = pitr.iso(dt.datetime.fromtimestamp(state["last_archived"], dt.UTC)) if state["last_archived"] else "none yet"
+    end = f"now (the last WAL archived at {last}{', newer writes pending' if state['pending'] else ''})"
+    for repo in pitr.repos(config):
+        start = pitr.window_start(config, pg, repo)
+        where = "local" if repo == 1 else "off-site"
+        print(f"point-in-time ({where}): " + (f"from {pitr.iso(start)} to {end}" if start else "no base backup yet"))
 
 
 def cmd_restore(config: Config, args: argparse.Namespace) -> None:
+    if args.to and args.name:
+        raise UsageError("--to and --name: one or the other (a point in time, or a dump by name)")
+    try:
+        target = contract.recovery_target(args.to) if args.to else None
+    except ValueError as error:
+        raise UsageError(f"--to: {error}") from None
     with locked(config, "restore"):
-        restore(config, args.source, args.name, not args.no_safety_dump)
+        if args.to:
+            restore_point_in_time(config, args.source, target, not args.no_safety_dump)
+        else:
+            restore(config, args.source, args.name, not args.no_safety_dump)
+
+
+def cmd_pitr_setup(config: Config, args: argparse.Namespace) -> None:
+    if not config.pitr_enabled:
+        log("point-in-time recovery is off (backup_pitr_enabled); nothing done")
+        return
+    with locked(config, "pitr-setup"):
+        pitr.setup(config)
 
 
 def cmd_check(config: Config, args: argparse.Namespace) -> None:
@@ -117,8 +153,10 @@ def parser() -> argparse.ArgumentParser:
     restore_cmd = commands.add_parser("restore", help="replace the data with a backup (the app is stopped meanwhile)")
     restore_cmd.add_argument("--from", dest="source", choices=["local", "offsite"], required=True)
     restore_cmd.add_argument("--name", help="the backup to restore (default: the latest that is not a safety dump)")
+    restore_cmd.add_argument("--to", help="point-in-time recovery: an ISO 8601 time with its zone, or 'latest'")
     restore_cmd.add_argument("--no-safety-dump", action="store_true", help="skip the dump of the current data")
     restore_cmd.set_defaults(func=cmd_restore)
+    commands.add_parser("pitr-setup", help="pgBackRest's stanza and first base backup").set_defaults(func=cmd_pitr_setup)
     commands.add_parser("check", help="restic check of the off-site repository").set_defaults(func=cmd_check)
     commands.add_parser("status", help="the last run's result").set_defaults(func=cmd_status)
     return top

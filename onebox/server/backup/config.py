@@ -39,6 +39,12 @@ DEFAULTS: dict[str, Any] = {
     "app_dir": None,  # the app's directory, for the release tool (None: the server's only app)
     "start_timeout": 300,
     "lock_timeout": 3600,
+    "s3_ca_file": None,  # backup_s3_ca_bundle on the server (restic's RESTIC_CACERT)
+    # Point-in-time recovery (onebox/server/backup/pitr.py); absent from a 0.2 configuration: off.
+    "pitr_enabled": False,
+    "pitr_offsite": False,  # repo2: the off-site S3 bucket
+    "pitr_full_every_days": 7,
+    "project_dir": None,  # the app's directory (its deps.compose.yaml): the restore runs pgBackRest from it
 }
 
 

@@ -42,6 +42,8 @@ class Restic:
             "AWS_DEFAULT_REGION": str(config.s3_region),
             **{key: value for key, value in secrets.items() if key in SECRET_KEYS},
         }
+        if config.s3_ca_file:  # backup_s3_ca_bundle: a private S3 server's CA
+            self.env["RESTIC_CACERT"] = config.s3_ca_file
         self.config = config
 
     def __call__(self, *args: str, what: str | None = None) -> str:

@@ -3,6 +3,7 @@ restore each service, start the app again."""
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import shutil
 import sys
@@ -11,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from onebox.server.backup import pitr
 from onebox.server.backup.config import PG_FILE, REDIS_FILE, SAFETY_LABEL, BackupError, Config
 from onebox.server.backup.docker import require_container, wait_healthy
 from onebox.server.backup.dump import take_backup
@@ -171,3 +173,29 @@ def restore(config: Config, source: str, name: str | None, safety_dump: bool) ->
     finally:
         if scratch is not None:
             shutil.rmtree(scratch, ignore_errors=True)
+
+
+def restore_point_in_time(config: Config, source: str, target: dt.datetime | None, safety_dump: bool) -> None:
+    """PostgreSQL back to `target` (None: the end of the archive) from pgBackRest's repository on this
+    server (local) or off-site; Redis keeps its data (it is not archived continuously)."""
+    if not config.pitr_enabled:
+        raise BackupError(f"point-in-time recovery is off for app {config.app_name} (backup_pitr_enabled): restore a "
+                          "dump instead (`onebox restore INVENTORY --from local|offsite [--name NAME] --yes`)")
+    if source == "offsite" and not config.pitr_offsite:
+        raise BackupError("no off-site point-in-time copy: backup_restic_repository is not an s3:https:// bucket")
+    pg = require_container(config, "postgres")
+    pitr.check_target(config, pg, source, target)  # refused before anything stops
+    label = f"{pitr.iso(target) if target else 'the end of the archive'} ({source} point-in-time)"
+    log(f"restoring PostgreSQL to {label}; Redis keeps its data")
+    if safety_dump:
+        take_backup(config, SAFETY_LABEL)
+    writers = Writers(config)
+    restored = False
+    try:
+        writers.stop()
+        pitr.restore_to(config, source, target)
+        restored = True
+    finally:
+        writers.mark(label if restored else f"{label} (failed)")
+        writers.start()
+    log(f"restored to {label}")

@@ -1,0 +1,225 @@
+"""Point-in-time recovery with pgBackRest, inside the app's PostgreSQL container (onebox/pitr.py
+says how it gets there): the stanza, base backups, the recovery window, and a restore to a time.
+
+repo1 is the server's repository, repo2 the off-site bucket. PostgreSQL archives each WAL segment
+to both as it is written. A restore replaces the data directory in a one-off container of the
+deps project (`compose run`, the service's own volumes, environment and network), then starts
+PostgreSQL, which replays WAL up to the target and promotes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from onebox.server import docker as compose
+from onebox.server.backup.config import BackupError, Config
+from onebox.server.backup.docker import exec_argv, require_container, run_exec
+from onebox.server.basics import OneboxError, log, run
+
+MISMATCH = "[028]"  # stanza-create: the repository's history belongs to another database (system-id)
+TARGET_PAST_ARCHIVE = "recovery ended before configured recovery target was reached"
+
+
+class TargetPastArchive(BackupError):
+    """The archive ends before the target time: nothing was written after its end."""
+
+
+def repos(config: Config) -> list[int]:
+    return [1, 2] if config.pitr_offsite else [1]
+
+
+def repo_of(source: str) -> int:
+    return 1 if source == "local" else 2
+
+
+def pgbackrest(config: Config, pg: str, *args: str) -> list[str]:
+    return exec_argv(pg, "pgbackrest", f"--stanza={config.app_name}", *args, user="postgres")
+
+
+def errors_of(output: str) -> str:
+    lines = [line.strip() for line in output.splitlines() if "ERROR" in line or "HINT" in line]
+    return " ".join(lines) or output.strip()[-500:]
+
+
+def checked(config: Config, pg: str, *args: str) -> str:
+    result = run_exec(pgbackrest(config, pg, *args), what=f"pgbackrest {args[-1]}")
+    if not result.ok:
+        raise BackupError(f"pgbackrest {' '.join(args)} failed: {errors_of(result.stdout + result.stderr)}")
+    return result.stdout
+
+
+def info(config: Config, pg: str, repo: int) -> dict[str, Any]:
+    """The stanza's `pgbackrest info` in one repository."""
+    stanzas = json.loads(checked(config, pg, f"--repo={repo}", "--output=json", "info") or "[]")
+    return stanzas[0] if stanzas else {}
+
+
+def backups(stanza: dict[str, Any], current_only: bool = True) -> list[dict[str, Any]]:
+    """The stanza's backups (of the database it archives now, unless `current_only` is False: a
+    stanza-upgrade keeps the earlier database's backups, restorable but outside the window)."""
+    found = [b for b in stanza.get("backup") or [] if not b.get("error")]
+    if not current_only or not stanza.get("db"):
+        return found
+    current = max(db["id"] for db in stanza["db"])
+    return [b for b in found if b["database"]["id"] == current]
+
+
+def setup(config: Config, first_backup: bool = True) -> None:
+    """The stanza in every repository, and a full base backup in each that has none (the window
+    starts there). A database that is not the one the history belongs to (restored from a dump, a new
+    data volume) is recorded as the stanza's new database (stanza-upgrade): the history stays."""
+    pg = require_container(config, "postgres")
+    created = run_exec(pgbackrest(config, pg, "stanza-create"), what="pgbackrest stanza-create")
+    if not created.ok:
+        output = created.stdout + created.stderr
+        if MISMATCH not in output:
+            raise BackupError(f"pgbackrest stanza-create failed: {errors_of(output)}")
+        if config.pitr_offsite and not backups(info(config, pg, 1), False) and backups(info(config, pg, 2), False):
+            # A fresh server under a lost one's name: its off-site history is what a disaster recovery
+            # restores. Archiving this new database over it would bury it; leave it be.
+            log(f"WARNING: the off-site repository holds the point-in-time history of another database of server "
+                f"{config.server_name}, app {config.app_name} (this is a new server?). Nothing was written to it. "
+                f"Restore it (`onebox restore INVENTORY --from offsite --to latest --yes`), or give this server "
+                f"another backup_server_name; until then WAL archiving fails and alerts.")
+            return
+        log("this database is not the one the repositories' history belongs to (a restored dump or a new data "
+            "volume): pgbackrest stanza-upgrade records it; the earlier history stays restorable")
+        checked(config, pg, "stanza-upgrade")
+    if first_backup:
+        for repo in repos(config):
+            if not backups(info(config, pg, repo)):
+                backup(config, pg, repo, "full")
+
+
+def backup(config: Config, pg: str, repo: int, kind: str) -> None:
+    log(f"pgBackRest {kind} backup to repo{repo} ({'off-site' if repo == 2 else 'this server'})")
+    checked(config, pg, f"--repo={repo}", f"--type={kind}", "backup")
+
+
+def scheduled_backup(config: Config) -> None:
+    """The timer's part: a full backup when the last is older than pitr_full_every_days, else a
+    differential one; pgBackRest then expires what retention no longer keeps."""
+    setup(config, first_backup=False)
+    pg = require_container(config, "postgres")
+    for repo in repos(config):
+        fulls = [b["timestamp"]["stop"] for b in backups(info(config, pg, repo)) if b["type"] == "full"]
+        stale = not fulls or time.time() - max(fulls) > float(config.pitr_full_every_days) * 86400
+        backup(config, pg, repo, "full" if stale else "diff")
+
+
+def window_start(config: Config, pg: str, repo: int) -> dt.datetime | None:
+    """The first moment a restore can reach: the end of the oldest base backup of this database."""
+    stops = [b["timestamp"]["stop"] for b in backups(info(config, pg, repo))]
+    return dt.datetime.fromtimestamp(min(stops), dt.UTC) if stops else None
+
+
+def archiver(config: Config, pg: str) -> dict[str, Any]:
+    """pg_stat_archiver and where WAL is written now, for the window's end and the metrics."""
+    query = ("SELECT coalesce(extract(epoch FROM last_archived_time)::bigint, 0), coalesce(last_archived_wal, ''), "
+             "coalesce(extract(epoch FROM last_failed_time)::bigint, 0), "
+             "(pg_current_wal_insert_lsn() - '0/0'::pg_lsn)::bigint, "
+             "(SELECT setting::bigint FROM pg_settings WHERE name = 'wal_segment_size') FROM pg_stat_archiver")
+    out = run(exec_argv(pg, "psql", "-X", "-At", "-F", "|", "-U", config.postgres_user, "-d", "postgres", "-c",
+                        query, user="postgres"), what="reading pg_stat_archiver").stdout.strip().split("|")
+    archived, wal, failed, insert, segment = int(out[0]), out[1], int(out[2]), int(out[3]), int(out[4])
+    # Writes past the last archived segment (more than a page: not just its header) wait for archiving.
+    return {"last_archived": archived, "last_failed": failed, "pending": insert - archived_end(wal, segment) > 8192}
+
+
+def archived_end(wal: str, segment_size: int) -> int:
+    """The byte position where a WAL segment named like 000000010000000A000000FF ends (0: none yet)."""
+    if len(wal) != 24 or not all(c in "0123456789ABCDEF" for c in wal):
+        return 0
+    return int(wal[8:16], 16) * 2**32 + (int(wal[16:24], 16) + 1) * segment_size
+
+
+def iso(moment: dt.datetime) -> str:
+    return moment.astimezone(dt.UTC).isoformat(timespec="seconds")
+
+
+def pg_time(moment: dt.datetime) -> str:
+    """pgBackRest's --target format: "YYYY-MM-DD HH:MM:SS+00"."""
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S+00")
+
+
+def check_target(config: Config, pg: str, source: str, target: dt.datetime | None) -> None:
+    """Refuse, before anything stops, a time outside the recovery window (named) or no backup at all."""
+    start = window_start(config, pg, repo_of(source))
+    where = "this server's repository" if source == "local" else \
+        f"the off-site repository (server {config.server_name}, app {config.app_name})"
+    if start is None:
+        raise BackupError(f"no point-in-time base backup of app {config.app_name} in {where}: nothing to recover "
+                          "from; nothing was changed")
+    now = dt.datetime.now(dt.UTC)
+    if target is not None and not start <= target <= now:
+        raise BackupError(f"{iso(target)} is outside the recovery window of {where}: from {iso(start)} to now "
+                          f"({iso(now)}); nothing was changed")
+
+
+def flush_wal(config: Config, pg: str) -> None:
+    """A commit stamped now, then every WAL segment archived (pgbackrest check switches and waits):
+    any time up to now is then reachable, and the data as it is can be come back to."""
+    run_exec(exec_argv(pg, "psql", "-X", "-q", "-U", config.postgres_user, "-d", "postgres", "-c",
+                       "SELECT txid_current()", user="postgres"), what="a commit marking the restore")
+    try:
+        checked(config, pg, "check")
+    except OneboxError as error:
+        log(f"WARNING: the newest WAL could not be archived before the restore ({error}); the restore goes on "
+            "with the archive as it is")
+
+
+def recover(config: Config, pg: str, repo: int, target: dt.datetime | None) -> None:
+    """The data directory from repo `repo` to `target` (None: the end of the archive), then PostgreSQL
+    started and promoted. Runs with the PostgreSQL container stopped."""
+    aim = ["--type=time", f"--target={pg_time(target)}", "--target-action=promote"] if target else ["--type=default"]
+    log(f"pgBackRest restore from repo{repo} to {iso(target) if target else 'the end of the archive'}")
+    deps = compose.compose(config.app_name, Path(config.project_dir), [Path(config.project_dir) / "deps.compose.yaml"],
+                           "run", "--rm", "--no-deps", "-T", "--user", "postgres", "--entrypoint", "pgbackrest",
+                           "postgres", f"--stanza={config.app_name}", "--delta", f"--repo={repo}", *aim, "restore")
+    run(deps, what="pgbackrest restore")
+    run(["docker", "start", pg], what="starting PostgreSQL")
+    deadline = time.monotonic() + float(config.start_timeout)
+    while time.monotonic() < deadline:
+        time.sleep(1)
+        state = run(["docker", "inspect", "-f", "{{.State.Running}}", pg], what="docker inspect").stdout.strip()
+        if state != "true":
+            logs = run(["docker", "logs", "--tail", "30", pg], check=False)
+            if TARGET_PAST_ARCHIVE in logs.stdout + logs.stderr:
+                raise TargetPastArchive("the archive ends before the target time")
+            raise BackupError(f"PostgreSQL stopped during recovery; see `docker logs {pg[:12]}`")
+        promoted = run(exec_argv(pg, "psql", "-X", "-At", "-U", config.postgres_user, "-d", "postgres", "-c",
+                                 "SELECT pg_is_in_recovery()", user="postgres"), check=False)
+        if promoted.ok and promoted.stdout.strip() == "f":
+            return
+    raise BackupError(f"PostgreSQL did not finish its recovery in {config.start_timeout} s; see `docker logs {pg[:12]}`")
+
+
+def restore_to(config: Config, source: str, target: dt.datetime | None) -> None:
+    """With the writers stopped (restore.Writers): the archive flushed, PostgreSQL stopped, its data
+    recovered to `target`. A failure brings the data back to the moment before (the local archive's end)."""
+    pg = require_container(config, "postgres")
+    flush_wal(config, pg)
+    run(["docker", "stop", pg], what="stopping PostgreSQL")
+    try:
+        try:
+            recover(config, pg, repo_of(source), target)
+        except TargetPastArchive:
+            log(f"the archive ends before {iso(target) if target else 'the target'}: nothing was written after its "
+                "end, so its end is that moment; restoring to it")
+            run(["docker", "stop", pg], check=False)
+            recover(config, pg, repo_of(source), None)
+    except BaseException as error:
+        log(f"the restore failed ({error}); bringing the data back to the moment before it (the end of this "
+            "server's archive)")
+        run(["docker", "stop", pg], check=False)
+        recover(config, pg, 1, None)
+        raise
+    try:
+        setup(config)  # a new timeline (or a new database on a fresh server): its stanza and base backups
+    except OneboxError as error:
+        log(f"WARNING: the data is restored, but pgBackRest's setup after it failed: {error}; the backup timer "
+            "tries again")
