@@ -19,7 +19,7 @@ from pathlib import Path
 from onebox.render import render
 from onebox.settings import Settings
 
-PGBACKREST_DIR = "postgres-pitr"  # in the app's directory: Dockerfile, pgbackrest.conf
+PGBACKREST_DIR = "postgres-pitr"  # in the app's directory: Dockerfile, pgbackrest.conf, s3-ca.pem (/etc/pgbackrest)
 CA_FILE = "s3-ca.pem"  # in the app's directory: backup_s3_ca_bundle, for restic and pgBackRest
 ENV_FILE = "secrets/pgbackrest.env"  # in the app's directory (root only): the S3 keys and the cipher passphrase
 IMAGE_REPOSITORY = "onebox-local/postgres-pitr"  # built on the server, never pulled
@@ -88,5 +88,5 @@ def enabled(s: Settings) -> bool:
 def deps_compose(s: Settings) -> str:
     """The dependencies' compose file (templates/app/deps.compose.yaml.j2), with PostgreSQL's
     archiving when point-in-time recovery is on."""
-    pitr = {"image": image(s), "ca_bundle": bool(ca_bundle(s))} if enabled(s) else None
+    pitr = {"image": image(s)} if enabled(s) else None
     return render("app/deps.compose.yaml.j2", s=s, pitr=pitr)

@@ -89,6 +89,9 @@ def write_pitr_files(s: Settings) -> list[Any]:
                   src=StringIO(pitr.dockerfile(s)), dest=f"{directory}/Dockerfile", mode="644"),
         files.put(name="Write pgbackrest.conf (no secrets).", src=StringIO(pitr.config(s, server_name(s, host.name))),
                   dest=f"{directory}/pgbackrest.conf", mode="644"),
+        # The CA of backup_s3_ca_bundle, also in the app's directory for restic: here for pgBackRest.
+        files.put(name="Write the S3 server's CA for pgBackRest." if pitr.ca_bundle(s) else "No S3 CA for pgBackRest.",
+                  src=StringIO(pitr.ca_bundle(s) or ""), dest=f"{directory}/{pitr.CA_FILE}", mode="644"),
         private_file(name="Upload pgBackRest's secrets (root only, never printed).",
                      dest=f"{s.app_dir}/{pitr.ENV_FILE}", content=pitr.env(s)),
     ]

@@ -16,6 +16,9 @@ from pathlib import Path
 
 from onebox import contract
 from onebox.server import basics, docker, events, exporters, reports, slots, swarm
+from onebox.server.backup import config as backup
+from onebox.server.backup import docker as backup_docker
+from onebox.server.backup import pitr
 from onebox.server.basics import OneboxError
 from onebox.server.model import App, registered_apps
 
@@ -32,6 +35,9 @@ HELP = {
     "onebox_backup_max_age_seconds": "backup_max_age_hours, in seconds",
     "onebox_backup_last_run_ok": "1 when the last backup run succeeded, 0 when it failed",
     "onebox_restic_check_ok": "0 when the last restic check of the off-site repository failed",
+    "onebox_pitr_last_archived_timestamp_seconds": "when PostgreSQL last archived a WAL segment (point-in-time recovery)",
+    "onebox_pitr_archive_lag_seconds": "how long the oldest write not yet archived has waited (0: all archived)",
+    "onebox_pitr_archive_failing": "1 when PostgreSQL's last attempt to archive WAL failed",
     "onebox_security_updates_pending": "security updates apt would install",
     "onebox_reboot_required": "1 when an installed update needs a reboot",
     "onebox_swarm_node_up": "1 when the swarm node is ready, as its manager sees it",
@@ -72,7 +78,7 @@ def app_samples(app: App) -> list[tuple[str, str]]:
         out.append(sample("onebox_release_live_timestamp_seconds", int(made.timestamp()), app=app.name,
                           release=record.id))
     out += [sample(name, value, **labels) for name, value, labels in events.samples(app)]
-    return out + backup_samples(app)
+    return out + backup_samples(app) + pitr_samples(app)
 
 
 def restart_counts(ids: list[str]) -> dict[str, int]:
@@ -105,6 +111,24 @@ def backup_samples(app: App) -> list[tuple[str, str]]:
                           unit=f"{app.files.backup_unit}.service"))
     out.append(sample("onebox_restic_check_ok", 0 if (state_dir / "last-check-failed").exists() else 1, app=app.name))
     return out
+
+
+def pitr_samples(app: App) -> list[tuple[str, str]]:
+    """The archive's state from pg_stat_archiver: what a disaster now would lose is the lag."""
+    try:
+        config = backup.Config(app.files.backup_config)
+    except OneboxError:
+        return []
+    pg = backup_docker.container(config, "postgres") if config.pitr_enabled else None
+    if pg is None:
+        return []
+    state = pitr.archiver(config, pg)
+    last, out = state["last_archived"], []
+    if last:
+        out.append(sample("onebox_pitr_last_archived_timestamp_seconds", last, app=app.name))
+    lag = max(0, int(time.time()) - last) if state["pending"] and last else 0
+    return out + [sample("onebox_pitr_archive_lag_seconds", lag, app=app.name),
+                  sample("onebox_pitr_archive_failing", 1 if state["last_failed"] > last else 0, app=app.name)]
 
 
 def security_updates(cache: Path = UPDATES_CACHE) -> int:

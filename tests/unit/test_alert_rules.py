@@ -197,6 +197,35 @@ def test_a_backup_older_than_its_limit_fires_and_one_never_made_too(tmp_path: Pa
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def test_wal_archiving_that_fails_or_lags_fires(tmp_path: Path) -> None:
+    """Point-in-time recovery: an archive_command failing for alert_for_seconds, and writes waiting
+    more than 5 minutes to be archived, each fire; archiving again clears both."""
+    (tmp_path / "rules.yml").write_text(render("prometheus/onebox.rules.yml.j2", s=settings(alert_for_seconds=60)))
+    tests = {"rule_files": ["rules.yml"], "evaluation_interval": "30s", "tests": [{
+        "interval": "1m",
+        "input_series": [
+            # Failing from 2m to 9m; the lag grows by 60 s a minute meanwhile, then archiving catches up.
+            series("onebox_pitr_archive_failing", APP, "0 0 1 1 1 1 1 1 1 1 0 0 0"),
+            series("onebox_pitr_archive_lag_seconds", APP, "0 0 60 120 180 240 300 360 420 480 0 0 0"),
+        ],
+        "alert_rule_test": [
+            alert("OneboxWalArchiveFailing", "2m30s", None),  # not for alert_for_seconds yet
+            alert("OneboxWalArchiveFailing", "4m", {**APP, "severity": "critical"},
+                  "app onebox: PostgreSQL cannot archive its WAL (pgBackRest; docker logs of its postgres "
+                  "container): point-in-time recovery stops at the last archived segment"),
+            alert("OneboxWalArchiveLagging", "6m", None),  # 300 s is the limit, not over it
+            alert("OneboxWalArchiveLagging", "7m", {**APP, "severity": "critical"},
+                  "app onebox: writes of the last 6m 0s are not archived yet; losing the server now loses them"),
+            alert("OneboxWalArchiveFailing", "11m", None),
+            alert("OneboxWalArchiveLagging", "11m", None),
+        ],
+    }]}
+    (tmp_path / "tests.yml").write_text(yaml.safe_dump(tests))
+    result = subprocess.run(["promtool", "test", "rules", "tests.yml"], cwd=tmp_path, capture_output=True, text=True,
+                            check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
 HOSTILE = 'a\\b"c\\"d $e #f {{ g }}\n\'h\' \\u00e9 é\t😀 end\\'
 
 

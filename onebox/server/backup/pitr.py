@@ -68,6 +68,27 @@ def backups(stanza: dict[str, Any], current_only: bool = True) -> list[dict[str,
     return [b for b in found if b["database"]["id"] == current]
 
 
+def system_id(stanza: dict[str, Any]) -> int | None:
+    """The system identifier of the database a repository archives now (None: no stanza there)."""
+    return max(stanza["db"], key=lambda db: db["id"])["system-id"] if stanza.get("db") else None
+
+
+def running_system_id(config: Config, pg: str) -> int:
+    return int(run(exec_argv(pg, "psql", "-X", "-At", "-U", config.postgres_user, "-d", "postgres", "-c",
+                             "SELECT system_identifier FROM pg_control_system()", user="postgres"),
+                   what="reading the database's system identifier").stdout.strip())
+
+
+def may_upgrade(running: int, local: int | None, offsite: int | None, offsite_configured: bool) -> bool:
+    """Whether the stanza may take the running database as its new one (stanza-upgrade). Not when the
+    off-site repository holds another database than both this one and the local history: that is a
+    lost server's history on a fresh server (same server name), which a disaster recovery restores;
+    archiving a new database over it would bury it."""
+    if not offsite_configured or offsite is None or offsite == running:
+        return True
+    return local == offsite
+
+
 def setup(config: Config, first_backup: bool = True) -> None:
     """The stanza in every repository, and a full base backup in each that has none (the window
     starts there). A database that is not the one the history belongs to (restored from a dump, a new
@@ -78,11 +99,11 @@ def setup(config: Config, first_backup: bool = True) -> None:
         output = created.stdout + created.stderr
         if MISMATCH not in output:
             raise BackupError(f"pgbackrest stanza-create failed: {errors_of(output)}")
-        if config.pitr_offsite and not backups(info(config, pg, 1), False) and backups(info(config, pg, 2), False):
-            # A fresh server under a lost one's name: its off-site history is what a disaster recovery
-            # restores. Archiving this new database over it would bury it; leave it be.
+        offsite = system_id(info(config, pg, 2)) if config.pitr_offsite else None
+        if not may_upgrade(running_system_id(config, pg), system_id(info(config, pg, 1)), offsite,
+                           config.pitr_offsite):
             log(f"WARNING: the off-site repository holds the point-in-time history of another database of server "
-                f"{config.server_name}, app {config.app_name} (this is a new server?). Nothing was written to it. "
+                f"{config.server_name}, app {config.app_name} (this server replaces it?). Nothing was written to it. "
                 f"Restore it (`onebox restore INVENTORY --from offsite --to latest --yes`), or give this server "
                 f"another backup_server_name; until then WAL archiving fails and alerts.")
             return
