@@ -81,6 +81,12 @@ def env(s: Settings) -> str:
     return "".join(f"{name}={value.get_secret_value()}\n" for name, value in values.items() if value is not None)
 
 
+def fingerprint(s: Settings, server_name: str) -> str:
+    """What pgBackRest's setup on the server was done for (onebox-backup writes it to pitr-ready):
+    the converge runs the setup again when it differs (a new image or configuration, or a setup that failed)."""
+    return hashlib.sha256((image(s) + "\0" + config(s, server_name)).encode()).hexdigest()[:16]
+
+
 def enabled(s: Settings) -> bool:
     return bool(s.backup_pitr_enabled and s.backup_enabled and s.postgres_enabled)
 

@@ -17,6 +17,7 @@ from typing import Any
 
 from pyinfra import host
 from pyinfra.api import deploy
+from pyinfra.facts.files import FileContents
 from pyinfra.operations import files, server
 from pyinfra.operations.util import any_changed
 
@@ -28,6 +29,7 @@ from onebox.images import build_local_image, images_from_controller, local_image
 from onebox.operations import private_file, upload_once
 from onebox.render import render
 from onebox.rollout import release, release_spec
+from onebox.server.backup.config import PITR_READY
 from onebox.settings import Settings
 from onebox.source import source_hash, source_tarball
 
@@ -67,11 +69,13 @@ def deploy_app(s: Settings) -> None:
         desired_deps=contract.deps_hash(deps_compose.encode()), changed_inputs=changed,
     )
     if pitr.enabled(s):
-        # Idempotent, but it takes a base backup when there is none: run when what it depends on changed
-        # (the timer's run does it too, so a failure here is retried every night).
+        # Run when PostgreSQL or pgBackRest's files changed, or no setup succeeded for them yet (a failed
+        # one is tried again by the next converge, and by the backup timer).
+        ready = host.get_fact(FileContents, path=f"{s.files.backup_state_dir}/{PITR_READY}") or []
+        done = ready == [pitr.fingerprint(s, server_name(s, host.name))]
         server.shell(name=f"Point-in-time recovery of {s.app_name}: pgBackRest's stanza and a first base backup.",
                      commands=[f"{contract.BACKUP_COMMAND} --config {shlex.quote(s.files.backup_config)} pitr-setup"],
-                     _if=any_changed(deps_op, *archiving))
+                     _if=any_changed(deps_op, *archiving) if done else None)
 
 
 def write_pitr_files(s: Settings) -> list[Any]:

@@ -69,6 +69,7 @@ def backup_config(s: Settings, identity: str) -> str:
         "pitr_enabled": pitr.enabled(s),
         "pitr_offsite": pitr.enabled(s) and pitr.offsite_of(s.backup_restic_repository) is not None,
         "pitr_full_every_days": s.backup_pitr_full_every_days,
+        "pitr_fingerprint": pitr.fingerprint(s, identity) if pitr.enabled(s) else None,
         "project_dir": s.app_dir,
     }, indent=2) + "\n"
 

@@ -15,6 +15,7 @@ SCHEDULED_LABEL = "scheduled"
 RESTIC_TAG = "onebox"
 NAME_TAG = "set="
 APP_TAG = "app="  # off-site snapshots: restic host = the server's identity (server_name), tag app=<app_name>
+PITR_READY = "pitr-ready"  # in state_dir: the pitr_fingerprint of the last setup that succeeded
 MANIFEST = "manifest.json"
 PG_FILE = "postgres.dump"
 REDIS_FILE = "redis.rdb"
@@ -44,6 +45,7 @@ DEFAULTS: dict[str, Any] = {
     "pitr_enabled": False,
     "pitr_offsite": False,  # repo2: the off-site S3 bucket
     "pitr_full_every_days": 7,
+    "pitr_fingerprint": None,  # written to pitr-ready by a setup that succeeded (the converge compares it)
     "project_dir": None,  # the app's directory (its deps.compose.yaml): the restore runs pgBackRest from it
 }
 

@@ -16,9 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from onebox.server import docker as compose
-from onebox.server.backup.config import BackupError, Config
+from onebox.server.backup.config import PITR_READY, BackupError, Config
 from onebox.server.backup.docker import exec_argv, require_container, run_exec
-from onebox.server.basics import OneboxError, log, run
+from onebox.server.backup.restic import Restic
+from onebox.server.basics import OneboxError, log, run, write_atomic
 
 MISMATCH = "[028]"  # stanza-create: the repository's history belongs to another database (system-id)
 TARGET_PAST_ARCHIVE = "recovery ended before configured recovery target was reached"
@@ -94,6 +95,8 @@ def setup(config: Config, first_backup: bool = True) -> None:
     starts there). A database that is not the one the history belongs to (restored from a dump, a new
     data volume) is recorded as the stanza's new database (stanza-upgrade): the history stays."""
     pg = require_container(config, "postgres")
+    if config.pitr_offsite:
+        Restic(config).ensure_repository()  # restic creates the bucket; pgBackRest only uses one that exists
     created = run_exec(pgbackrest(config, pg, "stanza-create"), what="pgbackrest stanza-create")
     if not created.ok:
         output = created.stdout + created.stderr
@@ -114,6 +117,7 @@ def setup(config: Config, first_backup: bool = True) -> None:
         for repo in repos(config):
             if not backups(info(config, pg, repo)):
                 backup(config, pg, repo, "full")
+    write_atomic(config.state_path / PITR_READY, f"{config.pitr_fingerprint}\n", 0o644)
 
 
 def backup(config: Config, pg: str, repo: int, kind: str) -> None:
@@ -239,8 +243,3 @@ def restore_to(config: Config, source: str, target: dt.datetime | None) -> None:
         run(["docker", "stop", pg], check=False)
         recover(config, pg, 1, None)
         raise
-    try:
-        setup(config)  # a new timeline (or a new database on a fresh server): its stanza and base backups
-    except OneboxError as error:
-        log(f"WARNING: the data is restored, but pgBackRest's setup after it failed: {error}; the backup timer "
-            "tries again")

@@ -170,6 +170,8 @@ def restore(config: Config, source: str, name: str | None, safety_dump: bool) ->
             writers.mark(backup.name if restored else f"{backup.name} (failed)")
             writers.start()
         log(f"restored {backup.name}")
+        if pg and config.pitr_enabled:
+            setup_after_restore(config)
     finally:
         if scratch is not None:
             shutil.rmtree(scratch, ignore_errors=True)
@@ -199,3 +201,14 @@ def restore_point_in_time(config: Config, source: str, target: dt.datetime | Non
         writers.mark(label if restored else f"{label} (failed)")
         writers.start()
     log(f"restored to {label}")
+    setup_after_restore(config)
+
+
+def setup_after_restore(config: Config) -> None:
+    """Point-in-time recovery of the restored database: a dump restored into a new volume, or a new
+    timeline, needs its stanza (upgraded) and a base backup. The data is back either way: a failure
+    here is said, and the backup timer and the next converge try again."""
+    try:
+        pitr.setup(config)
+    except OneboxError as error:
+        log(f"WARNING: the data is restored, but pgBackRest's setup after it failed: {error}")
