@@ -1,13 +1,16 @@
 """Backups that restore, on the converged target: the timer's run with an off-site copy
-(restic to a real S3 API, moto, on this machine), the host check, a named release dump
+(restic and pgBackRest to a real S3 API, moto over HTTPS with a private CA, on this machine),
+point-in-time recovery between two writes (and a time before the window refused), the host check, a named release dump
 restored through deploys/restore.py with the API answering only once the data is back,
 a restore that runs to its end when `onebox restore` and its SSH session are killed, the
 refusal without confirmation, a restore from off-site after the local copies and the data
-are gone, and disaster recovery: a fresh server converged from the same settings,
-restored from the off-site repository alone."""
+are gone, and disaster recovery after a power loss: a fresh server converged from the same
+settings, restored from the off-site repository alone, dumps first, then PostgreSQL's WAL to
+the last archived segment."""
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import os
 import re
@@ -15,6 +18,7 @@ import shlex
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,7 +30,7 @@ from onebox.verify import edge
 from onebox.verify.api import wait_ready
 from testbed import pebble
 from testbed.deploy import ROOT, run_deploy
-from testbed.target import GATEWAY_IP, Target, down, up
+from testbed.target import GATEWAY_IP, Target, down, up, wait_for_ssh
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "backup"))
 
@@ -38,20 +42,43 @@ SECRETS = {
     "ONEBOX_BACKUP_S3_SECRET_ACCESS_KEY": "e2e-secret-access-key-0123456789",
 }
 SCRIPT = "/usr/local/sbin/onebox-backup"
+ARTIFACTS = ROOT / ".onebox" / "artifacts"  # the recovery point the disaster test measured
 BACKUP_CHECKS = "tests/host/test_backup.py"
 
 
 @pytest.fixture(scope="module")
-def offsite(deployed) -> Iterator[dict[str, str]]:
-    """moto on the bridge gateway (where the target reaches this machine); the target
-    converged with an off-site repository there. Converged back without it afterwards."""
+def s3_tls(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A private CA and moto's certificate for the bridge gateway's address: pgBackRest 2.55 reaches
+    S3 over HTTPS only, and onebox trusts a private S3 server's CA through backup_s3_ca_bundle."""
+    directory = tmp_path_factory.mktemp("s3-tls")
+    paths = {name: directory / name for name in ("ca.pem", "ca.key", "cert.pem", "key.pem", "csr", "ext")}
+    paths["ext"].write_text(f"subjectAltName=IP:{GATEWAY_IP}\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n")
+    for argv in (
+        ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", paths["ca.key"], "-out", paths["ca.pem"],
+         "-days", "2", "-subj", "/CN=onebox e2e S3 CA"],
+        ["req", "-newkey", "rsa:2048", "-nodes", "-keyout", paths["key.pem"], "-out", paths["csr"],
+         "-subj", f"/CN={GATEWAY_IP}"],
+        ["x509", "-req", "-in", paths["csr"], "-CA", paths["ca.pem"], "-CAkey", paths["ca.key"], "-CAcreateserial",
+         "-out", paths["cert.pem"], "-days", "2", "-extfile", paths["ext"]],
+    ):
+        subprocess.run(["openssl", *map(str, argv)], check=True, capture_output=True)
+    return paths
+
+
+@pytest.fixture(scope="module")
+def offsite(deployed, s3_tls) -> Iterator[dict[str, str]]:
+    """moto over HTTPS on the bridge gateway (where the target reaches this machine); the target
+    converged with an off-site repository there and point-in-time recovery on (WAL archived at
+    least every 30 s). Converged back without either afterwards."""
     port = free_port()
     binary = Path(sys.executable).with_name("moto_server")
-    proc = subprocess.Popen([str(binary), "-H", GATEWAY_IP, "-p", str(port)], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen([str(binary), "-H", GATEWAY_IP, "-p", str(port), "-c", str(s3_tls["cert.pem"]),
+                             "-k", str(s3_tls["key.pem"])], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         time.sleep(2)
-        env = {"ONEBOX_BACKUP_RESTIC_REPOSITORY": f"s3:http://{GATEWAY_IP}:{port}/onebox-e2e", **SECRETS}
+        env = {"ONEBOX_BACKUP_RESTIC_REPOSITORY": f"s3:https://{GATEWAY_IP}:{port}/onebox-e2e",
+               "ONEBOX_BACKUP_S3_CA_BUNDLE": str(s3_tls["ca.pem"]), "ONEBOX_BACKUP_PITR_ENABLED": "true",
+               "ONEBOX_BACKUP_PITR_ARCHIVE_TIMEOUT": "30", **SECRETS}
         first = deployed.deploy(env)
         assert first.returncode == 0, first.output[-3000:]
         again = deployed.deploy(env)
@@ -88,10 +115,21 @@ def add_item(api: str, name: str) -> int:
     return response.json()["id"]
 
 
-def restore_data(source: str, name: str | None = None) -> list[str]:
-    """deploys/restore.py's pyinfra data (what `onebox restore INVENTORY --from SOURCE [--name NAME] --yes` passes)."""
+def restore_data(source: str, name: str | None = None, to: str | None = None) -> list[str]:
+    """deploys/restore.py's pyinfra data (what `onebox restore INVENTORY --from SOURCE [--name NAME | --to TIME]
+    --yes` passes)."""
     return ["--data", "onebox_restore_confirm=yes", "--data", f"onebox_restore_from={source}",
-            *(["--data", f"onebox_restore_name={name}"] if name else [])]
+            *(["--data", f"onebox_restore_name={name}"] if name else []),
+            *(["--data", f"onebox_restore_to={to}"] if to else [])]
+
+
+def item_ids(target: Target, settings) -> set[int]:
+    pg = "$(docker ps -q --filter label=com.docker.compose.service=postgres " \
+         f"--filter label=com.docker.compose.project={settings.app_name})"
+    result = target.ssh(f"docker exec -u postgres {pg} psql -U {settings.postgres_user} -d {settings.postgres_db} "
+                        "-Atc 'SELECT id FROM items'")
+    assert result.returncode == 0, result.stderr
+    return {int(line) for line in result.stdout.split()}
 
 
 def test_the_timer_run_backs_up_locally_and_off_site(deployed, offsite) -> None:
@@ -111,8 +149,43 @@ def test_host_check_passes(deployed, offsite) -> None:
     assert result.returncode == 0, result.stdout[-3000:]
 
 
+def test_point_in_time_recovery_between_two_writes(deployed, offsite, api) -> None:
+    """`onebox restore --to TIME`: the row written before TIME is back, the one after is gone; a time
+    before the window is refused, with the window named, before anything stops."""
+    listing = ssh_ok(deployed, f"{SCRIPT} list")
+    start = re.search(r"^point-in-time \(local\): from (\S+) to now", listing, re.MULTILINE)
+    assert start and "point-in-time (off-site): from " in listing, listing
+    too_early = (dt.datetime.fromisoformat(start[1]) - dt.timedelta(minutes=10)).isoformat()
+    before = deployed.container_ids()
+    refused = deployed.deploy(offsite, deploy="deploys/restore.py", flags=restore_data("local", to=too_early))
+    assert refused.returncode != 0
+    assert f"outside the recovery window of this server's repository: from {start[1]} to now" in refused.output, \
+        refused.output[-3000:]
+    assert deployed.container_ids() == before  # nothing was stopped or replaced
+
+    early = add_item(api, "before the target time")
+    time.sleep(1.5)
+    target = dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(seconds=1)
+    time.sleep(2.5)
+    late = add_item(api, "after the target time")
+    restored = deployed.deploy(offsite, deploy="deploys/restore.py", flags=restore_data("local", to=target.isoformat()))
+    assert restored.returncode == 0, restored.output[-3000:]
+    wait_ready(api)
+    assert httpx.get(f"{api}/items/{early}", timeout=10).json()["name"] == "before the target time"
+    assert httpx.get(f"{api}/items/{late}", timeout=10).status_code == 404
+    # Archiving goes on from the new timeline: the metrics say nothing fails, and a backup run passes.
+    ssh_ok(deployed, "systemctl start onebox-backup.service")
+    textfile = "/var/lib/prometheus/node-exporter/onebox.prom"
+    published = ("for i in $(seq 90); do grep -q '^onebox_pitr_archive_failing{app=\"onebox\"} 0' " + textfile +
+                 " && grep -q '^onebox_pitr_last_archived_timestamp_seconds{app=\"onebox\"}' " + textfile +
+                 " && exit 0; sleep 1; done; exit 1")
+    assert deployed.ssh(published).returncode == 0, ssh_ok(deployed, f"grep pitr {textfile} || true")
+
+
 def test_a_failing_backup_is_reported_by_the_unit_and_the_host_check(deployed, offsite) -> None:
-    nowhere = {**offsite, "ONEBOX_BACKUP_RESTIC_REPOSITORY": f"s3:http://{GATEWAY_IP}:{free_port()}/nowhere"}
+    # Point-in-time recovery off meanwhile: its setup would fail the converge on the unreachable bucket.
+    nowhere = {**offsite, "ONEBOX_BACKUP_RESTIC_REPOSITORY": f"s3:https://{GATEWAY_IP}:{free_port()}/nowhere",
+               "ONEBOX_BACKUP_PITR_ENABLED": "false"}
     converged = deployed.deploy(nowhere)
     assert converged.returncode == 0, converged.output[-3000:]
     try:
@@ -205,7 +278,8 @@ def test_a_destroyed_database_volume_is_restored_from_the_last_backup(deployed, 
     ssh_ok(deployed, "systemctl start onebox-backup.service")
     expected = items_checksum(deployed.target, deployed.settings)
     pg = deployed.container_ids()["postgres"]
-    volume = ssh_ok(deployed, f"docker inspect -f '{{{{range .Mounts}}}}{{{{.Name}}}}{{{{end}}}}' {pg}").strip()
+    data = '{{range .Mounts}}{{if eq .Destination "/var/lib/postgresql/data"}}{{.Name}}{{end}}{{end}}'
+    volume = ssh_ok(deployed, f"docker inspect -f '{data}' {pg}").strip()
     ssh_ok(deployed, f"docker rm -f {pg} && docker volume rm {volume}")
 
     healed = deployed.deploy(offsite)
@@ -236,14 +310,62 @@ def test_off_site_restore_after_losing_local_backups_and_data(deployed, offsite,
     assert httpx.get(f"{api}/items/{kept}", timeout=10).json()["name"] == "kept off-site"
 
 
+class Writer(threading.Thread):
+    """A row a second through nginx and TLS, each with the time its 201 came back."""
+
+    def __init__(self, deployed, root_ca: Path) -> None:
+        super().__init__(daemon=True)
+        self.deployed, self.root_ca, self.acked, self.stop = deployed, root_ca, [], threading.Event()
+
+    def run(self) -> None:
+        with edge.https(self.deployed.ip, self.deployed.domain, self.root_ca) as client:
+            count = 0
+            while not self.stop.wait(1):
+                count += 1
+                try:
+                    response = client.post("/items", json={"name": f"writer {count}"}, timeout=5,
+                                           extensions={"sni_hostname": self.deployed.domain})
+                except httpx.HTTPError:
+                    continue
+                if response.status_code == 201:
+                    self.acked.append((time.time(), response.json()["id"]))
+
+
+def power_on(deployed, root_ca: Path) -> None:
+    """The lost target started again (its power back), serving: the next modules use it."""
+    subprocess.run(["docker", "start", deployed.target.name], check=True, capture_output=True)
+    wait_for_ssh(deployed.ip)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        try:
+            with edge.https(deployed.ip, deployed.domain, root_ca) as client:
+                if edge.get(client, deployed.domain, "/ready").status_code == 200:
+                    return
+        except httpx.HTTPError:
+            pass
+        time.sleep(2)
+    raise AssertionError("the target did not serve /ready within 300 s of its power coming back")
+
+
 def test_disaster_recovery_on_a_fresh_server(deployed, offsite, api, root_ca) -> None:
-    """The server is lost. A fresh one, converged from the same settings and secrets, the
-    DNS names pointed at it, restored from the off-site repository: the same rows, served
-    through nginx and TLS."""
+    """The server loses power (`docker kill` of the target) while a client writes a row a second.
+    A fresh one, converged from the same settings and secrets, the DNS names pointed at it: under its
+    own name it finds no dumps of its own and is told whose to take over; under the lost server's name
+    (backup_server_name) it restores the last dump, then PostgreSQL from the off-site WAL archive to
+    its end: every row written up to 60 s before the power went, served through nginx and TLS."""
     ids = [add_item(api, f"disaster {n}") for n in range(25)]
     ssh_ok(deployed, "systemctl start onebox-backup.service")
     expected = items_checksum(deployed.target, deployed.settings)
     assert int(expected.split()[0]) >= len(ids)
+    writer = Writer(deployed, root_ca)
+    writer.start()
+    time.sleep(75)
+    killed_at = time.time()
+    subprocess.run(["docker", "kill", deployed.target.name], check=True, capture_output=True)
+    writer.stop.set()
+    writer.join(timeout=10)
+    must_survive = [row for at, row in writer.acked if at <= killed_at - 60]
+    assert len(must_survive) >= 10, writer.acked
 
     replacement = Target(index=2)
     down(replacement)
@@ -265,10 +387,28 @@ def test_disaster_recovery_on_a_fresh_server(deployed, offsite, api, root_ca) ->
         restored = run_deploy(replacement.index, takes_over, deploy="deploys/restore.py", flags=restore_data("offsite"))
         assert restored.returncode == 0, restored.output[-3000:]
         assert items_checksum(replacement, deployed.settings) == expected
+
+        # The lost server's name for its point-in-time copy too: converged, then to the archive's end.
+        renamed = run_deploy(replacement.index, takes_over)
+        assert renamed.returncode == 0, renamed.output[-3000:]
+        latest = run_deploy(replacement.index, takes_over, deploy="deploys/restore.py",
+                            flags=restore_data("offsite", to="latest"))
+        assert latest.returncode == 0, latest.output[-3000:]
+        present = item_ids(replacement, deployed.settings)
+        assert set(ids) <= present
+        missing = [row for row in must_survive if row not in present]
+        assert not missing, f"rows acknowledged over 60 s before the power loss are missing: {missing}"
+        newest = max((at for at, row in writer.acked if row in present), default=0.0)
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        (ARTIFACTS / "recovery-point.txt").write_text(
+            f"power lost {killed_at - newest:.1f} s after the newest row the fresh server has "
+            f"({len(writer.acked)} rows acknowledged, backup_pitr_archive_timeout 30)\n")
         with edge.https(replacement.ip, deployed.domain, root_ca) as client:
             assert edge.get(client, deployed.domain, f"/items/{ids[-1]}").json()["name"] == "disaster 24"
+            assert edge.get(client, deployed.domain, f"/items/{must_survive[-1]}").status_code == 200
         for value in SECRETS.values():
-            assert value not in converged.output + refused.output + restored.output
+            assert value not in converged.output + refused.output + restored.output + renamed.output + latest.output
     finally:
         pebble.clear_names(deployed.settings.domains)
         down(replacement)
+        power_on(deployed, root_ca)
