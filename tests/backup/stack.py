@@ -180,16 +180,83 @@ def moto_server() -> Iterator[str]:
     proc = subprocess.Popen([str(binary), "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise RuntimeError("moto_server did not start") from None
-                time.sleep(0.2)
+        wait_for_port("127.0.0.1", port, proc, "moto_server")
         yield f"http://127.0.0.1:{port}"
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def wait_for_port(address: str, port: int, proc: subprocess.Popen, what: str) -> None:
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            socket.create_connection((address, port), timeout=1).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise RuntimeError(f"{what} did not start") from None
+            time.sleep(0.2)
+
+
+def s3_certificates(directory: Path, address: str) -> dict[str, Path]:
+    """A private CA (ca.pem) and a certificate for `address` signed by it (cert.pem, key.pem):
+    pgBackRest 2.55 reaches S3 over HTTPS only, and onebox trusts a private S3 server's CA
+    through backup_s3_ca_bundle."""
+    paths = {name: directory / name for name in ("ca.pem", "ca.key", "cert.pem", "key.pem", "csr", "ext")}
+    paths["ext"].write_text(f"subjectAltName=IP:{address}\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n")
+    for argv in (
+        ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", paths["ca.key"], "-out", paths["ca.pem"],
+         "-days", "2", "-subj", "/CN=onebox test S3 CA"],
+        ["req", "-newkey", "rsa:2048", "-nodes", "-keyout", paths["key.pem"], "-out", paths["csr"],
+         "-subj", f"/CN={address}"],
+        ["x509", "-req", "-in", paths["csr"], "-CA", paths["ca.pem"], "-CAkey", paths["ca.key"], "-CAcreateserial",
+         "-out", paths["cert.pem"], "-days", "2", "-extfile", paths["ext"]],
+    ):
+        subprocess.run(["openssl", *map(str, argv)], check=True, capture_output=True)
+    return paths
+
+
+@contextmanager
+def moto_https(address: str, directory: Path) -> Iterator[tuple[str, Path]]:
+    """A real S3 API over HTTPS on `address`: moto on loopback behind nginx, which terminates TLS
+    with a certificate of a private CA. Yields (endpoint URL, the CA's PEM file). nginx, not moto's
+    own TLS: pgBackRest fails on werkzeug's TLS ("unexpected eof while reading": no close_notify)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    tls = s3_certificates(directory, address)
+    with moto_server() as plain:
+        port = free_port()
+        conf = directory / "nginx.conf"
+        conf.write_text(f"""
+user root;
+worker_processes 1;
+error_log {directory}/nginx-error.log;
+pid {directory}/nginx.pid;
+events {{}}
+http {{
+    access_log off;
+    client_body_temp_path {directory}/nginx-body;
+    proxy_temp_path {directory}/nginx-proxy;
+    client_max_body_size 0;
+    server {{
+        listen {address}:{port} ssl;
+        ssl_certificate {tls['cert.pem']};
+        ssl_certificate_key {tls['key.pem']};
+        location / {{
+            proxy_pass {plain};
+            proxy_http_version 1.1;
+            proxy_set_header Host $http_host;
+            proxy_request_buffering off;
+            proxy_buffering off;
+        }}
+    }}
+}}
+""")
+        proc = subprocess.Popen(["nginx", "-p", str(directory), "-c", str(conf), "-g", "daemon off;"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            wait_for_port(address, port, proc, "nginx (TLS in front of moto)")
+            yield f"https://{address}:{port}", tls["ca.pem"]
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)

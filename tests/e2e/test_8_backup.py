@@ -34,7 +34,7 @@ from testbed.target import GATEWAY_IP, Target, down, up, wait_for_ssh
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "backup"))
 
-from stack import free_port  # noqa: E402
+from stack import free_port, moto_https  # noqa: E402
 
 SECRETS = {
     "ONEBOX_BACKUP_RESTIC_PASSWORD": "e2e-restic-password-0123456789",
@@ -47,49 +47,24 @@ BACKUP_CHECKS = "tests/host/test_backup.py"
 
 
 @pytest.fixture(scope="module")
-def s3_tls(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """A private CA and moto's certificate for the bridge gateway's address: pgBackRest 2.55 reaches
-    S3 over HTTPS only, and onebox trusts a private S3 server's CA through backup_s3_ca_bundle."""
-    directory = tmp_path_factory.mktemp("s3-tls")
-    paths = {name: directory / name for name in ("ca.pem", "ca.key", "cert.pem", "key.pem", "csr", "ext")}
-    paths["ext"].write_text(f"subjectAltName=IP:{GATEWAY_IP}\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n")
-    for argv in (
-        ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", paths["ca.key"], "-out", paths["ca.pem"],
-         "-days", "2", "-subj", "/CN=onebox e2e S3 CA"],
-        ["req", "-newkey", "rsa:2048", "-nodes", "-keyout", paths["key.pem"], "-out", paths["csr"],
-         "-subj", f"/CN={GATEWAY_IP}"],
-        ["x509", "-req", "-in", paths["csr"], "-CA", paths["ca.pem"], "-CAkey", paths["ca.key"], "-CAcreateserial",
-         "-out", paths["cert.pem"], "-days", "2", "-extfile", paths["ext"]],
-    ):
-        subprocess.run(["openssl", *map(str, argv)], check=True, capture_output=True)
-    return paths
-
-
-@pytest.fixture(scope="module")
-def offsite(deployed, s3_tls) -> Iterator[dict[str, str]]:
-    """moto over HTTPS on the bridge gateway (where the target reaches this machine); the target
+def offsite(deployed, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """A real S3 API over HTTPS with a private CA (moto behind nginx) on the bridge gateway, where
+    the target reaches this machine: pgBackRest 2.55 reaches S3 over HTTPS only. The target
     converged with an off-site repository there and point-in-time recovery on (WAL archived at
     least every 30 s). Converged back without either afterwards."""
-    port = free_port()
-    binary = Path(sys.executable).with_name("moto_server")
-    proc = subprocess.Popen([str(binary), "-H", GATEWAY_IP, "-p", str(port), "-c", str(s3_tls["cert.pem"]),
-                             "-k", str(s3_tls["key.pem"])], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        time.sleep(2)
-        env = {"ONEBOX_BACKUP_RESTIC_REPOSITORY": f"s3:https://{GATEWAY_IP}:{port}/onebox-e2e",
-               "ONEBOX_BACKUP_S3_CA_BUNDLE": str(s3_tls["ca.pem"]), "ONEBOX_BACKUP_PITR_ENABLED": "true",
-               "ONEBOX_BACKUP_PITR_ARCHIVE_TIMEOUT": "30", **SECRETS}
-        first = deployed.deploy(env)
-        assert first.returncode == 0, first.output[-3000:]
-        again = deployed.deploy(env)
-        assert again.changed == 0, again.output[-3000:]
-        for value in SECRETS.values():
-            assert value not in first.output + again.output
-        yield env
-    finally:
-        deployed.deploy()
-        proc.terminate()
-        proc.wait(timeout=10)
+    with moto_https(GATEWAY_IP, tmp_path_factory.mktemp("s3")) as (endpoint, ca):
+        env = {"ONEBOX_BACKUP_RESTIC_REPOSITORY": f"s3:{endpoint}/onebox-e2e", "ONEBOX_BACKUP_S3_CA_BUNDLE": str(ca),
+               "ONEBOX_BACKUP_PITR_ENABLED": "true", "ONEBOX_BACKUP_PITR_ARCHIVE_TIMEOUT": "30", **SECRETS}
+        try:
+            first = deployed.deploy(env)
+            assert first.returncode == 0, first.output[-3000:]
+            again = deployed.deploy(env)
+            assert again.changed == 0, again.output[-3000:]
+            for value in SECRETS.values():
+                assert value not in first.output + again.output
+            yield env
+        finally:
+            deployed.deploy()
 
 
 def ssh_ok(deployed, command: str) -> str:
