@@ -16,6 +16,10 @@ from typing import Any
 
 from onebox import contract
 from onebox.server import alerts, basics, deps, docker, events, placement, secret_files, slot_project, slots, swarm, switch
+from onebox.server.backup import config as backup_config
+from onebox.server.backup import docker as backup_docker
+from onebox.server.backup import pitr
+from onebox.server.basics import OneboxError
 from onebox.server.model import App
 
 
@@ -159,7 +163,24 @@ def backup_lines(app: App, attention: list[str]) -> list[str]:
         return ["backups        none has succeeded yet"]
     if age_h > app.spec.backup_max_age_hours:
         attention.append(f"the last successful backup is {age_h:.1f} h old")
-    return [f"last backup    {age_h:.1f} h ago"]
+    return [f"last backup    {age_h:.1f} h ago", *point_in_time_lines(app, attention)]
+
+
+def point_in_time_lines(app: App, attention: list[str]) -> list[str]:
+    """The point-in-time recovery window (this server's repository) and the archive's state."""
+    try:
+        config = backup_config.Config(app.files.backup_config)
+        pg = backup_docker.container(config, "postgres") if config.pitr_enabled else None
+        if pg is None:
+            return []
+        start, state = pitr.window_start(config, pg, 1), pitr.archiver(config, pg)
+    except (OneboxError, ValueError, KeyError) as error:
+        attention.append(f"point-in-time recovery: {error}")
+        return []
+    if state["last_failed"] > state["last_archived"]:
+        attention.append("WAL archiving fails (pgBackRest): point-in-time recovery stops at the last archived segment")
+    window = f"from {pitr.iso(start)} to now" if start else "no base backup yet"
+    return [f"point in time  {window} (onebox restore --to TIME)"]
 
 
 def disk_lines(app: App, attention: list[str]) -> list[str]:

@@ -130,6 +130,8 @@ def test_point_in_time_recovery_between_two_writes(deployed, offsite, api) -> No
     listing = ssh_ok(deployed, f"{SCRIPT} list")
     start = re.search(r"^point-in-time \(local\): from (\S+) to now", listing, re.MULTILINE)
     assert start and "point-in-time (off-site): from " in listing, listing
+    status = deployed.ssh("onebox-release status").stdout
+    assert f"point in time  from {start[1]} to now" in status, status
     too_early = (dt.datetime.fromisoformat(start[1]) - dt.timedelta(minutes=10)).isoformat()
     before = deployed.container_ids()
     refused = deployed.deploy(offsite, deploy="deploys/restore.py", flags=restore_data("local", to=too_early))
