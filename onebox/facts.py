@@ -95,10 +95,11 @@ class ReleaseState(FactBase):
 
 
 class PrivateFileFingerprint(FactBase):
-    """The salted fingerprint stored beside a private file ("salt:hash"), or None."""
+    """The salted fingerprint stored beside a private file ("salt:hash"), or None; None too when the
+    file itself is gone (removed by hand, or by a role turned off): it is written again."""
 
     def command(self, path: str) -> str:
-        return raw_shell(f"cat {shlex.quote(f'{path}.fingerprint')} 2>/dev/null || true")
+        return raw_shell(f"test -f {shlex.quote(path)} && cat {shlex.quote(f'{path}.fingerprint')} 2>/dev/null || true")
 
     def process(self, output: list[str]) -> str | None:
         return "".join(output).strip() or None

@@ -85,7 +85,8 @@ def write_pitr_files(s: Settings) -> list[Any]:
     if not pitr.enabled(s):
         files.directory(name="No point-in-time recovery files (backup_pitr_enabled off).", path=directory,
                         present=False)
-        files.file(name="No pgBackRest secrets.", path=f"{s.app_dir}/{pitr.ENV_FILE}", present=False)
+        for path in (f"{s.app_dir}/{pitr.ENV_FILE}", f"{s.app_dir}/{pitr.ENV_FILE}.fingerprint"):
+            files.file(name=f"No pgBackRest secrets ({path}).", path=path, present=False)
         return []
     files.directory(name=f"Create {directory}.", path=directory, mode="755")
     return [
