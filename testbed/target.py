@@ -44,6 +44,8 @@ RUN_FLAGS = [
 @dataclass(frozen=True)
 class Target:
     index: int
+    # A memory limit like a small VPS's ("1g": memory and swap together), or None: the machine's.
+    memory: str | None = None
 
     @property
     def name(self) -> str:
@@ -80,7 +82,7 @@ class Target:
 
 
 def current() -> Target:
-    return Target(int(os.environ.get("ONEBOX_TARGET_INDEX", "0")))
+    return Target(int(os.environ.get("ONEBOX_TARGET_INDEX", "0")), os.environ.get("ONEBOX_TARGET_MEMORY") or None)
 
 
 def run(*args: str, check: bool = True, **kwargs) -> subprocess.CompletedProcess:
@@ -163,7 +165,7 @@ def up(target: Target) -> None:
         run("docker", "network", "create", "--subnet", SUBNET, "--gateway", GATEWAY_IP, NETWORK, stdout=subprocess.DEVNULL)
     run("docker", "rm", "-f", target.name, check=False, capture_output=True)
     run("docker", "run", "-d", "--name", target.name, "--hostname", "vps", "--network", NETWORK,
-        "--ip", target.ip, *RUN_FLAGS, "-v", f"{target.docker_volume}:/var/lib/docker", TARGET_IMAGE,
+        "--ip", target.ip, *RUN_FLAGS, *memory_flags(target), "-v", f"{target.docker_volume}:/var/lib/docker", TARGET_IMAGE,
         stdout=subprocess.DEVNULL)
     # A fresh VPS comes with the provider's key in root's authorized_keys.
     run("docker", "exec", "-i", target.name, "sh", "-c",
@@ -172,6 +174,23 @@ def up(target: Target) -> None:
     run("docker", "exec", target.name, "systemctl", "is-system-running", "--wait", check=False, capture_output=True)
     wait_for_ssh(target.ip)
     target.known_hosts.unlink(missing_ok=True)  # a new target may present new host keys
+
+
+def memory_flags(target: Target) -> list[str]:
+    """No swap beyond the limit, as on a small VPS: what does not fit is killed, and counted."""
+    return ["--memory", target.memory, "--memory-swap", target.memory] if target.memory else []
+
+
+def oom_kills(target: Target) -> int:
+    """How many processes of the target the kernel's OOM killer has killed (its memory cgroup, v1 or v2)."""
+    container = run("docker", "inspect", "-f", "{{.Id}}", target.name, capture_output=True).stdout.strip()
+    for path in (Path(f"/sys/fs/cgroup/memory/docker/{container}/memory.oom_control"),
+                 Path(f"/sys/fs/cgroup/system.slice/docker-{container}.scope/memory.events"),
+                 Path(f"/sys/fs/cgroup/docker/{container}/memory.events")):
+        if path.exists():
+            counts = dict(line.split() for line in path.read_text().splitlines())
+            return int(counts["oom_kill"])
+    raise RuntimeError(f"no memory cgroup found for {target.name} ({container[:12]})")
 
 
 def down(target: Target) -> None:
