@@ -326,10 +326,11 @@ def power_on(deployed, root_ca: Path) -> None:
 
 def test_disaster_recovery_on_a_fresh_server(deployed, offsite, api, root_ca) -> None:
     """The server loses power (`docker kill` of the target) while a client writes a row a second.
-    A fresh one with 1 GB of memory and no swap, converged from the same settings and secrets, the DNS names pointed at it: under its
-    own name it finds no dumps of its own and is told whose to take over; under the lost server's name
-    (backup_server_name) it restores the last dump, then PostgreSQL from the off-site WAL archive to
-    its end: every row written up to 60 s before the power went, served through nginx and TLS."""
+    A fresh one with 1 GB of memory and no swap, converged from the same settings and secrets, the
+    DNS names pointed at it: under its own name it finds no dumps of its own and is told whose to
+    take over; under the lost server's name (backup_server_name) it restores the last dump, then
+    PostgreSQL from the off-site WAL archive to its end: every row written up to 60 s before the
+    power went, served through nginx and TLS."""
     ids = [add_item(api, f"disaster {n}") for n in range(25)]
     ssh_ok(deployed, "systemctl start onebox-backup.service")
     expected = items_checksum(deployed.target, deployed.settings)
