@@ -12,6 +12,10 @@ timezone = "UTC"
 deploy_user = "deploy"
 # Public keys (one line of an id_*.pub each) allowed to log in as deploy_user; at least one.
 deploy_ssh_keys = []
+# Public keys CI deploys with, as the account onebox-ci (created while this is not empty): each key
+# runs only `onebox-release ci-deploy`, whose sudo rule is the account's one, and deploys only a
+# digest of app_image's repository (README: "Deploy from CI"). CI's private key never gets root.
+ci_ssh_keys = []
 # TCP port sshd listens on; must be in firewall_tcp_ports.
 sshd_port = 22
 # Root login over SSH: "prohibit-password" (keys only) or "no" (connect as deploy_user then).

@@ -5,7 +5,8 @@ The controller (deploys/, onebox/rollout.py) imports this package; the server's 
 
 What is here: the paths both sides name, the upstream file's format and the names an operator
 types (layout.py); the spec's version and shape, the apps registry and the hashes that say
-whether a release is what the settings ask for (documents.py). Everything is named from here
+whether a release is what the settings ask for (documents.py); image references and what a CI
+deploy records (images.py). Everything is named from here
 (`contract.X`), so which module holds a fact is this package's business only.
 """
 
@@ -22,6 +23,14 @@ from onebox.contract.documents import (
     deps_hash,
     inputs_hash,
     parse_apps,
+)
+from onebox.contract.images import (
+    CI_DEPLOY_COMMAND,
+    CI_IMAGE_FILE,
+    hub_name,
+    image_repository,
+    is_digest,
+    same_repository,
 )
 from onebox.contract.layout import (
     ALERTMANAGER_URL,
@@ -67,11 +76,13 @@ from onebox.contract.layout import (
 
 __all__ = [
     "ADDED_FIELDS", "ALERTMANAGER_URL", "APPS_FILE", "APP_DIR_FILE", "BACKUP_COMMAND", "BACKUP_CONFIG", "BACKUP_NAME",
-    "BACKUP_STATE_DIR", "EXPORTER_TARGETS_DIR", "FAIL_TIMEOUT_BEFORE", "LIB_DIR", "MAINTENANCE_DIR", "MAINTENANCE_FLAG",
-    "MAINTENANCE_PAGE", "MAINTENANCE_RETRY_AFTER", "MONITORING_FILE", "MONITOR_ROLES_FILE", "NGINX_DIR", "NGINX_STATUS",
-    "POSTGRES_EXPORTER_CONFIG", "POSTGRES_MONITOR_PASSWORD", "PROMETHEUS_URL", "RELEASE_COMMAND", "RELEASE_ID",
-    "SERVER_ZIPAPP", "SHIM", "SPEC_VERSION", "SWARM_NODE_LABEL", "TLS_DIR", "VERSION_FILE", "AppFiles", "ContractError",
-    "Image", "Process", "RegisteredApp", "ReleaseSpec", "Spec", "apps_text", "cert_dir", "check_backup_name",
-    "check_release_id", "deps_hash", "env_file_text", "env_value_problem", "inputs_hash", "node_address", "parse_apps",
-    "recovery_target", "upstream_path", "upstream_port", "upstream_text",
+    "BACKUP_STATE_DIR", "CI_DEPLOY_COMMAND", "CI_IMAGE_FILE", "EXPORTER_TARGETS_DIR", "FAIL_TIMEOUT_BEFORE",
+    "LIB_DIR", "MAINTENANCE_DIR", "MAINTENANCE_FLAG", "MAINTENANCE_PAGE", "MAINTENANCE_RETRY_AFTER",
+    "MONITORING_FILE", "MONITOR_ROLES_FILE", "NGINX_DIR", "NGINX_STATUS", "POSTGRES_EXPORTER_CONFIG",
+    "POSTGRES_MONITOR_PASSWORD", "PROMETHEUS_URL", "RELEASE_COMMAND", "RELEASE_ID", "SERVER_ZIPAPP", "SHIM",
+    "SPEC_VERSION", "SWARM_NODE_LABEL", "TLS_DIR", "VERSION_FILE", "AppFiles", "ContractError", "Image", "Process",
+    "RegisteredApp", "ReleaseSpec", "Spec", "apps_text", "cert_dir", "check_backup_name", "check_release_id",
+    "deps_hash", "env_file_text", "env_value_problem", "hub_name", "image_repository", "inputs_hash", "is_digest",
+    "node_address", "parse_apps", "recovery_target", "same_repository", "upstream_path", "upstream_port",
+    "upstream_text",
 ]

@@ -15,13 +15,13 @@ from io import StringIO
 from pathlib import Path
 from typing import Any
 
-from pyinfra import host
+from pyinfra import host, logger
 from pyinfra.api import deploy
 from pyinfra.facts.files import FileContents
 from pyinfra.operations import files, server
 from pyinfra.operations.util import any_changed
 
-from onebox import contract, pitr
+from onebox import ci, contract, pitr
 from onebox.cluster import api_nodes, manager
 from onebox.deploys.backup import server_name
 from onebox.deploys.swarm import cluster_nodes
@@ -135,12 +135,28 @@ def load_tarball_image(s: Settings, tag: str) -> None:
                            local_ids={tag: local_image_id(tag)})
 
 
+def registry_image(s: Settings, ci_ref: str | None) -> tuple[dict[str, Any], str]:
+    """app_image_source = "registry": the spec's image entry and source label, CI's last digest kept
+    while app_image is a tag of its repository (onebox/ci.py). The label is the reference itself, as
+    a CI deploy writes it (server/ci_deploy.py): the converge after one then writes the same spec."""
+    ref = ci.image_to_run(s.app_image, ci_ref)
+    return {"source": "registry", "ref": ref, "registry_server": s.registry_server,
+            "registry_username": s.registry_username}, ref
+
+
 def prepare_image(s: Settings) -> tuple[dict[str, Any], str, Any]:
     """(the spec's image entry, a label of where it came from, the source upload operation or None)."""
-    if s.app_image_source == "registry":
-        image: dict[str, Any] = {"source": "registry", "ref": s.app_image, "registry_server": s.registry_server,
-                 "registry_username": s.registry_username}
-        return image, s.app_image, None
+    ci_record = f"{s.app_dir}/{contract.CI_IMAGE_FILE}"
+    ci_ref = ci.recorded_ref(host.get_fact(FileContents, path=ci_record))
+    image, label = registry_image(s, ci_ref) if s.app_image_source == "registry" else ({}, "")
+    kept = ci_ref is not None and image.get("ref") == ci_ref
+    if kept and ci_ref != s.app_image:
+        logger.info(f"    [{host.name}] {s.app_name}: keeping {ci_ref}, which CI deployed ({contract.CI_IMAGE_FILE}); "
+                    f"app_image {s.app_image} is a tag of its repository")
+    if not kept:  # the admin's image wins (a digest, another repository or source): a later tag must not bring CI's back
+        files.file(name=f"No record of a CI deploy of {s.app_name} (app_image decides).", path=ci_record, present=False)
+    if image:
+        return image, label, None
     tarball, tag = image_tag(s)
     label = f"{Path(s.app_source_dir).name}@{tag.rsplit(':', 1)[1]}"
     if s.app_image_source == "tarball":

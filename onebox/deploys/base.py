@@ -1,5 +1,5 @@
-"""Harden and prepare the host: packages, deploy user, sshd, fail2ban, firewall, upgrades, time,
-kernel parameters and modules, login defaults."""
+"""Harden and prepare the host: packages, deploy user, CI's account, sshd, fail2ban, firewall,
+upgrades, time, kernel parameters and modules, login defaults."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from pyinfra.facts.files import Directory
 from pyinfra.facts.systemd import SystemdEnabled
 from pyinfra.operations import apt, files, server, systemd
 
+from onebox import ci, contract
 from onebox.deploys.swarm import swarm_firewall
 from onebox.facts import InContainer
 from onebox.operations import aide_baseline, checked_file, install_packages, security_updates
@@ -65,6 +66,29 @@ def create_deploy_user(s: Settings) -> None:
                     user="root", group="root", mode="750")
     files.directory(name=f"Keep /home/{s.deploy_user} private to {s.deploy_user}.", path=f"/home/{s.deploy_user}",
                     user=s.deploy_user, group=s.deploy_user, mode="700")
+
+
+@deploy("Let CI deploy without root")
+def configure_ci_user(s: Settings, here: bool = True) -> None:
+    """The account CI logs in as (ci_ssh_keys; onebox/ci.py): its keys run onebox-release ci-deploy
+    and nothing else, its sudo allows exactly that. Removed, keys and sudo rule first, when
+    ci_ssh_keys is empty or `here` is False (a swarm worker, which has no onebox-release)."""
+    if not (s.ci_ssh_keys and here):
+        files.file(name=f"No sudo rule for {ci.CI_USER} (no ci_ssh_keys here).", path=ci.CI_SUDOERS, present=False)
+        files.directory(name=f"No SSH keys for {ci.CI_USER}.", path=ci.CI_HOME, present=False)
+        server.user(name=f"No {ci.CI_USER} account.", user=ci.CI_USER, present=False)
+        return
+    # No password (sshd takes the keys only); a home it cannot write to, so it cannot add a key of its own.
+    server.user(name=f"Create {ci.CI_USER}, the account CI deploys as.", user=ci.CI_USER, home=ci.CI_HOME,
+                shell="/bin/sh", system=True, ensure_home=False)
+    for path in (ci.CI_HOME, f"{ci.CI_HOME}/.ssh"):
+        files.directory(name=f"Create {path} (root's, so {ci.CI_USER} cannot change its keys).", path=path,
+                        user="root", group="root", mode="755")
+    checked_file(name=f"Let CI's keys run onebox-release {contract.CI_DEPLOY_COMMAND} only (forced command, restrict).",
+                 dest=ci.CI_AUTHORIZED_KEYS, content=ci.authorized_keys(s.ci_ssh_keys), mode="644")
+    checked_file(name=f"Let {ci.CI_USER} run onebox-release {contract.CI_DEPLOY_COMMAND} as root, nothing else "
+                      "(checked by visudo).",
+                 dest=ci.CI_SUDOERS, content=ci.sudoers_rule(), check="visudo -c", mode="440")
 
 
 @deploy("Harden sshd")

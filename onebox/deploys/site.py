@@ -13,6 +13,7 @@ from onebox.deploys.app import deploy_app, load_worker_images
 from onebox.deploys.apps import check_server_apps, register_apps
 from onebox.deploys.backup import configure_backups
 from onebox.deploys.base import (
+    configure_ci_user,
     configure_firewall,
     create_deploy_user,
     harden_sshd,
@@ -40,6 +41,7 @@ use_private_upload_dir(host, settings)
 remove_start_policy(name="Remove the policy-rc.d an interrupted package install left, if any.")
 prepare_host(settings)
 create_deploy_user(settings)
+configure_ci_user(settings, here=not worker)  # CI deploys where onebox-release runs: the manager
 harden_sshd(settings)
 configure_firewall(settings)  # a swarm node's ports open to the other nodes only
 install_docker(settings)

@@ -4,10 +4,11 @@ Releases live in APP_DIR/releases/<id>/ (compose file, environment, secrets, rec
 app runs in one of two compose projects, <app>-blue or <app>-green, on two host ports;
 nginx's upstream names the live one (onebox/server/engine.py has the phases).
 
-`apply`, `rollback` and `locked` (a restore, a backup now) run detached from the SSH session
-(their own session, output to a log that is relayed): a Ctrl-C or a lost connection never
-stops a switch or a restore halfway. They hold the deploy lock; a second run waits
-(deploy_lock_timeout) and names the holder.
+`apply`, `rollback`, `ci-deploy` and `locked` (a restore, a backup now) run detached from the
+SSH session (their own session, output to a log that is relayed): a Ctrl-C or a lost connection
+never stops a switch or a restore halfway. They hold the deploy lock; a second run waits
+(deploy_lock_timeout) and names the holder. `ci-deploy` is CI's `apply` of one digest, the app
+and the image read from stdin (ci_deploy.py): the one command onebox-ci's sudo rule allows.
 
 Exit codes: 0 done, 1 failed (the reason is on stderr), 2 usage or refused,
 3 status found something that needs attention, 130 interrupted.
@@ -28,6 +29,7 @@ from onebox import contract
 from onebox.server import (
     basics,
     boot,
+    ci_deploy,
     engine,
     events,
     exporters,
@@ -64,12 +66,16 @@ def parser() -> argparse.ArgumentParser:
     commands.add_parser("apply", help="converge: dependencies, image, release step, health-gated switch")
     rollback = commands.add_parser("rollback", help="switch back to the previous (or a named) release; no build")
     rollback.add_argument("id", nargs="?", type=release_id, help="a release id from `releases`")
-    for hidden in ("_apply", "_rollback", "_locked"):  # the detached halves of apply, rollback and locked
+    commands.add_parser(contract.CI_DEPLOY_COMMAND,
+                        help="CI's deploy of one digest: 'APP_NAME REPOSITORY@sha256:...' on stdin (onebox-ci's sudo rule)")
+    for hidden in ("_apply", "_rollback", "_locked", "_ci_deploy"):  # the detached halves of the commands above
         child = commands.add_parser(hidden)
         if hidden == "_rollback":
             child.add_argument("id", nargs="?", type=release_id)
         elif hidden == "_locked":
             child.add_argument("argv", nargs=argparse.REMAINDER)
+        elif hidden == "_ci_deploy":
+            child.add_argument("ref")
     commands.add_parser("releases", help="the releases kept here, the live one marked; the changes the graphs mark")
     commands.add_parser("status", help="live release, services, certificate, backups, disk, updates (exit 3: attention)")
     logs = commands.add_parser("logs", help="the live release's logs, JSON lines made readable")
@@ -184,6 +190,8 @@ def dispatch(args: argparse.Namespace, app_dir: Path) -> int:
         return deploy_command(app, "apply", lambda: engine.apply(app))
     if args.command == "_rollback":
         return deploy_command(app, "rollback", lambda: engine.rollback(app, args.id))
+    if args.command == "_ci_deploy":
+        return deploy_command(app, contract.CI_DEPLOY_COMMAND, lambda: ci_deploy.deploy(app, args.ref, engine.apply))
     if args.command == "releases":
         reports.releases(app)
     elif args.command == "status":
@@ -263,6 +271,9 @@ def main(argv: list[str]) -> int:
         if args.command == "unmonitor":
             exporters.drop_roles(metrics.live_apps())
             return basics.EXIT_OK
+        if args.command == contract.CI_DEPLOY_COMMAND:  # sudo allows no argument: the app and image come on stdin
+            app_dir, ref = ci_deploy.request(sys.stdin.buffer, explicit_app=bool(args.app or args.app_dir))
+            return relay_detached(app_dir, ["_ci_deploy", ref])
         app_dirs = app_dirs_from_server(args.app_dir, args.app, every=args.command in ("status", "boot"))
         if args.command == "boot":
             return boot.heal_every_app(app_dirs, deploy_lock)

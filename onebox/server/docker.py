@@ -124,10 +124,3 @@ def image_config(ref: str, field: str = "Config"):  # noqa: ANN201 - JSON of the
 def image_id(ref: str) -> str | None:
     found = basics.run(image_inspect(ref, "{{.Id}}"), check=False)
     return found.stdout.strip() if found.ok else None
-
-
-def repository(ref: str) -> str:
-    """The repository of an image reference: without its digest or tag (a registry port stays)."""
-    name = ref.split("@", 1)[0]
-    last = name.rsplit("/", 1)[-1]
-    return name.rsplit(":", 1)[0] if ":" in last else name

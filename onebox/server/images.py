@@ -51,18 +51,11 @@ def pinned(ref: str) -> str:
     """repository@sha256:... of a pulled image (a ref that is a digest already stays as it is)."""
     if "@sha256:" in ref:
         return ref
-    repository = docker.repository(ref)
+    repository = contract.image_repository(ref)
     for digest in docker.image_config(ref, "RepoDigests") or []:
-        if hub_name(digest.split("@", 1)[0]) == hub_name(repository):
+        if contract.same_repository(digest, repository):
             return digest
     raise OneboxError(f"{ref} was pulled but Docker knows no digest for it from {repository}")
-
-
-def hub_name(repository: str) -> str:
-    """Docker Hub's names as Docker shortens them: docker.io/library/redis -> redis."""
-    for prefix in ("docker.io/", "index.docker.io/", "registry-1.docker.io/"):
-        repository = repository.removeprefix(prefix)
-    return repository.removeprefix("library/")
 
 
 def release_override(app: App, image: str) -> dict | None:

@@ -93,6 +93,7 @@ class App:
                  maintenance_dir: str = contract.MAINTENANCE_DIR) -> None:
         self.dir = directory
         self.nginx_dir = nginx_dir
+        self._maintenance_root = maintenance_dir
         try:
             text = (directory / "spec.json").read_text()
         except OSError:
@@ -106,6 +107,10 @@ class App:
         self.maintenance_dir = Path(self.files.maintenance_dir(maintenance_dir))
         self.secrets_dir = directory / "secrets"
         self.releases_dir = directory / "releases"
+
+    def reloaded(self) -> App:
+        """The app as its spec.json now reads (after a CI deploy rewrote it), with the same roots."""
+        return App(self.dir, nginx_dir=self.nginx_dir, maintenance_dir=self._maintenance_root)
 
     # --- names ---
     def project(self, slot: str) -> str:

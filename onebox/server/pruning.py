@@ -53,11 +53,11 @@ def prune(app: App) -> None:
     # to run stays. Listed first, resolved after: an image another app builds meanwhile is
     # either not listed or resolved as kept.
     image = app.spec.release.image
-    listed = sorted(set(basics.run(docker.images(docker.repository(image.ref)), check=False).stdout.split()))
+    listed = sorted(set(basics.run(docker.images(contract.image_repository(image.ref)), check=False).stdout.split()))
     try:
         others = other_apps_images(app)
     except OneboxError as error:  # the apps registry unreadable: what the others keep is unknown
-        log(f"kept every image of {docker.repository(image.ref)} ({error})")
+        log(f"kept every image of {contract.image_repository(image.ref)} ({error})")
         listed, others = [], set()
     kept_image_ids = {docker.image_id(ref) for ref in kept_images | {image.ref} | others} - {None}
     for ref in listed:

@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
+from onebox.ci import CI_USER
 from onebox.settings.types import SSH_KEY_RE, HostName, PackageName, Port, PositiveInt
 
 # Ports the proxy serves (HTTP, HTTPS); ACME's HTTP-01 challenge needs 80 too.
@@ -18,6 +19,7 @@ class HostSettings(BaseModel):
     timezone: str
     deploy_user: Annotated[str, Field(pattern=r"^[a-z_][a-z0-9_-]{0,31}$")]
     deploy_ssh_keys: Annotated[list[str], Field(min_length=1)]
+    ci_ssh_keys: list[str]
     sshd_port: Port
     sshd_permit_root_login: Literal["prohibit-password", "no"]
     firewall_tcp_ports: Annotated[list[Port], Field(min_length=1)]
@@ -39,9 +41,13 @@ class HostSettings(BaseModel):
     def _not_root(cls, value: str) -> str:
         if value == "root":
             raise ValueError("must be an unprivileged account (it gets sudo); root's own keys stay as they are")
+        # The deploy user's sudo rule is /etc/sudoers.d/onebox-<deploy_user>: "ci" would be CI's own file.
+        if value in (CI_USER, CI_USER.removeprefix("onebox-")):
+            raise ValueError(f"{value!r} is taken by CI's account {CI_USER} (its sudo rule /etc/sudoers.d/{CI_USER}); "
+                             "pick another name")
         return value
 
-    @field_validator("deploy_ssh_keys")
+    @field_validator("deploy_ssh_keys", "ci_ssh_keys")
     @classmethod
     def _public_keys(cls, keys: list[str]) -> list[str]:
         for key in keys:

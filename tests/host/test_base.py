@@ -7,6 +7,7 @@ import re
 import shutil
 import subprocess
 
+from onebox import ci
 from onebox.facts import POLICY_MARK, POLICY_RC_D
 
 
@@ -19,6 +20,18 @@ def test_deploy_user_has_the_configured_keys_and_sudo(host, settings) -> None:
     assert keys.mode & 0o077 == 0
     assert sorted(line for line in keys.content_string.splitlines() if line) == sorted(settings.deploy_ssh_keys)
     assert host.run(f"sudo -n -u {settings.deploy_user} sudo -n true").rc == 0
+
+
+def test_the_ci_account_exists_only_with_ci_keys_and_may_run_one_command(host, settings) -> None:
+    user = host.user(ci.CI_USER)
+    if not settings.ci_ssh_keys:
+        assert not user.exists and not host.file(ci.CI_SUDOERS).exists and not host.file(ci.CI_HOME).exists
+        return
+    assert user.exists and user.home == ci.CI_HOME and user.shell == "/bin/sh"
+    keys = host.file(ci.CI_AUTHORIZED_KEYS)
+    assert (keys.user, keys.mode) == ("root", 0o644) and keys.content_string == ci.authorized_keys(settings.ci_ssh_keys)
+    assert host.file(ci.CI_HOME).user == "root" and host.file(f"{ci.CI_HOME}/.ssh").user == "root"
+    assert host.file(ci.CI_SUDOERS).content_string == ci.sudoers_rule()
 
 
 def test_sshd_effective_settings_are_hardened(host, settings) -> None:

@@ -395,13 +395,13 @@ def fake_services(compose, project: str) -> dict:  # noqa: ANN001
 
 
 def test_image_names_as_docker_reports_them(fake, monkeypatch) -> None:
-    from onebox.server import basics, deps, docker, images
+    from onebox.server import basics, deps
 
     monkeypatch.setattr(basics, "run", fake)  # no image is on this fake server: the tag decides
 
-    assert docker.repository("registry:5000/team/api:main") == "registry:5000/team/api"
-    assert docker.repository("registry:5000/team/api@sha256:abc") == "registry:5000/team/api"
-    assert images.hub_name("docker.io/library/redis") == images.hub_name("redis") == "redis"
+    assert contract.image_repository("registry:5000/team/api:main") == "registry:5000/team/api"
+    assert contract.image_repository("registry:5000/team/api@sha256:abc") == "registry:5000/team/api"
+    assert contract.hub_name("docker.io/library/redis") == contract.hub_name("redis") == "redis"
     assert deps.postgres_major_of_image("postgres:17@sha256:9abc") == "17"
     assert deps.postgres_major_of_image("postgres@sha256:8b3f") is None
     assert deps.postgres_major_of_image("registry:5000/pg:16.4") == "16"
