@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from onebox.render import render
+from onebox.render import render, secret_env_lines
 from onebox.settings import Settings
 
 PGBACKREST_DIR = "postgres-pitr"  # in the app's directory: Dockerfile, pgbackrest.conf, s3-ca.pem (/etc/pgbackrest)
@@ -73,12 +73,11 @@ def env(s: Settings) -> str:
     passphrase (the restic password: one secret to keep away from the server, not two)."""
     if offsite_of(s.backup_restic_repository) is None:
         return ""
-    values = {
+    return secret_env_lines({
         "PGBACKREST_REPO2_S3_KEY": s.backup_s3_access_key_id,
         "PGBACKREST_REPO2_S3_KEY_SECRET": s.backup_s3_secret_access_key,
         "PGBACKREST_REPO2_CIPHER_PASS": s.backup_restic_password,
-    }
-    return "".join(f"{name}={value.get_secret_value()}\n" for name, value in values.items() if value is not None)
+    })
 
 
 def fingerprint(s: Settings, server_name: str) -> str:

@@ -36,3 +36,9 @@ _env.filters["yaml"] = yaml_str
 
 def render(template: str, **context: Any) -> str:
     return _env.get_template(template).render(header=HEADER, **context)
+
+
+def secret_env_lines(values: dict[str, Any]) -> str:
+    """NAME=value lines of the secrets supplied (pydantic SecretStr; None left out), for a root-only
+    file a program reads into its environment (restic's backup.env, pgBackRest's)."""
+    return "".join(f"{name}={value.get_secret_value()}\n" for name, value in values.items() if value is not None)

@@ -16,7 +16,7 @@ from pyinfra.operations.util import any_changed
 from onebox import contract, pitr
 from onebox.deploys.apps import remove_unlisted, unlisted
 from onebox.operations import checked_file, install_packages
-from onebox.render import render
+from onebox.render import render, secret_env_lines
 from onebox.settings import Settings
 
 SCRIPT = contract.BACKUP_COMMAND  # installed by deploys/tools.py
@@ -79,12 +79,11 @@ def backup_secrets(s: Settings) -> str:
     restic password and S3 keys of its off-site copies, as restic reads them from its environment."""
     if not (s.backup_enabled and s.backup_restic_repository):
         return ""
-    values = {
+    return secret_env_lines({
         "RESTIC_PASSWORD": s.backup_restic_password,
         "AWS_ACCESS_KEY_ID": s.backup_s3_access_key_id,
         "AWS_SECRET_ACCESS_KEY": s.backup_s3_secret_access_key,
-    }
-    return "".join(f"{name}={value.get_secret_value()}\n" for name, value in values.items() if value is not None)
+    })
 
 
 def secrets_files(s: Settings) -> dict[str, str]:
