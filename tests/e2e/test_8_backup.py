@@ -70,7 +70,8 @@ def offsite(deployed, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict
 # A run of its own: `systemctl start` of a oneshot already running (the timer's, at backup_on_calendar)
 # only waits for that run, whose dump may predate the test's rows. Wait for it to end, then start one.
 BACKUP_RUN = ("while [ \"$(systemctl show -p ActiveState --value onebox-backup.service)\" = activating ]; "
-              "do sleep 1; done; systemctl start onebox-backup.service")
+              "do sleep 1; done; systemctl start onebox-backup.service "
+              "|| { journalctl -u onebox-backup --no-pager -n 40; exit 1; }")  # a failure says why
 
 
 def ssh_ok(deployed, command: str) -> str:
