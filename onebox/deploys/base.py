@@ -9,6 +9,7 @@ from io import StringIO
 from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.facts.files import Directory
+from pyinfra.facts.server import Users
 from pyinfra.facts.systemd import SystemdEnabled
 from pyinfra.operations import apt, files, server, systemd
 
@@ -76,6 +77,12 @@ def configure_ci_user(s: Settings, here: bool = True) -> None:
     if not (s.ci_ssh_keys and here):
         files.file(name=f"No sudo rule for {ci.CI_USER} (no ci_ssh_keys here).", path=ci.CI_SUDOERS, present=False)
         files.directory(name=f"No SSH keys for {ci.CI_USER}.", path=ci.CI_HOME, present=False)
+        if ci.CI_USER in (host.get_fact(Users) or {}):
+            # userdel refuses while the account has a process: the user manager systemd starts at a
+            # login lingers for seconds after CI's last deploy.
+            server.shell(name=f"End {ci.CI_USER}'s sessions and processes.",
+                         commands=[raw_shell(f"loginctl terminate-user {ci.CI_USER} 2>/dev/null; "
+                                             f"pkill -KILL -u {ci.CI_USER}; sleep 1; true")])
         server.user(name=f"No {ci.CI_USER} account.", user=ci.CI_USER, present=False)
         return
     # No password (sshd takes the keys only); a home it cannot write to, so it cannot add a key of its own.
