@@ -169,3 +169,28 @@ def test_a_time_outside_the_window_is_refused_with_the_window_named(monkeypatch:
 def test_the_off_site_history_of_another_database_is_never_upgraded_over(
         running: int, local: int | None, offsite: int | None, configured: bool, expected: bool) -> None:
     assert server_pitr.may_upgrade(running, local, offsite, configured) is expected
+
+
+class SetupConfig(FakeConfig):
+    pitr_fingerprint, state_path = "abc", Path("/nonexistent")
+
+
+def test_a_stanza_of_another_database_is_upgraded_by_the_exit_code_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    """pgBackRest says a mismatch by its exit code (28): its message may not reach our output."""
+    from onebox.server.basics import Result
+    ran: list[str] = []
+    monkeypatch.setattr(server_pitr, "require_container", lambda config, service: "pg")
+    monkeypatch.setattr(server_pitr, "Restic", lambda config: type("R", (), {"ensure_repository": lambda self: None})())
+    monkeypatch.setattr(server_pitr, "run_exec", lambda argv, what: ran.append(argv[-1]) or Result(argv, 28, "", ""))
+    monkeypatch.setattr(server_pitr, "checked", lambda config, pg, *args: ran.append(args[-1]) or "")
+    monkeypatch.setattr(server_pitr, "running_system_id", lambda config, pg: 2)
+    stanzas = {1: {"db": [{"id": 1, "system-id": 1}], "backup": [backup(1000)]},
+               2: {"db": [{"id": 1, "system-id": 1}], "backup": [backup(1000)]}}
+    monkeypatch.setattr(server_pitr, "info", lambda config, pg, repo: stanzas[repo])
+    monkeypatch.setattr(server_pitr, "write_atomic", lambda path, text, mode: ran.append(f"ready {text.strip()}"))
+    server_pitr.setup(SetupConfig(), first_backup=False)  # type: ignore[arg-type]
+    assert ran == ["stanza-create", "stanza-upgrade", "ready abc"]
+    ran.clear()
+    stanzas[1] = {"db": [{"id": 1, "system-id": 2}], "backup": []}  # a fresh server: the off-site history is not ours
+    server_pitr.setup(SetupConfig(), first_backup=False)  # type: ignore[arg-type]
+    assert ran == ["stanza-create"]

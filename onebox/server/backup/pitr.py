@@ -21,7 +21,9 @@ from onebox.server.backup.docker import exec_argv, require_container, run_exec
 from onebox.server.backup.restic import Restic
 from onebox.server.basics import OneboxError, log, run, write_atomic
 
-MISMATCH = "[028]"  # stanza-create: the repository's history belongs to another database (system-id)
+# stanza-create: the repository's history belongs to another database (system-id). pgBackRest exits
+# with its error's code.
+MISMATCH, MISMATCH_EXIT = "[028]", 28
 TARGET_PAST_ARCHIVE = "recovery ended before configured recovery target was reached"
 
 
@@ -100,7 +102,7 @@ def setup(config: Config, first_backup: bool = True) -> None:
     created = run_exec(pgbackrest(config, pg, "stanza-create"), what="pgbackrest stanza-create")
     if not created.ok:
         output = created.stdout + created.stderr
-        if MISMATCH not in output:
+        if created.returncode != MISMATCH_EXIT and MISMATCH not in output:
             raise BackupError(f"pgbackrest stanza-create failed: {errors_of(output)}")
         offsite = system_id(info(config, pg, 2)) if config.pitr_offsite else None
         if not may_upgrade(running_system_id(config, pg), system_id(info(config, pg, 1)), offsite,
