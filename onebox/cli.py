@@ -117,8 +117,10 @@ def parser() -> argparse.ArgumentParser:
 
     restore = command(commands, "restore", "Replace the app's data (PostgreSQL, Redis) with a backup; a safety "
                       "dump of the current data is taken first.")
-    restore.add_argument("--from", dest="source", required=True, choices=RESTORE_SOURCES,
-                         help="local: the server's backup_dir; offsite: the restic repository (e.g. on a fresh server)")
+    restore.add_argument("--from", dest="source", choices=RESTORE_SOURCES,
+                         help="local: the server's backup_dir (and pgBackRest's repository there); offsite: the restic "
+                         "repository (and the WAL archive in its bucket), e.g. on a fresh server. Required, but with "
+                         "--to (default local)")
     restore.add_argument("--name", help="a backup's name from `onebox backup list` (default: the latest, never a "
                          "safety dump)")
     restore.add_argument("--to", metavar="TIME", help="point-in-time recovery (backup_pitr_enabled): PostgreSQL back to "

@@ -96,14 +96,17 @@ def rollback_argv(inventory: str, release_id: str | None = None, app: str | None
             *(data_flag(ROLLBACK_TO, release_id) if release_id else []), *app_flags(app)]
 
 
-def restore_argv(inventory: str, source: str, name: str | None = None, yes: bool = False,
+def restore_argv(inventory: str, source: str | None, name: str | None = None, yes: bool = False,
                  app: str | None = None, to: str | None = None) -> list[str]:
     if not yes:
         raise Refused("onebox: a restore REPLACES the server's PostgreSQL database and Redis data with a backup "
                       "(a safety dump of the current data is taken first). Nothing was run. To go ahead, add --yes: "
                       "onebox restore INVENTORY --from local|offsite [--name NAME] --yes")
+    if source is None and to:
+        source = "local"  # a point in time: this server's repository unless --from offsite says otherwise
     if source not in RESTORE_SOURCES:
-        raise Refused(f"onebox: --from must be 'local' or 'offsite' (got {source!r}); nothing was run")
+        raise Refused(f"onebox: --from must be 'local' or 'offsite' (got {source!r}; only --to defaults to "
+                      "local); nothing was run")
     name = checked_backup_name(name or "")
     problem = recovery_target_problem(name or "", to or "")
     if problem:

@@ -194,3 +194,10 @@ def test_a_stanza_of_another_database_is_upgraded_by_the_exit_code_alone(monkeyp
     stanzas[1] = {"db": [{"id": 1, "system-id": 2}], "backup": []}  # a fresh server: the off-site history is not ours
     server_pitr.setup(SetupConfig(), first_backup=False)  # type: ignore[arg-type]
     assert ran == ["stanza-create"]
+
+
+def test_a_point_in_time_restore_is_from_this_server_unless_told_otherwise() -> None:
+    argv = restore_argv("inventories/prod.py", None, None, True, None, "2026-12-06T13:30:00Z")
+    assert "onebox_restore_from=local" in argv and "onebox_restore_to=2026-12-06T13:30:00Z" in argv
+    with pytest.raises(Exception, match="--from must be 'local' or 'offsite'"):
+        restore_argv("inventories/prod.py", None, None, True)  # a dump: say which copy
