@@ -181,7 +181,7 @@ def test_a_stanza_of_another_database_is_upgraded_by_the_exit_code_alone(monkeyp
     ran: list[str] = []
     monkeypatch.setattr(server_pitr, "require_container", lambda config, service: "pg")
     monkeypatch.setattr(server_pitr, "Restic", lambda config: type("R", (), {"ensure_repository": lambda self: None})())
-    monkeypatch.setattr(server_pitr, "run_exec", lambda argv, what: ran.append(argv[-1]) or Result(argv, 28, "", ""))
+    monkeypatch.setattr(server_pitr, "run", lambda argv, check: ran.append(argv[-1]) or Result(argv, 28, "", ""))
     monkeypatch.setattr(server_pitr, "checked", lambda config, pg, *args: ran.append(args[-1]) or "")
     monkeypatch.setattr(server_pitr, "running_system_id", lambda config, pg: 2)
     stanzas = {1: {"db": [{"id": 1, "system-id": 1}], "backup": [backup(1000)]},
