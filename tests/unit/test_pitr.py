@@ -201,3 +201,14 @@ def test_a_point_in_time_restore_is_from_this_server_unless_told_otherwise() -> 
     assert "onebox_restore_from=local" in argv and "onebox_restore_to=2026-12-06T13:30:00Z" in argv
     with pytest.raises(Exception, match="--from must be 'local' or 'offsite'"):
         restore_argv("inventories/prod.py", None, None, True)  # a dump: say which copy
+
+
+def test_a_restored_cluster_takes_this_servers_passwords_never_in_clear() -> None:
+    """A physical restore brings the old server's roles and passwords: the new server's are set again,
+    as SCRAM verifiers, for the app's role and the monitoring role."""
+    config = type("C", (), {"postgres_user": "app"})()
+    sql = server_pitr.roles_sql(config, "app-secret-0123", "monitor-secret-0123")  # type: ignore[arg-type]
+    assert "ALTER ROLE \"app\" PASSWORD 'SCRAM-SHA-256$" in sql
+    assert "ALTER ROLE onebox_monitor WITH LOGIN" in sql and "GRANT pg_monitor TO onebox_monitor" in sql
+    assert "app-secret-0123" not in sql and "monitor-secret-0123" not in sql
+    assert "ALTER ROLE" not in server_pitr.roles_sql(config, None, None)  # type: ignore[arg-type]

@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import secrets
 import time
 from pathlib import Path
 from typing import Any
 
 from onebox.server import docker as compose
+from onebox.server import exporters
 from onebox.server.backup.config import PITR_READY, BackupError, Config
 from onebox.server.backup.docker import exec_argv, require_container, run_exec
+from onebox.server.backup.postgres import quote_ident
 from onebox.server.backup.restic import Restic
 from onebox.server.basics import OneboxError, log, run, write_atomic
 
@@ -222,8 +225,33 @@ def recover(config: Config, pg: str, repo: int, target: dt.datetime | None) -> N
         promoted = run(exec_argv(pg, "psql", "-X", "-At", "-U", config.postgres_user, "-d", "postgres", "-c",
                                  "SELECT pg_is_in_recovery()", user="postgres"), check=False)
         if promoted.ok and promoted.stdout.strip() == "f":
+            adopt_roles(config, pg)
             return
     raise BackupError(f"PostgreSQL did not finish its recovery in {config.start_timeout} s; see `docker logs {pg[:12]}`")
+
+
+def roles_sql(config: Config, app_password: str | None, monitor_password: str | None) -> str:
+    """This server's passwords for the app's role and the monitoring role, as SCRAM verifiers (never the
+    password itself in SQL, a log or a statistics view)."""
+    sql = "SET lock_timeout = '5s';\n"
+    if app_password is not None:
+        verifier = exporters.scram_verifier(app_password, secrets.token_bytes(16))
+        sql += f"ALTER ROLE {quote_ident(config.postgres_user)} PASSWORD '{verifier}';\n"
+    if monitor_password is not None:
+        sql += exporters.role_sql(exporters.scram_verifier(monitor_password, secrets.token_bytes(16)))
+    return sql
+
+
+def adopt_roles(config: Config, pg: str) -> None:
+    """A physical restore brings the roles of the server the backup was taken on, their passwords
+    included: on a new server (its own postgres_password, its own monitoring password) the app and
+    the exporter could not log in. This server's passwords are set again."""
+    app_file = Path(config.project_dir) / "secrets" / "postgres" / "postgres_password"
+    app_password = app_file.read_text() if app_file.is_file() else None
+    monitor = exporters.PASSWORD_FILE.read_text().strip() if exporters.PASSWORD_FILE.is_file() else None
+    result = exporters.psql(pg, roles_sql(config, app_password, monitor))
+    if not result.ok:
+        raise BackupError(f"setting this server's passwords on the restored roles failed: {result.stderr.strip()[-300:]}")
 
 
 def restore_to(config: Config, source: str, target: dt.datetime | None) -> None:
