@@ -52,10 +52,8 @@ def errors_of(output: str) -> str:
 
 
 def checked(config: Config, pg: str, *args: str) -> str:
-    result = run_exec(pgbackrest(config, pg, *args), what=f"pgbackrest {args[-1]}")
-    if not result.ok:
-        raise BackupError(f"pgbackrest {' '.join(args)} failed: {errors_of(result.stdout + result.stderr)}")
-    return result.stdout
+    """A pgBackRest command's output; its failure raises with pgBackRest's error (run_exec)."""
+    return run_exec(pgbackrest(config, pg, *args), what=f"pgbackrest {' '.join(args)}").stdout
 
 
 def info(config: Config, pg: str, repo: int) -> dict[str, Any]:
