@@ -122,6 +122,9 @@ def steady_load(seconds: int, rate: float, s3) -> None:
 
 def restore_time(repo: str) -> float:
     sh("docker", "stop", NAME)
+    # An empty data directory, as on a new server: a --delta restore over the same files copies nothing.
+    sh("docker", "run", "--rm", "--volumes-from", NAME, "--entrypoint", "sh", TAG, "-c",
+       "rm -rf /var/lib/postgresql/data/*")
     started = time.monotonic()
     keys = [arg for key, value in KEYS.items() for arg in ("-e", f"{key}={value}")]
     sh("docker", "run", "--rm", "--volumes-from", NAME, "-u", "postgres", *keys,
@@ -140,7 +143,9 @@ def psql_ok(sql: str) -> str:
 
 def big_database(gigabytes: float) -> None:
     rows = int(gigabytes * 1e9 / 1100)
-    psql(f"CREATE TABLE big AS SELECT g AS id, repeat(md5(g::text), 32) AS body FROM generate_series(1, {rows}) g")
+    # 32 different hashes a row: text that compresses about as much as real data, not 32 copies of one.
+    psql(f"CREATE TABLE big AS SELECT g AS id, (SELECT string_agg(md5(g::text || i::text), '') "
+         f"FROM generate_series(1, 32) i) AS body FROM generate_series(1, {rows}) g")
     size = psql("SELECT pg_database_size('app')")
     print(f"database: {int(size) / 1e9:.2f} GB")
     for repo in ("1", "2"):
