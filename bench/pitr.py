@@ -34,7 +34,7 @@ from stack import moto_https  # noqa: E402
 
 from onebox.pitr import Offsite  # noqa: E402
 from onebox.render import render  # noqa: E402
-from onebox.server.backup.pitr import archived_end  # noqa: E402
+from onebox.server.backup.pitr import archive_lag, archiver  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 IMAGE, TAG, NAME, BUCKET = "onebox-test/postgres:17", "onebox-bench/postgres-pitr", "obbench-pitr", "obbench"
@@ -85,12 +85,8 @@ def start_postgres(directory: Path, settings: SimpleNamespace, gateway: str, por
 
 
 def lag_now() -> float:
-    row = psql("SELECT coalesce(extract(epoch FROM last_archived_time), 0), coalesce(last_archived_wal, ''), "
-               "(pg_current_wal_insert_lsn() - '0/0'::pg_lsn)::bigint, "
-               "(SELECT setting::bigint FROM pg_settings WHERE name = 'wal_segment_size') FROM pg_stat_archiver")
-    last, wal, insert, segment = row.split("|")
-    pending = int(insert) - archived_end(wal, int(segment)) > 8192
-    return max(0.0, time.time() - float(last)) if pending and float(last) else 0.0
+    """The archive lag as onebox's metric reads it (onebox.server.backup.pitr)."""
+    return archive_lag(archiver(SimpleNamespace(postgres_user="app"), NAME), time.time())  # type: ignore[arg-type]
 
 
 def bucket_bytes(s3) -> int:

@@ -126,7 +126,7 @@ def pitr_samples(app: App) -> list[tuple[str, str]]:
     last, out = state["last_archived"], []
     if last:
         out.append(sample("onebox_pitr_last_archived_timestamp_seconds", last, app=app.name))
-    lag = max(0, int(time.time()) - last) if state["pending"] and last else 0
+    lag = int(pitr.archive_lag(state, time.time()))
     return out + [sample("onebox_pitr_archive_lag_seconds", lag, app=app.name),
                   sample("onebox_pitr_archive_failing", 1 if state["last_failed"] > last else 0, app=app.name)]
 

@@ -62,19 +62,23 @@ def info(config: Config, pg: str, repo: int) -> dict[str, Any]:
     return stanzas[0] if stanzas else {}
 
 
-def backups(stanza: dict[str, Any], current_only: bool = True) -> list[dict[str, Any]]:
-    """The stanza's backups (of the database it archives now, unless `current_only` is False: a
-    stanza-upgrade keeps the earlier database's backups, restorable but outside the window)."""
+def current_db(stanza: dict[str, Any]) -> dict[str, Any] | None:
+    """The database a repository archives now (the newest of its history), None: no stanza there."""
+    return max(stanza["db"], key=lambda db: db["id"]) if stanza.get("db") else None
+
+
+def backups(stanza: dict[str, Any]) -> list[dict[str, Any]]:
+    """The stanza's backups of the database it archives now (a stanza-upgrade keeps the earlier
+    database's backups, restorable but outside the window)."""
+    current = current_db(stanza)
     found = [b for b in stanza.get("backup") or [] if not b.get("error")]
-    if not current_only or not stanza.get("db"):
-        return found
-    current = max(db["id"] for db in stanza["db"])
-    return [b for b in found if b["database"]["id"] == current]
+    return [b for b in found if b["database"]["id"] == current["id"]] if current else found
 
 
 def system_id(stanza: dict[str, Any]) -> int | None:
     """The system identifier of the database a repository archives now (None: no stanza there)."""
-    return max(stanza["db"], key=lambda db: db["id"])["system-id"] if stanza.get("db") else None
+    current = current_db(stanza)
+    return current["system-id"] if current else None
 
 
 def running_system_id(config: Config, pg: str) -> int:
@@ -157,6 +161,13 @@ def archiver(config: Config, pg: str) -> dict[str, Any]:
     archived, wal, failed, insert, segment = int(out[0]), out[1], int(out[2]), int(out[3]), int(out[4])
     # Writes past the last archived segment (more than a page: not just its header) wait for archiving.
     return {"last_archived": archived, "last_failed": failed, "pending": insert - archived_end(wal, segment) > 8192}
+
+
+def archive_lag(state: dict[str, Any], now: float) -> float:
+    """How long the oldest write not yet archived has waited (archiver()'s state): what losing the
+    server now would lose. 0 when everything written is archived."""
+    last = state["last_archived"]
+    return max(0.0, now - last) if state["pending"] and last else 0.0
 
 
 def archived_end(wal: str, segment_size: int) -> int:
