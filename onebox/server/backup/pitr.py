@@ -81,9 +81,14 @@ def system_id(stanza: dict[str, Any]) -> int | None:
     return current["system-id"] if current else None
 
 
+def query_argv(config: Config, pg: str, sql: str) -> list[str]:
+    """psql in the PostgreSQL container over its local socket: unaligned rows, columns split by |."""
+    return exec_argv(pg, "psql", "-X", "-At", "-F", "|", "-U", config.postgres_user, "-d", "postgres", "-c", sql,
+                     user="postgres")
+
+
 def running_system_id(config: Config, pg: str) -> int:
-    return int(run(exec_argv(pg, "psql", "-X", "-At", "-U", config.postgres_user, "-d", "postgres", "-c",
-                             "SELECT system_identifier FROM pg_control_system()", user="postgres"),
+    return int(run(query_argv(config, pg, "SELECT system_identifier FROM pg_control_system()"),
                    what="reading the database's system identifier").stdout.strip())
 
 
@@ -156,8 +161,7 @@ def archiver(config: Config, pg: str) -> dict[str, Any]:
              "coalesce(extract(epoch FROM last_failed_time)::bigint, 0), "
              "(pg_current_wal_insert_lsn() - '0/0'::pg_lsn)::bigint, "
              "(SELECT setting::bigint FROM pg_settings WHERE name = 'wal_segment_size') FROM pg_stat_archiver")
-    out = run(exec_argv(pg, "psql", "-X", "-At", "-F", "|", "-U", config.postgres_user, "-d", "postgres", "-c",
-                        query, user="postgres"), what="reading pg_stat_archiver").stdout.strip().split("|")
+    out = run(query_argv(config, pg, query), what="reading pg_stat_archiver").stdout.strip().split("|")
     archived, wal, failed, insert, segment = int(out[0]), out[1], int(out[2]), int(out[3]), int(out[4])
     # Writes past the last archived segment (more than a page: not just its header) wait for archiving.
     return {"last_archived": archived, "last_failed": failed, "pending": insert - archived_end(wal, segment) > 8192}
@@ -203,8 +207,7 @@ def check_target(config: Config, pg: str, source: str, target: dt.datetime | Non
 def flush_wal(config: Config, pg: str) -> None:
     """A commit stamped now, then every WAL segment archived (pgbackrest check switches and waits):
     any time up to now is then reachable, and the data as it is can be come back to."""
-    run_exec(exec_argv(pg, "psql", "-X", "-q", "-U", config.postgres_user, "-d", "postgres", "-c",
-                       "SELECT txid_current()", user="postgres"), what="a commit marking the restore")
+    run_exec(query_argv(config, pg, "SELECT txid_current()"), what="a commit marking the restore")
     try:
         checked(config, pg, "check")
     except OneboxError as error:
@@ -231,8 +234,7 @@ def recover(config: Config, pg: str, repo: int, target: dt.datetime | None) -> N
             if TARGET_PAST_ARCHIVE in logs.stdout + logs.stderr:
                 raise TargetPastArchive("the archive ends before the target time")
             raise BackupError(f"PostgreSQL stopped during recovery; see `docker logs {pg[:12]}`")
-        promoted = run(exec_argv(pg, "psql", "-X", "-At", "-U", config.postgres_user, "-d", "postgres", "-c",
-                                 "SELECT pg_is_in_recovery()", user="postgres"), check=False)
+        promoted = run(query_argv(config, pg, "SELECT pg_is_in_recovery()"), check=False)
         if promoted.ok and promoted.stdout.strip() == "f":
             adopt_roles(config, pg)
             return
