@@ -4,7 +4,8 @@ its own Docker engine, built without any registry (facts: shared/TARGET.md).
     python -m testbed.target up|down|status
 
 ONEBOX_TARGET_INDEX picks one of several independent targets (default 0, the demo's);
-the e2e tests use their own, so they never disturb a demo target.
+the e2e tests use their own, so they never disturb a demo target. Every target has the memory
+of the cheapest useful VPS, 1 GB without swap (ONEBOX_TARGET_MEMORY: another limit, or "none").
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import socket
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from onebox.settings.types import LOCAL_TARGET_SUBNET
@@ -41,11 +42,17 @@ RUN_FLAGS = [
 ]
 
 
+def memory_limit() -> str | None:
+    """ONEBOX_TARGET_MEMORY, "1g" unless set; "none" (or empty) gives a target the machine's memory."""
+    limit = os.environ.get("ONEBOX_TARGET_MEMORY", "1g").strip()
+    return None if limit.lower() in ("", "none") else limit
+
+
 @dataclass(frozen=True)
 class Target:
     index: int
     # A memory limit like a small VPS's ("1g": memory and swap together), or None: the machine's.
-    memory: str | None = None
+    memory: str | None = field(default_factory=memory_limit)
 
     @property
     def name(self) -> str:
@@ -82,7 +89,7 @@ class Target:
 
 
 def current() -> Target:
-    return Target(int(os.environ.get("ONEBOX_TARGET_INDEX", "0")), os.environ.get("ONEBOX_TARGET_MEMORY") or None)
+    return Target(int(os.environ.get("ONEBOX_TARGET_INDEX", "0")))
 
 
 def run(*args: str, check: bool = True, **kwargs) -> subprocess.CompletedProcess:

@@ -15,7 +15,7 @@ from test_apps_settings import two_apps
 from test_settings import valid
 
 from onebox import contract
-from onebox.deploys.monitoring import PACKAGES, monitoring_config
+from onebox.deploys.monitoring import PACKAGES, go_runtime, monitoring_config
 from onebox.render import render
 from onebox.settings import Settings, SettingsError, validate_settings
 
@@ -76,13 +76,32 @@ def test_routes_follow_the_settings_and_resolved_messages_are_sent(tmp_path: Pat
     assert bare["receivers"] == [{"name": "onebox"}] and json.loads(monitoring_config(settings()))["routes"] == []
 
 
+def default_file(service: str, s: Settings) -> str:
+    return render(f"default/{service}.j2", s=s, go=go_runtime(s, service), textfile_dir="/t", config="/c",
+                  nginx_status=contract.NGINX_STATUS)
+
+
 def test_everything_listens_on_loopback_only() -> None:
     for service in PACKAGES:
-        args = render(f"default/{service}.j2", s=settings(), textfile_dir="/t", config="/c",
-                      nginx_status=contract.NGINX_STATUS)
-        assert "--web.listen-address=127.0.0.1:" in args, service
+        assert "--web.listen-address=127.0.0.1:" in default_file(service, settings()), service
     assert contract.NGINX_STATUS.startswith("127.0.0.1:")
-    assert "--cluster.listen-address=" in render("default/prometheus-alertmanager.j2", s=settings())
+    assert "--cluster.listen-address=" in default_file("prometheus-alertmanager", settings())
+
+
+def environment(text: str) -> dict[str, str]:
+    """The variables systemd's EnvironmentFile= gives the service (comments and blank lines skipped)."""
+    lines = [line for line in text.splitlines() if line.strip() and not line.startswith("#")]
+    return dict(line.split("=", 1) for line in lines)
+
+
+def test_every_daemon_gets_a_tighter_go_collector_and_prometheus_a_limit_below_its_memory_max() -> None:
+    for service in PACKAGES:
+        env = environment(default_file(service, settings()))
+        assert env["GOGC"] == "50", service
+        assert env["GOMEMLIMIT"].endswith("MiB") and int(env["GOMEMLIMIT"][:-3]) >= 32, service
+    assert environment(default_file("prometheus", settings()))["GOMEMLIMIT"] == "192MiB"  # 3/4 of 256M
+    assert environment(default_file("prometheus", settings(monitoring_memory_max="1G")))["GOMEMLIMIT"] == "768MiB"
+    assert environment(default_file("prometheus", settings(monitoring_memory_max="400000K")))["GOMEMLIMIT"] == "292MiB"
 
 
 def series(name: str, labels: dict[str, str], values: str) -> dict:

@@ -1,0 +1,17 @@
+"""Runs last: the shared target has the memory of a 1 GB VPS without swap (testbed.target), and
+the whole session (the upgrade under load, releases, backups and point-in-time restores, two apps,
+the cluster's manager) ran on it. Nothing of it may have been killed for memory."""
+
+from __future__ import annotations
+
+from testbed.target import oom_kills
+
+
+def test_the_session_ran_on_a_1_gb_target_and_the_oom_killer_killed_nothing(deployed):
+    assert deployed.target.memory == "1g", "the e2e session's target must be limited like a 1 GB VPS"
+    memory = deployed.ssh("awk '/MemTotal/ {print $2}' /proc/meminfo; cat /sys/fs/cgroup/memory.max "
+                          "/sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null").stdout.split()
+    assert str(1024 ** 3) in memory, f"the target does not see a 1 GB limit: {memory}"
+    assert oom_kills(deployed.target) == 0, (
+        "the OOM killer killed processes on the 1 GB target during the session: "
+        + deployed.ssh("journalctl -k --no-pager | grep -i -A2 'out of memory' | tail -20").stdout)
