@@ -13,6 +13,7 @@ from onebox.server.basics import OneboxError
 from onebox.server.model import App
 
 PG_DATA_VOLUME = "postgres-data"  # as templates/app/deps.compose.yaml.j2 names it
+PITR_REPO_VOLUME = "pgbackrest-repo"  # the same: pgBackRest's repository on the server (point-in-time recovery)
 
 
 def compose_argv(app: App, *args: str) -> list[str]:

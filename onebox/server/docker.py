@@ -76,6 +76,10 @@ def overlay_network_create(name: str) -> list[str]:
     return ["docker", "network", "create", "--driver", "overlay", "--attachable", name]
 
 
+def volume_rm(name: str) -> list[str]:
+    return ["docker", "volume", "rm", name]
+
+
 def volume_mountpoint(name: str) -> list[str]:
     return ["docker", "volume", "inspect", "-f", "{{.Mountpoint}}", name]
 

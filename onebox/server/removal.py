@@ -34,6 +34,9 @@ def purge(app: App, registry: str = contract.APPS_FILE) -> None:
         raise OneboxError(f"app {', '.join(inside)} lives inside {app.dir}: move it before purging {app.name}")
     retire(app)
     basics.run(deps.compose_argv(app, "down", "--volumes"), capture=False, check=False, what="removing the volumes")
+    # `down --volumes` removes the volumes the current compose file names: the WAL archive's stays
+    # when point-in-time recovery was turned off before the purge.
+    basics.run(docker.volume_rm(f"{app.name}_{deps.PITR_REPO_VOLUME}"), check=False)
     basics.run(["docker", "network", "rm", f"{app.name}_default"], check=False)
     for image in sorted({record.image for record in app.records()}):
         basics.run(docker.image_rm(image), check=False)

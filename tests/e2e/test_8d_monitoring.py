@@ -20,6 +20,7 @@ import httpx
 import pytest
 from operator_cli import onebox, status_once_alerts_settle
 from receivers import Receivers
+from test_8_backup import BACKUP_RUN as BACKUP_START  # waits for a timer run in progress first
 
 from onebox.verify.api import api_tunnel
 from testbed.deploy import ROOT, changed_operations
@@ -140,12 +141,12 @@ def test_a_burst_of_5xx_and_a_failed_backup_alert_then_resolve(deployed, got) ->
                 statuses.add(httpx.get(f"{api}/ready", timeout=10).status_code)
                 time.sleep(0.4)
         assert statuses == {503}, statuses  # readiness needs the database
-        assert deployed.ssh("systemctl start onebox-backup.service").returncode != 0
+        assert deployed.ssh(BACKUP_START).returncode != 0
         got.wait_webhook("OneboxHttp5xx", "firing", app="onebox")
         got.wait_webhook("OneboxBackupFailed", "firing", app="onebox")
     finally:
         deployed.ssh(f"docker start {postgres}")
-    assert deployed.ssh("sleep 5; systemctl start onebox-backup.service").returncode == 0
+    assert deployed.ssh(f"sleep 5; {BACKUP_START}").returncode == 0
     got.wait_webhook("OneboxBackupFailed", "resolved", app="onebox")
     got.wait_webhook("OneboxHttp5xx", "resolved", app="onebox")
 

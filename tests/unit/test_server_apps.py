@@ -80,6 +80,7 @@ def test_retire_stops_the_app_and_keeps_its_data_purge_deletes_it(tmp_path, fake
                     onebox=contract.RegisteredApp("/opt/onebox", "onebox"))
     removal.purge(app, registry=path)
     assert fake.commands("-p", "jobs", "down", "--volumes")
+    assert ["docker", "volume", "rm", "jobs_pgbackrest-repo"] in fake.calls  # kept by compose with PITR off
     assert not app.dir.exists()
     assert list(json.loads(Path(path).read_text())) == ["onebox"]
 
