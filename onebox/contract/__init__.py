@@ -6,10 +6,17 @@ The controller (deploys/, onebox/rollout.py) imports this package; the server's 
 What is here: the paths both sides name, the upstream file's format and the names an operator
 types (layout.py); the spec's version and shape, the apps registry and the hashes that say
 whether a release is what the settings ask for (documents.py); image references and what a CI
-deploy records (images.py). Everything is named from here
+deploy records (images.py); backup.json (backup_config.py). Everything is named from here
 (`contract.X`), so which module holds a fact is this package's business only.
 """
 
+from onebox.contract.backup_config import (
+    ADDED_BACKUP_FIELDS,
+    BACKUP_CONFIG_VERSION,
+    BackupConfig,
+    backup_config_text,
+    load_backup_config,
+)
 from onebox.contract.documents import (
     ADDED_FIELDS,
     SPEC_VERSION,
@@ -75,6 +82,7 @@ from onebox.contract.layout import (
 )
 
 __all__ = [
+    "ADDED_BACKUP_FIELDS", "BACKUP_CONFIG_VERSION", "BackupConfig", "backup_config_text", "load_backup_config",
     "ADDED_FIELDS", "ALERTMANAGER_URL", "APPS_FILE", "APP_DIR_FILE", "BACKUP_COMMAND", "BACKUP_CONFIG", "BACKUP_NAME",
     "BACKUP_STATE_DIR", "CI_DEPLOY_COMMAND", "CI_IMAGE_FILE", "EXPORTER_TARGETS_DIR", "FAIL_TIMEOUT_BEFORE",
     "LIB_DIR", "MAINTENANCE_DIR", "MAINTENANCE_FLAG", "MAINTENANCE_PAGE", "MAINTENANCE_RETRY_AFTER",

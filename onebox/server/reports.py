@@ -169,7 +169,7 @@ def backup_lines(app: App, attention: list[str]) -> list[str]:
 def point_in_time_lines(app: App, attention: list[str]) -> list[str]:
     """The point-in-time recovery window (this server's repository) and the archive's state."""
     try:
-        config = backup_config.Config(app.files.backup_config)
+        config = backup_config.Config.read(app.files.backup_config)
         pg = backup_docker.container(config, "postgres") if config.pitr_enabled else None
         if pg is None:
             return []
