@@ -21,7 +21,7 @@ SPEC_VERSION = 2
 
 
 class ContractError(ValueError):
-    """A document or message (spec.json, apps.json, backup.json) does not have
+    """A document or message (spec.json, apps.json, backup.json, the state report) does not have
     the shape this version of the contract says."""
 
 

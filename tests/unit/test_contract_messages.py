@@ -1,5 +1,6 @@
-"""backup.json, a message from the controller to the server program: written by one function,
-read by one, every field checked; what onebox 0.3.0 left (contract_shapes.py) still reads."""
+"""The two messages between the controller and the server program besides the spec: backup.json
+(controller -> server) and the state report (server -> controller). Each written by one function,
+read by one, every field checked; what onebox 0.3.0 left or prints (contract_shapes.py) still reads."""
 
 from __future__ import annotations
 
@@ -7,12 +8,19 @@ import dataclasses
 import json
 
 import pytest
-from contract_shapes import ADDED_BY_0_3_0, BACKUP_JSON_0_3_0
+from contract_shapes import (
+    ADDED_BY_0_3_0,
+    BACKUP_JSON_0_3_0,
+    STATE_REPORT_0_3_0,
+    STATE_REPORT_0_3_0_INTERRUPTED,
+    STATE_REPORT_0_3_0_NOT_INSTALLED,
+)
 from test_backup_settings import settings
 
 from onebox import contract
 from onebox.contract import ContractError
 from onebox.deploys.backup import backup_config
+from onebox.facts import ReleaseState
 
 PATH = "/etc/onebox/backup.json"
 
@@ -69,3 +77,60 @@ def test_backup_json_of_another_version_is_refused_saying_to_converge(version: o
         contract.load_backup_config(json.dumps({**json.loads(BACKUP_JSON_0_3_0), "version": version}), PATH)
     assert str(error.value) == (f"{PATH} has version {version!r}, this onebox-backup reads version 1: "
                                 "converge the server with this onebox: pyinfra INVENTORY deploys/site.py")
+
+
+# --- the state report ----------------------------------------------------------------------
+
+REPORT = contract.StateReport(
+    installed=True, live=contract.LiveRelease(id="r1", inputs="abc", created="2026-12-06T06:36:32Z"),
+    transition=contract.ReleaseTransition(release="r2", slot="green", phase="draining", since="2026-12-06T06:40:00Z",
+                                          kind="rollback"),
+    deps_inputs="d", problems=["api is exited"], slot="blue", maintenance=True, secrets_changed=True)
+
+
+@pytest.mark.parametrize("report", [REPORT, contract.NOT_INSTALLED, contract.StateReport(installed=False, why="no spec")])
+def test_the_state_report_written_by_the_server_parses_as_the_same_report(report: contract.StateReport) -> None:
+    text = contract.state_report_text(report)
+    assert "\n" not in text and json.loads(text)["version"] == contract.STATE_REPORT_VERSION
+    assert contract.parse_state_report(text) == report
+    # As the fact reads it: the last JSON line of what the command printed.
+    assert ReleaseState().process(["a warning", text]) == report
+
+
+def test_the_state_report_of_onebox_0_3_0_parses_as_version_1() -> None:
+    """The controller reads it before its converge installs the new server program."""
+    report = contract.parse_state_report(STATE_REPORT_0_3_0)
+    assert report.version == 1 and report.installed and report.slot == "blue" and not report.problems
+    assert report.live == contract.LiveRelease(
+        id="20261206-063632-39504a", inputs="39504ab6d58828ffc6a2c17e34a821512237406e7167146ce590a8cd6426c2c5",
+        created="2026-12-06T06:36:32Z")
+    assert report.deps_inputs == "7a2d06639878c74de18188fd489a15b2747c9cfa96bb070f1feade7dde6dcc77"
+    assert contract.parse_state_report(STATE_REPORT_0_3_0_NOT_INSTALLED) == contract.StateReport(
+        installed=False, why="no spec at /opt/onebox/spec.json")
+    interrupted = contract.parse_state_report(STATE_REPORT_0_3_0_INTERRUPTED)  # no secrets_changed: no live slot
+    assert interrupted.transition == contract.ReleaseTransition(
+        release="r2", slot="green", phase="switching", since="2026-12-06T06:40:00Z")
+    assert interrupted.maintenance and interrupted.problems == ["api is exited"] and not interrupted.secrets_changed
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"installed": "yes"}, "state report.installed: expected bool, got 'yes'"),
+    ({"problems": "api is exited"}, "state report.problems: expected a list"),
+    ({"live": {"id": "r1", "inputs": 5, "created": "x"}}, "state report.live.inputs: expected str, got 5"),
+    ({"transition": {"release": "r2"}}, "state report.transition.slot: missing"),
+    ({"uptime": 5}, "state report: unknown key(s) uptime"),
+])
+def test_a_state_report_with_a_wrong_field_is_refused_naming_it(change: dict, message: str) -> None:
+    with pytest.raises(ContractError) as error:
+        contract.parse_state_report(json.dumps({**json.loads(STATE_REPORT_0_3_0), **change}))
+    assert str(error.value) == message
+
+
+def test_a_state_report_newer_than_this_onebox_is_refused_saying_to_upgrade_the_controller() -> None:
+    newer = json.dumps({**json.loads(STATE_REPORT_0_3_0), "version": contract.STATE_REPORT_VERSION + 1})
+    message = ("the server's onebox-release reports its state in version 2, this onebox reads version 1 at most: "
+               "upgrade onebox on the controller")
+    with pytest.raises(ContractError, match=f"^{message}"):
+        contract.parse_state_report(newer)
+    with pytest.raises(ContractError, match=f"^{message}"):  # not mistaken for "not installed" (a release)
+        ReleaseState().process([newer])
