@@ -51,7 +51,8 @@ class BackupConfig:
     pitr_full_every_days: int = 7  # read only with pitr_enabled, which a file without it never has
     pitr_fingerprint: str | None = None  # written to pitr-ready by a setup that succeeded (the converge compares it)
     project_dir: str | None = None  # the app's directory (its deps.compose.yaml): the restore runs pgBackRest from it
-    # The server's own, never set by the controller: here so that one place names them.
+    # No setting for these: the controller writes the contract's values as they are, and a file of
+    # 0.3.0, which has neither, reads the same.
     restic_cache_dir: str = "/var/cache/onebox-backup"
     lock_timeout: int = 3600
 
