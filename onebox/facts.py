@@ -20,6 +20,7 @@ from onebox.contract import (
     parse_state_report,
 )
 from onebox.shell import raw_shell
+from onebox.versions import older_allowed
 
 
 class InContainer(FactBase):
@@ -104,7 +105,7 @@ class ReleaseState(FactBase):
                 json.loads(line)
             except ValueError:
                 continue
-            return parse_state_report(line)
+            return parse_state_report(line, allow_newer=older_allowed())
         return NOT_INSTALLED
 
 

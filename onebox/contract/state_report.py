@@ -61,8 +61,10 @@ def state_report_text(report: StateReport) -> str:
     return json.dumps(dataclasses.asdict(report))
 
 
-def parse_state_report(text: str) -> StateReport:
-    """The controller's one reader: every field checked."""
+def parse_state_report(text: str, allow_newer: bool = False) -> StateReport:
+    """The controller's one reader: every field checked. `allow_newer` (the operator going back to
+    an older onebox on purpose, ONEBOX_ALLOW_OLDER=1) reads a newer report's fields this version
+    knows and drops the others, rather than stop the way back."""
     try:
         data = json.loads(text)
     except ValueError as error:
@@ -72,6 +74,9 @@ def parse_state_report(text: str) -> StateReport:
     version = data.get("version", 1)  # none: onebox 0.3.0's server program or older, which is version 1
     if not isinstance(version, int) or isinstance(version, bool) or version < 1:
         raise ContractError(f"the state report of onebox-release has version {version!r}, not a version")
+    if version > STATE_REPORT_VERSION and allow_newer:
+        known = {field.name for field in dataclasses.fields(StateReport)}
+        data, version = {key: value for key, value in data.items() if key in known}, STATE_REPORT_VERSION
     if version > STATE_REPORT_VERSION:
         raise ContractError(f"the server's onebox-release reports its state in version {version}, this onebox "
                             f"reads version {STATE_REPORT_VERSION} at most: {UPGRADE_HINT}")

@@ -134,3 +134,13 @@ def test_a_state_report_newer_than_this_onebox_is_refused_saying_to_upgrade_the_
         contract.parse_state_report(newer)
     with pytest.raises(ContractError, match=f"^{message}"):  # not mistaken for "not installed" (a release)
         ReleaseState().process([newer])
+
+
+def test_going_back_to_an_older_onebox_on_purpose_reads_a_newer_report_s_known_fields(monkeypatch) -> None:
+    """ONEBOX_ALLOW_OLDER=1 is the documented way back: a newer server program's report must not stop it."""
+    old = json.loads(STATE_REPORT_0_3_0)
+    newer = json.dumps({**old, "version": contract.STATE_REPORT_VERSION + 1, "a_field_of_later": [1, 2]})
+    monkeypatch.setenv("ONEBOX_ALLOW_OLDER", "1")
+    report = ReleaseState().process([newer])
+    assert report == contract.parse_state_report(STATE_REPORT_0_3_0)
+    assert report.live is not None and report.live.id == old["live"]["id"]
