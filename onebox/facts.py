@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import shlex
 from datetime import UTC, datetime
 
 from pyinfra.api import FactBase
 
-from onebox.contract import APP_DIR_FILE, APPS_FILE, RELEASE_COMMAND, VERSION_FILE, RegisteredApp, parse_apps
+from onebox.contract import (
+    APP_DIR_FILE,
+    APPS_FILE,
+    NOT_INSTALLED,
+    RELEASE_COMMAND,
+    VERSION_FILE,
+    RegisteredApp,
+    StateReport,
+    parse_apps,
+    parse_state_report,
+)
 from onebox.shell import raw_shell
+from onebox.versions import older_allowed
 
 
 class InContainer(FactBase):
@@ -76,22 +86,27 @@ class CertificateLineage(FactBase):
 
 
 class ReleaseState(FactBase):
-    """What onebox-release reports about the app: live release, problems, interrupted work.
-    Nothing secret, nothing derived from a secret."""
+    """What onebox-release reports about the app (contract.StateReport): live release, problems,
+    interrupted work. Nothing secret, nothing derived from a secret."""
 
     def command(self, app_dir: str) -> str:
         # A server onebox never converged has no tool yet: that is "not installed", not an error.
         return raw_shell(f"{RELEASE_COMMAND} --app-dir {shlex.quote(app_dir)} state 2>/dev/null "
                          """|| echo '{"installed": false}'""")
 
-    def process(self, output: list[str]) -> dict:
+    def process(self, output: list[str]) -> StateReport:
         # The report is one JSON line. A tool of an older onebox (before this converge replaces
-        # it) prints something else: read that as "not installed", so the release runs.
+        # it) prints something else: read that as "not installed", so the release runs. A report
+        # in JSON is parsed by the contract, which refuses one newer than this onebox reads.
         for line in reversed(output):
-            if line.startswith("{"):
-                with contextlib.suppress(ValueError):
-                    return json.loads(line)
-        return {"installed": False}
+            if not line.startswith("{"):
+                continue
+            try:
+                json.loads(line)
+            except ValueError:
+                continue
+            return parse_state_report(line, allow_newer=older_allowed())
+        return NOT_INSTALLED
 
 
 class PrivateFileFingerprint(FactBase):

@@ -49,19 +49,20 @@ def release_spec(s: Settings, image: dict, source_label: str, swarm_nodes: list[
     )
 
 
-def reasons_to_release(state: dict, desired_inputs: str, desired_deps: str, changed_inputs: dict[str, bool]) -> list[str]:
-    if not state.get("installed") or not state.get("live"):
+def reasons_to_release(state: contract.StateReport, desired_inputs: str, desired_deps: str,
+                       changed_inputs: dict[str, bool]) -> list[str]:
+    if not state.installed or not state.live:
         return ["nothing is live yet"]
     reasons = [f"{name} changed" for name, changed in changed_inputs.items() if changed]
-    if state["live"]["inputs"] != desired_inputs and not reasons:
+    if state.live.inputs != desired_inputs and not reasons:
         reasons.append("the app's settings or image changed")
-    if state.get("secrets_changed"):
+    if state.secrets_changed:
         reasons.append("secrets changed")
-    if state.get("deps_inputs") != desired_deps:
+    if state.deps_inputs != desired_deps:
         reasons.append("the dependencies' compose file changed")
-    if state.get("transition"):
-        reasons.append(f"release {state['transition']['release']} was interrupted")
-    reasons += state.get("problems", [])
+    if state.transition:
+        reasons.append(f"release {state.transition.release} was interrupted")
+    reasons += state.problems
     return reasons
 
 
@@ -78,10 +79,11 @@ def release(app_dir: str, desired_inputs: str, desired_deps: str, changed_inputs
         release(name="Release", app_dir="/opt/onebox", desired_inputs=contract.inputs_hash(spec.release, compose),
                 desired_deps=contract.deps_hash(deps_compose), changed_inputs={"source": upload.will_change})
     """
-    state = host.get_fact(ReleaseState, app_dir=app_dir) or {}
+    state = host.get_fact(ReleaseState, app_dir=app_dir) or contract.NOT_INSTALLED
     reasons = reasons_to_release(state, desired_inputs, desired_deps, changed_inputs or {})
     if not reasons:
-        host.noop(f"release {state['live']['id']} is live, running and healthy")
+        assert state.live is not None  # without one, the reasons say "nothing is live yet"
+        host.noop(f"release {state.live.id} is live, running and healthy")
         return
     logger.info(f"    [{host.name}] release because: {'; '.join(reasons)}")
     yield release_command(app_dir, "apply")

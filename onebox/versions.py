@@ -17,11 +17,16 @@ from onebox import __version__
 ALLOW_OLDER_ENV = "ONEBOX_ALLOW_OLDER"
 
 
+def older_allowed() -> bool:
+    """The operator said to drive a server a newer onebox converged ($ONEBOX_ALLOW_OLDER=1)."""
+    return os.environ.get(ALLOW_OLDER_ENV) == "1"
+
+
 def older_refusal(on_server: str | None, running: str = __version__,
                   allowed: bool | None = None) -> str | None:
     """Why onebox `running` must not drive a server last converged by `on_server`, or None when it may."""
     if allowed is None:
-        allowed = os.environ.get(ALLOW_OLDER_ENV) == "1"
+        allowed = older_allowed()
     if on_server is None or allowed:
         return None
     override = f"run a newer onebox (pip install 'onebox>={on_server}'), or set {ALLOW_OLDER_ENV}=1 to go ahead anyway"

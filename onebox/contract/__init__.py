@@ -6,10 +6,18 @@ The controller (deploys/, onebox/rollout.py) imports this package; the server's 
 What is here: the paths both sides name, the upstream file's format and the names an operator
 types (layout.py); the spec's version and shape, the apps registry and the hashes that say
 whether a release is what the settings ask for (documents.py); image references and what a CI
-deploy records (images.py). Everything is named from here
+deploy records (images.py); backup.json (backup_config.py); the state report the controller's
+change detection reads (state_report.py). Everything is named from here
 (`contract.X`), so which module holds a fact is this package's business only.
 """
 
+from onebox.contract.backup_config import (
+    ADDED_BACKUP_FIELDS,
+    BACKUP_CONFIG_VERSION,
+    BackupConfig,
+    backup_config_text,
+    load_backup_config,
+)
 from onebox.contract.documents import (
     ADDED_FIELDS,
     SPEC_VERSION,
@@ -73,8 +81,20 @@ from onebox.contract.layout import (
     upstream_port,
     upstream_text,
 )
+from onebox.contract.state_report import (
+    NOT_INSTALLED,
+    STATE_REPORT_VERSION,
+    LiveRelease,
+    ReleaseTransition,
+    StateReport,
+    parse_state_report,
+    state_report_text,
+)
 
 __all__ = [
+    "ADDED_BACKUP_FIELDS", "BACKUP_CONFIG_VERSION", "BackupConfig", "LiveRelease", "NOT_INSTALLED", "ReleaseTransition",
+    "STATE_REPORT_VERSION", "StateReport", "backup_config_text", "load_backup_config", "parse_state_report",
+    "state_report_text",
     "ADDED_FIELDS", "ALERTMANAGER_URL", "APPS_FILE", "APP_DIR_FILE", "BACKUP_COMMAND", "BACKUP_CONFIG", "BACKUP_NAME",
     "BACKUP_STATE_DIR", "CI_DEPLOY_COMMAND", "CI_IMAGE_FILE", "EXPORTER_TARGETS_DIR", "FAIL_TIMEOUT_BEFORE",
     "LIB_DIR", "MAINTENANCE_DIR", "MAINTENANCE_FLAG", "MAINTENANCE_PAGE", "MAINTENANCE_RETRY_AFTER",

@@ -21,7 +21,8 @@ SPEC_VERSION = 2
 
 
 class ContractError(ValueError):
-    """The spec does not have the shape this version of the contract says."""
+    """A document or message (spec.json, apps.json, backup.json, the state report) does not have
+    the shape this version of the contract says."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -118,7 +119,7 @@ class Spec:
         if version != SPEC_VERSION:
             raise ContractError(f"spec.json has version {version!r}, this onebox-release reads version "
                                 f"{SPEC_VERSION}: converge with the onebox that wrote it, or upgrade both")
-        return _load(cls, data, "spec")
+        return load_checked(cls, data, "spec")
 
 
 # Spec fields added after version 2 was first written, each with a default (see Spec.to_json).
@@ -139,7 +140,7 @@ def deps_hash(deps_compose: bytes) -> str:
     return hashlib.sha256(deps_compose).hexdigest()
 
 
-def _load(cls: Any, data: Any, where: str) -> Any:
+def load_checked(cls: Any, data: Any, where: str) -> Any:
     """A dataclass from JSON, every field checked: a wrong shape names its path."""
     if not isinstance(data, dict):
         raise ContractError(f"{where}: expected an object, got {type(data).__name__}")
@@ -166,7 +167,7 @@ def _value(kind: Any, value: Any, where: str) -> Any:
         (kind,) = [a for a in args if a is not type(None)]
         return _value(kind, value, where)
     if dataclasses.is_dataclass(kind):
-        return _load(kind, value, where)
+        return load_checked(kind, value, where)
     if origin is list:
         if not isinstance(value, list):
             raise ContractError(f"{where}: expected a list")
@@ -201,4 +202,4 @@ def parse_apps(text: str) -> dict[str, RegisteredApp]:
         raise ContractError(f"{APPS_FILE} is not JSON ({error})") from None
     if not isinstance(data, dict):
         raise ContractError(f"{APPS_FILE}: expected an object")
-    return {name: _load(RegisteredApp, entry, f"{APPS_FILE}: {name}") for name, entry in data.items()}
+    return {name: load_checked(RegisteredApp, entry, f"{APPS_FILE}: {name}") for name, entry in data.items()}

@@ -4,7 +4,6 @@ configured, keeps encrypted copies off-site with restic."""
 
 from __future__ import annotations
 
-import json
 import shlex
 from io import StringIO
 
@@ -42,36 +41,36 @@ def server_name(s: Settings, inventory_name: str) -> str:
     return s.backup_server_name or inventory_name
 
 
-def backup_config(s: Settings, identity: str) -> str:
+def backup_config(s: Settings, identity: str) -> contract.BackupConfig:
     """The app's backup configuration (contract.AppFiles.backup_config): everything the server
     script needs except secrets. `identity`: the server's name off-site (server_name())."""
-    return json.dumps({
-        "enabled": s.backup_enabled,
-        "app_name": s.app_name,
-        "app_dir": s.app_dir if s.files.key else None,
-        "postgres_enabled": s.postgres_enabled,
-        "redis_enabled": s.redis_enabled,
-        "postgres_user": s.postgres_user,
-        "postgres_db": s.postgres_db,
-        "backup_dir": s.app_backup_dir,
-        "state_dir": s.files.backup_state_dir,
-        "secrets_file": s.files.backup_secrets,
-        "keep_last": s.backup_keep_last,
-        "keep_daily": s.backup_keep_daily,
-        "keep_weekly": s.backup_keep_weekly,
-        "restic_repository": s.backup_restic_repository,
-        "server_name": identity,
-        "s3_region": s.backup_s3_region,
-        "restic_check_interval_days": s.backup_restic_check_interval_days,
-        "release_tool": RELEASE_TOOL,
-        "start_timeout": s.app_health_timeout,
-        "s3_ca_file": f"{s.app_dir}/{pitr.CA_FILE}" if s.backup_s3_ca_bundle else None,
-        "pitr_enabled": pitr.enabled(s),
-        "pitr_offsite": pitr.enabled(s) and pitr.offsite_of(s.backup_restic_repository) is not None,
-        "pitr_full_every_days": s.backup_pitr_full_every_days,
-        "pitr_fingerprint": pitr.fingerprint(s, identity) if pitr.enabled(s) else None,
-        "project_dir": s.app_dir,
-    }, indent=2) + "\n"
+    return contract.BackupConfig(
+        enabled=s.backup_enabled,
+        app_name=s.app_name,
+        app_dir=s.app_dir if s.files.key else None,
+        postgres_enabled=s.postgres_enabled,
+        redis_enabled=s.redis_enabled,
+        postgres_user=s.postgres_user,
+        postgres_db=s.postgres_db,
+        backup_dir=s.app_backup_dir,
+        state_dir=s.files.backup_state_dir,
+        secrets_file=s.files.backup_secrets,
+        keep_last=s.backup_keep_last,
+        keep_daily=s.backup_keep_daily,
+        keep_weekly=s.backup_keep_weekly,
+        restic_repository=s.backup_restic_repository,
+        server_name=identity,
+        s3_region=s.backup_s3_region,
+        restic_check_interval_days=s.backup_restic_check_interval_days,
+        release_tool=RELEASE_TOOL,
+        start_timeout=s.app_health_timeout,
+        s3_ca_file=f"{s.app_dir}/{pitr.CA_FILE}" if s.backup_s3_ca_bundle else None,
+        pitr_enabled=pitr.enabled(s),
+        pitr_offsite=pitr.enabled(s) and pitr.offsite_of(s.backup_restic_repository) is not None,
+        pitr_full_every_days=s.backup_pitr_full_every_days,
+        pitr_fingerprint=pitr.fingerprint(s, identity) if pitr.enabled(s) else None,
+        project_dir=s.app_dir,
+    )
 
 
 def backup_secrets(s: Settings) -> str:
@@ -157,7 +156,8 @@ def configure_app_backups(s: Settings, identity: str) -> None:
     # exists even when backups are off (the dump then does nothing).
     config = s.files.backup_config
     checked_file(name=f"Write app {s.app_name}'s backup configuration (root only).", dest=config,
-                 content=backup_config(s, identity), mode="600", check=f"{SCRIPT} --config {config} status >/dev/null")
+                 content=contract.backup_config_text(backup_config(s, identity)), mode="600",
+                 check=f"{SCRIPT} --config {config} status >/dev/null")
     if s.backup_enabled:
         schedule_backups(s)
     else:

@@ -7,6 +7,7 @@ from pyinfra.api import deploy
 from pyinfra.operations import files, systemd
 from pyinfra.operations.util import any_changed
 
+from onebox.contract import NOT_INSTALLED
 from onebox.deploys.apps import remove_unlisted
 from onebox.deploys.docker import distro
 from onebox.deploys.swarm import cluster_nodes
@@ -40,7 +41,7 @@ def configure_proxy(s: Settings) -> None:
     changes += remove_unlisted(layout.nginx_dir, "onebox-upstream*.conf",
                                {upstream_file(app, layout) for app in s.app_list}, "the upstream")
     for dest, app in sites.items():
-        live_slot = (host.get_fact(ReleaseState, app_dir=app.app_dir) or {}).get("slot")
+        live_slot = (host.get_fact(ReleaseState, app_dir=app.app_dir) or NOT_INSTALLED).slot
         changes.append(upload_once(
             name=f"Point nginx at app {app.app_name}'s live slot (onebox-release switches it from then on).",
             data=initial_upstream(app, live_slot).encode(), dest=upstream_file(app, layout)))

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
 import subprocess
 import sys
@@ -178,8 +177,8 @@ def dispatch(args: argparse.Namespace, app_dir: Path) -> int:
         try:
             report = reports.state_report(App(app_dir))
         except OneboxError as error:  # not deployed yet, or a spec of another version
-            report = {"installed": False, "why": str(error)}
-        print(json.dumps(report))
+            report = contract.StateReport(installed=False, why=str(error))
+        print(contract.state_report_text(report))
         return basics.EXIT_OK
     if args.command in ("apply", "rollback"):
         return relay_detached(app_dir, ["_" + args.command, *([args.id] if getattr(args, "id", None) else [])])

@@ -116,7 +116,7 @@ def backup_samples(app: App) -> list[tuple[str, str]]:
 def pitr_samples(app: App) -> list[tuple[str, str]]:
     """The archive's state from pg_stat_archiver: what a disaster now would lose is the lag."""
     try:
-        config = backup.Config(app.files.backup_config)
+        config = backup.Config.read(app.files.backup_config)
     except OneboxError:
         return []
     pg = backup_docker.container(config, "postgres") if config.pitr_enabled else None

@@ -3,7 +3,6 @@ containers stop, its data stays), `purge` when the operator confirms the data go
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 
@@ -57,9 +56,11 @@ def purge(app: App, registry: str = contract.APPS_FILE) -> None:
 
 
 def _backup_dir(app: App) -> str | None:
+    """Where the app's backups are, as its backup.json says (read as onebox-backup reads it); None without one."""
+    path = app.files.backup_config
     try:
-        return json.loads(Path(app.files.backup_config).read_text())["backup_dir"]
-    except (OSError, ValueError, KeyError) as error:
-        if Path(app.files.backup_config).exists():
-            raise OneboxError(f"cannot read {app.files.backup_config} ({error}): its backups were left") from None
+        return contract.load_backup_config(Path(path).read_text(), path).backup_dir
+    except FileNotFoundError:
         return None
+    except (OSError, contract.ContractError) as error:
+        raise OneboxError(f"cannot read {path} ({error}): its backups were left") from None

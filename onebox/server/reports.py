@@ -3,6 +3,7 @@ status, the releases kept, and logs made readable."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -12,7 +13,6 @@ import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from onebox import contract
 from onebox.server import alerts, basics, deps, docker, events, placement, secret_files, slot_project, slots, swarm, switch
@@ -23,33 +23,34 @@ from onebox.server.basics import OneboxError
 from onebox.server.model import App
 
 
-def state_report(app: App) -> dict[str, Any]:
+def state_report(app: App) -> contract.StateReport:
     """Everything the controller's change detection needs, in one round trip. No secret, nothing derived."""
     state = app.load_state()
     live = app.record(state.live)
-    report: dict[str, Any] = {
-        "installed": True, "live": live and {"id": live.id, "inputs": live.inputs, "created": live.created},
-        "transition": state.transition and state.transition.__dict__, "deps_inputs": state.deps, "problems": [],
-        "slot": state.slot,
-        "maintenance": switch.maintenance_since(app.maintenance_dir) is not None,
-    }
+    problems = []
     running_deps = {c.service: c for c in docker.containers(app.name)}
     for service in app.spec.dependencies:
         item = running_deps.get(service)
         if not item or not item.up:
-            report["problems"].append(f"{service} is {item.state if item else 'missing'}")
-    report["problems"] += [f"{name} is no longer declared but still runs" for name in deps.removed(app)]
+            problems.append(f"{service} is {item.state if item else 'missing'}")
+    problems += [f"{name} is no longer declared but still runs" for name in deps.removed(app)]
+    secrets_changed = False
     if live and state.slot:
-        report["secrets_changed"] = live.secrets != secret_files.fingerprint(app)
+        secrets_changed = live.secrets != secret_files.fingerprint(app)
         running = {c.service: c for c in slots.containers(app, state.slot)}
         expected = app.slot_services(live)
         for service in sorted(expected):
             item = running.get(service)
             if not item or not item.up:
-                report["problems"].append(f"{service} is {item.state if item else 'missing'}")
+                problems.append(f"{service} is {item.state if item else 'missing'}")
         if not switch.points_at(app, state.slot):
-            report["problems"].append("nginx does not point at the live release")
-    return report
+            problems.append("nginx does not point at the live release")
+    return contract.StateReport(
+        installed=True, live=contract.LiveRelease(id=live.id, inputs=live.inputs, created=live.created) if live else None,
+        transition=contract.ReleaseTransition(**dataclasses.asdict(state.transition)) if state.transition else None,
+        deps_inputs=state.deps, problems=problems, slot=state.slot,
+        maintenance=switch.maintenance_since(app.maintenance_dir) is not None, secrets_changed=secrets_changed,
+    )
 
 
 def releases(app: App) -> None:
@@ -109,7 +110,7 @@ def status(app: App) -> int:
                      + (f"  {item.name}" if where.api_status_in_name() and item.service == "api" else ""))
         if not item.up:
             attention.append(f"{item.service} is {item.state} ({item.health})")
-    for problem in state_report(app).get("problems", []):
+    for problem in state_report(app).problems:
         if not any(problem.startswith(f"{i.service} ") for i in services):
             attention.append(problem)
     if live and state.slot:
@@ -169,7 +170,7 @@ def backup_lines(app: App, attention: list[str]) -> list[str]:
 def point_in_time_lines(app: App, attention: list[str]) -> list[str]:
     """The point-in-time recovery window (this server's repository) and the archive's state."""
     try:
-        config = backup_config.Config(app.files.backup_config)
+        config = backup_config.Config.read(app.files.backup_config)
         pg = backup_docker.container(config, "postgres") if config.pitr_enabled else None
         if pg is None:
             return []

@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
+from contract_shapes import BACKUP_JSON_0_3_0
 
 from onebox import contract
 from onebox.server import basics
@@ -22,8 +23,9 @@ from onebox.server.backup.sets import BackupSet, check_label, keep_policy, sha25
 
 
 def config_file(tmp_path: Path, **values: object) -> Path:
+    """backup.json as onebox 0.3.0 wrote it, with `values` changed."""
     path = tmp_path / "backup.json"
-    path.write_text(json.dumps(values))
+    path.write_text(json.dumps({**json.loads(BACKUP_JSON_0_3_0), **values}))
     return path
 
 
@@ -32,20 +34,21 @@ def test_a_backup_error_is_a_onebox_error_that_exits_1() -> None:
     assert BackupError("x").exit_code == basics.EXIT_FAILED == 1
 
 
-def test_config_defaults_come_from_the_contract(tmp_path: Path) -> None:
-    config = Config(str(config_file(tmp_path, app_name="shop")))
-    assert config.state_dir == contract.BACKUP_STATE_DIR
-    assert config.release_tool == contract.RELEASE_COMMAND
-    assert config.keep_last == 3 and config.state_path == Path(contract.BACKUP_STATE_DIR)
+def test_the_config_is_the_contract_s_and_names_its_file(tmp_path: Path) -> None:
+    config = Config.read(str(config_file(tmp_path, app_name="shop")))
+    assert config.app_name == "shop" and config.path == str(tmp_path / "backup.json")
+    assert config.state_dir == contract.BACKUP_STATE_DIR and config.state_path == Path(contract.BACKUP_STATE_DIR)
+    assert config.release_tool == contract.RELEASE_COMMAND and config.keep_last == 3
+    assert config.restic_cache_dir == contract.BackupConfig.restic_cache_dir  # the server's own: the contract's default
     assert cli.parser().parse_args(["status"]).config is None
     assert cli.config_path(None) == contract.BACKUP_CONFIG  # no apps registry here: a single-app server
 
 
 @pytest.mark.parametrize(("content", "message"), [
     (None, "no configuration at"),
-    ("{not json", "cannot read the configuration"),
-    ('{"app_name": "shop", "keep_hourly": 3}', "unknown key(s) in"),
-    ('{"keep_last": 3}', "lacks app_name"),
+    ("{not json", "backup.json is not JSON"),
+    ('{"app_name": "shop", "keep_hourly": 3}', "backup.json: unknown key(s) keep_hourly"),
+    ('{"keep_last": 3}', "backup.json.app_name: missing"),
     ('[1, 2]', "is not a JSON object"),
 ])
 def test_a_bad_configuration_is_refused_with_the_reason(tmp_path: Path, content: str | None, message: str) -> None:
@@ -53,14 +56,14 @@ def test_a_bad_configuration_is_refused_with_the_reason(tmp_path: Path, content:
     if content is not None:
         path.write_text(content)
     with pytest.raises(BackupError, match=message.replace("(", r"\(").replace(")", r"\)")):
-        Config(str(path))
+        Config.read(str(path))
 
 
 def test_secrets_are_read_verbatim_and_refused_when_others_can_read_them(tmp_path: Path) -> None:
     secrets = tmp_path / "backup.env"
     secrets.write_text("# comment\nRESTIC_PASSWORD=a=b c\n\nAWS_ACCESS_KEY_ID = key\n")
     secrets.chmod(0o600)
-    config = Config(str(config_file(tmp_path, app_name="shop", secrets_file=str(secrets))))
+    config = Config.read(str(config_file(tmp_path, app_name="shop", secrets_file=str(secrets))))
     assert config.secrets() == {"RESTIC_PASSWORD": "a=b c", "AWS_ACCESS_KEY_ID": " key"}
     secrets.chmod(0o640)
     with pytest.raises(BackupError, match="readable by others than root"):
@@ -72,13 +75,13 @@ def test_restic_sees_only_its_own_environment(tmp_path: Path, monkeypatch: pytes
     secrets = tmp_path / "backup.env"
     secrets.write_text("RESTIC_PASSWORD=pw\nOTHER=x\n")
     secrets.chmod(0o600)
-    config = Config(str(config_file(tmp_path, app_name="shop", secrets_file=str(secrets), restic_repository="s3:h/b",
-                                    restic_cache_dir=str(tmp_path / "cache"))))
+    config = Config.read(str(config_file(tmp_path, app_name="shop", secrets_file=str(secrets), restic_repository="s3:h/b",
+                                         restic_cache_dir=str(tmp_path / "cache"))))
     env = Restic(config).env
     assert env["RESTIC_PASSWORD"] == "pw" and env["RESTIC_REPOSITORY"] == "s3:h/b"
     assert "OTHER" not in env and "RESTIC_PASSWORD_FILE" not in env
     with pytest.raises(BackupError, match="no off-site repository"):
-        Restic(Config(str(config_file(tmp_path, app_name="shop"))))
+        Restic(Config.read(str(config_file(tmp_path, app_name="shop"))))
 
 
 class Repository:
@@ -104,13 +107,13 @@ class Repository:
         return ""
 
 
-def offsite_config(tmp_path: Path, server: str, app: str = "shop") -> Config:
+def offsite_config(tmp_path: Path, server: str, app: str = "shop", repository: str = "sftp:backup@host:/srv/restic") -> Config:
     secrets = tmp_path / "backup.env"
     secrets.write_text("RESTIC_PASSWORD=pw\n")
     secrets.chmod(0o600)
-    return Config(str(config_file(tmp_path, app_name=app, server_name=server, secrets_file=str(secrets),
-                                  restic_repository="sftp:backup@host:/srv/restic", backup_dir=str(tmp_path / "b"),
-                                  restic_cache_dir=str(tmp_path / "cache"))))
+    return Config.read(str(config_file(tmp_path, app_name=app, server_name=server, secrets_file=str(secrets),
+                                       restic_repository=repository, backup_dir=str(tmp_path / "b"),
+                                       restic_cache_dir=str(tmp_path / "cache"))))
 
 
 def test_offsite_snapshots_retention_and_uploads_are_this_servers_and_this_apps(
@@ -217,7 +220,7 @@ def test_a_backup_set_verifies_its_files(tmp_path: Path) -> None:
 
 
 def test_docker_argv(tmp_path: Path) -> None:
-    config = Config(str(config_file(tmp_path, app_name="shop", postgres_user="app")))
+    config = Config.read(str(config_file(tmp_path, app_name="shop", postgres_user="app")))
     assert exec_argv("c1", "pg_restore", "-l", user="postgres", stdin=True) == [
         "docker", "exec", "-i", "-u", "postgres", "c1", "pg_restore", "-l"]
     assert exec_argv("c1", "redis-cli", "ping") == ["docker", "exec", "c1", "redis-cli", "ping"]
@@ -282,7 +285,7 @@ def test_a_failed_restore_starts_the_app_again(tmp_path: Path, monkeypatch: pyte
     tool = tmp_path / "onebox-release"  # stands in for the release tool: records its calls
     tool.write_text(f'#!/bin/sh\necho "$*" >> {calls}\n[ "$1" != {failing} ]\n')
     tool.chmod(0o755)
-    config = Config(str(config_file(tmp_path, app_name="shop", backup_dir=str(backups), release_tool=str(tool))))
+    config = Config.read(str(config_file(tmp_path, app_name="shop", backup_dir=str(backups), release_tool=str(tool))))
     monkeypatch.setattr(restore_module, "require_container", lambda config, service: f"{service}-1")
 
     def restore_postgres(config: Config, pg: str, dump: Path) -> None:
@@ -315,8 +318,7 @@ def test_a_repository_not_yet_initialised_is_initialised_whatever_its_url_reads(
 
     monkeypatch.setattr(Restic, "__call__", restic)
     monkeypatch.setattr(Restic, "reachable", lambda self: None)
-    config = offsite_config(tmp_path, "production")
-    monkeypatch.setattr(config, "restic_repository", repository, raising=False)
+    config = offsite_config(tmp_path, "production", repository=repository)
     Restic(config).ensure_repository()
     assert calls == ["cat", "init"]
 

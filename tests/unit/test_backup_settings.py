@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from onebox.contract import backup_config_text
 from onebox.deploys.backup import backup_config, backup_secrets, restore_refusal, secrets_files, server_name
 from onebox.inventory import group_data
 from onebox.render import render
@@ -65,7 +66,7 @@ def test_backup_secrets_in_group_data_are_refused() -> None:
 
 def test_the_server_config_holds_no_secret_and_the_secrets_file_holds_them(monkeypatch: pytest.MonkeyPatch) -> None:
     s = offsite(monkeypatch)
-    config = backup_config(s, "prod")
+    config = backup_config_text(backup_config(s, "prod"))
     assert PASSWORD not in config and S3_SECRET not in config
     assert json.loads(config)["restic_repository"] == "s3:https://s3.example.com/backups"
     assert backup_secrets(s) == (f"RESTIC_PASSWORD={PASSWORD}\nAWS_ACCESS_KEY_ID=AKIAEXAMPLE\n"
@@ -82,18 +83,18 @@ def test_each_app_has_its_own_secrets_file(monkeypatch: pytest.MonkeyPatch) -> N
         "domains": ["jobs.example.com"], "api_port": 8010, "docker_network_subnet": "172.30.1.0/24",
         "backup_restic_repository": "sftp:backup@host.example.com:/srv/restic"}})
     api, jobs = first.app_list
-    files = {json.loads(backup_config(app, "prod"))["secrets_file"]: backup_secrets(app) for app in first.app_list}
+    files = {backup_config(app, "prod").secrets_file: backup_secrets(app) for app in first.app_list}
     assert files == {"/etc/onebox/backup-api.env": "", "/etc/onebox/backup-jobs.env": f"RESTIC_PASSWORD={PASSWORD}\n"}
     assert secrets_files(first) == files
     # A single-app server keeps the file it always had.
-    assert json.loads(backup_config(settings(), "prod"))["secrets_file"] == "/etc/onebox/backup.env"
+    assert backup_config(settings(), "prod").secrets_file == "/etc/onebox/backup.env"
 
 
 def test_the_server_is_known_off_site_by_its_inventory_name_or_backup_server_name() -> None:
     """Not by the app's name, which staging and production share."""
     assert server_name(settings(), "prod.example.com") == "prod.example.com"
     assert server_name(settings(backup_server_name="shop-production"), "203.0.113.5") == "shop-production"
-    assert json.loads(backup_config(settings(), server_name(settings(), "prod.example.com")))["server_name"] == \
+    assert backup_config(settings(), server_name(settings(), "prod.example.com")).server_name == \
         "prod.example.com"
     with pytest.raises(SettingsError, match="backup_server_name: String should match pattern"):
         settings(backup_server_name="two words")
@@ -106,8 +107,8 @@ def test_the_server_script_accepts_the_config_the_role_writes(tmp_path: Path) ->
     from onebox.server.backup.config import Config
 
     path = tmp_path / "backup.json"
-    path.write_text(backup_config(settings(), "prod"))
-    config = Config(str(path))
+    path.write_text(backup_config_text(backup_config(settings(), "prod")))
+    config = Config.read(str(path))
     assert config.backup_dir == "/var/backups/onebox" and config.keep_daily == 7
 
 

@@ -57,7 +57,7 @@ def test_a_first_release_runs_the_phases_in_order(tmp_path, fake, monkeypatch) -
     assert fake.services(BLUE) == {"api": "running", "worker": "running"}
     assert fake.services("onebox") == {"postgres": "running", "redis": "running"}
     assert upstream_slot(app) == "blue"
-    assert reports.state_report(app)["problems"] == []
+    assert reports.state_report(app).problems == []
 
 
 def test_a_second_release_switches_slots_and_stops_the_old_one(tmp_path, fake, monkeypatch) -> None:

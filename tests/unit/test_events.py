@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from contract_shapes import BACKUP_JSON_0_3_0
 from fake_docker import FakeDocker, make_app
 from test_settings import valid
 
@@ -119,14 +120,15 @@ def test_a_restore_is_marked_through_the_release_tool(tmp_path, fake, monkeypatc
                     "-m onebox.server release \"$@\"\n")
     tool.chmod(0o755)
     config_path = tmp_path / "backup.json"
-    config_path.write_text(json.dumps({"app_name": "onebox", "app_dir": str(app.dir), "release_tool": str(tool)}))
-    Writers(Config(str(config_path))).mark("20261205-020000-scheduled")
+    old = json.loads(BACKUP_JSON_0_3_0)
+    config_path.write_text(json.dumps({**old, "app_name": "onebox", "app_dir": str(app.dir), "release_tool": str(tool)}))
+    Writers(Config.read(str(config_path))).mark("20261205-020000-scheduled")
     event = events.load(app)[0]
     assert (event["kind"], event["release"], event["note"]) == ("restore", app.load_state().live,
                                                                 "20261205-020000-scheduled")
     # Without the tool (a server of another kit) there is nothing to mark, and no failure.
-    config_path.write_text(json.dumps({"app_name": "onebox", "release_tool": str(tmp_path / "none")}))
-    Writers(Config(str(config_path))).mark("x")
+    config_path.write_text(json.dumps({**old, "app_name": "onebox", "release_tool": str(tmp_path / "none")}))
+    Writers(Config.read(str(config_path))).mark("x")
 
 
 def test_the_newest_events_are_kept_and_published_once_per_kind_and_release(tmp_path, fake, monkeypatch) -> None:

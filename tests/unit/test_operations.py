@@ -7,6 +7,7 @@ real in a shell where that is safe (checked_file against a temp dir).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import subprocess
 from io import BytesIO
@@ -18,6 +19,7 @@ from pyinfra.facts.files import File, Sha1File
 
 import onebox.operations
 import onebox.rollout
+from onebox.contract import NOT_INSTALLED, LiveRelease, ReleaseTransition, StateReport
 from onebox.facts import PrivateFileFingerprint, ReleaseState
 from onebox.operations import checked_file, fingerprint, install_checked_script, private_file
 from onebox.rollout import reasons_to_release, release
@@ -92,32 +94,33 @@ def test_an_accepted_file_replaces_the_old_one(tmp_path) -> None:
     assert not (tmp_path / "backup").exists()
 
 
+LIVE = LiveRelease(id="r1", inputs="abc", created="2026-12-06T06:36:32Z")
+INTERRUPTED = ReleaseTransition(release="r2", slot="green", phase="switching", since="2026-12-06T06:40:00Z")
+
+
 def test_release_runs_nothing_when_the_live_release_matches_and_runs(monkeypatch) -> None:
-    state = {"installed": True, "live": {"id": "r1", "inputs": "abc"}, "deps_inputs": "d", "problems": []}
+    state = StateReport(installed=True, live=LIVE, deps_inputs="d")
     out, fake = commands(release, {ReleaseState: state}, monkeypatch, onebox.rollout,
                          app_dir="/opt/onebox", desired_inputs="abc", desired_deps="d", changed_inputs={"source": False})
     assert out == [] and fake.noops == ["release r1 is live, running and healthy"]
 
 
 @pytest.mark.parametrize(("state", "changed", "reason"), [
-    ({"installed": False}, {}, "nothing is live yet"),
-    ({"installed": True, "live": {"id": "r1", "inputs": "old"}, "deps_inputs": "d"}, {}, "the app's settings or image changed"),
-    ({"installed": True, "live": {"id": "r1", "inputs": "abc"}, "deps_inputs": "d"}, {"source": True}, "source changed"),
-    ({"installed": True, "live": {"id": "r1", "inputs": "abc"}, "deps_inputs": "d", "problems": ["api is exited"]}, {},
-     "api is exited"),
-    ({"installed": True, "live": {"id": "r1", "inputs": "abc"}, "deps_inputs": "d", "secrets_changed": True}, {},
-     "secrets changed"),
-    ({"installed": True, "live": {"id": "r1", "inputs": "abc"}, "deps_inputs": "old"}, {},
-     "the dependencies' compose file changed"),
-    ({"installed": True, "live": {"id": "r1", "inputs": "abc"}, "deps_inputs": "d",
-      "transition": {"release": "r2"}}, {}, "release r2 was interrupted"),
+    (NOT_INSTALLED, {}, "nothing is live yet"),
+    (StateReport(installed=True, live=dataclasses.replace(LIVE, inputs="old"), deps_inputs="d"), {},
+     "the app's settings or image changed"),
+    (StateReport(installed=True, live=LIVE, deps_inputs="d"), {"source": True}, "source changed"),
+    (StateReport(installed=True, live=LIVE, deps_inputs="d", problems=["api is exited"]), {}, "api is exited"),
+    (StateReport(installed=True, live=LIVE, deps_inputs="d", secrets_changed=True), {}, "secrets changed"),
+    (StateReport(installed=True, live=LIVE, deps_inputs="old"), {}, "the dependencies' compose file changed"),
+    (StateReport(installed=True, live=LIVE, deps_inputs="d", transition=INTERRUPTED), {}, "release r2 was interrupted"),
 ])
-def test_release_says_why_it_runs(state: dict, changed: dict, reason: str) -> None:
+def test_release_says_why_it_runs(state: StateReport, changed: dict, reason: str) -> None:
     assert reason in reasons_to_release(state, "abc", "d", changed)
 
 
 def test_release_runs_the_server_tool(monkeypatch) -> None:
-    out, _ = commands(release, {ReleaseState: {"installed": False}}, monkeypatch, onebox.rollout,
+    out, _ = commands(release, {ReleaseState: NOT_INSTALLED}, monkeypatch, onebox.rollout,
                       app_dir="/opt/my-app", desired_inputs="abc", desired_deps="d")
     assert [str(command) for command in out] == ["/usr/local/sbin/onebox-release --app-dir /opt/my-app apply"]
 

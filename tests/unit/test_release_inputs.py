@@ -104,7 +104,7 @@ def test_the_release_state_of_an_older_tool_reads_as_not_installed() -> None:
 
     fact = ReleaseState()
     assert fact.process(["onebox-release: the server's side...", "usage: ...", '{"installed": false}']) == \
-        {"installed": False}
-    assert fact.process(["garbage"]) == {"installed": False}
-    assert fact.process(['{"installed": true, "live": null}']) == {"installed": True, "live": None}
+        contract.NOT_INSTALLED
+    assert fact.process(["garbage"]) == contract.NOT_INSTALLED
+    assert fact.process(['{"installed": true, "live": null}']) == contract.StateReport(installed=True)
     assert "--app-dir '/opt/my app' state" in fact.command("/opt/my app")

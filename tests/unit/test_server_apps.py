@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
+from contract_shapes import BACKUP_JSON_0_3_0
 from fake_docker import FakeDocker, make_app
 from test_apps_settings import two_apps
 from test_settings import valid
 
 from onebox import contract
 from onebox.server import engine, removal, slot_project, slots, switch
-from onebox.server.basics import UsageError
+from onebox.server.basics import OneboxError, UsageError
 from onebox.server.model import app_dirs_from_server
 from onebox.settings import validate_settings
 
@@ -98,3 +100,14 @@ def test_the_app_started_again_after_a_restore_has_its_workers_without_waiting_o
     assert fake.services("onebox-blue") == {"api": "running", "worker": "running"}
     # A worker has no health check: `compose up --wait` of it would fail (the e2e restore of examples/jobs did).
     assert not [argv for argv in fake.calls if "--wait" in argv]
+
+
+def test_purge_finds_the_backups_where_backup_json_says_as_onebox_backup_reads_it(tmp_path) -> None:
+    path = tmp_path / "backup.json"
+    app = SimpleNamespace(files=SimpleNamespace(backup_config=str(path)))
+    assert removal._backup_dir(app) is None  # type: ignore[arg-type]  # no backups configured
+    path.write_text(BACKUP_JSON_0_3_0)
+    assert removal._backup_dir(app) == "/var/backups/onebox"  # type: ignore[arg-type]
+    path.write_text('{"backup_dir": "/srv/b"}')
+    with pytest.raises(OneboxError, match=r"backup.json \(.*app_name: missing\): its backups were left"):
+        removal._backup_dir(app)  # type: ignore[arg-type]

@@ -181,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if os.geteuid() != 0:
             raise BackupError("run as root (the backups and their secrets are root only)")
-        args.func(Config(args.config or config_path(args.app)), args)
+        args.func(Config.read(args.config or config_path(args.app)), args)
     except OneboxError as error:
         print(f"{PROG}: {args.command} failed: {error}", file=sys.stderr, flush=True)
         return error.exit_code

@@ -1,10 +1,9 @@
-"""The configuration (/etc/onebox/backup.json), its defaults, and the names backups use."""
+"""The configuration (/etc/onebox/backup.json: contract.BackupConfig) and the names backups use."""
 
 from __future__ import annotations
 
-import json
+import dataclasses
 from pathlib import Path
-from typing import Any
 
 from onebox import contract
 from onebox.server.basics import OneboxError
@@ -19,68 +18,43 @@ PITR_READY = "pitr-ready"  # in state_dir: the pitr_fingerprint of the last setu
 MANIFEST = "manifest.json"
 PG_FILE = "postgres.dump"
 REDIS_FILE = "redis.rdb"
-DEFAULTS: dict[str, Any] = {
-    "enabled": True,
-    "postgres_enabled": True,
-    "redis_enabled": True,
-    "postgres_user": "postgres",
-    "postgres_db": "postgres",
-    "backup_dir": "/var/backups/onebox",
-    "state_dir": contract.BACKUP_STATE_DIR,
-    "secrets_file": "/etc/onebox/backup.env",
-    "keep_last": 3,
-    "keep_daily": 7,
-    "keep_weekly": 4,
-    "restic_repository": None,
-    "server_name": None,  # the server's identity off-site (backup_server_name, else the inventory host name)
-    "s3_region": "us-east-1",
-    "restic_cache_dir": "/var/cache/onebox-backup",
-    "restic_check_interval_days": 7,
-    "release_tool": contract.RELEASE_COMMAND,
-    "app_dir": None,  # the app's directory, for the release tool (None: the server's only app)
-    "start_timeout": 300,
-    "lock_timeout": 3600,
-    "s3_ca_file": None,  # backup_s3_ca_bundle on the server (restic's RESTIC_CACERT)
-    # Point-in-time recovery (onebox/server/backup/pitr.py); absent from a 0.2 configuration: off.
-    "pitr_enabled": False,
-    "pitr_offsite": False,  # repo2: the off-site S3 bucket
-    "pitr_full_every_days": 7,
-    "pitr_fingerprint": None,  # written to pitr-ready by a setup that succeeded (the converge compares it)
-    "project_dir": None,  # the app's directory (its deps.compose.yaml): the restore runs pgBackRest from it
-}
 
 
 class BackupError(OneboxError):
     """A failure with a message for the operator; the command exits 1 with it."""
 
 
-class Config:
-    def __init__(self, path: str) -> None:
+@dataclasses.dataclass(frozen=True)
+class Config(contract.BackupConfig):
+    """The configuration as the contract loads it (every field checked, its defaults the
+    contract's), and the file it came from (messages name it)."""
+
+    path: str = contract.BACKUP_CONFIG
+
+    @classmethod
+    def read(cls, path: str) -> Config:
         try:
-            data = json.loads(Path(path).read_text())
+            text = Path(path).read_text()
         except FileNotFoundError:
             raise BackupError(f"no configuration at {path}: run the onebox deploy (deploys/backup.py) first") from None
-        except (OSError, ValueError) as error:
+        except OSError as error:
             raise BackupError(f"cannot read the configuration {path}: {error}") from None
-        if not isinstance(data, dict):
-            raise BackupError(f"{path} is not a JSON object")
-        unknown = set(data) - set(DEFAULTS) - {"app_name"}
-        if unknown:
-            raise BackupError(f"unknown key(s) in {path}: {', '.join(sorted(unknown))}")
-        if not data.get("app_name"):
-            raise BackupError(f"{path} lacks app_name")
-        self.values = {**DEFAULTS, **data}
-        self.path = path
-
-    def __getattr__(self, name: str) -> Any:
         try:
-            return self.values[name]
-        except KeyError:
-            raise AttributeError(name) from None
+            loaded = contract.load_backup_config(text, path)
+        except contract.ContractError as error:
+            raise BackupError(str(error)) from None
+        return cls(**{field.name: getattr(loaded, field.name) for field in dataclasses.fields(loaded)}, path=path)
 
     @property
     def backup_path(self) -> Path:
         return Path(self.backup_dir)
+
+    @property
+    def project_path(self) -> Path:
+        """The app's directory; a file written before 0.3.0 names none (and has point-in-time recovery off)."""
+        if self.project_dir is None:
+            raise BackupError(f"{self.path} lacks project_dir: converge the server again (deploys/site.py)")
+        return Path(self.project_dir)
 
     @property
     def state_path(self) -> Path:

@@ -24,8 +24,8 @@ def running_services(config: Config) -> dict[str, str]:
     """The enabled services' running containers; a service with data but no running
     container fails (its data would be missing from the backup)."""
     found = {}
-    for service in ("postgres", "redis"):
-        if not config.values[f"{service}_enabled"]:
+    for service, enabled in (("postgres", config.postgres_enabled), ("redis", config.redis_enabled)):
+        if not enabled:
             continue
         container_id = container(config, service)
         if container_id is None:

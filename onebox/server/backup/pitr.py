@@ -13,7 +13,6 @@ import datetime as dt
 import json
 import secrets
 import time
-from pathlib import Path
 from typing import Any
 
 from onebox.server import docker as compose
@@ -220,7 +219,7 @@ def recover(config: Config, pg: str, repo: int, target: dt.datetime | None) -> N
     started and promoted. Runs with the PostgreSQL container stopped."""
     aim = ["--type=time", f"--target={pg_time(target)}", "--target-action=promote"] if target else ["--type=default"]
     log(f"pgBackRest restore from repo{repo} to {iso(target) if target else 'the end of the archive'}")
-    deps = compose.compose(config.app_name, Path(config.project_dir), [Path(config.project_dir) / "deps.compose.yaml"],
+    deps = compose.compose(config.app_name, config.project_path, [config.project_path / "deps.compose.yaml"],
                            "run", "--rm", "--no-deps", "-T", "--user", "postgres", "--entrypoint", "pgbackrest",
                            "postgres", f"--stanza={config.app_name}", "--delta", f"--repo={repo}", *aim, "restore")
     run(deps, what="pgbackrest restore")
@@ -257,7 +256,7 @@ def adopt_roles(config: Config, pg: str) -> None:
     """A physical restore brings the roles of the server the backup was taken on, their passwords
     included: on a new server (its own postgres_password, its own monitoring password) the app and
     the exporter could not log in. This server's passwords are set again."""
-    app_file = Path(config.project_dir) / "secrets" / "postgres" / "postgres_password"
+    app_file = config.project_path / "secrets" / "postgres" / "postgres_password"
     app_password = app_file.read_text() if app_file.is_file() else None
     monitor = exporters.PASSWORD_FILE.read_text().strip() if exporters.PASSWORD_FILE.is_file() else None
     result = exporters.psql(pg, roles_sql(config, app_password, monitor))

@@ -25,6 +25,7 @@ class Restic:
     def __init__(self, config: Config) -> None:
         if not config.restic_repository:
             raise BackupError("no off-site repository is configured (backup_restic_repository)")
+        self.repository: str = config.restic_repository
         secrets = config.secrets()
         if not secrets.get("RESTIC_PASSWORD"):
             raise BackupError(f"the restic password is missing from {config.secrets_file} "
@@ -53,7 +54,7 @@ class Restic:
     def reachable(self, pauses: tuple[float, ...] = (1, 3)) -> None:
         """Fail in seconds when an S3 or REST server does not answer at all: restic itself
         retries a refused connection for 15 minutes before it gives up."""
-        repository = self.config.restic_repository
+        repository = self.repository
         scheme, _, url = repository.partition(":")
         if scheme not in ("s3", "rest"):
             return  # sftp: the host may be an alias in root's ssh config
@@ -75,7 +76,7 @@ class Restic:
         try:
             self("cat", "config", what="opening the off-site repository")
         except OneboxError as error:
-            reason = str(error).replace(self.config.restic_repository, "<backup_restic_repository>")
+            reason = str(error).replace(self.repository, "<backup_restic_repository>")
             if not any(sign in reason for sign in NOT_INITIALISED):
                 raise
             if any(sign in reason for sign in UNREACHABLE):
@@ -85,7 +86,7 @@ class Restic:
                 self("init", what="restic init")
             except OneboxError as init_error:
                 raise BackupError(f"{reason}; and {init_error}".replace(
-                    self.config.restic_repository, "<backup_restic_repository>")) from None
+                    self.repository, "<backup_restic_repository>")) from None
 
     @property
     def host(self) -> str:

@@ -1,0 +1,85 @@
+"""backup.json (contract.BACKUP_CONFIG, or an app's AppFiles.backup_config): what onebox-backup
+needs of the settings, without a secret. The controller writes it (deploys/backup.py) with
+backup_config_text; the server reads it (onebox/server/backup/config.py) with load_backup_config.
+Standard library only (the server's zipapp carries it)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+from onebox.contract.documents import ContractError, load_checked
+
+# Raise it with every change of the shape below that an older server program cannot read; the
+# server refuses other versions. A file without a version was written by onebox 0.3.0 or before:
+# version 1 (an upgraded controller converges such a server, and the backup timer may run the new
+# server program before that converge rewrites the file).
+BACKUP_CONFIG_VERSION = 1
+
+CONVERGE_HINT = "converge the server with this onebox: pyinfra INVENTORY deploys/site.py"
+
+
+@dataclasses.dataclass(frozen=True)
+class BackupConfig:
+    """Every value comes from the settings (onebox/defaults.py holds their defaults): the fields
+    without a default here are those every onebox since 0.2.0 wrote."""
+
+    app_name: str
+    enabled: bool
+    app_dir: str | None  # the app's directory for the release tool (None: the server's only app)
+    postgres_enabled: bool
+    redis_enabled: bool
+    postgres_user: str
+    postgres_db: str
+    backup_dir: str
+    state_dir: str
+    secrets_file: str
+    keep_last: int
+    keep_daily: int
+    keep_weekly: int
+    restic_repository: str | None
+    server_name: str | None  # the server's identity off-site (backup_server_name, else the inventory host name)
+    s3_region: str
+    restic_check_interval_days: int
+    release_tool: str
+    start_timeout: int
+    version: int = BACKUP_CONFIG_VERSION
+    # Added by 0.3.0 (ADDED_BACKUP_FIELDS): their defaults say what a file written before meant.
+    s3_ca_file: str | None = None  # backup_s3_ca_bundle on the server (restic's RESTIC_CACERT)
+    pitr_enabled: bool = False  # point-in-time recovery (onebox/server/backup/pitr.py)
+    pitr_offsite: bool = False  # repo2: the off-site S3 bucket
+    pitr_full_every_days: int = 7  # read only with pitr_enabled, which a file without it never has
+    pitr_fingerprint: str | None = None  # written to pitr-ready by a setup that succeeded (the converge compares it)
+    project_dir: str | None = None  # the app's directory (its deps.compose.yaml): the restore runs pgBackRest from it
+    # No setting for these: the controller writes the contract's values as they are, and a file of
+    # 0.3.0, which has neither, reads the same.
+    restic_cache_dir: str = "/var/cache/onebox-backup"
+    lock_timeout: int = 3600
+
+
+# Fields a file of version 1 may lack (written before they existed); the others are required.
+ADDED_BACKUP_FIELDS = ("s3_ca_file", "pitr_enabled", "pitr_offsite", "pitr_full_every_days", "pitr_fingerprint",
+                       "project_dir", "restic_cache_dir", "lock_timeout")
+
+
+def backup_config_text(config: BackupConfig) -> str:
+    """The controller's one writer of backup.json."""
+    return json.dumps(dataclasses.asdict(config), indent=2) + "\n"
+
+
+def load_backup_config(text: str, path: str) -> BackupConfig:
+    """The server's one reader of backup.json (`path` names it in errors): every field checked."""
+    try:
+        data = json.loads(text)
+    except ValueError as error:
+        raise ContractError(f"{path} is not JSON ({error})") from None
+    if not isinstance(data, dict):
+        raise ContractError(f"{path} is not a JSON object")
+    version = data.get("version", 1)  # none: written by onebox 0.3.0 or before, which is version 1
+    if version != BACKUP_CONFIG_VERSION:
+        raise ContractError(f"{path} has version {version!r}, this onebox-backup reads version "
+                            f"{BACKUP_CONFIG_VERSION}: {CONVERGE_HINT}")
+    config: BackupConfig = load_checked(BackupConfig, {**data, "version": version}, path)
+    if not config.app_name:  # every name the backups use starts with it
+        raise ContractError(f"{path}.app_name: empty")
+    return config

@@ -1,0 +1,146 @@
+"""The two messages between the controller and the server program besides the spec: backup.json
+(controller -> server) and the state report (server -> controller). Each written by one function,
+read by one, every field checked; what onebox 0.3.0 left or prints (contract_shapes.py) still reads."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+from contract_shapes import (
+    ADDED_BY_0_3_0,
+    BACKUP_JSON_0_3_0,
+    STATE_REPORT_0_3_0,
+    STATE_REPORT_0_3_0_INTERRUPTED,
+    STATE_REPORT_0_3_0_NOT_INSTALLED,
+)
+from test_backup_settings import settings
+
+from onebox import contract
+from onebox.contract import ContractError
+from onebox.deploys.backup import backup_config
+from onebox.facts import ReleaseState
+
+PATH = "/etc/onebox/backup.json"
+
+# --- backup.json ---------------------------------------------------------------------------
+
+
+def test_backup_json_written_by_the_controller_loads_as_the_same_config() -> None:
+    written = backup_config(settings(), "prod.example.com")
+    text = contract.backup_config_text(written)
+    assert json.loads(text)["version"] == contract.BACKUP_CONFIG_VERSION
+    assert contract.load_backup_config(text, PATH) == written
+
+
+def test_backup_json_of_onebox_0_3_0_loads_as_version_1_with_the_same_values() -> None:
+    """The backup timer may run this server program before the upgrade's converge rewrites the file."""
+    loaded = contract.load_backup_config(BACKUP_JSON_0_3_0, PATH)
+    assert loaded.version == 1
+    assert {key: value for key, value in dataclasses.asdict(loaded).items() if key in json.loads(BACKUP_JSON_0_3_0)} \
+        == json.loads(BACKUP_JSON_0_3_0)
+    # The controller of this version writes the same values for the same settings, the version added.
+    assert loaded == backup_config(settings(), "prod.example.com")
+
+
+def test_backup_json_of_onebox_0_2_0_loads_with_point_in_time_recovery_off() -> None:
+    older = {key: value for key, value in json.loads(BACKUP_JSON_0_3_0).items() if key not in ADDED_BY_0_3_0}
+    loaded = contract.load_backup_config(json.dumps(older), PATH)
+    assert not loaded.pitr_enabled and loaded.project_dir is None and loaded.s3_ca_file is None
+    assert set(ADDED_BY_0_3_0) <= set(contract.ADDED_BACKUP_FIELDS)
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"keep_last": "3"}, f"{PATH}.keep_last: expected int, got '3'"),
+    ({"enabled": 1}, f"{PATH}.enabled: expected bool, got 1"),
+    ({"restic_repository": 5}, f"{PATH}.restic_repository: expected str, got 5"),
+    ({"app_name": ""}, f"{PATH}.app_name: empty"),
+    ({"keep_hourly": 3}, f"{PATH}: unknown key(s) keep_hourly"),
+])
+def test_backup_json_with_a_wrong_field_is_refused_naming_it(change: dict, message: str) -> None:
+    with pytest.raises(ContractError) as error:
+        contract.load_backup_config(json.dumps({**json.loads(BACKUP_JSON_0_3_0), **change}), PATH)
+    assert str(error.value) == message
+
+
+def test_backup_json_without_a_required_field_is_refused_naming_it() -> None:
+    data = json.loads(BACKUP_JSON_0_3_0)
+    del data["keep_daily"]
+    with pytest.raises(ContractError, match=f"^{PATH}.keep_daily: missing$"):
+        contract.load_backup_config(json.dumps(data), PATH)
+
+
+@pytest.mark.parametrize("version", [2, 0, "1"])
+def test_backup_json_of_another_version_is_refused_saying_to_converge(version: object) -> None:
+    with pytest.raises(ContractError) as error:
+        contract.load_backup_config(json.dumps({**json.loads(BACKUP_JSON_0_3_0), "version": version}), PATH)
+    assert str(error.value) == (f"{PATH} has version {version!r}, this onebox-backup reads version 1: "
+                                "converge the server with this onebox: pyinfra INVENTORY deploys/site.py")
+
+
+# --- the state report ----------------------------------------------------------------------
+
+REPORT = contract.StateReport(
+    installed=True, live=contract.LiveRelease(id="r1", inputs="abc", created="2026-12-06T06:36:32Z"),
+    transition=contract.ReleaseTransition(release="r2", slot="green", phase="draining", since="2026-12-06T06:40:00Z",
+                                          kind="rollback"),
+    deps_inputs="d", problems=["api is exited"], slot="blue", maintenance=True, secrets_changed=True)
+
+
+@pytest.mark.parametrize("report", [REPORT, contract.NOT_INSTALLED, contract.StateReport(installed=False, why="no spec")])
+def test_the_state_report_written_by_the_server_parses_as_the_same_report(report: contract.StateReport) -> None:
+    text = contract.state_report_text(report)
+    assert "\n" not in text and json.loads(text)["version"] == contract.STATE_REPORT_VERSION
+    assert contract.parse_state_report(text) == report
+    # As the fact reads it: the last JSON line of what the command printed.
+    assert ReleaseState().process(["a warning", text]) == report
+
+
+def test_the_state_report_of_onebox_0_3_0_parses_as_version_1() -> None:
+    """The controller reads it before its converge installs the new server program."""
+    report = contract.parse_state_report(STATE_REPORT_0_3_0)
+    assert report.version == 1 and report.installed and report.slot == "blue" and not report.problems
+    assert report.live == contract.LiveRelease(
+        id="20261206-063632-39504a", inputs="39504ab6d58828ffc6a2c17e34a821512237406e7167146ce590a8cd6426c2c5",
+        created="2026-12-06T06:36:32Z")
+    assert report.deps_inputs == "7a2d06639878c74de18188fd489a15b2747c9cfa96bb070f1feade7dde6dcc77"
+    assert contract.parse_state_report(STATE_REPORT_0_3_0_NOT_INSTALLED) == contract.StateReport(
+        installed=False, why="no spec at /opt/onebox/spec.json")
+    interrupted = contract.parse_state_report(STATE_REPORT_0_3_0_INTERRUPTED)  # no secrets_changed: no live slot
+    assert interrupted.transition == contract.ReleaseTransition(
+        release="r2", slot="green", phase="switching", since="2026-12-06T06:40:00Z")
+    assert interrupted.maintenance and interrupted.problems == ["api is exited"] and not interrupted.secrets_changed
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"installed": "yes"}, "state report.installed: expected bool, got 'yes'"),
+    ({"problems": "api is exited"}, "state report.problems: expected a list"),
+    ({"live": {"id": "r1", "inputs": 5, "created": "x"}}, "state report.live.inputs: expected str, got 5"),
+    ({"transition": {"release": "r2"}}, "state report.transition.slot: missing"),
+    ({"uptime": 5}, "state report: unknown key(s) uptime"),
+])
+def test_a_state_report_with_a_wrong_field_is_refused_naming_it(change: dict, message: str) -> None:
+    with pytest.raises(ContractError) as error:
+        contract.parse_state_report(json.dumps({**json.loads(STATE_REPORT_0_3_0), **change}))
+    assert str(error.value) == message
+
+
+def test_a_state_report_newer_than_this_onebox_is_refused_saying_to_upgrade_the_controller() -> None:
+    newer = json.dumps({**json.loads(STATE_REPORT_0_3_0), "version": contract.STATE_REPORT_VERSION + 1})
+    message = ("the server's onebox-release reports its state in version 2, this onebox reads version 1 at most: "
+               "upgrade onebox on the controller")
+    with pytest.raises(ContractError, match=f"^{message}"):
+        contract.parse_state_report(newer)
+    with pytest.raises(ContractError, match=f"^{message}"):  # not mistaken for "not installed" (a release)
+        ReleaseState().process([newer])
+
+
+def test_going_back_to_an_older_onebox_on_purpose_reads_a_newer_report_s_known_fields(monkeypatch) -> None:
+    """ONEBOX_ALLOW_OLDER=1 is the documented way back: a newer server program's report must not stop it."""
+    old = json.loads(STATE_REPORT_0_3_0)
+    newer = json.dumps({**old, "version": contract.STATE_REPORT_VERSION + 1, "a_field_of_later": [1, 2]})
+    monkeypatch.setenv("ONEBOX_ALLOW_OLDER", "1")
+    report = ReleaseState().process([newer])
+    assert report == contract.parse_state_report(STATE_REPORT_0_3_0)
+    assert report.live is not None and report.live.id == old["live"]["id"]
