@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import atexit
 import functools
-import json
 import os
 import shutil
 import socket
@@ -25,6 +24,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from onebox.contract import BackupConfig, backup_config_text
 from onebox.server.bundle import write_zipapp
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -138,21 +138,23 @@ def throwaway(project: str = "obtest") -> Iterator[Stack]:
 
 
 def write_config(directory: Path, project: str, repository: str | None = None,
-                 secrets: dict[str, str] | None = None, **extra) -> Path:
-    """The script's configuration (as deploys/backup.py writes it), with its state under `directory`."""
+                 secrets: dict[str, str] | None = None) -> Path:
+    """The script's configuration, written by the contract's one writer as deploys/backup.py does,
+    with its state under `directory`."""
     directory.mkdir(parents=True, exist_ok=True)
     secrets_file = directory / "backup.env"
     secrets_file.write_text("".join(f"{key}={value}\n" for key, value in (secrets or {}).items()))
     secrets_file.chmod(0o600)
-    config = {
-        "app_name": project, "postgres_user": "app", "postgres_db": "app",
-        "backup_dir": str(directory / "backups"), "state_dir": str(directory / "state"),
-        "secrets_file": str(secrets_file), "restic_repository": repository,
-        "restic_cache_dir": str(directory / "restic-cache"), "release_tool": str(directory / "no-release-tool"),
-        "keep_last": 3, "keep_daily": 7, "keep_weekly": 4, "server_name": "backup-test", **extra,
-    }
+    config = BackupConfig(
+        app_name=project, enabled=True, app_dir=None, postgres_enabled=True, redis_enabled=True,
+        postgres_user="app", postgres_db="app", backup_dir=str(directory / "backups"),
+        state_dir=str(directory / "state"), secrets_file=str(secrets_file), keep_last=3, keep_daily=7, keep_weekly=4,
+        restic_repository=repository, server_name="backup-test", s3_region="us-east-1", restic_check_interval_days=7,
+        release_tool=str(directory / "no-release-tool"), start_timeout=300,
+        restic_cache_dir=str(directory / "restic-cache"),
+    )
     path = directory / "backup.json"
-    path.write_text(json.dumps(config))
+    path.write_text(backup_config_text(config))
     path.chmod(0o600)
     return path
 
