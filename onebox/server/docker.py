@@ -1,5 +1,6 @@
-"""Docker and compose commands as argument lists (tested for the exact list), and the
-one parser of `docker ps` that every part of the server tools reads containers with."""
+"""Every docker and compose command the server tools run, as argument lists built here and
+nowhere else (each builder is pure, and tests/unit/test_docker_argv.py holds its exact list),
+and the one parser of `docker ps` that every part of the server tools reads containers with."""
 
 from __future__ import annotations
 
@@ -82,6 +83,166 @@ def volume_rm(name: str) -> list[str]:
 
 def volume_mountpoint(name: str) -> list[str]:
     return ["docker", "volume", "inspect", "-f", "{{.Mountpoint}}", name]
+
+
+def compose_down_unfiled(project: str) -> list[str]:
+    """`compose down` by project name alone: a slot whose release record is gone has no files to name."""
+    return ["docker", "compose", "-p", project, "down", "--remove-orphans"]
+
+
+# --- containers ------------------------------------------------------------------------------
+
+def inspect(*targets: str, template: str | None = None) -> list[str]:
+    """`docker inspect` of containers, tasks or any object by id or name (`template`: `-f`)."""
+    return ["docker", "inspect", *(["-f", template] if template else []), *targets]
+
+
+def container_networks(container: str) -> list[str]:
+    return inspect(container, template="{{json .NetworkSettings.Networks}}")
+
+
+def restart_counts(*ids: str) -> list[str]:
+    return inspect(*ids, template="{{.Id}} {{.RestartCount}}")
+
+
+def container_running(container: str) -> list[str]:
+    return inspect(container, template="{{.State.Running}}")
+
+
+def ps_projects() -> list[str]:
+    """Every running container as `id project service`, by its compose labels."""
+    return ["docker", "ps", "--format", '{{.ID}} {{.Label "com.docker.compose.project"}} {{.Label "com.docker.compose.service"}}']
+
+
+def ps_service_ids(project: str, service: str, running: bool = True) -> list[str]:
+    """The ids of a compose service's containers (`running=False`: stopped ones too), by its labels."""
+    return ["docker", "ps", "-q", *([] if running else ["-a"]), "--filter", f"label=com.docker.compose.project={project}",
+            "--filter", f"label=com.docker.compose.service={service}"]
+
+
+def rm_force(container: str, short_flag: bool = False) -> list[str]:
+    # `-f` and `--force` are the same flag; both spellings are kept as the callers had them.
+    return ["docker", "rm", "-f" if short_flag else "--force", container]
+
+
+def stop(*containers: str) -> list[str]:
+    return ["docker", "stop", *containers]
+
+
+def start(*containers: str) -> list[str]:
+    return ["docker", "start", *containers]
+
+
+def logs(container: str, tail: int) -> list[str]:
+    return ["docker", "logs", "--tail", str(tail), container]
+
+
+def copy_out(container: str, path: str) -> list[str]:
+    """A file of the container as a tar stream on stdout."""
+    return ["docker", "cp", f"{container}:{path}", "-"]
+
+
+def exec_in(container: str, *command: str, user: str | None = None, stdin: bool = False) -> list[str]:
+    """`docker exec` of a command in a container (`stdin`: the command reads ours)."""
+    return ["docker", "exec", *(["-i"] if stdin else []), *(["-u", user] if user else []), container, *command]
+
+
+# The one-off containers on a data volume (Redis's restore), as compose runs Redis itself (deps.compose.yaml.j2).
+NO_NEW_PRIVILEGES = ["--security-opt", "no-new-privileges=true"]
+
+
+def run_shell_on_volume(volume: str, image: str) -> list[str]:
+    """A throwaway `sh -c` (the script is the next argument) in `image`, off the network, with the
+    volume at /data and stdin open."""
+    return ["docker", "run", "--rm", "-i", "--network", "none", *NO_NEW_PRIVILEGES, "-v", f"{volume}:/data",
+            "--entrypoint", "sh", image, "-c"]
+
+
+def run_detached_on_volume(name: str, volume: str, image: str, *command: str) -> list[str]:
+    """A named container of `image` in the background, off the network, with the volume at /data."""
+    return ["docker", "run", "-d", "--name", name, "--network", "none", *NO_NEW_PRIVILEGES, "-v", f"{volume}:/data",
+            image, *command]
+
+
+# --- volumes and networks ----------------------------------------------------------------------
+
+def volume_inspect(name: str) -> list[str]:
+    return ["docker", "volume", "inspect", name]
+
+
+def network_rm(name: str) -> list[str]:
+    return ["docker", "network", "rm", name]
+
+
+def network_connect(network: str, container: str, alias: str) -> list[str]:
+    return ["docker", "network", "connect", "--alias", alias, network, container]
+
+
+# --- swarm -------------------------------------------------------------------------------------
+
+def info(template: str) -> list[str]:
+    return ["docker", "info", "--format", template]
+
+
+def node_ids() -> list[str]:
+    return ["docker", "node", "ls", "-q"]
+
+
+def node_inspect(*ids: str) -> list[str]:
+    return ["docker", "node", "inspect", *ids]
+
+
+def secret_inspect(name: str) -> list[str]:
+    return ["docker", "secret", "inspect", name]
+
+
+def secret_create(name: str) -> list[str]:
+    """The secret's content is read from stdin."""
+    return ["docker", "secret", "create", name, "-"]
+
+
+def secret_names(prefix: str) -> list[str]:
+    return ["docker", "secret", "ls", "--filter", f"name={prefix}", "--format", "{{.Name}}"]
+
+
+def secret_rm(name: str) -> list[str]:
+    return ["docker", "secret", "rm", name]
+
+
+def config_inspect(name: str) -> list[str]:
+    return ["docker", "config", "inspect", name]
+
+
+def config_create(name: str, path: str) -> list[str]:
+    return ["docker", "config", "create", name, path]
+
+
+def service_create(name: str, network: str, env_file: str, published: int | str, target: int | str,
+                   label: str) -> list[str]:
+    """The fixed head of a global API service on the workers; the caller appends the options its
+    compose file asks for. `label` (key=value) goes on the service and on its containers."""
+    return ["docker", "service", "create", "--detach", "--name", name, "--mode", "global",
+            "--constraint", "node.role==worker", "--network", network, "--env-file", env_file,
+            "--publish", f"mode=host,published={published},target={target}",
+            "--label", label, "--container-label", label,
+            "--restart-condition", "any", "--update-order", "stop-first", "--update-failure-action", "rollback",
+            "--no-resolve-image", "--with-registry-auth"]
+
+
+def service_inspect(name: str, template: str | None = None) -> list[str]:
+    return ["docker", "service", "inspect", *(["-f", template] if template else []), name]
+
+
+def service_rm(name: str) -> list[str]:
+    return ["docker", "service", "rm", name]
+
+
+def service_task_ids(name: str) -> list[str]:
+    return ["docker", "service", "ps", "-q", "--no-trunc", name]
+
+
+def service_logs(name: str, tail: int) -> list[str]:
+    return ["docker", "service", "logs", "--no-task-ids", "--tail", str(tail), name]
 
 
 @dataclass(frozen=True)
