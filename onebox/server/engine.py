@@ -75,7 +75,7 @@ def release_step(app: App, record: ReleaseRecord, slot: str, backup_command: str
                                     check=False, timeout=timeout)
     except basics.CommandTimeout:
         # Killed at once: PostgreSQL rolls back what the step had not committed when its connection drops.
-        basics.run(["docker", "rm", "--force", name], check=False)
+        basics.run(docker.rm_force(name), check=False)
         raise basics.over_time(f"the release step ({' '.join(step)})", "release_step_timeout", timeout,
                                stopped="its container was killed and removed") from None
     if not done.ok:

@@ -71,7 +71,7 @@ def role_sql(verifier: str) -> str:
 
 
 def psql(container_id: str, sql: str) -> basics.Result:
-    argv = ["docker", "exec", "-i", "-u", "postgres", container_id, "sh", "-c", PSQL]
+    argv = docker.exec_in(container_id, "sh", "-c", PSQL, user="postgres", stdin=True)
     try:
         return basics.run(argv, stdin=sql, check=False, timeout=30)  # a hung server must not stop the timer
     except OneboxError as error:
@@ -102,7 +102,7 @@ def drop_roles(apps: list[App]) -> None:
 
 
 def address(container_id: str, network: str) -> str | None:
-    found = basics.run(["docker", "inspect", "-f", "{{json .NetworkSettings.Networks}}", container_id], check=False)
+    found = basics.run(docker.container_networks(container_id), check=False)
     if not found.ok:
         return None
     return (json.loads(found.stdout or "{}").get(network) or {}).get("IPAddress") or None

@@ -85,7 +85,7 @@ def restart_counts(ids: list[str]) -> dict[str, int]:
     """Container ID (as `docker ps` shortens it) -> Docker's RestartCount."""
     if not ids:
         return {}
-    result = basics.run(["docker", "inspect", "-f", "{{.Id}} {{.RestartCount}}", *ids], check=False)
+    result = basics.run(docker.restart_counts(*ids), check=False)
     counts = {}
     for line in result.stdout.splitlines():
         full, count = line.split()

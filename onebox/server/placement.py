@@ -128,7 +128,7 @@ def of(app: App) -> Placement:
 
 
 def swarm_active() -> bool:
-    return basics.run(["docker", "info", "--format", "{{.Swarm.LocalNodeState}}"], check=False).stdout.strip() == "active"
+    return basics.run(docker.info("{{.Swarm.LocalNodeState}}"), check=False).stdout.strip() == "active"
 
 
 def stop_api_anywhere(app: App, slot: str) -> None:

@@ -31,7 +31,7 @@ def stop(app: App, slot: str, record: ReleaseRecord | None) -> None:
     """SIGTERM, then each service's own grace period (stop_grace_period): in-flight requests finish."""
     placement.stop_api_anywhere(app, slot)
     if record is None:
-        basics.run(["docker", "compose", "-p", app.project(slot), "down", "--remove-orphans"], check=False)
+        basics.run(docker.compose_down_unfiled(app.project(slot)), check=False)
         return
     slot_project.compose(app, record, slot, "down", "--remove-orphans", check=False)
 

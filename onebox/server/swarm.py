@@ -53,10 +53,9 @@ def attach_dependencies(app: App) -> None:
     for item in docker.containers(app.name):
         if item.state != "running":
             continue
-        networks = basics.run(["docker", "inspect", "-f", "{{json .NetworkSettings.Networks}}", item.name],
-                              check=False).stdout
+        networks = basics.run(docker.container_networks(item.name), check=False).stdout
         if network(app) not in (json.loads(networks or "{}") or {}):
-            basics.run(["docker", "network", "connect", "--alias", item.service, network(app), item.name],
+            basics.run(docker.network_connect(network(app), item.name, alias=item.service),
                        what=f"docker network connect {network(app)} {item.name}")
 
 
@@ -75,16 +74,16 @@ def secret_name(app: App, name: str, content: bytes) -> str:
 
 
 def ensure_secret(name: str, content: bytes) -> None:
-    if not basics.run(["docker", "secret", "inspect", name], check=False).ok:
-        basics.run(["docker", "secret", "create", name, "-"], stdin=content, what=f"docker secret create {name}")
+    if not basics.run(docker.secret_inspect(name), check=False).ok:
+        basics.run(docker.secret_create(name), stdin=content, what=f"docker secret create {name}")
 
 
 def ensure_config(path: str) -> str:
     """A file every replica mounts (the secrets shim), as a swarm config named by its content."""
     content = Path(path).read_bytes()
     name = f"onebox-{path.rsplit('/', 1)[-1].replace('.', '-')}-{hashlib.sha256(content).hexdigest()[:12]}"
-    if not basics.run(["docker", "config", "inspect", name], check=False).ok:
-        basics.run(["docker", "config", "create", name, path], what=f"docker config create {name}")
+    if not basics.run(docker.config_inspect(name), check=False).ok:
+        basics.run(docker.config_create(name, path), what=f"docker config create {name}")
     return name
 
 
@@ -94,12 +93,8 @@ def service_argv(app: App, record: ReleaseRecord, slot: str) -> list[str]:
     release_dir = app.releases_dir / record.id
     env_file = release_dir / f"swarm-{slot}.env"  # not on the command line, which `ps` shows
     basics.write_atomic(env_file, "".join(f"{k}={v}\n" for k, v in (api.get("environment") or {}).items()), mode=0o600)
-    argv = ["docker", "service", "create", "--detach", "--name", service(app, slot), "--mode", "global",
-            "--constraint", "node.role==worker", "--network", network(app), "--env-file", str(env_file),
-            "--publish", f"mode=host,published={app.port(slot)},target={api['ports'][0]['target']}",
-            "--label", f"{RELEASE_LABEL}={record.id}", "--container-label", f"{RELEASE_LABEL}={record.id}",
-            "--restart-condition", "any", "--update-order", "stop-first", "--update-failure-action", "rollback",
-            "--no-resolve-image", "--with-registry-auth"]
+    argv = docker.service_create(service(app, slot), network(app), str(env_file), app.port(slot),
+                                 api["ports"][0]["target"], f"{RELEASE_LABEL}={record.id}")
     for entry in api.get("secrets") or []:
         source = entry["source"]
         content = Path(declared[source]["file"]).read_bytes()  # the release's own secret file
@@ -155,7 +150,7 @@ def health_args(check: dict) -> list[str]:
 
 def is_manager() -> bool:
     """This server manages a swarm (a cluster's manager, whatever this app's placement)."""
-    return basics.run(["docker", "info", "--format", "{{.Swarm.ControlAvailable}}"], check=False).stdout.strip() == "true"
+    return basics.run(docker.info("{{.Swarm.ControlAvailable}}"), check=False).stdout.strip() == "true"
 
 
 @dataclass(frozen=True)
@@ -176,8 +171,8 @@ def node_states() -> list[NodeState]:
     """Every node of the swarm this server manages, ordered by name. A machine that joined again
     leaves its old entry down under the same name and address until the next converge removes it:
     the ready one stands for both (one series per node, and no alert for the old entry)."""
-    ids = basics.run(["docker", "node", "ls", "-q"], check=False).stdout.split()
-    described = json.loads(basics.run(["docker", "node", "inspect", *ids], check=False).stdout or "[]") if ids else []
+    ids = basics.run(docker.node_ids(), check=False).stdout.split()
+    described = json.loads(basics.run(docker.node_inspect(*ids), check=False).stdout or "[]") if ids else []
     nodes: dict[tuple[str, str, str], NodeState] = {}
     for entry in described:
         spec = entry.get("Spec", {})
@@ -203,12 +198,12 @@ def node_lines(attention: list[str]) -> list[str]:
 
 
 def exists(app: App, slot: str) -> bool:
-    return basics.run(["docker", "service", "inspect", service(app, slot)], check=False).ok
+    return basics.run(docker.service_inspect(service(app, slot)), check=False).ok
 
 
 def release_of(app: App, slot: str) -> str | None:
-    found = basics.run(["docker", "service", "inspect", "-f", f'{{{{index .Spec.Labels "{RELEASE_LABEL}"}}}}',
-                        service(app, slot)], check=False)
+    found = basics.run(docker.service_inspect(service(app, slot), f'{{{{index .Spec.Labels "{RELEASE_LABEL}"}}}}'),
+                       check=False)
     return found.stdout.strip() or None if found.ok else None
 
 
@@ -224,7 +219,7 @@ def start_api(app: App, record: ReleaseRecord, slot: str) -> None:
 def stop(app: App, slot: str) -> None:
     """The replicas get SIGTERM and the grace period; nginx no longer sends them anything."""
     if exists(app, slot):
-        basics.run(["docker", "service", "rm", service(app, slot)], what=f"docker service rm {service(app, slot)}")
+        basics.run(docker.service_rm(service(app, slot)), what=f"docker service rm {service(app, slot)}")
 
 
 # --- what runs where -----------------------------------------------------------------------------
@@ -232,12 +227,12 @@ def stop(app: App, slot: str) -> None:
 def tasks(app: App, slot: str) -> list[dict]:
     """Each task of the slot's service, newest first: its node's address (node names are often
     all alike, a provider's image), its state ("running"), desired state and error."""
-    ids = basics.run(["docker", "service", "ps", "-q", "--no-trunc", service(app, slot)], check=False).stdout.split()
+    ids = basics.run(docker.service_task_ids(service(app, slot)), check=False).stdout.split()
     if not ids:
         return []
-    described = json.loads(basics.run(["docker", "inspect", *ids], check=False).stdout or "[]")
+    described = json.loads(basics.run(docker.inspect(*ids), check=False).stdout or "[]")
     node_ids = sorted({task.get("NodeID") for task in described if task.get("NodeID")})
-    nodes = json.loads(basics.run(["docker", "node", "inspect", *node_ids], check=False).stdout or "[]") if node_ids else []
+    nodes = json.loads(basics.run(docker.node_inspect(*node_ids), check=False).stdout or "[]") if node_ids else []
     address = {node["ID"]: node.get("Status", {}).get("Addr", "?") for node in nodes}
     return [{"Node": address.get(task.get("NodeID"), task.get("NodeID", "?")),
              "State": task.get("Status", {}).get("State", "?"), "DesiredState": task.get("DesiredState", "?"),
@@ -268,7 +263,7 @@ def wait_healthy(app: App, record: ReleaseRecord, slot: str) -> None:
         time.sleep(1)
     for task in tasks(app, slot)[:2 * len(nodes)]:
         basics.log(f"  {task['Node']}: {task['State']} {task['Error']}".rstrip())
-    basics.run(["docker", "service", "logs", "--no-task-ids", "--tail", "40", service(app, slot)], check=False,
+    basics.run(docker.service_logs(service(app, slot), 40), check=False,
                capture=False)
     stop(app, slot)
     raise OneboxError(f"the new version did not become healthy on {app.spec.release.health_path} on every swarm "
@@ -285,14 +280,13 @@ def task_lines(app: App, slot: str) -> list[str]:
 def prune(app: App) -> None:
     """The app's swarm secrets that no slot's service mounts any more (a secret changed). Swarm
     refuses to remove one in use, so a race with a starting release loses nothing."""
-    names = basics.run(["docker", "secret", "ls", "--filter", f"name={app.name}_", "--format", "{{.Name}}"],
-                       check=False).stdout.split()
+    names = basics.run(docker.secret_names(f"{app.name}_"), check=False).stdout.split()
     used = set()
     for slot in ("blue", "green"):
-        found = basics.run(["docker", "service", "inspect", "-f", "{{json .Spec.TaskTemplate.ContainerSpec.Secrets}}",
-                            service(app, slot)], check=False)
+        found = basics.run(docker.service_inspect(service(app, slot), "{{json .Spec.TaskTemplate.ContainerSpec.Secrets}}"),
+                           check=False)
         if found.ok:
             used |= {entry["SecretName"] for entry in json.loads(found.stdout or "null") or []}
     for name in names:
         if name.startswith(f"{app.name}_") and name not in used:
-            basics.run(["docker", "secret", "rm", name], check=False)
+            basics.run(docker.secret_rm(name), check=False)
