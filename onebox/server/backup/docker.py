@@ -8,16 +8,11 @@ import json
 import time
 from typing import Any
 
+from onebox.server import docker as server_docker
 from onebox.server.backup.config import BackupError, Config
 from onebox.server.basics import RUNC_NOT_STARTED, Result, run, run_until_started, wait_until
 
-PROJECT_LABEL = "com.docker.compose.project"
 SERVICE_LABEL = "com.docker.compose.service"
-
-
-def exec_argv(container_id: str, *command: str, user: str | None = None, stdin: bool = False) -> list[str]:
-    """`docker exec` of a command in a container (`stdin`: the command reads ours)."""
-    return ["docker", "exec", *(["-i"] if stdin else []), *(["-u", user] if user else []), container_id, *command]
 
 
 # runc now and then fails to start an exec'd process ("OCI runtime exec failed: ... unable to
@@ -32,14 +27,9 @@ def run_exec(argv: list[str], what: str) -> Result:
                              lambda result: result.returncode == 126 and EXEC_NOT_STARTED in result.stderr)
 
 
-def ps_argv(app_name: str, service: str, running: bool = True) -> list[str]:
-    return ["docker", "ps", "-q", *([] if running else ["-a"]), "--filter", f"label={PROJECT_LABEL}={app_name}",
-            "--filter", f"label={SERVICE_LABEL}={service}"]
-
-
 def container(config: Config, service: str, running: bool = True) -> str | None:
     """The ID of a service's container in the deps project (found by compose labels)."""
-    ids = run(ps_argv(config.app_name, service, running), what="docker ps").stdout.split()
+    ids = run(server_docker.ps_service_ids(config.app_name, service, running), what="docker ps").stdout.split()
     if len(ids) > 1:
         raise BackupError(f"{len(ids)} containers of service {service} in project {config.app_name}; expected one")
     return ids[0] if ids else None
@@ -54,11 +44,11 @@ def require_container(config: Config, service: str) -> str:
 
 
 def volume_exists(name: str) -> bool:
-    return run(["docker", "volume", "inspect", name], check=False).ok
+    return run(server_docker.volume_inspect(name), check=False).ok
 
 
 def inspect(container_id: str) -> dict[str, Any]:
-    return dict(json.loads(run(["docker", "inspect", container_id], what="docker inspect").stdout)[0])
+    return dict(json.loads(run(server_docker.inspect(container_id), what="docker inspect").stdout)[0])
 
 
 def _health(container_id: str) -> tuple[bool, dict[str, Any], str | None]:

@@ -15,10 +15,9 @@ import secrets
 import time
 from typing import Any
 
-from onebox.server import docker as compose
-from onebox.server import exporters
+from onebox.server import docker, exporters
 from onebox.server.backup.config import PITR_READY, BackupError, Config
-from onebox.server.backup.docker import exec_argv, require_container, run_exec
+from onebox.server.backup.docker import require_container, run_exec
 from onebox.server.backup.postgres import quote_ident
 from onebox.server.backup.restic import Restic
 from onebox.server.basics import OneboxError, log, run, write_atomic
@@ -42,7 +41,7 @@ def repo_of(source: str) -> int:
 
 
 def pgbackrest(config: Config, pg: str, *args: str) -> list[str]:
-    return exec_argv(pg, "pgbackrest", f"--stanza={config.app_name}", *args, user="postgres")
+    return docker.exec_in(pg, "pgbackrest", f"--stanza={config.app_name}", *args, user="postgres")
 
 
 def errors_of(output: str) -> str:
@@ -82,7 +81,7 @@ def system_id(stanza: dict[str, Any]) -> int | None:
 
 def query_argv(config: Config, pg: str, sql: str) -> list[str]:
     """psql in the PostgreSQL container over its local socket: unaligned rows, columns split by |."""
-    return exec_argv(pg, "psql", "-X", "-At", "-F", "|", "-U", config.postgres_user, "-d", "postgres", "-c", sql,
+    return docker.exec_in(pg, "psql", "-X", "-At", "-F", "|", "-U", config.postgres_user, "-d", "postgres", "-c", sql,
                      user="postgres")
 
 
@@ -219,17 +218,17 @@ def recover(config: Config, pg: str, repo: int, target: dt.datetime | None) -> N
     started and promoted. Runs with the PostgreSQL container stopped."""
     aim = ["--type=time", f"--target={pg_time(target)}", "--target-action=promote"] if target else ["--type=default"]
     log(f"pgBackRest restore from repo{repo} to {iso(target) if target else 'the end of the archive'}")
-    deps = compose.compose(config.app_name, config.project_path, [config.project_path / "deps.compose.yaml"],
+    deps = docker.compose(config.app_name, config.project_path, [config.project_path / "deps.compose.yaml"],
                            "run", "--rm", "--no-deps", "-T", "--user", "postgres", "--entrypoint", "pgbackrest",
                            "postgres", f"--stanza={config.app_name}", "--delta", f"--repo={repo}", *aim, "restore")
     run(deps, what="pgbackrest restore")
-    run(["docker", "start", pg], what="starting PostgreSQL")
+    run(docker.start(pg), what="starting PostgreSQL")
     deadline = time.monotonic() + float(config.start_timeout)
     while time.monotonic() < deadline:
         time.sleep(1)
-        state = run(["docker", "inspect", "-f", "{{.State.Running}}", pg], what="docker inspect").stdout.strip()
+        state = run(docker.container_running(pg), what="docker inspect").stdout.strip()
         if state != "true":
-            logs = run(["docker", "logs", "--tail", "30", pg], check=False)
+            logs = run(docker.logs(pg, 30), check=False)
             if TARGET_PAST_ARCHIVE in logs.stdout + logs.stderr:
                 raise TargetPastArchive("the archive ends before the target time")
             raise BackupError(f"PostgreSQL stopped during recovery; see `docker logs {pg[:12]}`")
@@ -269,18 +268,18 @@ def restore_to(config: Config, source: str, target: dt.datetime | None) -> None:
     recovered to `target`. A failure brings the data back to the moment before (the local archive's end)."""
     pg = require_container(config, "postgres")
     flush_wal(config, pg)
-    run(["docker", "stop", pg], what="stopping PostgreSQL")
+    run(docker.stop(pg), what="stopping PostgreSQL")
     try:
         try:
             recover(config, pg, repo_of(source), target)
         except TargetPastArchive:
             log(f"the archive ends before {iso(target) if target else 'the target'}: nothing was written after its "
                 "end, so its end is that moment; restoring to it")
-            run(["docker", "stop", pg], check=False)
+            run(docker.stop(pg), check=False)
             recover(config, pg, repo_of(source), None)
     except BaseException as error:
         log(f"the restore failed ({error}); bringing the data back to the moment before it (the end of this "
             "server's archive)")
-        run(["docker", "stop", pg], check=False)
+        run(docker.stop(pg), check=False)
         recover(config, pg, 1, None)
         raise

@@ -6,14 +6,15 @@ from __future__ import annotations
 import contextlib
 from pathlib import Path
 
+from onebox.server import docker
 from onebox.server.backup.config import Config
-from onebox.server.backup.docker import exec_argv, run_exec
+from onebox.server.backup.docker import run_exec
 from onebox.server.basics import OneboxError, log, run
 
 
 def psql_argv(config: Config, pg: str, database: str, *sql: str) -> list[str]:
     commands = [part for statement in sql for part in ("-c", statement)]
-    return exec_argv(pg, "psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-U", config.postgres_user, "-d", database,
+    return docker.exec_in(pg, "psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-U", config.postgres_user, "-d", database,
                      *commands, user="postgres")
 
 
@@ -25,11 +26,11 @@ def dump_postgres(config: Config, pg: str, dest: Path) -> None:
     """pg_dump -Fc inside the container, as the postgres OS user over the local socket."""
     log(f"dumping PostgreSQL database {config.postgres_db}")
     with dest.open("wb") as out:
-        run(exec_argv(pg, "pg_dump", "-U", config.postgres_user, "-d", config.postgres_db, "-Fc", user="postgres"),
+        run(docker.exec_in(pg, "pg_dump", "-U", config.postgres_user, "-d", config.postgres_db, "-Fc", user="postgres"),
             stdout_file=out, what="pg_dump")
     # The archive must be readable by pg_restore, or it is no backup.
     with dest.open("rb") as archive:
-        run(exec_argv(pg, "pg_restore", "-l", user="postgres", stdin=True), stdin_file=archive,
+        run(docker.exec_in(pg, "pg_restore", "-l", user="postgres", stdin=True), stdin_file=archive,
             what="checking the dump with pg_restore -l")
 
 
@@ -45,7 +46,7 @@ def restore_postgres(config: Config, pg: str, dump: Path) -> None:
              what="creating the scratch database")
     try:
         with dump.open("rb") as archive:
-            run(exec_argv(pg, "pg_restore", "-U", user, "-d", scratch, "--no-owner", "--role", user,
+            run(docker.exec_in(pg, "pg_restore", "-U", user, "-d", scratch, "--no-owner", "--role", user,
                           "--exit-on-error", "--single-transaction", user="postgres", stdin=True),
                 stdin_file=archive, what="pg_restore")
     except OneboxError:

@@ -10,8 +10,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from onebox.server import docker
 from onebox.server.backup.config import BackupError, Config
-from onebox.server.backup.docker import exec_argv, inspect, run_exec, wait_healthy
+from onebox.server.backup.docker import inspect, run_exec, wait_healthy
 from onebox.server.basics import OneboxError, log, run, wait_until
 
 # Shell steps run in a one-off container of the Redis image on its volume: the previous data
@@ -27,12 +28,10 @@ REDIS_ROLLBACK = (
     "find /data/.onebox-previous -mindepth 1 -maxdepth 1 -exec mv {} /data/ \\; ; rmdir /data/.onebox-previous"
 )
 REDIS_DONE = "rm -rf /data/.onebox-previous"
-# The one-off containers on Redis's volume, as compose runs Redis itself (deps.compose.yaml.j2).
-NO_NEW_PRIVILEGES = ["--security-opt", "no-new-privileges=true"]
 
 
 def redis_cli(redis: str, *args: str) -> str:
-    return run_exec(exec_argv(redis, "redis-cli", *args), what=f"redis-cli {args[0]}").stdout.strip()
+    return run_exec(docker.exec_in(redis, "redis-cli", *args), what=f"redis-cli {args[0]}").stdout.strip()
 
 
 def redis_info(redis: str, section: str) -> dict[str, str]:
@@ -63,7 +62,7 @@ def snapshot_redis(redis: str, dest: Path, timeout: float = 600) -> None:
     with tempfile.TemporaryDirectory(dir=dest.parent) as scratch:
         archive = Path(scratch) / "rdb.tar"
         with archive.open("wb") as out:
-            run(["docker", "cp", f"{redis}:{directory}/{filename}", "-"], stdout_file=out,
+            run(docker.copy_out(redis, f"{directory}/{filename}"), stdout_file=out,
                 what="copying the Redis snapshot")
         run(["tar", "-xf", str(archive), "-C", scratch], what="unpacking the Redis snapshot")
         snapshot = Path(scratch) / filename
@@ -98,10 +97,9 @@ def restore_redis(config: Config, redis: str, rdb: Path, timeout: float = 300) -
         raise BackupError(f"the Redis container {redis[:12]} has no volume at /data; cannot restore into it")
     volume = mount["Name"]
     helper = f"{config.app_name}-redis-restore"
-    shell = ["docker", "run", "--rm", "-i", "--network", "none", *NO_NEW_PRIVILEGES, "-v", f"{volume}:/data",
-             "--entrypoint", "sh", image, "-c"]
+    shell = docker.run_shell_on_volume(volume, image)
     log(f"restoring Redis into volume {volume}")
-    run(["docker", "stop", redis], what="stopping Redis")
+    run(docker.stop(redis), what="stopping Redis")
     try:
         with rdb.open("rb") as snapshot:
             run([*shell, REDIS_STAGE], stdin_file=snapshot, what="writing the snapshot into the Redis volume")
@@ -114,12 +112,12 @@ def restore_redis(config: Config, redis: str, rdb: Path, timeout: float = 300) -
         run([*shell, REDIS_DONE], stdin_file=subprocess.DEVNULL, what="removing the previous Redis data")
         log(f"Redis data restored ({', '.join(f'{k}: {v}' for k, v in keys.items()) or 'no keys'})")
     finally:
-        run(["docker", "start", redis], what="starting Redis")
+        run(docker.start(redis), what="starting Redis")
     wait_healthy([redis], timeout)
 
 
 def _answers(helper: str) -> bool:
-    return run(exec_argv(helper, "redis-cli", "ping"), check=False).stdout.strip() == "PONG"
+    return run(docker.exec_in(helper, "redis-cli", "ping"), check=False).stdout.strip() == "PONG"
 
 
 def _aof_written(helper: str) -> bool:
@@ -130,14 +128,14 @@ def _aof_written(helper: str) -> bool:
 
 def rewrite_append_only_file(helper: str, image: str, volume: str, timeout: float) -> dict[str, str]:
     """A one-off Redis loads dump.rdb (append-only off), then writes the append-only file from it."""
-    run(["docker", "rm", "-f", helper], check=False)
+    run(docker.rm_force(helper, short_flag=True), check=False)
     try:
-        run(["docker", "run", "-d", "--name", helper, "--network", "none", *NO_NEW_PRIVILEGES, "-v", f"{volume}:/data", image,
-             "redis-server", "--dir", "/data", "--appendonly", "no", "--save", ""], what="starting a one-off Redis")
+        run(docker.run_detached_on_volume(helper, volume, image, "redis-server", "--dir", "/data", "--appendonly", "no",
+                                         "--save", ""), what="starting a one-off Redis")
         deadline = time.monotonic() + timeout
         wait_until(lambda: _answers(helper) or not inspect(helper)["State"]["Running"], timeout, interval=0.3)
         if not _answers(helper):
-            logs = run(["docker", "logs", "--tail", "5", helper], check=False)
+            logs = run(docker.logs(helper, 5), check=False)
             raise BackupError("a one-off Redis could not load the snapshot: "
                               + " | ".join((logs.stdout + logs.stderr).strip().splitlines()))
         keys = redis_info(helper, "keyspace")
@@ -146,7 +144,7 @@ def rewrite_append_only_file(helper: str, image: str, volume: str, timeout: floa
             raise BackupError("Redis did not write its append-only file from the snapshot in time")
         if redis_info(helper, "persistence").get("aof_last_bgrewrite_status") != "ok":
             raise BackupError("Redis failed to write its append-only file from the snapshot")
-        run(["docker", "stop", helper], what="stopping the one-off Redis")
+        run(docker.stop(helper), what="stopping the one-off Redis")
         return keys
     finally:
-        run(["docker", "rm", "-f", helper], check=False)
+        run(docker.rm_force(helper, short_flag=True), check=False)

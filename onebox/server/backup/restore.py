@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from onebox.server import docker
 from onebox.server.backup import pitr
 from onebox.server.backup.config import PG_FILE, REDIS_FILE, SAFETY_LABEL, BackupError, Config
 from onebox.server.backup.docker import require_container, wait_healthy
@@ -47,9 +48,7 @@ class Writers:
     def stop(self) -> None:
         if self._release_tool("stop-app", "stopping"):
             return
-        listing = run(["docker", "ps", "--format",
-                       '{{.ID}} {{.Label "com.docker.compose.project"}} {{.Label "com.docker.compose.service"}}'],
-                      what="docker ps").stdout
+        listing = run(docker.ps_projects(), what="docker ps").stdout
         app = self.config.app_name
         for line in listing.splitlines():
             parts = line.split() + ["", ""]
@@ -58,7 +57,7 @@ class Writers:
                 self.stopped.append(container_id)
         if self.stopped:
             log(f"stopping {len(self.stopped)} app container(s)")
-            run(["docker", "stop", *self.stopped], what="docker stop")
+            run(docker.stop(*self.stopped), what="docker stop")
 
     def mark(self, note: str) -> None:
         """The restore on the dashboard's graphs (through the release tool, which keeps the app's
@@ -79,7 +78,7 @@ class Writers:
             return
         if self.stopped:
             log(f"starting {len(self.stopped)} app container(s)")
-            run(["docker", "start", *self.stopped], what="docker start")
+            run(docker.start(*self.stopped), what="docker start")
             wait_healthy(self.stopped, float(self.config.start_timeout))
 
 
