@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 import json
 
-from onebox.contract.documents import ContractError, load_checked
+from onebox.contract.documents import ContractError, json_object, load_checked
 
 # Raise it with every change of the shape below that an older server program cannot read; the
 # server refuses other versions. A file without a version was written by onebox 0.3.0 or before:
@@ -69,12 +69,7 @@ def backup_config_text(config: BackupConfig) -> str:
 
 def load_backup_config(text: str, path: str) -> BackupConfig:
     """The server's one reader of backup.json (`path` names it in errors): every field checked."""
-    try:
-        data = json.loads(text)
-    except ValueError as error:
-        raise ContractError(f"{path} is not JSON ({error})") from None
-    if not isinstance(data, dict):
-        raise ContractError(f"{path} is not a JSON object")
+    data = json_object(text, path)
     version = data.get("version", 1)  # none: written by onebox 0.3.0 or before, which is version 1
     if version != BACKUP_CONFIG_VERSION:
         raise ContractError(f"{path} has version {version!r}, this onebox-backup reads version "

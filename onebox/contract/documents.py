@@ -140,6 +140,17 @@ def deps_hash(deps_compose: bytes) -> str:
     return hashlib.sha256(deps_compose).hexdigest()
 
 
+def json_object(text: str, where: str) -> dict[str, Any]:
+    """A contract document's JSON object; anything else is refused naming `where`."""
+    try:
+        data = json.loads(text)
+    except ValueError as error:
+        raise ContractError(f"{where} is not JSON ({error})") from None
+    if not isinstance(data, dict):
+        raise ContractError(f"{where} is not a JSON object")
+    return data
+
+
 def load_checked(cls: Any, data: Any, where: str) -> Any:
     """A dataclass from JSON, every field checked: a wrong shape names its path."""
     if not isinstance(data, dict):
@@ -196,10 +207,5 @@ def apps_text(apps: dict[str, RegisteredApp]) -> str:
 
 
 def parse_apps(text: str) -> dict[str, RegisteredApp]:
-    try:
-        data = json.loads(text)
-    except ValueError as error:
-        raise ContractError(f"{APPS_FILE} is not JSON ({error})") from None
-    if not isinstance(data, dict):
-        raise ContractError(f"{APPS_FILE}: expected an object")
+    data = json_object(text, APPS_FILE)
     return {name: load_checked(RegisteredApp, entry, f"{APPS_FILE}: {name}") for name, entry in data.items()}

@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 import json
 
-from onebox.contract.documents import ContractError, load_checked
+from onebox.contract.documents import ContractError, json_object, load_checked
 
 # Raise it with every change of the shape below that an older controller cannot read. The
 # controller reads the report BEFORE it installs its own server program, so during an upgrade it
@@ -65,12 +65,7 @@ def parse_state_report(text: str, allow_newer: bool = False) -> StateReport:
     """The controller's one reader: every field checked. `allow_newer` (the operator going back to
     an older onebox on purpose, ONEBOX_ALLOW_OLDER=1) reads a newer report's fields this version
     knows and drops the others, rather than stop the way back."""
-    try:
-        data = json.loads(text)
-    except ValueError as error:
-        raise ContractError(f"the state report of onebox-release is not JSON ({error})") from None
-    if not isinstance(data, dict):
-        raise ContractError("the state report of onebox-release is not a JSON object")
+    data = json_object(text, "the state report of onebox-release")
     version = data.get("version", 1)  # none: onebox 0.3.0's server program or older, which is version 1
     if not isinstance(version, int) or isinstance(version, bool) or version < 1:
         raise ContractError(f"the state report of onebox-release has version {version!r}, not a version")
