@@ -65,7 +65,7 @@ backup-tests:
 	$(PYTEST) -q tests/backup
 
 e2e:
-	$(PYTEST) -q --durations=15 tests/e2e
+	$(PYTEST) -q --durations=30 tests/e2e
 
 bench: setup
 	$(PY) bench/converge.py

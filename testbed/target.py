@@ -188,16 +188,39 @@ def memory_flags(target: Target) -> list[str]:
     return ["--memory", target.memory, "--memory-swap", target.memory] if target.memory else []
 
 
-def oom_kills(target: Target) -> int:
-    """How many processes of the target the kernel's OOM killer has killed (its memory cgroup, v1 or v2)."""
+def memory_cgroup(target: Target) -> Path:
+    """The target's memory cgroup on this machine (v1 or v2): what the kernel limits and counts."""
     container = run("docker", "inspect", "-f", "{{.Id}}", target.name, capture_output=True).stdout.strip()
-    for path in (Path(f"/sys/fs/cgroup/memory/docker/{container}/memory.oom_control"),
-                 Path(f"/sys/fs/cgroup/system.slice/docker-{container}.scope/memory.events"),
-                 Path(f"/sys/fs/cgroup/docker/{container}/memory.events")):
-        if path.exists():
-            counts = dict(line.split() for line in path.read_text().splitlines())
-            return int(counts["oom_kill"])
+    for path in (Path(f"/sys/fs/cgroup/memory/docker/{container}"),
+                 Path(f"/sys/fs/cgroup/system.slice/docker-{container}.scope"),
+                 Path(f"/sys/fs/cgroup/docker/{container}")):
+        if (path / "memory.oom_control").exists() or (path / "memory.events").exists():
+            return path
     raise RuntimeError(f"no memory cgroup found for {target.name} ({container[:12]})")
+
+
+def memory_limit_bytes(target: Target) -> int | None:
+    """The limit the kernel holds the target to, in bytes (None: unlimited)."""
+    cgroup = memory_cgroup(target)
+    limit = (cgroup / ("memory.max" if (cgroup / "memory.max").exists() else "memory.limit_in_bytes")).read_text()
+    return None if limit.strip() == "max" or int(limit) >= 2 ** 62 else int(limit)
+
+
+def memory_peak_bytes(target: Target) -> int | None:
+    """The most memory the target has held at once since it started (None: this kernel does not say)."""
+    cgroup = memory_cgroup(target)
+    for name in ("memory.peak", "memory.max_usage_in_bytes"):
+        if (cgroup / name).exists():
+            return int((cgroup / name).read_text())
+    return None
+
+
+def oom_kills(target: Target) -> int:
+    """How many processes of the target the kernel's OOM killer has killed."""
+    cgroup = memory_cgroup(target)
+    events = cgroup / ("memory.events" if (cgroup / "memory.events").exists() else "memory.oom_control")
+    counts = dict(line.split() for line in events.read_text().splitlines())
+    return int(counts["oom_kill"])
 
 
 def down(target: Target) -> None:
