@@ -206,15 +206,6 @@ def memory_limit_bytes(target: Target) -> int | None:
     return None if limit.strip() == "max" or int(limit) >= 2 ** 62 else int(limit)
 
 
-def memory_peak_bytes(target: Target) -> int | None:
-    """The most memory the target has held at once since it started (None: this kernel does not say)."""
-    cgroup = memory_cgroup(target)
-    for name in ("memory.peak", "memory.max_usage_in_bytes"):
-        if (cgroup / name).exists():
-            return int((cgroup / name).read_text())
-    return None
-
-
 def oom_kills(target: Target) -> int:
     """How many processes of the target the kernel's OOM killer has killed."""
     cgroup = memory_cgroup(target)

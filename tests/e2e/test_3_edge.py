@@ -88,8 +88,8 @@ def test_idle_websockets_of_one_client_stop_at_its_limit(deployed, root_ca: Path
             except TimeoutError:
                 # A known defect, not yet fixed (CHANGELOG 0.4.0, Known problems): about one
                 # handshake in 30 gets no answer (reproduced alone on a 1 GB target: 2 of 60), and
-                # the client then waits until the connection ends, 60 s after it opened. Tried again and counted, so a
-                # stuck app (every handshake timing out) still fails.
+                # the client then waits until the connection ends, 60 s after it opened. Tried
+                # again and counted, so a stuck app (every handshake timing out) still fails.
                 timed_out += 1
                 assert timed_out <= s.max_connections_per_client // 10, (
                     f"{timed_out} handshakes timed out, {len(held)} WebSockets open")

@@ -4,7 +4,7 @@ the cluster's manager) ran on it. Nothing of it may have been killed for memory.
 
 from __future__ import annotations
 
-from testbed.target import memory_limit_bytes, memory_peak_bytes, oom_kills
+from testbed.target import memory_limit_bytes, oom_kills
 
 
 def test_the_session_ran_on_a_1_gb_target_and_the_oom_killer_killed_nothing(deployed):
@@ -12,8 +12,6 @@ def test_the_session_ran_on_a_1_gb_target_and_the_oom_killer_killed_nothing(depl
     # Read from the kernel's cgroup on this machine: inside the target, its own cgroup is the root
     # of its namespace, which has no limit file to read.
     assert memory_limit_bytes(deployed.target) == 1024 ** 3
-    peak = memory_peak_bytes(deployed.target)
-    print(f"the target's peak memory during the session: {peak and peak // 2 ** 20} MiB of 1024")
     assert oom_kills(deployed.target) == 0, (
         "the OOM killer killed processes on the 1 GB target during the session: "
         + deployed.ssh("journalctl -k --no-pager | grep -i -A2 'out of memory' | tail -20").stdout)
