@@ -11,17 +11,17 @@ so wrk sends the right SNI and Host; the line is removed afterwards.
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from onebox.inventory import settings_for_group  # noqa: E402
+from onebox.verify.wrk import command as wrk_command  # noqa: E402
+from onebox.verify.wrk import summary as wrk_summary  # noqa: E402
 from testbed import target  # noqa: E402
 
 HOSTS_MARK = "# onebox-bench"
-UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
 
 
 def ssh(command: str) -> str:
@@ -33,16 +33,7 @@ def ssh(command: str) -> str:
 
 
 def wrk(url: str, connections: int, seconds: int) -> dict[str, float]:
-    threads = min(connections, 2)  # the target has 2 cores; more threads only contend
-    out = ssh(f"wrk -t{threads} -c{connections} -d{seconds}s --latency {url}")
-    latency = {p: float(v) * UNITS[u] for p, v, u in re.findall(r"^\s+(50|99)%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)}
-    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    slowest = re.search(r"^\s+Latency\s+\S+\s+\S+\s+([\d.]+)(us|ms|s)\s", out, re.M)
-    socket = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
-    return {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out)[1]), "p50": latency["50"], "p99": latency["99"],
-            "max": float(slowest[1]) * UNITS[slowest[2]] if slowest else float("nan"),
-            "errors": float(non2xx[1]) if non2xx else 0.0,
-            "socket_errors": float(sum(int(n) for n in socket.groups())) if socket else 0.0}
+    return wrk_summary(ssh(wrk_command(url, connections, seconds)))
 
 
 def wrk_arguments(description: str) -> argparse.Namespace:

@@ -246,6 +246,10 @@ proxy_send_timeout = 60
 # Seconds nginx keeps an idle upstream connection; below the app server's own keep-alive (uvicorn: 5 s),
 # so nginx never reuses a connection the app is closing (that would be a 502).
 proxy_upstream_keepalive_timeout = 4
+# Seconds nginx keeps using one busy upstream connection before closing it after a response: a release
+# switches new connections to the new slot without a reload, and the old slot stops once nginx has
+# closed its connections to it, so this bounds how long a release waits under steady traffic.
+proxy_upstream_keepalive_time = 5
 # Requests per second per client (an IPv4 address, an IPv6 /64).
 rate_limit_rps = 10
 # Requests above the rate a client may burst before getting 429.

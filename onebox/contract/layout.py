@@ -119,9 +119,20 @@ def upstream_text(slot: str, port: int, nodes: list[str] | None = None, fail_tim
     return f"# managed by onebox-release: the live release's slot ({slot}) on {len(nodes)} swarm node(s)\n{servers}"
 
 
+# One server: nginx's upstream names this address and the app's api_port, whichever slot is live;
+# the kernel maps it to the live slot (onebox-release's port_map), so a release reloads nothing.
+# 127.0.0.0/8 is local and nothing listens on this address: only the mapping answers.
+SWITCH_ADDRESS = "127.100.0.1"
+
+
+def switched_upstream_text(api_port: int) -> str:
+    return (f"# managed by onebox-release: the live slot is chosen by the kernel's map "
+            f"(nft list table ip ..._switch), not here\nserver {SWITCH_ADDRESS}:{api_port};\n")
+
+
 def upstream_port(text: str) -> int | None:
-    """The port an upstream file points at, or None."""
-    match = re.search(r"^server [0-9.]+:(\d+)[ ;]", text, re.MULTILINE)
+    """The slot port an upstream file points at, or None (also for the switched upstream, which names none)."""
+    match = re.search(r"^server (?!127\.100\.0\.1:)[0-9.]+:(\d+)[ ;]", text, re.MULTILINE)
     return int(match.group(1)) if match else None
 
 

@@ -140,6 +140,8 @@ def finish_switch(app: App, record: ReleaseRecord, new_slot: str, healthy_at: fl
     if changed:  # marked when nginx serves it: where a graph's line changes
         events.record_quietly(app, kind, record.id)
     started = healthy_at or time.monotonic()
+    if old_record:
+        switch.drain(app, old_slot)
     slots.stop(app, old_slot, old_record)
     log(f"the previous version stopped {time.monotonic() - started:.1f} s after the new one was healthy")
     state = app.load_state()
@@ -159,12 +161,12 @@ def recover(app: App) -> None:
         return
     record = app.record(transition.release)
     switched = transition.phase == "draining" or (
-        transition.phase == "switching" and switch.upstream_port(app) == app.port(transition.slot))
+        transition.phase == "switching" and switch.live_port(app) == app.port(transition.slot))
     if record and switched:
         log(f"finishing the interrupted switch to {record.id} (it was {transition.phase})")
         slots.start_api(app, record, transition.slot)
         if transition.phase == "switching":
-            switch.reload(app)  # the file may have been written and nginx never told
+            switch.resume(app)  # the file may have been written and nginx or the kernel never told
         finish_switch(app, record, transition.slot)
         return
     log(f"undoing the interrupted release {transition.release} (it was {transition.phase}): the live version stays")

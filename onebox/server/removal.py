@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 
 from onebox import contract
-from onebox.server import basics, deps, docker, slots
+from onebox.server import basics, deps, docker, port_map, slots
 from onebox.server.basics import OneboxError, log
 from onebox.server.model import SLOTS, App, registered_apps
 
@@ -17,6 +17,7 @@ def retire(app: App) -> None:
     secrets, releases and backups stay until a purge."""
     for slot in SLOTS:
         slots.stop(app, slot, None)
+    port_map.remove(app)
     basics.run(deps.compose_argv(app, "down"), capture=False, check=False, what="stopping the dependencies")
     log(f"app {app.name} is retired: no container runs; its data stays in its volumes and {app.dir}")
 

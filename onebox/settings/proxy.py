@@ -28,6 +28,7 @@ class ProxySettings(BaseModel):
     proxy_read_timeout: PositiveInt
     proxy_send_timeout: PositiveInt
     proxy_upstream_keepalive_timeout: PositiveInt
+    proxy_upstream_keepalive_time: Annotated[int, Field(ge=1, le=3600)]
     rate_limit_rps: PositiveInt
     rate_limit_burst: PositiveInt
     strict_rate_limit_rps: PositiveInt

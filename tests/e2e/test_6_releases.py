@@ -1,23 +1,31 @@
 """Releases under load through nginx+TLS: a code change, a setting change, a rollback and
-a failed release drop no request; a killed service is healed by the next converge; two
-converges at once do not fight."""
+a failed release drop no request, not even for a client that never retries, and reload
+nothing (issue 33); a killed service is healed by the next converge; two converges at once
+do not fight."""
 
 from __future__ import annotations
 
 import threading
+import time
 
 import httpx
 import pytest
 from test_4_rollout import app_copy
 from websockets.exceptions import ConnectionClosed
 
-from onebox.verify import edge
+from onebox.verify import edge, wrk
 from onebox.verify.api import wait_ready
 from onebox.verify.load import Load
 from testbed.deploy import run_deploy
 
 
+def nginx_processes(deployed) -> list[str]:
+    """nginx's master and workers: the same PIDs after a release means nginx was not reloaded."""
+    return sorted(deployed.ssh("pgrep -x nginx").stdout.split())
+
+
 def deploy_under_load(deployed, root_ca, env=None, deploy="deploys/site.py", expect_ok=True, flags=None):
+    before = nginx_processes(deployed)
     with Load(deployed.ip, deployed.domain, root_ca, slow_path="/slow/6", write_path="/items") as load:
         slow = threading.Thread(target=load.slow_request)
         slow.start()
@@ -28,6 +36,9 @@ def deploy_under_load(deployed, root_ca, env=None, deploy="deploys/site.py", exp
     print(f"{report.requests} requests, {len(report.failures)} failed, {len(report.retried)} GETs retried on a closed"
           f" keep-alive connection, {len(report.written)} rows written")
     assert report.failures == [], report.failures[:10]
+    # Not even a client that never retries saw an error: the switch closed no connection (issue 33).
+    assert report.retried == [], report.retried[:10]
+    assert nginx_processes(deployed) == before, "nginx was reloaded (or restarted) by a release"
     assert report.slow_status == 200
     assert report.requests > 50
     return result, report
@@ -154,3 +165,49 @@ def test_websocket_clients_of_the_old_version_get_a_close_frame(deployed, root_c
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 1001, closed.value
     assert version(api) == "zd-ws"
     assert edge.websocket_echo(deployed.ip, deployed.domain, "/ws/echo", "after", root_ca) == "after"
+
+
+# --- a client that never retries, at saturation (issue 33) ---------------------------------------
+
+HOSTS_MARK = "# onebox-e2e-wrk"
+
+
+def wrk_during(deployed, action) -> tuple[dict[str, float], object]:
+    """wrk on the target through nginx+TLS (8 keep-alive connections, no retries) for as long as
+    `action` runs; its summary and what action returned."""
+    assert deployed.ssh("command -v wrk >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk"
+                        " >/dev/null").returncode == 0
+    deployed.ssh(f"grep -q '{HOSTS_MARK}' /etc/hosts || echo '127.0.0.1 {deployed.domain} {HOSTS_MARK}' >> /etc/hosts")
+    run = wrk.command(f"https://{deployed.domain}{deployed.settings.app_health_path}", 8, 900)
+    try:
+        assert deployed.ssh(f"setsid nohup {run} > /tmp/wrk.out 2>&1 < /dev/null &").returncode == 0
+        time.sleep(3)
+        returned = action()
+        time.sleep(3)
+        deployed.ssh("pkill -INT -x wrk")  # wrk prints its summary when interrupted
+        for _ in range(30):
+            out = deployed.ssh("cat /tmp/wrk.out").stdout
+            if "Requests/sec" in out:
+                return wrk.summary(out), returned
+            time.sleep(1)
+        raise AssertionError(f"wrk printed no summary: {out[-1000:]}")
+    finally:
+        deployed.ssh(f"pkill -x wrk; sed -i '/{HOSTS_MARK}$/d' /etc/hosts")
+
+
+@pytest.mark.parametrize("change", ["release", "rollback"])
+def test_a_client_that_never_retries_sees_no_error_at_saturation(deployed, api, tmp_path, change) -> None:
+    before, live = nginx_processes(deployed), deployed.live_release()
+    if change == "release":
+        figures, result = wrk_during(deployed, lambda: deployed.deploy(
+            {"ONEBOX_APP_SOURCE_DIR": str(app_copy(tmp_path, "zd-wrk"))}))
+    else:
+        figures, result = wrk_during(deployed, lambda: deployed.deploy(deploy="deploys/rollback.py"))
+    assert result.returncode == 0, result.output[-3000:]
+    assert deployed.live_release() != live
+    print(f"{change} at saturation: {figures}")
+    assert figures["requests"] > 1000, figures
+    assert (figures["socket_errors"], figures["errors"]) == (0, 0), figures
+    assert nginx_processes(deployed) == before, "nginx was reloaded (or restarted) by the " + change
+    log = deployed.ssh(f"cat {deployed.settings.app_dir}/release.log").stdout
+    assert "drained in" in log.rsplit("is healthy in slot", 1)[-1], log[-2000:]

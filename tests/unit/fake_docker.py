@@ -35,6 +35,7 @@ class FakeDocker:
         self.crash: Callable[[list[str]], bool] = lambda argv: False  # raise Crash when true
         self.hang: Callable[[list[str]], bool] = lambda argv: False  # a real `sleep` under the command's timeout
         self.unhealthy: set[str] = set()  # projects whose api never answers
+        self.nft: dict[str, str] = {}  # nft table -> the rules file that made it (the kernel's port map)
         self._ids = itertools.count(1)
 
     # --- what tests read ---
@@ -95,7 +96,22 @@ class FakeDocker:
             return Result(argv, 0, self.volumes[name], "") if name in self.volumes else Result(argv, 1, "", "no such volume")
         if argv[:2] == ["docker", "pull"]:
             return self.pull(argv[-1], argv)
+        if argv[0] == "nft":
+            return self._nft(argv)
         return ok  # network inspect/create, nginx -t, systemctl reload, pgrep, login
+
+    def _nft(self, argv: list[str]) -> Result:
+        if argv[1] == "-f":
+            text = Path(argv[2]).read_text()
+            self.nft[text.split("table ip ", 1)[1].split()[0]] = text
+            return Result(argv, 0, "", "")
+        table = argv[-1]
+        if table not in self.nft:
+            return Result(argv, 1, "", f"Error: No such file or directory; did you mean table ‘{table}’?")
+        if argv[1] == "delete":
+            del self.nft[table]
+            return Result(argv, 0, "", "")
+        return Result(argv, 0, self.nft[table], "")
 
     def pull(self, ref: str, argv: list[str]) -> Result:
         """What the registry holds (tests fill `registry`: tag -> digest); the pulled tag gets that digest."""

@@ -43,7 +43,7 @@ def deployed(tmp_path: Path, fake: FakeDocker, monkeypatch, tag: str = "v1", **o
 
 
 def upstream_slot(app: App) -> str:
-    return "blue" if switch.upstream_port(app) == app.port("blue") else "green"
+    return "blue" if switch.live_port(app) == app.port("blue") else "green"
 
 
 def test_a_first_release_runs_the_phases_in_order(tmp_path, fake, monkeypatch) -> None:
@@ -63,13 +63,20 @@ def test_a_first_release_runs_the_phases_in_order(tmp_path, fake, monkeypatch) -
 def test_a_second_release_switches_slots_and_stops_the_old_one(tmp_path, fake, monkeypatch) -> None:
     first = deployed(tmp_path, fake, monkeypatch).load_state().live
     app = make_app(tmp_path, settings(), fake, monkeypatch, "v2")
+    fake.calls.clear()
     engine.apply(app)
     state = app.load_state()
     assert state.slot == "green" and state.previous == first and upstream_slot(app) == "green"
     assert fake.services(BLUE) == {} and fake.services(GREEN) == {"api": "running", "worker": "running"}
-    reload_at = fake.calls.index(["systemctl", "reload", "nginx"], len(fake.calls) - 30)
-    old_down = fake.calls.index(next(a for a in fake.commands("-p", BLUE, "down") if fake.calls.index(a) > reload_at))
-    assert reload_at < old_down  # the old slot stops only after nginx points away from it
+    assert fake.nft["onebox_switch"].count("dnat to 127.0.0.1:") == 1 and f"127.0.0.1:{app.port('green')}\n" in \
+        fake.nft["onebox_switch"]
+    # The kernel's map switched, nginx was not reloaded, its file names the stable address.
+    assert not fake.commands("systemctl", "reload", "nginx")
+    assert app.upstream.read_text() == contract.switched_upstream_text(app.port("blue"))
+    switch_at = fake.calls.index(["nft", "-f", str(app.dir / "switch.nft")])
+    drained_at = fake.calls.index(["ss", "-Htn", "state", "established", "sport", "=", f":{app.port('blue')}"])
+    old_down = fake.calls.index(next(a for a in fake.commands("-p", BLUE, "down") if fake.calls.index(a) > switch_at))
+    assert switch_at < drained_at < old_down  # the old slot stops only after nginx's connections to it closed
 
 
 def test_nothing_to_do_is_a_heal_that_changes_nothing(tmp_path, fake, monkeypatch) -> None:
@@ -107,9 +114,9 @@ def test_a_failed_release_step_leaves_the_running_version_and_its_redis(tmp_path
     fake.calls.clear()
     engine.apply(app)  # the next converge that succeeds removes Redis, after the switch
     assert "redis" not in fake.services("onebox")
-    reload_at = fake.calls.index(["systemctl", "reload", "nginx"])
+    switch_at = fake.calls.index(["nft", "-f", str(app.dir / "switch.nft")])
     contract_at = fake.calls.index(next(a for a in fake.commands("-p", "onebox", "up") if "--remove-orphans" in a))
-    assert reload_at < contract_at
+    assert switch_at < contract_at
 
 
 def test_an_unhealthy_new_version_never_gets_traffic(tmp_path, fake, monkeypatch) -> None:
@@ -220,7 +227,7 @@ class _Clock:
 PHASES = {
     "the release step": lambda argv: "run" in argv and "--rm" in argv,
     "starting the new slot": lambda argv: "-p" in argv and GREEN in argv and "up" in argv,
-    "the nginx reload": lambda argv: argv == ["systemctl", "reload", "nginx"],
+    "the switch": lambda argv: argv[:2] == ["nft", "-f"],
     "draining the old slot": lambda argv: "-p" in argv and BLUE in argv and "down" in argv,
     "starting the processes": lambda argv: GREEN in argv and "worker" in argv and "up" in argv,
 }
@@ -244,8 +251,8 @@ def test_an_interruption_in_each_phase_is_finished_or_undone_by_the_next_run(tmp
     assert fake.services(idle_project) == {}
     if phase in ("the release step", "starting the new slot"):
         assert state.live != first  # undone, then released again by the same run
-    if phase == "the nginx reload":  # the upstream file was written, nginx never reloaded: it is now
-        assert ["systemctl", "reload", "nginx"] in fake.calls[crashed_at:]
+    if phase == "the switch":  # the map's file was written, the kernel never told: it is now
+        assert ["nft", "-f", str(app.dir / "switch.nft")] in fake.calls[crashed_at:]
         assert state.live != first
 
 
@@ -357,17 +364,35 @@ def test_a_first_release_interrupted_while_starting_is_undone_though_nginx_names
     assert not list(app.releases_dir.iterdir())  # it never served
 
 
-def test_a_failed_nginx_reload_leaves_the_live_version_and_its_upstream(tmp_path, fake, monkeypatch) -> None:
+def test_a_failed_switch_leaves_the_live_version_and_its_map(tmp_path, fake, monkeypatch) -> None:
     app = deployed(tmp_path, fake, monkeypatch)
     live = app.load_state().live
     app = make_app(tmp_path, settings(), fake, monkeypatch, "v2")
-    reloads = iter([False, True])  # the switch's reload fails, the one back to blue works
-    fake.fail = lambda argv: argv == ["systemctl", "reload", "nginx"] and not next(reloads)
-    with pytest.raises(OneboxError, match="systemctl reload nginx"):
+    fake.fail = lambda argv: argv[:2] == ["nft", "-f"] and f"127.0.0.1:{app.port('green')}" in Path(argv[2]).read_text()
+    with pytest.raises(OneboxError, match="the switch to slot green failed"):
         engine.apply(app)
     state = app.load_state()
     assert state.live == live and state.transition is None and upstream_slot(app) == "blue"
+    assert f"dnat to 127.0.0.1:{app.port('blue')}" in fake.nft["onebox_switch"]
     assert fake.services(GREEN) == {} and fake.services(BLUE)["api"] == "running"
+
+
+def test_a_server_switched_by_its_upstream_file_converts_to_the_map_with_one_reload(tmp_path, fake, monkeypatch) -> None:
+    """A server an earlier onebox converged: nginx's file names the live slot. The next switch maps
+    the kernel first, then points nginx at the stable address (one reload); later ones reload nothing."""
+    app = deployed(tmp_path, fake, monkeypatch)
+    app.upstream.write_text(contract.upstream_text("blue", app.port("blue")))
+    (app.dir / "switch.nft").unlink()
+    fake.nft.clear()
+    app = make_app(tmp_path, settings(), fake, monkeypatch, "v2")
+    fake.calls.clear()
+    engine.apply(app)
+    mapped_at = fake.calls.index(["nft", "-f", str(app.dir / "switch.nft")])
+    assert mapped_at < fake.calls.index(["systemctl", "reload", "nginx"])
+    assert app.upstream.read_text() == contract.switched_upstream_text(app.port("blue")) and upstream_slot(app) == "green"
+    fake.calls.clear()
+    engine.apply(make_app(tmp_path, settings(), fake, monkeypatch, "v3"))
+    assert upstream_slot(app) == "blue" and not fake.commands("systemctl", "reload", "nginx")
 
 
 def test_processes_that_fail_after_the_switch_leave_the_new_release_live_and_kept(tmp_path, fake, monkeypatch) -> None:

@@ -34,7 +34,8 @@ def test_a_keyed_app_switches_its_own_upstream_and_has_its_own_maintenance_flag(
     app = make_app(tmp_path, jobs_settings(), fake, monkeypatch)
     engine.apply(app)
     assert app.upstream == tmp_path / "nginx" / "onebox-upstream-jobs.conf"
-    assert contract.upstream_port(app.upstream.read_text()) == 8010
+    assert app.upstream.read_text().endswith("server 127.100.0.1:8010;\n")  # its own stable address: api_port
+    assert "dnat to 127.0.0.1:8010" in fake.nft["onebox_jobs_switch"]  # its own table, to its blue slot
     assert not (tmp_path / "nginx" / "onebox-upstream.conf").exists()
     assert fake.services("jobs-blue")["api"] == "running" and fake.services("jobs") == {"postgres": "running",
                                                                                         "redis": "running"}
