@@ -125,14 +125,23 @@ def upstream_text(slot: str, port: int, nodes: list[str] | None = None, fail_tim
 SWITCH_ADDRESS = "127.100.0.1"
 
 
-def switched_upstream_text(api_port: int) -> str:
-    return (f"# managed by onebox-release: the live slot is chosen by the kernel's map "
-            f"(nft list table ip ..._switch), not here\nserver {SWITCH_ADDRESS}:{api_port};\n")
+SWITCHED = "# managed by onebox-release: the live slot is chosen by the kernel's map (nft list table ip ..._switch)"
+
+
+def switched_upstream_text(api_port: int, nodes: list[str] | None = None, fail_timeout: int = FAIL_TIMEOUT_BEFORE) -> str:
+    """What nginx's upstream names once the kernel's map switches the slots: the stable address on
+    one server; on a cluster each node, left out for `fail_timeout` seconds after a failed connect."""
+    if not nodes:
+        return f"{SWITCHED}\nserver {SWITCH_ADDRESS}:{api_port};\n"
+    return SWITCHED + "\n" + "".join(f"server {node}:{api_port} max_fails=1 fail_timeout={fail_timeout}s;\n"
+                                     for node in nodes)
 
 
 def upstream_port(text: str) -> int | None:
-    """The slot port an upstream file points at, or None (also for the switched upstream, which names none)."""
-    match = re.search(r"^server (?!127\.100\.0\.1:)[0-9.]+:(\d+)[ ;]", text, re.MULTILINE)
+    """The slot port an upstream file points at, or None (also for a switched upstream, which names none)."""
+    if text.startswith(SWITCHED):
+        return None
+    match = re.search(r"^server [0-9.]+:(\d+)[ ;]", text, re.MULTILINE)
     return int(match.group(1)) if match else None
 
 

@@ -9,6 +9,7 @@ the manager gets everything.
 
 from pyinfra import host
 
+from onebox.cluster import api_nodes
 from onebox.deploys.app import deploy_app, load_worker_images
 from onebox.deploys.apps import check_server_apps, register_apps
 from onebox.deploys.backup import configure_backups
@@ -23,9 +24,15 @@ from onebox.deploys.base import (
 from onebox.deploys.docker import install_docker
 from onebox.deploys.monitoring import configure_monitoring
 from onebox.deploys.proxy import configure_proxy
-from onebox.deploys.swarm import check_swarm_membership, configure_swarm
+from onebox.deploys.swarm import check_swarm_membership, cluster_nodes, configure_swarm
 from onebox.deploys.tls import issue_certificates
-from onebox.deploys.tools import check_onebox_version, install_boot_unit, install_server_tools, record_onebox_version
+from onebox.deploys.tools import (
+    check_onebox_version,
+    install_boot_unit,
+    install_node_watch,
+    install_server_tools,
+    record_onebox_version,
+)
 from onebox.inventory import use_private_upload_dir
 from onebox.operations import remove_start_policy
 
@@ -58,6 +65,7 @@ if not worker:
     for app in settings.app_list:  # each app alone: its own projects, slots, secrets, database
         deploy_app(app)
     install_boot_unit()  # and after a reboot, whatever Docker's restart policies leave stopped
+    install_node_watch(any(api_nodes(app, cluster_nodes()) for app in settings.app_list))
     configure_monitoring(settings)  # after the apps: it probes their URLs and scrapes their metrics
 # Last: the file-integrity baseline must include everything the roles above installed.
 record_file_integrity_baseline(settings)

@@ -9,6 +9,7 @@ from io import BytesIO, StringIO
 
 from pyinfra import host
 from pyinfra.api import deploy
+from pyinfra.facts.files import File
 from pyinfra.operations import files, systemd
 
 from onebox import __version__, contract
@@ -57,3 +58,21 @@ def install_boot_unit() -> None:
                      src=StringIO(render(f"systemd/{BOOT_UNIT}.j2", command=contract.RELEASE_COMMAND)), mode="644")
     systemd.daemon_reload(name=f"Reload systemd for {BOOT_UNIT}.", _if=unit.did_change)
     systemd.service(name=f"Enable {BOOT_UNIT} at boot.", service=BOOT_UNIT, running=None, enabled=True)
+
+
+WATCH_UNIT = "onebox-node-watch.service"
+
+
+@deploy("Keep nginx's connections off swarm nodes that stopped answering")
+def install_node_watch(wanted: bool) -> None:
+    """On a manager whose apps run their API on the workers (issue 32); gone elsewhere."""
+    path = f"/etc/systemd/system/{WATCH_UNIT}"
+    if wanted:
+        unit = files.put(name=f"Install {WATCH_UNIT} (onebox-release watch-nodes).", dest=path, mode="644",
+                         src=StringIO(render(f"systemd/{WATCH_UNIT}.j2", command=contract.RELEASE_COMMAND)))
+        systemd.daemon_reload(name=f"Reload systemd for {WATCH_UNIT}.", _if=unit.did_change)
+        systemd.service(name=f"Run {WATCH_UNIT}.", service=WATCH_UNIT, running=True, enabled=True)
+    elif host.get_fact(File, path=path):
+        systemd.service(name=f"Stop {WATCH_UNIT} (no app's API on swarm workers now).", service=WATCH_UNIT,
+                        running=False, enabled=False)
+        files.file(name=f"Remove {WATCH_UNIT}.", path=path, present=False)

@@ -33,6 +33,7 @@ from onebox.server import (
     events,
     exporters,
     metrics,
+    node_watch,
     placement,
     removal,
     reports,
@@ -93,6 +94,8 @@ def parser() -> argparse.ArgumentParser:
     metrics_cmd = commands.add_parser("metrics", help="onebox's facts for Prometheus (every app), to a textfile")
     metrics_cmd.add_argument("--textfile", required=True, help="e.g. /var/lib/prometheus/node-exporter/onebox.prom")
     metrics_cmd.add_argument("--targets", help="where the PostgreSQL and Redis exporters' targets go (file discovery)")
+    commands.add_parser("watch-nodes", help="on a swarm's manager: nginx's connections kept off nodes whose replica "
+                        "stopped answering (onebox-node-watch.service)")
     commands.add_parser("unmonitor", help="monitoring turned off: drop the monitoring role of every app's PostgreSQL")
     commands.add_parser("purge", help="delete a retired app's volumes, directory and backups for good")
     maintenance = commands.add_parser("maintenance", help="503 with Retry-After for all but the health path")
@@ -273,9 +276,12 @@ def main(argv: list[str]) -> int:
         if args.command == contract.CI_DEPLOY_COMMAND:  # sudo allows no argument: the app and image come on stdin
             app_dir, ref = ci_deploy.request(sys.stdin.buffer, explicit_app=bool(args.app or args.app_dir))
             return relay_detached(app_dir, ["_ci_deploy", ref])
-        app_dirs = app_dirs_from_server(args.app_dir, args.app, every=args.command in ("status", "boot"))
+        app_dirs = app_dirs_from_server(args.app_dir, args.app, every=args.command in ("status", "boot", "watch-nodes"))
         if args.command == "boot":
             return boot.heal_every_app(app_dirs, deploy_lock)
+        if args.command == "watch-nodes":
+            node_watch.watch(lambda: app_dirs_from_server(args.app_dir, args.app, every=True))
+            return basics.EXIT_OK
         if len(app_dirs) == 1:
             return dispatch(args, app_dirs[0])
         return status_of_every_app(app_dirs)

@@ -15,6 +15,7 @@ reboot, and heal (at boot, on every converge) loads the file again."""
 
 from __future__ import annotations
 
+import itertools
 import re
 import time
 from pathlib import Path
@@ -36,27 +37,53 @@ def rules_file(app: App) -> Path:
     return app.dir / RULES_FILE
 
 
-def rules_text(app: App, slot: str) -> str:
+# nginx's workers run as this user (nginx.conf.j2): on a cluster only their connections are
+# mapped, so the manager's own tools and Prometheus still reach a node's slot ports as they are.
+NGINX_USER = "www-data"
+DOWN_FILE = "down-nodes.json"  # the nodes the watcher found down (node_watch.py)
+
+
+def fronts(app: App) -> list[str]:
+    """The addresses nginx's upstream names, each with the app's api_port: the stable local
+    address on one server; on a cluster each node's own address."""
+    return list(app.spec.swarm_nodes) or [contract.SWITCH_ADDRESS]
+
+
+def down_nodes(app: App) -> set[str]:
+    return set(basics.read_json(app.dir / DOWN_FILE, []))
+
+
+def rules(app: App, slot: str, down: set[str] | None = None) -> list[str]:
+    """One DNAT rule per address nginx names. A node the watcher found down is sent to a live
+    node instead (nginx never waits on it), in turn so the live ones share its load."""
+    port = app.port(slot)
+    if not app.spec.swarm_nodes:
+        return [f"ip daddr {contract.SWITCH_ADDRESS} tcp dport {app.port('blue')} dnat to 127.0.0.1:{port}"]
+    down = down_nodes(app) if down is None else down
+    alive = [node for node in app.spec.swarm_nodes if node not in down] or list(app.spec.swarm_nodes)
+    spare = itertools.cycle(alive)
+    return [f'meta skuid "{NGINX_USER}" ip daddr {node} tcp dport {app.port("blue")} '
+            f"dnat to {node if node in alive else next(spare)}:{port}" for node in app.spec.swarm_nodes]
+
+
+def rules_text(app: App, slot: str, down: set[str] | None = None) -> str:
     """The app's table as one transaction: declared (so the delete finds it), deleted, made anew."""
     name = table(app)
+    body = "".join(f"        {line}\n" for line in rules(app, slot, down))
     return (f"# managed by onebox-release: app {app.name}'s new connections go to its live slot ({slot})\n"
             f"table ip {name}\ndelete table ip {name}\n"
             f"table ip {name} {{\n"
             "    chain output {\n"
             "        type nat hook output priority -100; policy accept;\n"
-            f"        {rule(app, slot)}\n"
+            f"{body}"
             "    }\n"
             "}\n")
-
-
-def rule(app: App, slot: str) -> str:
-    return f"ip daddr {contract.SWITCH_ADDRESS} tcp dport {app.port('blue')} dnat to 127.0.0.1:{app.port(slot)}"
 
 
 def mapped_port(app: App) -> int | None:
     """The slot port the rules file sends new connections to, or None without one."""
     try:
-        match = re.search(r"dnat to 127\.0\.0\.1:(\d+)$", rules_file(app).read_text(), re.MULTILINE)
+        match = re.search(r"dnat to [0-9.]+:(\d+)$", rules_file(app).read_text(), re.MULTILINE)
     except OSError:
         return None
     return int(match.group(1)) if match else None
@@ -70,18 +97,25 @@ def points_at(app: App, slot: str) -> bool:
     except OSError:
         return False
     listed = basics.run(["nft", "list", "table", "ip", table(app)], check=False)
-    return listed.ok and rule(app, slot) in listed.stdout
+    # nft lists a user by number and quotes nothing: compare the rules' addresses and ports.
+    return listed.ok and all(line.rsplit("ip daddr", 1)[1] in listed.stdout for line in rules(app, slot))
+
+
+def switch_lock(app: App):  # noqa: ANN201 - a context manager
+    """The map is written by a switch and by the node watcher: one at a time (a switch holds it
+    for a second; the watcher skips a round rather than wait behind a release)."""
+    return basics.file_lock(app.dir / ".switch-lock", 60)
 
 
 def load(app: App) -> None:
     basics.run(["nft", "-f", str(rules_file(app))], what=f"nft -f {rules_file(app)}")
 
 
-def map_to(app: App, slot: str) -> None:
+def map_to(app: App, slot: str, down: set[str] | None = None) -> None:
     """Send the app's new connections to `slot`; on failure the previous map stays, file and kernel."""
     path = rules_file(app)
     previous = path.read_text() if path.exists() else None
-    basics.write_atomic(path, rules_text(app, slot), mode=0o644)
+    basics.write_atomic(path, rules_text(app, slot, down), mode=0o644)
     try:
         load(app)
     except OneboxError as error:
@@ -94,21 +128,36 @@ def map_to(app: App, slot: str) -> None:
 
 
 def remove(app: App) -> None:
-    """The app's table and file go (a retired app, an API moved onto swarm workers)."""
+    """The app's table and file go (a retired app)."""
     if basics.run(["nft", "list", "table", "ip", table(app)], check=False).ok:
         basics.run(["nft", "delete", "table", "ip", table(app)], check=False)
     rules_file(app).unlink(missing_ok=True)
 
 
-def open_connections(port: int) -> int:
-    """Connections established to a slot's published port (Docker's proxy accepts them on 127.0.0.1)."""
-    listed = basics.run(["ss", "-Htn", "state", "established", "sport", "=", f":{port}"], check=False)
-    return len(listed.stdout.splitlines()) if listed.ok else 0
+CONNTRACK = Path("/proc/net/nf_conntrack")
+# One connection's two tuples: as made (to the stable address) and as answered (by the slot).
+TUPLES = re.compile(r" ESTABLISHED src=\S+ dst=(\S+) sport=\d+ dport=(\d+) src=\S+ dst=\S+ sport=(\d+) ")
+
+
+def mapped_connections(conntrack: str, front: tuple[str, int], slot_port: int) -> int:
+    """Established connections made to the stable address `front` that the map sent to
+    `slot_port`: nginx's, and only nginx's (Prometheus scrapes a slot's port directly)."""
+    address, port = front[0], str(front[1])
+    return sum(1 for match in TUPLES.finditer(conntrack)
+               if (match[1], match[2], match[3]) == (address, port, str(slot_port)))
 
 
 def drain(app: App, slot: str) -> float:
-    """Wait until nginx holds no connection to `slot` (bounded by the grace period: an open
-    WebSocket may stay for hours); the seconds it took."""
+    """Wait until nginx holds no connection the map sent to `slot` (bounded by the grace period:
+    an open WebSocket may stay for hours); the seconds it took."""
     started = time.monotonic()
-    basics.wait_until(lambda: open_connections(app.port(slot)) == 0, app.spec.release.graceful_timeout, 0.25)
+
+    def drained() -> bool:
+        try:
+            text = CONNTRACK.read_text()
+            return sum(mapped_connections(text, (front, app.port("blue")), app.port(slot)) for front in fronts(app)) == 0
+        except OSError:  # a kernel without the conntrack table in /proc: wait out the grace period
+            return False
+
+    basics.wait_until(drained, app.spec.release.graceful_timeout, 0.25)
     return time.monotonic() - started

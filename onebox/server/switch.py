@@ -1,6 +1,5 @@
-"""nginx in front of the slots: which one it sends traffic to (on one server through the kernel's
-port map, no reload; on a cluster by nginx's upstream file and a graceful reload), and
-maintenance mode (a flag file nginx checks per request: no reload to turn it on or off)."""
+"""nginx in front of the slots: which one it sends traffic to (through the kernel's port map,
+without reloading nginx), and maintenance mode (a flag file nginx checks per request: no reload to turn it on or off)."""
 
 from __future__ import annotations
 
@@ -20,9 +19,9 @@ WORKERS = ["pgrep", "-f", "^nginx: worker process"]
 
 
 def live_port(app: App) -> int | None:
-    """The slot port new connections reach: the kernel map's on one server, the upstream file's
-    on a cluster (or on a server an earlier onebox switched by the upstream file)."""
-    if not app.spec.swarm_nodes and (port := port_map.mapped_port(app)) is not None:
+    """The slot port new connections reach: the kernel map's, or the upstream file's on a server
+    an earlier onebox switched by that file."""
+    if (port := port_map.mapped_port(app)) is not None:
         return port
     try:
         return contract.upstream_port(app.upstream.read_text())
@@ -31,21 +30,19 @@ def live_port(app: App) -> int | None:
 
 
 def upstream_text(app: App, slot: str) -> str:
-    """nginx's upstream file: on one server the app's stable address, whatever the slot; on a
-    cluster the slot's port on every node (a switch there rewrites it and reloads)."""
-    if app.spec.swarm_nodes:
-        return contract.upstream_text(slot, app.port(slot), app.spec.swarm_nodes, app.spec.cluster_fail_timeout)
-    return contract.switched_upstream_text(app.port("blue"))
+    """nginx's upstream file, whatever the slot: the app's stable address on one server, each
+    node's address on a cluster, with the app's api_port; the kernel's map picks the slot."""
+    return contract.switched_upstream_text(app.port("blue"), app.spec.swarm_nodes, app.spec.cluster_fail_timeout)
 
 
 def points_at(app: App, slot: str) -> bool:
-    """nginx's upstream file is as it should be, and on one server the kernel maps to exactly this slot."""
+    """nginx's upstream file is as it should be, and the kernel maps to exactly this slot."""
     try:
         if app.upstream.read_text() != upstream_text(app, slot):
             return False
     except OSError:
         return False
-    return bool(app.spec.swarm_nodes) or port_map.points_at(app, slot)
+    return port_map.points_at(app, slot)
 
 
 def nginx_workers() -> set[str]:
@@ -54,12 +51,12 @@ def nginx_workers() -> set[str]:
 
 
 def point_nginx_at(app: App, slot: str) -> None:
-    """Send new requests to `slot`. On one server the kernel's map changes and nginx is not
-    reloaded (its clients' connections stay open); nginx's own file changes, with a graceful
-    reload, only on a cluster or once, when a server switched by an earlier onebox converts."""
+    """Send new requests to `slot`: the kernel's map changes and nginx is not reloaded (its
+    clients' connections stay open). nginx's own file changes, with a graceful reload, only when
+    the swarm's nodes change, or once, when a server switched by an earlier onebox converts."""
     if points_at(app, slot) or not shutil.which("nginx"):
         return
-    if not app.spec.swarm_nodes:
+    with port_map.switch_lock(app):
         port_map.map_to(app, slot)
     path = app.upstream
     wanted = upstream_text(app, slot)
@@ -72,8 +69,6 @@ def point_nginx_at(app: App, slot: str) -> None:
             basics.write_atomic(path, previous, mode=0o644)
         raise OneboxError("nginx -t refused the upstream switch; the previous version keeps serving")
     reload(app)
-    if app.spec.swarm_nodes:
-        port_map.remove(app)  # the API moved onto the workers: the map has nothing left to do
 
 
 def resume(app: App) -> None:
@@ -81,15 +76,15 @@ def resume(app: App) -> None:
     never told. Both are told now."""
     if not shutil.which("nginx"):
         return
-    if not app.spec.swarm_nodes and port_map.rules_file(app).exists():
+    if port_map.rules_file(app).exists():
         port_map.load(app)
     reload(app)
 
 
 def drain(app: App, slot: str) -> None:
-    """Before the old slot stops: on one server nginx, never reloaded, may still hold connections
-    to it; wait until it has closed them. On a cluster the reload's wait did this already."""
-    if not app.spec.swarm_nodes and shutil.which("nginx"):
+    """Before the old slot stops: nginx, never reloaded, may still hold connections the map sent
+    to it; wait until it has closed them."""
+    if shutil.which("nginx"):
         waited = port_map.drain(app, slot)
         basics.log(f"slot {slot} drained in {waited:.1f} s", timed=True)
 

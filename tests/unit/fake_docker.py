@@ -192,6 +192,9 @@ def make_app(tmp_path: Path, settings, fake: FakeDocker, monkeypatch, tag: str =
     monkeypatch.setattr(basics, "run", fake)
     monkeypatch.setattr(slot_project, "http_ok", lambda app, port, timeout=2.0: fake_http_ok(fake, app, port))
     monkeypatch.setattr("onebox.server.switch.shutil.which", lambda name: f"/usr/sbin/{name}")
+    conntrack = tmp_path / "nf_conntrack"  # the kernel's connections: none, so a drain ends at once
+    conntrack.touch()
+    monkeypatch.setattr("onebox.server.port_map.CONNTRACK", conntrack)
     return App(app_dir, nginx_dir=str(nginx_dir), maintenance_dir=str(tmp_path / "maintenance"))
 
 

@@ -14,7 +14,7 @@ from fake_docker import FakeDocker, make_app
 from test_settings import valid
 
 from onebox import contract
-from onebox.server import basics, engine, swarm, switch
+from onebox.server import basics, engine, node_watch, port_map, swarm, switch
 from onebox.server.basics import Result
 from onebox.settings import validate_settings
 
@@ -94,14 +94,23 @@ def test_a_secret_s_name_changes_with_its_content_and_tells_nothing_of_it(app) -
     assert len(first) <= 64  # swarm's limit on names
 
 
-def test_nginx_is_pointed_at_every_node_and_a_changed_node_list_is_seen(app) -> None:
+def test_nginx_names_every_node_and_the_kernel_s_map_picks_the_slot(app) -> None:
     text = switch.upstream_text(app, "blue")
+    assert text == switch.upstream_text(app, "green")  # a switch leaves nginx's file alone (issue 33)
     assert text.count("max_fails=1 fail_timeout=5s") == 2 and f"server 10.0.0.3:{app.port('blue')}" in text
-    assert contract.upstream_port(text) == app.port("blue")
-    app.upstream.write_text(contract.upstream_text("blue", app.port("blue"), NODES[:1]))
-    assert not switch.points_at(app, "blue")  # a node joined: nginx must hear of it
-    app.upstream.write_text(text)
+    assert contract.upstream_port(text) is None  # it names no slot
+    blue, green = app.port("blue"), app.port("green")
+    # Only nginx's connections are mapped: the manager's tools and Prometheus reach each slot as it is.
+    assert port_map.rules(app, "green") == [
+        f'meta skuid "www-data" ip daddr 10.0.0.2 tcp dport {blue} dnat to 10.0.0.2:{green}',
+        f'meta skuid "www-data" ip daddr 10.0.0.3 tcp dport {blue} dnat to 10.0.0.3:{green}']
+    # A node the watcher found down: nginx's connections to it go to a live one (issue 32).
+    assert port_map.rules(app, "green", {"10.0.0.3"})[1].endswith(f"ip daddr 10.0.0.3 tcp dport {blue} dnat to 10.0.0.2:{green}")
+    assert port_map.rules(app, "green", set(NODES)) == port_map.rules(app, "green")  # none left: as they are
+    switch.point_nginx_at(app, "blue")
     assert switch.points_at(app, "blue") and not switch.points_at(app, "green")
+    app.upstream.write_text(contract.switched_upstream_text(blue, NODES[:1]))
+    assert not switch.points_at(app, "blue")  # a node joined: nginx must hear of it
 
 
 def test_a_single_server_s_upstream_and_spec_read_as_before() -> None:
@@ -168,3 +177,36 @@ def test_capabilities_and_a_read_only_root_reach_the_service_as_compose_resolved
                                          "--read-only", "--mount", "type=tmpfs,destination=/tmp"]
     assert swarm.privilege_args({"tmpfs": ["/tmp:size=64m"]}) == ["--mount", "type=tmpfs,destination=/tmp"]
     assert swarm.privilege_args({}) == []
+
+
+def test_the_watcher_takes_a_silent_node_out_of_nginx_s_way_and_back(app) -> None:
+    """Two failed checks in a row: nginx's connections to the node go to the other; three answers
+    in a row: back to it (issue 32). nginx's file is never touched."""
+    switch.point_nginx_at(app, "green")
+    upstream = app.upstream.read_text()
+    answering = {"10.0.0.2": True, "10.0.0.3": True}
+    asked: list[tuple[str, int, str]] = []
+
+    def check(node: str, port: int, path: str) -> bool:
+        asked.append((node, port, path))
+        return answering[node]
+
+    streaks = node_watch.Streaks(set())
+    node_watch.round_for(app, streaks, check)
+    assert asked == [("10.0.0.2", app.port("green"), "/health"), ("10.0.0.3", app.port("green"), "/health")]
+    answering["10.0.0.3"] = False
+    node_watch.round_for(app, streaks, check)
+    assert port_map.down_nodes(app) == set()  # one failure is not yet down
+    node_watch.round_for(app, streaks, check)
+    assert port_map.down_nodes(app) == {"10.0.0.3"}
+    assert f"ip daddr 10.0.0.3 tcp dport {app.port('blue')} dnat to 10.0.0.2:{app.port('green')}" in \
+        port_map.rules_file(app).read_text()
+    assert switch.points_at(app, "green")  # what the heal and status see: as it should be
+    answering["10.0.0.3"] = True
+    for _ in range(2):
+        node_watch.round_for(app, streaks, check)
+    assert port_map.down_nodes(app) == {"10.0.0.3"}  # two answers are not yet back
+    node_watch.round_for(app, streaks, check)
+    assert port_map.down_nodes(app) == set() and port_map.points_at(app, "green")
+    assert "dnat to 10.0.0.2" not in port_map.rules(app, "green")[1]
+    assert app.upstream.read_text() == upstream
