@@ -66,10 +66,28 @@ def rules(app: App, slot: str, down: set[str] | None = None) -> list[str]:
             f"dnat to {node if node in alive else next(spare)}:{port}" for node in app.spec.swarm_nodes]
 
 
-def rules_text(app: App, slot: str, down: set[str] | None = None) -> str:
-    """The app's table as one transaction: declared (so the delete finds it), deleted, made anew."""
+def front(rule: str) -> str:
+    """The address and port a rule catches: `ip daddr A tcp dport P`."""
+    return rule[rule.index("ip daddr"):rule.index(" dnat")]
+
+
+def current_rules(app: App) -> list[str]:
+    """The rules the file holds now (none before the first switch)."""
+    try:
+        text = rules_file(app).read_text()
+    except OSError:
+        return []
+    return [line.strip() for line in text.splitlines() if " dnat to " in line]
+
+
+def rules_text(app: App, slot: str, down: set[str] | None = None, keep: list[str] | None = None) -> str:
+    """The app's table as one transaction: declared (so the delete finds it), deleted, made anew.
+    `keep`: rules of the placement before (one server, or the nodes) for the addresses nginx's
+    old workers still use until a reload has retired them."""
     name = table(app)
-    body = "".join(f"        {line}\n" for line in rules(app, slot, down))
+    wanted = rules(app, slot, down)
+    kept = [rule for rule in keep or [] if front(rule) not in {front(new) for new in wanted}]
+    body = "".join(f"        {line}\n" for line in wanted + kept)
     return (f"# managed by onebox-release: app {app.name}'s new connections go to its live slot ({slot})\n"
             f"table ip {name}\ndelete table ip {name}\n"
             f"table ip {name} {{\n"
@@ -98,7 +116,7 @@ def points_at(app: App, slot: str) -> bool:
         return False
     listed = basics.run(["nft", "list", "table", "ip", table(app)], check=False)
     # nft lists a user by number and quotes nothing: compare the rules' addresses and ports.
-    return listed.ok and all(line.rsplit("ip daddr", 1)[1] in listed.stdout for line in rules(app, slot))
+    return listed.ok and all(rule[rule.index("ip daddr"):] in listed.stdout for rule in rules(app, slot))
 
 
 def switch_lock(app: App):  # noqa: ANN201 - a context manager
@@ -111,11 +129,11 @@ def load(app: App) -> None:
     basics.run(["nft", "-f", str(rules_file(app))], what=f"nft -f {rules_file(app)}")
 
 
-def map_to(app: App, slot: str, down: set[str] | None = None) -> None:
+def map_to(app: App, slot: str, keep: list[str] | None = None) -> None:
     """Send the app's new connections to `slot`; on failure the previous map stays, file and kernel."""
     path = rules_file(app)
     previous = path.read_text() if path.exists() else None
-    basics.write_atomic(path, rules_text(app, slot, down), mode=0o644)
+    basics.write_atomic(path, rules_text(app, slot, keep=keep), mode=0o644)
     try:
         load(app)
     except OneboxError as error:

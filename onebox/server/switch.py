@@ -56,11 +56,13 @@ def point_nginx_at(app: App, slot: str) -> None:
     the swarm's nodes change, or once, when a server switched by an earlier onebox converts."""
     if points_at(app, slot) or not shutil.which("nginx"):
         return
-    with port_map.switch_lock(app):
-        port_map.map_to(app, slot)
     path = app.upstream
     wanted = upstream_text(app, slot)
     previous = path.read_text() if path.exists() else None
+    with port_map.switch_lock(app):
+        # nginx's file changes too (the API moved between this server and the workers): the old
+        # placement's rules stay until the reload has retired the workers that use them.
+        port_map.map_to(app, slot, keep=port_map.current_rules(app) if previous != wanted else None)
     if previous == wanted:
         return
     basics.write_atomic(path, wanted, mode=0o644)
@@ -69,6 +71,8 @@ def point_nginx_at(app: App, slot: str) -> None:
             basics.write_atomic(path, previous, mode=0o644)
         raise OneboxError("nginx -t refused the upstream switch; the previous version keeps serving")
     reload(app)
+    with port_map.switch_lock(app):
+        port_map.map_to(app, slot)
 
 
 def resume(app: App) -> None:

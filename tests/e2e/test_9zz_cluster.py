@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -180,6 +181,18 @@ def upstream_servers(deployed) -> list[str]:
     return [line.split()[1] for line in text.splitlines() if line.startswith("server ") and "max_fails" in line]
 
 
+def live_port(deployed) -> int:
+    """The live slot's port on the workers: the kernel's map on the manager sends nginx's connections there."""
+    rules = deployed.ssh(f"cat {deployed.settings.app_dir}/switch.nft").stdout
+    return int(re.search(r"dnat to [0-9.]+:(\d+)$", rules, re.MULTILINE)[1])
+
+
+def down_nodes(deployed) -> list[str]:
+    """The nodes onebox-node-watch found down (their nginx connections go to the others)."""
+    text = deployed.ssh(f"cat {deployed.settings.app_dir}/down-nodes.json 2>/dev/null || echo []").stdout
+    return json.loads(text)
+
+
 def replica_answers(deployed, worker: Target, port: int) -> bool:
     """The worker's replica, asked from the manager (the only host its firewall lets in)."""
     return deployed.ssh(f"curl -fsS -m 3 http://{worker.ip}:{port}/health").returncode == 0
@@ -199,8 +212,10 @@ def test_the_api_moves_onto_the_workers_under_load_and_a_rerun_changes_nothing(
     assert load.report.requests > 50
     assert version(deployed, root_ca) == "swarm-1"
     servers = upstream_servers(deployed)
-    assert sorted(server.split(":")[0] for server in servers) == sorted([THIRD.ip, FOURTH.ip]), servers
-    port = int(servers[0].split(":")[1])
+    # nginx names each worker at the app's api_port, whatever the slot: the kernel's map picks it.
+    assert sorted(servers) == sorted(f"{w.ip}:{deployed.settings.api_port}" for w in (THIRD, FOURTH)), servers
+    port = live_port(deployed)
+    assert deployed.ssh("systemctl is-active onebox-node-watch.service").stdout.strip() == "active"
     assert "api" not in deployed.container_ids()  # no API container left on the manager
     for worker in (THIRD, FOURTH):
         assert replica_answers(deployed, worker, port)
@@ -226,6 +241,19 @@ def test_a_version_that_never_gets_healthy_on_the_workers_is_refused_and_the_old
     assert len([name for name in services if name.endswith("_api")]) == 1, services  # the failed slot removed
 
 
+def test_a_release_on_the_workers_reloads_nothing_and_a_client_that_never_retries_sees_no_error(
+        deployed, cluster, root_ca, tmp_path) -> None:
+    """Issue 33 on the cluster: the kernel's map on the manager switches every node's connections."""
+    nginx = sorted(deployed.ssh("pgrep -x nginx").stdout.split())
+    before = live_port(deployed)
+    with Load(deployed.ip, APP_DOMAIN, root_ca) as load:
+        released = converge(deployed, [THIRD, FOURTH], env=on_workers(str(app_copy(tmp_path, "swarm-2"))))
+    assert released.returncode == 0, released.output[-4000:]
+    assert version(deployed, root_ca) == "swarm-2" and live_port(deployed) != before
+    assert load.report.failures == [] and load.report.retried == [], (load.report.failures + load.report.retried)[:10]
+    assert sorted(deployed.ssh("pgrep -x nginx").stdout.split()) == nginx, "nginx was reloaded by a release"
+
+
 def node_up(deployed, name: str) -> str | None:
     """The manager's onebox_swarm_node_up of one node (what OneboxSwarmNodeDown reads), collected now."""
     deployed.ssh("systemctl start onebox-metrics.service")  # oneshot: returns once the textfile is written
@@ -238,7 +266,7 @@ def test_a_worker_that_loses_power_under_load_costs_no_request_and_its_replica_r
         deployed, cluster, root_ca, swarm_source) -> None:
     """`docker kill` of the worker's target: no clean shutdown, its address simply stops answering
     (issue 32). nginx gives up a connect to it within cluster_connect_timeout_ms and leaves it out."""
-    port = int(upstream_servers(deployed)[0].split(":")[1])
+    port = live_port(deployed)
     assert "proxy_connect_timeout 250ms;" in deployed.ssh("cat /etc/nginx/sites-enabled/onebox*.conf").stdout
     assert node_up(deployed, FOURTH.ip) == "1"  # the inventory names the local targets by their address
     # A request already on the node when it dies waits for proxy_read_timeout (60 s), then nginx
@@ -258,6 +286,14 @@ def test_a_worker_that_loses_power_under_load_costs_no_request_and_its_replica_r
     assert p99 <= 1, f"p99 {p99:.3f} s over the run"
     # Only requests in flight on the node as it died (one per client thread at most) took longer.
     assert len(slow) <= 3, slow
+    # Once the watcher has found it down, nginx's connections to it go to the live worker: nothing waits.
+    wait_for("the watcher finding the worker down", lambda: down_nodes(deployed) == [FOURTH.ip], timeout=30)
+    with Load(deployed.ip, APP_DOMAIN, root_ca) as after:
+        time.sleep(12)  # past cluster_fail_timeout: nginx tries the node again, and the map answers
+    assert after.report.failures == [], after.report.failures[:10]
+    assert max(after.report.latencies) < 1, sorted(after.report.latencies)[-5:]
+    (ARTIFACTS / "worker-loss-latency.txt").open("a").write(
+        f"after detection: {len(after.report.latencies)} requests, max {max(after.report.latencies):.3f} s\n")
     # The manager sees the node down: its metric goes to 0 and `onebox status` names it (exit 3).
     wait_for("the manager's metric of the stopped worker at 0", lambda: node_up(deployed, FOURTH.ip) == "0", timeout=90)
     status = deployed.ssh(f"/usr/local/sbin/onebox-release --app-dir {deployed.settings.app_dir} status")
@@ -267,6 +303,8 @@ def test_a_worker_that_loses_power_under_load_costs_no_request_and_its_replica_r
     with Load(deployed.ip, APP_DOMAIN, root_ca) as rejoin:
         subprocess.run(["docker", "start", FOURTH.name], check=True, capture_output=True)
         wait_for("the worker's replica answering again", lambda: replica_answers(deployed, FOURTH, port), timeout=240)
+        wait_for("the watcher sending the worker nginx's connections again", lambda: down_nodes(deployed) == [],
+                 timeout=60)
         time.sleep(12)  # past cluster_fail_timeout (10 s): nginx sends it requests again
     assert rejoin.report.failures == [], rejoin.report.failures[:10]
     wait_for("the manager's metric of the worker back at 1", lambda: node_up(deployed, FOURTH.ip) == "1", timeout=60)

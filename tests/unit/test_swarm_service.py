@@ -210,3 +210,21 @@ def test_the_watcher_takes_a_silent_node_out_of_nginx_s_way_and_back(app) -> Non
     assert port_map.down_nodes(app) == set() and port_map.points_at(app, "green")
     assert "dnat to 10.0.0.2" not in port_map.rules(app, "green")[1]
     assert app.upstream.read_text() == upstream
+
+
+def test_an_api_moving_onto_the_workers_keeps_the_old_address_mapped_until_nginx_reloaded(tmp_path, monkeypatch) -> None:
+    """nginx's workers from before the reload still connect to this server's stable address: its
+    rule stays in the map until the reload has retired them, then goes."""
+    fake = FakeDocker()
+    single = make_app(tmp_path, validate_settings(valid()), fake, monkeypatch)
+    switch.point_nginx_at(single, "blue")
+    spec = contract.Spec.from_json((single.dir / "spec.json").read_text())
+    (single.dir / "spec.json").write_text(dataclasses.replace(spec, swarm_nodes=list(NODES)).to_json())
+    app = type(single)(single.dir, nginx_dir=single.nginx_dir)
+    at_reload = []
+    fake.fail = lambda argv: argv == ["systemctl", "reload", "nginx"] and bool(at_reload.append(fake.nft["onebox_switch"]))
+    switch.point_nginx_at(app, "green")
+    blue, green = app.port("blue"), app.port("green")
+    assert f"ip daddr 127.100.0.1 tcp dport {blue} dnat to 127.0.0.1:{blue}" in at_reload[0]
+    assert f"ip daddr 10.0.0.2 tcp dport {blue} dnat to 10.0.0.2:{green}" in at_reload[0]
+    assert "127.100.0.1" not in fake.nft["onebox_switch"] and switch.points_at(app, "green")
