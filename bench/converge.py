@@ -91,7 +91,7 @@ def release_under_load(s: Settings, source: Path, tmp: Path) -> str:
     return "\n".join([
         f"release under load (exit {result.returncode}, {result.seconds:.1f} s):",
         f"  requests {load.report.requests}, failed {len(load.report.failures)} (goal 0) {load.report.failures[:3]}",
-        f"  GETs retried once on a keep-alive connection nginx closed at its reload: {len(load.report.retried)}",
+        f"  GETs retried once on a keep-alive connection the server closed: {len(load.report.retried)}",
         f"  failed for a client that never retries (wrk's kind): "
         f"{len(load.report.failures) + len(load.report.retried)} of {load.report.requests}",
         f"  new version healthy -> old version stopped: {drained[-1] if drained else '?'} s",
