@@ -15,7 +15,20 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from onebox import contract
-from onebox.server import alerts, basics, deps, docker, events, placement, secret_files, slot_project, slots, swarm, switch
+from onebox.server import (
+    alerts,
+    basics,
+    deps,
+    docker,
+    events,
+    placement,
+    port_map,
+    secret_files,
+    slot_project,
+    slots,
+    swarm,
+    switch,
+)
 from onebox.server.backup import config as backup_config
 from onebox.server.backup import docker as backup_docker
 from onebox.server.backup import pitr
@@ -117,6 +130,9 @@ def status(app: App) -> int:
         lines += where.task_lines(state.slot)
     if swarm.is_manager():  # whatever this app's placement: a lost node is the cluster's
         lines += swarm.node_lines(attention)
+    for node in sorted(port_map.down_nodes(app)):  # onebox-node-watch's finding: no answer from its replica
+        lines.append(f"node watch     {node}: its replica does not answer; nginx's connections to it go to the others")
+        attention.append(f"the replica on {node} does not answer (onebox-node-watch)")
     lines += certificate_lines(app, attention) + backup_lines(app, attention) + disk_lines(app, attention)
     lines += alert_lines(app, attention)
     lines.append(f"security updates pending: {security_updates()}")

@@ -196,6 +196,12 @@ def test_status_on_the_manager_shows_each_node_and_a_down_one_needs_attention(tm
         NODES[2]["Status"]["State"] = "down"
     assert "ATTENTION: swarm node" not in capsys.readouterr().out
 
+    (app.dir / "down-nodes.json").write_text('["10.0.0.3"]')  # onebox-node-watch's finding (issue 32)
+    assert reports.status(app) == basics.EXIT_ATTENTION
+    out = capsys.readouterr().out
+    assert "node watch     10.0.0.3: its replica does not answer; nginx's connections to it go to the others" in out
+    assert "ATTENTION: the replica on 10.0.0.3 does not answer (onebox-node-watch)" in out
+
 
 # --- the alert ---------------------------------------------------------------------------------------
 
