@@ -85,8 +85,9 @@ def websocket(ip: str, domain: str, path: str, ca_file: str | Path):  # noqa: AN
     and under TLS 1.3 the session tickets nginx sends just after the handshake sometimes meet
     the client writing its request, which then never leaves the client (a packet capture: the
     handshake, nginx's two tickets, then nothing until nginx's client_header_timeout closed the
-    connection 60 s later). Measured against the same target: 1 handshake in 120 to 200 stalled
-    with TLS 1.3, none in 400 with TLS 1.2, which sends no message after its handshake."""
+    connection 60 s later). Measured against the same target, 40 handshakes 0.11 s apart per
+    round: with TLS 1.3, 8 stalled in the first 8 rounds (320); with TLS 1.2, which sends no
+    message after its handshake, none in 10 rounds (400)."""
     context = tls_context(ca_file)
     context.maximum_version = ssl.TLSVersion.TLSv1_2
     sock = socket.create_connection((ip, 443), timeout=10)
