@@ -10,6 +10,10 @@ reloaded, keeps every client connection. The old slot stops once nginx has close
 connections to it (drain: idle ones after proxy_upstream_keepalive_timeout, busy ones after
 proxy_upstream_keepalive_time, each after its response).
 
+On a cluster nginx names each worker's address at api_port instead, and the table holds one
+rule per worker that catches only nginx's connections; the node watcher (node_watch.py) points
+a silent worker's rule at a live one.
+
 The rules file in the app's directory is the durable record: the kernel forgets the table at a
 reboot, and heal (at boot, on every converge) loads the file again."""
 
