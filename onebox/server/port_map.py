@@ -84,12 +84,12 @@ def current_rules(app: App) -> list[str]:
     return [line.strip() for line in text.splitlines() if " dnat to " in line]
 
 
-def rules_text(app: App, slot: str, down: set[str] | None = None, keep: list[str] | None = None) -> str:
+def rules_text(app: App, slot: str, keep: list[str] | None = None) -> str:
     """The app's table as one transaction: declared (so the delete finds it), deleted, made anew.
     `keep`: rules of the placement before (one server, or the nodes) for the addresses nginx's
     old workers still use until a reload has retired them."""
     name = table(app)
-    wanted = rules(app, slot, down)
+    wanted = rules(app, slot)
     kept = [rule for rule in keep or [] if front(rule) not in {front(new) for new in wanted}]
     body = "".join(f"        {line}\n" for line in wanted + kept)
     return (f"# managed by onebox-release: app {app.name}'s new connections go to its live slot ({slot})\n"
@@ -124,13 +124,13 @@ def points_at(app: App, slot: str) -> bool:
 
 
 def switch_lock(app: App):  # noqa: ANN201 - a context manager
-    """The map is written by a switch and by the node watcher: one at a time (a switch holds it
-    for a second; the watcher skips a round rather than wait behind a release)."""
+    """The map is written by a switch and by the node watcher: one at a time (each holds it only
+    while it writes and loads the table, so the other waits a moment)."""
     return basics.file_lock(app.dir / ".switch-lock", 60)
 
 
-def load(app: App) -> None:
-    basics.run(["nft", "-f", str(rules_file(app))], what=f"nft -f {rules_file(app)}")
+def load(app: App, check: bool = True) -> None:
+    basics.run(["nft", "-f", str(rules_file(app))], check=check, what=f"nft -f {rules_file(app)}")
 
 
 def map_to(app: App, slot: str, keep: list[str] | None = None) -> None:
@@ -145,14 +145,13 @@ def map_to(app: App, slot: str, keep: list[str] | None = None) -> None:
             path.unlink(missing_ok=True)
         else:
             basics.write_atomic(path, previous, mode=0o644)
-            basics.run(["nft", "-f", str(path)], check=False)
+            load(app, check=False)
         raise OneboxError(f"the switch to slot {slot} failed ({error}); the previous version keeps serving") from None
 
 
 def remove(app: App) -> None:
-    """The app's table and file go (a retired app)."""
-    if basics.run(["nft", "list", "table", "ip", table(app)], check=False).ok:
-        basics.run(["nft", "delete", "table", "ip", table(app)], check=False)
+    """The app's table and file go (a retired app); no table (never switched, or a reboot since) is no error."""
+    basics.run(["nft", "delete", "table", "ip", table(app)], check=False)
     rules_file(app).unlink(missing_ok=True)
 
 

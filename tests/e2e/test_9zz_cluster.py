@@ -19,6 +19,7 @@ import time
 import httpx
 import pytest
 from test_4_rollout import app_copy
+from test_6_releases import nginx_processes
 from test_8d_monitoring import ARTIFACTS
 from test_9z_apps import APP_DOMAIN, RELEASED
 
@@ -244,14 +245,14 @@ def test_a_version_that_never_gets_healthy_on_the_workers_is_refused_and_the_old
 def test_a_release_on_the_workers_reloads_nothing_and_a_client_that_never_retries_sees_no_error(
         deployed, cluster, root_ca, tmp_path) -> None:
     """Issue 33 on the cluster: the kernel's map on the manager switches every node's connections."""
-    nginx = sorted(deployed.ssh("pgrep -x nginx").stdout.split())
+    nginx = nginx_processes(deployed)
     before = live_port(deployed)
     with Load(deployed.ip, APP_DOMAIN, root_ca) as load:
         released = converge(deployed, [THIRD, FOURTH], env=on_workers(str(app_copy(tmp_path, "swarm-2"))))
     assert released.returncode == 0, released.output[-4000:]
     assert version(deployed, root_ca) == "swarm-2" and live_port(deployed) != before
     assert load.report.failures == [] and load.report.retried == [], (load.report.failures + load.report.retried)[:10]
-    assert sorted(deployed.ssh("pgrep -x nginx").stdout.split()) == nginx, "nginx was reloaded by a release"
+    assert nginx_processes(deployed) == nginx, "nginx was reloaded by a release"
 
 
 def node_up(deployed, name: str) -> str | None:
