@@ -6,13 +6,13 @@ import json
 import shlex
 from datetime import UTC, datetime
 
-from pyinfra.api import FactBase
+from pyinfra.api import FactBase, StringCommand
 
+from onebox import server_calls
 from onebox.contract import (
     APP_DIR_FILE,
     APPS_FILE,
     NOT_INSTALLED,
-    RELEASE_COMMAND,
     VERSION_FILE,
     RegisteredApp,
     StateReport,
@@ -89,10 +89,9 @@ class ReleaseState(FactBase):
     """What onebox-release reports about the app (contract.StateReport): live release, problems,
     interrupted work. Nothing secret, nothing derived from a secret."""
 
-    def command(self, app_dir: str) -> str:
+    def command(self, app_dir: str) -> StringCommand:
         # A server onebox never converged has no tool yet: that is "not installed", not an error.
-        return raw_shell(f"{RELEASE_COMMAND} --app-dir {shlex.quote(app_dir)} state 2>/dev/null "
-                         """|| echo '{"installed": false}'""")
+        return server_calls.state(app_dir)
 
     def process(self, output: list[str]) -> StateReport:
         # The report is one JSON line. A tool of an older onebox (before this converge replaces

@@ -9,11 +9,10 @@ Only the standard library and onebox.contract: a deploy file imports this, never
 from __future__ import annotations
 
 import re
-import shlex
 from typing import Any
 
 from onebox import contract
-from onebox.contract import RELEASE_COMMAND, check_backup_name, check_release_id
+from onebox.contract import check_backup_name, check_release_id
 
 # The pyinfra data the deploy files read (`--data key=value`); not settings: they stay out of the settings model.
 ROLLBACK_TO = "onebox_rollback_to"
@@ -116,14 +115,6 @@ def maintenance_request(data: Any) -> tuple[bool, str]:
     if mode == "off" and message:
         raise Refused(f"onebox: {MAINTENANCE_MESSAGE} goes with {MAINTENANCE}=on only; nothing was changed")
     return mode == "on", message
-
-
-def maintenance_command(app_dir: str, on: bool, message: str = "") -> str:
-    """The server's command: `onebox-release --app-dir DIR maintenance on [--message TEXT]` or `... off`."""
-    tool = f"{RELEASE_COMMAND} --app-dir {shlex.quote(app_dir)} maintenance"
-    if not on:
-        return f"{tool} off"
-    return f"{tool} on" + (f" --message {shlex.quote(message)}" if message else "")
 
 
 def recovery_target_problem(name: str, to: str) -> str | None:

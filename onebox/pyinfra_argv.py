@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import shlex
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from onebox import kit
-from onebox.contract import BACKUP_COMMAND, RELEASE_COMMAND
+from pyinfra.api import StringCommand
+
+from onebox import kit, server_calls
 from onebox.operator_args import (
     APP,
     MAINTENANCE,
@@ -78,10 +78,9 @@ def app_flags(app: str | None) -> list[str]:
     return data_flag(APP, name) if name else []
 
 
-def app_option(app: str | None) -> list[str]:
-    """A server tool's --app NAME (checked)."""
-    name = checked_app_name(app or "")
-    return ["--app", name] if name else []
+def checked_app(app: str | None) -> str | None:
+    """A server tool's --app NAME (checked), or None: the server's one app."""
+    return checked_app_name(app or "") or None
 
 
 def deploy_argv(inventory: str, dry: bool = False, extra: Sequence[str] = ()) -> list[str]:
@@ -137,24 +136,24 @@ def maintenance_argv(inventory: str, on: bool, message: str | None = None, app: 
             *(data_flag(MAINTENANCE_MESSAGE, message) if message else []), *app_flags(app)]
 
 
-def exec_argv(inventory: str, *remote: str) -> list[str]:
-    """`pyinfra exec` of one server command, each word shell-quoted."""
-    return [PYINFRA, "-y", inventory, "exec", "--", " ".join(shlex.quote(word) for word in remote)]
+def exec_argv(inventory: str, remote: StringCommand) -> list[str]:
+    """`pyinfra exec` of one server command (onebox.server_calls)."""
+    return [PYINFRA, "-y", inventory, "exec", "--", server_calls.as_shell(remote)]
 
 
 def logs_argv(inventory: str, follow: bool = False, lines: int | None = None, raw: bool = False,
               service: str | None = None, app: str | None = None) -> list[str]:
     if service and not SERVICE_NAME.match(service):
         raise Refused(f"onebox: {service!r} is not a service name (api, worker, postgres, redis, ...); nothing was run")
-    return exec_argv(inventory, RELEASE_COMMAND, *app_option(app), "logs", *(["-f"] if follow else []),
-                     *(["-n", str(lines)] if lines is not None else []), *(["--raw"] if raw else []),
-                     *([service] if service else []))
+    return exec_argv(inventory, server_calls.release_tool_for(
+        checked_app(app), "logs", *(["-f"] if follow else []), *(["-n", str(lines)] if lines is not None else []),
+        *(["--raw"] if raw else []), *([service] if service else [])))
 
 
 def run_argv(inventory: str, command: Sequence[str], app: str | None = None) -> list[str]:
     if not command:
         raise Refused("onebox: run needs a command: onebox run INVENTORY -- COMMAND...; nothing was run")
-    return exec_argv(inventory, RELEASE_COMMAND, *app_option(app), "run", "--", *command)
+    return exec_argv(inventory, server_calls.release_tool_for(checked_app(app), "run", "--", *command))
 
 
 def plan(args: argparse.Namespace) -> tuple[list[str], bool]:
@@ -172,11 +171,11 @@ def plan(args: argparse.Namespace) -> tuple[list[str], bool]:
         return purge_argv(inventory, app, args.yes), False
     if args.command == "backup":
         return (backup_now_argv(inventory, app), False) if args.action == "now" else \
-            (exec_argv(inventory, BACKUP_COMMAND, *app_option(app), "list"), True)
+            (exec_argv(inventory, server_calls.backup_tool_for(checked_app(app), "list")), True)
     if args.command == "maintenance":
         return maintenance_argv(inventory, args.action == "on", getattr(args, "message", None), app), False
     if args.command in ("status", "releases"):
-        return exec_argv(inventory, RELEASE_COMMAND, *app_option(app), args.command), True
+        return exec_argv(inventory, server_calls.release_tool_for(checked_app(app), args.command)), True
     if args.command == "logs":
         return logs_argv(inventory, args.follow, args.lines, args.raw, args.service, app), True
     if args.command == "run":

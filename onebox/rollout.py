@@ -11,9 +11,8 @@ from __future__ import annotations
 
 from pyinfra import host, logger
 from pyinfra.api import operation
-from pyinfra.api.command import QuoteString, StringCommand
 
-from onebox import contract
+from onebox import contract, server_calls
 from onebox.facts import ReleaseState
 from onebox.settings import Settings
 
@@ -66,11 +65,6 @@ def reasons_to_release(state: contract.StateReport, desired_inputs: str, desired
     return reasons
 
 
-def release_command(app_dir: str, *args: str) -> StringCommand:
-    """`onebox-release --app-dir DIR ARGS...`, every value quoted."""
-    return StringCommand(contract.RELEASE_COMMAND, "--app-dir", QuoteString(app_dir), *(QuoteString(a) for a in args))
-
-
 @operation()
 def release(app_dir: str, desired_inputs: str, desired_deps: str, changed_inputs: dict[str, bool] | None = None):
     """Ask the server to converge the app (dependencies, image, release step, health-gated
@@ -86,7 +80,7 @@ def release(app_dir: str, desired_inputs: str, desired_deps: str, changed_inputs
         host.noop(f"release {state.live.id} is live, running and healthy")
         return
     logger.info(f"    [{host.name}] release because: {'; '.join(reasons)}")
-    yield release_command(app_dir, "apply")
+    yield server_calls.apply(app_dir)
 
 
 @operation()
@@ -99,7 +93,7 @@ def rollback(app_dir: str, to: str | None = None):
         contract.check_release_id(to)
     logger.info(f"    [{host.name}] rolling back to {to or 'the previous release'}: "
                 "database migrations are NOT reversed (see README: expand/contract)")
-    yield release_command(app_dir, "rollback", *([to] if to else []))
+    yield server_calls.rollback(app_dir, to)
 
 
 @operation()
@@ -109,10 +103,7 @@ def maintenance(app_dir: str, on: bool, message: str | None = None):
 
         maintenance(name="Maintenance on", app_dir="/opt/onebox", on=True, message="Back at 10:00 UTC")
     """
-    if on:
-        yield release_command(app_dir, "maintenance", "on", *(["--message", message] if message else []))
-    else:
-        yield release_command(app_dir, "maintenance", "off")
+    yield server_calls.maintenance(app_dir, on, message or "")
 
 
 @operation()
@@ -122,7 +113,7 @@ def retire(app_dir: str):
 
         retire(name="Take app jobs off the server", app_dir="/opt/onebox-jobs")
     """
-    yield release_command(app_dir, "retire")
+    yield server_calls.retire(app_dir)
 
 
 @operation()
@@ -132,4 +123,4 @@ def purge(app_name: str):
 
         purge(name="Purge app jobs", app_name="jobs")
     """
-    yield StringCommand(contract.RELEASE_COMMAND, "--app", QuoteString(app_name), "purge")
+    yield server_calls.purge(app_name)

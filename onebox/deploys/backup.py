@@ -12,7 +12,7 @@ from pyinfra.api import deploy
 from pyinfra.operations import files, server, systemd
 from pyinfra.operations.util import any_changed
 
-from onebox import contract, pitr
+from onebox import contract, pitr, server_calls
 from onebox.deploys.apps import remove_unlisted, unlisted
 from onebox.operations import checked_file, install_packages
 from onebox.render import render, secret_env_lines
@@ -157,7 +157,7 @@ def configure_app_backups(s: Settings, identity: str) -> None:
     config = s.files.backup_config
     checked_file(name=f"Write app {s.app_name}'s backup configuration (root only).", dest=config,
                  content=contract.backup_config_text(backup_config(s, identity)), mode="600",
-                 check=f"{SCRIPT} --config {config} status >/dev/null")
+                 check=server_calls.as_shell(server_calls.backup_config_check(config)))
     if s.backup_enabled:
         schedule_backups(s)
     else:

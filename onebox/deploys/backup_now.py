@@ -6,13 +6,12 @@ through a release or a restore), detached like a release. The backup is kept lik
 run. List the backups with `onebox backup list inventories/prod.py`.
 """
 
-import shlex
 import sys
 
 from pyinfra import host
 from pyinfra.operations import server
 
-from onebox.contract import BACKUP_COMMAND, RELEASE_COMMAND
+from onebox import server_calls
 from onebox.deploys.tools import install_server_tools
 from onebox.inventory import use_private_upload_dir
 from onebox.operator_args import Refused, chosen_app
@@ -32,6 +31,5 @@ install_server_tools(settings)  # type: ignore[call-arg]  # pyinfra types @deplo
 
 server.shell(
     name=f"Back up app {APP.app_name}'s PostgreSQL and Redis now (label {LABEL}), under its deploy lock.",
-    commands=[f"{RELEASE_COMMAND} --app-dir {shlex.quote(APP.app_dir)} locked -- "
-              f"{BACKUP_COMMAND} --config {shlex.quote(APP.files.backup_config)} dump --label {LABEL}"],
+    commands=[server_calls.as_shell(server_calls.backup_now(APP.app_dir, APP.files.backup_config, LABEL))],
 )

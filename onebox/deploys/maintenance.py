@@ -12,11 +12,11 @@ line of at most 500 printable characters; anything else is refused before any op
 import sys
 
 from pyinfra import host
-from pyinfra.operations import server
 
 from onebox.deploys.tools import install_server_tools
 from onebox.inventory import use_private_upload_dir
-from onebox.operator_args import Refused, chosen_app, maintenance_command, maintenance_request
+from onebox.operator_args import Refused, chosen_app, maintenance_request
+from onebox.rollout import maintenance
 
 # Refuse before any operation is planned: nothing on the server changes.
 settings = host.data.onebox_settings
@@ -30,8 +30,8 @@ use_private_upload_dir(host, settings)
 # The server's tools of this onebox (a server may still have an older one).
 install_server_tools(settings)  # type: ignore[call-arg]  # pyinfra types @deploy functions as taking only its own arguments
 
-server.shell(
+maintenance(
     name=f"Turn maintenance mode of app {APP.app_name} on (nginx answers 503)." if ON
     else f"Turn maintenance mode of app {APP.app_name} off.",
-    commands=[maintenance_command(APP.app_dir, ON, MESSAGE)],
+    app_dir=APP.app_dir, on=ON, message=MESSAGE,
 )

@@ -15,7 +15,7 @@ from pyinfra.facts.files import File
 from pyinfra.operations import apt, files, server, systemd
 from pyinfra.operations.util import any_changed
 
-from onebox import contract
+from onebox import contract, server_calls
 from onebox.cluster import Node, api_nodes
 from onebox.consoles import config_script
 from onebox.deploys.swarm import cluster_nodes
@@ -170,7 +170,7 @@ def remove_monitoring() -> None:
                      commands=[f"systemctl disable --now {COLLECTOR}.timer", f"systemctl stop {COLLECTOR}.service"])
     if host.get_fact(File, path=contract.POSTGRES_MONITOR_PASSWORD):
         server.shell(name="Drop the monitoring role from every app's PostgreSQL.",
-                     commands=[f"{contract.RELEASE_COMMAND} unmonitor"])
+                     commands=[server_calls.as_shell(server_calls.unmonitor())])
     removed = [files.file(name=f"Remove {path}.", path=path, present=False)
                for path in (f"{UNIT_DIR}/{COLLECTOR}.service", f"{UNIT_DIR}/{COLLECTOR}.timer", MEMORY_DROP_IN,
                             contract.MONITORING_FILE, contract.POSTGRES_EXPORTER_CONFIG,

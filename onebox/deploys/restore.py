@@ -20,14 +20,12 @@ a lost SSH session or a Ctrl-C does not stop it halfway.
 
 from __future__ import annotations
 
-import shlex
 import sys
 
 from pyinfra import host
 from pyinfra.operations import server
 
-from onebox import pitr
-from onebox.contract import BACKUP_COMMAND, RELEASE_COMMAND
+from onebox import pitr, server_calls
 from onebox.deploys.backup import configure_backups, restore_refusal
 from onebox.deploys.tools import install_server_tools
 from onebox.inventory import use_private_upload_dir
@@ -74,7 +72,6 @@ server.shell(
     # Under the app's deploy lock: a release never starts halfway through a restore, nor the reverse.
     # Detached on the server like a release (`locked` relays its log): a dropped connection or a Ctrl-C
     # here stops the relay only; the restore runs to its end and starts the app again.
-    commands=[f"{RELEASE_COMMAND} --app-dir {shlex.quote(APP.app_dir)} locked -- {BACKUP_COMMAND} "
-              f"--config {shlex.quote(APP.files.backup_config)} restore --from {shlex.quote(SOURCE)}"
-              + (f" --name {shlex.quote(NAME)}" if NAME else "") + (f" --to {shlex.quote(TO)}" if TO else "")],
+    commands=[server_calls.as_shell(server_calls.restore(APP.app_dir, APP.files.backup_config, SOURCE, NAME or "",
+                                                         TO or ""))],
 )

@@ -248,15 +248,6 @@ def test_maintenance_data() -> None:
             operator_args.maintenance_request(data)
 
 
-def test_the_maintenance_commands_on_the_server() -> None:
-    tool = f"{RELEASE} --app-dir /opt/onebox maintenance"
-    assert operator_args.maintenance_command("/opt/onebox", False) == f"{tool} off"
-    assert operator_args.maintenance_command("/opt/onebox", True) == f"{tool} on"
-    assert operator_args.maintenance_command("/opt/onebox", True, "It's down; back at 5 $(never)") == (
-        f"{tool} on --message 'It'\"'\"'s down; back at 5 $(never)'")
-    assert operator_args.maintenance_command("/opt/my app", False) == f"{RELEASE} --app-dir '/opt/my app' maintenance off"
-
-
 # --- several apps: --app NAME ---------------------------------------------------------------------
 
 def test_app_reaches_the_deploy_files_as_data_and_the_server_tools_as_an_option() -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from test_settings import valid
 
-from onebox import contract
+from onebox import contract, server_calls
 from onebox.rollout import release_spec
 from onebox.server import reports
 from onebox.server.model import App
@@ -107,4 +107,4 @@ def test_the_release_state_of_an_older_tool_reads_as_not_installed() -> None:
         contract.NOT_INSTALLED
     assert fact.process(["garbage"]) == contract.NOT_INSTALLED
     assert fact.process(['{"installed": true, "live": null}']) == contract.StateReport(installed=True)
-    assert "--app-dir '/opt/my app' state" in fact.command("/opt/my app")
+    assert "--app-dir '/opt/my app' state" in server_calls.as_shell(fact.command("/opt/my app"))
