@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -93,15 +94,19 @@ class Deployed:
 
 @pytest.fixture(scope="session")
 def deployed(tmp_path_factory: pytest.TempPathFactory) -> Deployed:
-    bring_up(TARGET, fresh=True)
     settings = settings_for_group("local")
     workdir = tmp_path_factory.mktemp("upgrade")
-    previous = install_previous(workdir)
-    first = run_deploy(TARGET.index, PREVIOUS_SETTINGS, pyinfra=previous.pyinfra, cwd=previous.tree)
+    # The virtualenvs are made while the target boots and while the earlier version converges it.
+    with ThreadPoolExecutor(max_workers=1) as installer:
+        previous_installed = installer.submit(install_previous, workdir)
+        bring_up(TARGET, fresh=True)
+        previous = previous_installed.result()
+        current_installed = installer.submit(install_current, workdir, TARGET)
+        first = run_deploy(TARGET.index, PREVIOUS_SETTINGS, pyinfra=previous.pyinfra, cwd=previous.tree)
+        installed = current_installed.result()
     assert first.returncode == 0, f"onebox {previous.version} failed to converge a fresh target:\n{first.output[-4000:]}"
     rows = write_rows(TARGET, 5)
     release_before = live_release(TARGET, settings)
-    installed = install_current(workdir, TARGET)
     root = workdir / "pebble-root.pem"
     root.write_text(pebble.issuing_root_pem())
     with Load(TARGET.ip, settings.domains[0], root, write_path="/items") as load:

@@ -1,7 +1,7 @@
 """Releases under load through nginx+TLS: a code change, a setting change, a rollback and
-a failed release drop no request, not even for a client that never retries, and reload
-nothing (issue 33); a killed service is healed by the next converge; two converges at once
-do not fight."""
+a failed release drop no request, not even for a client that never retries (wrk at
+saturation during the code change and the rollback), and reload nothing (issue 33); a
+killed service is healed by the next converge; two converges at once do not fight."""
 
 from __future__ import annotations
 
@@ -24,12 +24,42 @@ def nginx_processes(deployed) -> list[str]:
     return sorted(deployed.ssh("pgrep -x nginx").stdout.split())
 
 
-def deploy_under_load(deployed, root_ca, env=None, deploy="deploys/site.py", expect_ok=True, flags=None):
+HOSTS_MARK = "# onebox-e2e-wrk"
+
+
+def wrk_during(deployed, action) -> tuple[dict[str, float], object]:
+    """wrk on the target through nginx+TLS (8 keep-alive connections, no retries) for as long as
+    `action` runs; its summary and what action returned."""
+    assert deployed.ssh("command -v wrk >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk"
+                        " >/dev/null").returncode == 0
+    deployed.ssh(f"grep -q '{HOSTS_MARK}' /etc/hosts || echo '127.0.0.1 {deployed.domain} {HOSTS_MARK}' >> /etc/hosts")
+    run = wrk.command(f"https://{deployed.domain}{deployed.settings.app_health_path}", 8, 900)
+    try:
+        assert deployed.ssh(f"setsid nohup {run} > /tmp/wrk.out 2>&1 < /dev/null &").returncode == 0
+        time.sleep(3)
+        returned = action()
+        time.sleep(3)
+        deployed.ssh("pkill -INT -x wrk")  # wrk prints its summary when interrupted
+        for _ in range(30):
+            out = deployed.ssh("cat /tmp/wrk.out").stdout
+            if "Requests/sec" in out:
+                return wrk.summary(out), returned
+            time.sleep(1)
+        raise AssertionError(f"wrk printed no summary: {out[-1000:]}")
+    finally:
+        deployed.ssh(f"pkill -x wrk; sed -i '/{HOSTS_MARK}$/d' /etc/hosts")
+
+
+def deploy_under_load(deployed, root_ca, env=None, deploy="deploys/site.py", expect_ok=True, flags=None,
+                      saturate=False):
+    """The deploy while clients write and read through nginx+TLS and a slow request is in flight;
+    `saturate`: wrk on the target too, 8 keep-alive connections that never retry (issue 33)."""
     before = nginx_processes(deployed)
     with Load(deployed.ip, deployed.domain, root_ca, slow_path="/slow/6", write_path="/items") as load:
         slow = threading.Thread(target=load.slow_request)
         slow.start()
-        result = deployed.deploy(env, deploy=deploy, flags=flags)
+        run = lambda: deployed.deploy(env, deploy=deploy, flags=flags)  # noqa: E731
+        figures, result = wrk_during(deployed, run) if saturate else (None, run())
         slow.join()
     assert (result.returncode == 0) == expect_ok, result.output[-3000:]
     report = load.report
@@ -41,6 +71,12 @@ def deploy_under_load(deployed, root_ca, env=None, deploy="deploys/site.py", exp
     assert nginx_processes(deployed) == before, "nginx was reloaded (or restarted) by a release"
     assert report.slow_status == 200
     assert report.requests > 50
+    if figures is not None:
+        print(f"wrk at saturation: {figures}")
+        assert figures["requests"] > 1000, figures
+        assert (figures["socket_errors"], figures["errors"]) == (0, 0), figures
+        log = deployed.ssh(f"cat {deployed.settings.app_dir}/release.log").stdout
+        assert "drained in" in log.rsplit("is healthy in slot", 1)[-1], log[-2000:]
     return result, report
 
 
@@ -59,7 +95,8 @@ RELEASES: dict[str, str] = {}
 def test_a_code_change_drops_no_request(deployed, root_ca, api, tmp_path) -> None:
     before = deployed.live_release()
     RELEASES["before"] = before
-    _, report = deploy_under_load(deployed, root_ca, {"ONEBOX_APP_SOURCE_DIR": str(app_copy(tmp_path, "zd-1"))})
+    _, report = deploy_under_load(deployed, root_ca, {"ONEBOX_APP_SOURCE_DIR": str(app_copy(tmp_path, "zd-1"))},
+                                  saturate=True)
     assert deployed.live_release() != before
     RELEASES["zd-1"] = deployed.live_release()
     assert version(api) == "zd-1"
@@ -85,7 +122,7 @@ def test_a_failed_release_drops_no_request_and_never_serves(deployed, root_ca, a
 
 def test_rollback_goes_to_the_previous_release_without_building(deployed, root_ca, api) -> None:
     images_before = deployed.ssh("docker images -q | sort").stdout
-    result, _ = deploy_under_load(deployed, root_ca, deploy="deploys/rollback.py")
+    result, _ = deploy_under_load(deployed, root_ca, deploy="deploys/rollback.py", saturate=True)
     assert "migrations are NOT reversed" in result.output
     # The previous release: the same code before the setting change (2 workers again).
     assert deployed.live_release() == RELEASES["zd-1"]
@@ -165,49 +202,3 @@ def test_websocket_clients_of_the_old_version_get_a_close_frame(deployed, root_c
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 1001, closed.value
     assert version(api) == "zd-ws"
     assert edge.websocket_echo(deployed.ip, deployed.domain, "/ws/echo", "after", root_ca) == "after"
-
-
-# --- a client that never retries, at saturation (issue 33) ---------------------------------------
-
-HOSTS_MARK = "# onebox-e2e-wrk"
-
-
-def wrk_during(deployed, action) -> tuple[dict[str, float], object]:
-    """wrk on the target through nginx+TLS (8 keep-alive connections, no retries) for as long as
-    `action` runs; its summary and what action returned."""
-    assert deployed.ssh("command -v wrk >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk"
-                        " >/dev/null").returncode == 0
-    deployed.ssh(f"grep -q '{HOSTS_MARK}' /etc/hosts || echo '127.0.0.1 {deployed.domain} {HOSTS_MARK}' >> /etc/hosts")
-    run = wrk.command(f"https://{deployed.domain}{deployed.settings.app_health_path}", 8, 900)
-    try:
-        assert deployed.ssh(f"setsid nohup {run} > /tmp/wrk.out 2>&1 < /dev/null &").returncode == 0
-        time.sleep(3)
-        returned = action()
-        time.sleep(3)
-        deployed.ssh("pkill -INT -x wrk")  # wrk prints its summary when interrupted
-        for _ in range(30):
-            out = deployed.ssh("cat /tmp/wrk.out").stdout
-            if "Requests/sec" in out:
-                return wrk.summary(out), returned
-            time.sleep(1)
-        raise AssertionError(f"wrk printed no summary: {out[-1000:]}")
-    finally:
-        deployed.ssh(f"pkill -x wrk; sed -i '/{HOSTS_MARK}$/d' /etc/hosts")
-
-
-@pytest.mark.parametrize("change", ["release", "rollback"])
-def test_a_client_that_never_retries_sees_no_error_at_saturation(deployed, api, tmp_path, change) -> None:
-    before, live = nginx_processes(deployed), deployed.live_release()
-    if change == "release":
-        figures, result = wrk_during(deployed, lambda: deployed.deploy(
-            {"ONEBOX_APP_SOURCE_DIR": str(app_copy(tmp_path, "zd-wrk"))}))
-    else:
-        figures, result = wrk_during(deployed, lambda: deployed.deploy(deploy="deploys/rollback.py"))
-    assert result.returncode == 0, result.output[-3000:]
-    assert deployed.live_release() != live
-    print(f"{change} at saturation: {figures}")
-    assert figures["requests"] > 1000, figures
-    assert (figures["socket_errors"], figures["errors"]) == (0, 0), figures
-    assert nginx_processes(deployed) == before, "nginx was reloaded (or restarted) by the " + change
-    log = deployed.ssh(f"cat {deployed.settings.app_dir}/release.log").stdout
-    assert "drained in" in log.rsplit("is healthy in slot", 1)[-1], log[-2000:]
