@@ -19,6 +19,7 @@ from onebox.contract import (
     parse_apps,
     parse_state_report,
 )
+from onebox.server import docker
 from onebox.shell import raw_shell
 from onebox.versions import older_allowed
 
@@ -52,7 +53,7 @@ class DockerImageIds(FactBase):
     def command(self, references: tuple[str, ...]) -> str:
         # A loop: `docker image inspect` of several references fails as a whole when one is absent.
         refs = " ".join(shlex.quote(reference) for reference in references)
-        inspect = "docker image inspect -f '{{.Id}}' \"$ref\" 2>/dev/null"
+        inspect = shlex.join(docker.image_inspect("", "{{.Id}}")[:-1]) + ' "$ref" 2>/dev/null'  # the loop's reference
         return raw_shell(f"for ref in {refs}; do id=$({inspect}) && echo \"$ref $id\"; done; true")
 
     def process(self, output: list[str]) -> dict[str, str]:
@@ -142,7 +143,7 @@ class SwarmState(FactBase):
     "active", ...), NodeID, NodeAddr, ControlAvailable (a manager); None without Docker."""
 
     def command(self) -> str:
-        return raw_shell("docker info --format '{{json .Swarm}}' 2>/dev/null || true")
+        return raw_shell(f"{shlex.join(docker.info('{{json .Swarm}}'))} 2>/dev/null || true")
 
     def process(self, output: list[str]) -> dict | None:
         text = "".join(output).strip()
@@ -157,7 +158,8 @@ class SwarmNodes(FactBase):
     default = list
 
     def command(self) -> str:
-        return raw_shell("ids=$(docker node ls -q 2>/dev/null) && [ -n \"$ids\" ] && docker node inspect $ids || true")
+        return raw_shell(f"ids=$({shlex.join(docker.node_ids())} 2>/dev/null) && [ -n \"$ids\" ] "
+                         f"&& {shlex.join(docker.node_inspect())} $ids || true")
 
     def process(self, output: list[str]) -> list[dict]:
         text = "\n".join(output).strip()

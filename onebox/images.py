@@ -14,6 +14,7 @@ from pyinfra.api import FunctionCommand, StringCommand, operation
 from pyinfra.api.arguments import CONNECTOR_ARGUMENT_KEYS
 
 from onebox.facts import DockerImageIds
+from onebox.server import docker
 from onebox.settings import Settings
 from onebox.shell import raw_shell
 
@@ -23,8 +24,7 @@ ARCHIVE_DIR = "/var/lib/onebox/image-archives"
 
 
 def local_image_id(reference: str) -> str:
-    result = subprocess.run(["docker", "image", "inspect", "-f", "{{.Id}}", reference],
-                            capture_output=True, text=True, check=False)
+    result = subprocess.run(docker.image_inspect(reference, "{{.Id}}"), capture_output=True, text=True, check=False)
     if result.returncode != 0:
         raise ValueError(f"image {reference!r} is not on this machine; build it first (controller_images)")
     return result.stdout.strip()
@@ -32,14 +32,10 @@ def local_image_id(reference: str) -> str:
 
 def build_local_image(s: Settings, tag: str) -> None:
     """Build the app on this machine (app_image_source = "tarball"), as the server would."""
-    if subprocess.run(["docker", "image", "inspect", tag], capture_output=True, check=False).returncode == 0:
+    if subprocess.run(docker.image_inspect(tag), capture_output=True, check=False).returncode == 0:
         return
-    command = ["docker", "build", "-q", "-f", os.path.join(s.app_source_dir, s.app_dockerfile), "-t", tag]
-    if s.app_build_target:
-        command += ["--target", s.app_build_target]
-    for name, value in s.app_build_args.items():
-        command += ["--build-arg", f"{name}={value}"]
-    subprocess.run([*command, s.app_source_dir], check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(docker.build(tag, os.path.join(s.app_source_dir, s.app_dockerfile), s.app_build_target,
+                                s.app_build_args, context=s.app_source_dir), check=True, stdout=subprocess.DEVNULL)
 
 
 def send_images(state, host, references: list[str], remote: str,  # noqa: ANN001 - pyinfra passes its state and host
@@ -48,7 +44,7 @@ def send_images(state, host, references: list[str], remote: str,  # noqa: ANN001
     are the operation's own (sudo): into root's directory the file goes as pyinfra's files.put
     sends it, through the connecting user's temporary directory."""
     with tempfile.NamedTemporaryFile(prefix="onebox-images-", suffix=".tar.gz") as archive:
-        saved = subprocess.Popen(["docker", "save", *references], stdout=subprocess.PIPE)
+        saved = subprocess.Popen(docker.save(*references), stdout=subprocess.PIPE)
         subprocess.run(["gzip", "-1"], stdin=saved.stdout, stdout=archive, check=True)
         if saved.wait() != 0:
             raise RuntimeError(f"docker save {' '.join(references)} failed")
@@ -78,5 +74,5 @@ def images_from_controller(local_ids: dict[str, str]):
     yield StringCommand("install", "-d", "-m", "700", "-o", "root", "-g", "root", ARCHIVE_DIR)
     yield FunctionCommand(send_images, (stale, remote),
                           {key: arguments[key] for key in CONNECTOR_ARGUMENT_KEYS if key in arguments})
-    archive = shlex.quote(remote)
-    yield StringCommand(raw_shell(f"docker load -q -i {archive}; loaded=$?; rm -f {archive}; exit $loaded"))
+    yield StringCommand(raw_shell(f"{shlex.join(docker.load(remote))}; loaded=$?; rm -f {shlex.quote(remote)}; "
+                                  "exit $loaded"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from io import StringIO
 
 from pyinfra import host
@@ -11,6 +12,7 @@ from pyinfra.operations import apt, files, server, systemd
 
 from onebox.operations import checked_file, install_packages
 from onebox.render import render
+from onebox.server import docker as docker_argv
 from onebox.settings import Settings
 
 # Both ship Docker Engine and the Compose v2 CLI plugin (`docker compose`).
@@ -65,8 +67,8 @@ def install_docker(s: Settings) -> None:
     server.shell(
         name="Wait for the containers the Docker restart restarted to pass their health checks.",
         commands=[f"timeout {RESTART_HEALTH_WAIT} sh -c "
-                  "'while docker ps -q --filter health=starting | grep -q .; do sleep 1; done' "
-                  f"|| {{ echo 'containers still starting {RESTART_HEALTH_WAIT} s after the Docker restart "
+                  + shlex.quote(f"while {shlex.join(docker_argv.health_starting())} | grep -q .; do sleep 1; done")
+                  + f" || {{ echo 'containers still starting {RESTART_HEALTH_WAIT} s after the Docker restart "
                   "(docker ps shows which)' >&2; exit 1; }"],
         _if=daemon.did_change,
     )

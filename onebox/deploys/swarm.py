@@ -29,6 +29,7 @@ from onebox.cluster import (
     worker_api_ports,
 )
 from onebox.facts import SwarmNodes, SwarmState
+from onebox.server import docker
 from onebox.settings import Settings
 from onebox.shell import raw_shell
 
@@ -69,9 +70,8 @@ def configure_swarm(s: Settings) -> None:
         return
     if role == "manager" and state == "inactive":
         # Its stdout is the worker join command, token included: kept out of pyinfra's output.
-        server.shell(name="Initialise the swarm on the manager.", commands=[raw_shell(shlex.join([
-            "docker", "swarm", "init", "--advertise-addr", me.address, "--listen-addr", f"{me.address}:2377"])
-            + " >/dev/null")])
+        server.shell(name="Initialise the swarm on the manager.",
+                     commands=[raw_shell(shlex.join(docker.swarm_init(me.address)) + " >/dev/null")])
     if role == "worker" and state == "inactive":
         python.call(name="Join the swarm as a worker (its token read from the manager, never printed).",
                     function=join_worker, me=me, lead=manager(nodes))
@@ -99,7 +99,7 @@ def join_worker(me: Node, lead: Node) -> None:
     leader = inventory.get_host(lead.name)
     if not leader.connected:
         raise RuntimeError(f"the manager {lead.name} is not in this run (--limit?): a worker joins through it")
-    token = run_on(leader, "docker", "swarm", "join-token", "-q", "worker").strip()
+    token = run_on(leader, *docker.join_token("worker")).strip()
     body = json.dumps({"ListenAddr": f"{me.address}:2377", "AdvertiseAddr": me.address,
                        "RemoteAddrs": [f"{lead.address}:2377"], "JoinToken": token})
     run_on(host, "curl", "-sS", "--fail-with-body", "--unix-socket", "/var/run/docker.sock", "-H",
@@ -158,17 +158,16 @@ def settle_nodes(nodes: list[Node]) -> None:
     """At execute time, when the workers of this run have joined: labels set and old entries removed
     (planned again from the swarm as it is now). A node that did not join (its own step failed,
     and says why) is left for the next run: the manager's other roles still run."""
-    ids = manager_run("docker", "node", "ls", "-q").split()
-    swarm = swarm_nodes(json.loads(manager_run("docker", "node", "inspect", *ids)))
+    ids = manager_run(*docker.node_ids()).split()
+    swarm = swarm_nodes(json.loads(manager_run(*docker.node_inspect(*ids))))
     todo, current = plan(nodes, swarm, wanted_labels), by_address(swarm)
     for node in todo.label:
         if node.address not in current:
             logger.warning(f"no swarm node has the address {node.address} of {node.name}: it did not join")
             continue
-        adds = [arg for key, value in wanted_labels(node).items() for arg in ("--label-add", f"{key}={value}")]
-        manager_run("docker", "node", "update", *adds, current[node.address].id)
+        manager_run(*docker.node_add_labels(current[node.address].id, wanted_labels(node)))
     for entry in todo.stale:
-        manager_run("docker", "node", "rm", "--force", entry.id)  # down: nothing to drain
+        manager_run(*docker.node_rm(entry.id))  # down: nothing to drain
 
 
 # A task that still holds resources on its node (docker's task states).
@@ -180,14 +179,14 @@ def drain_and_remove(entry: SwarmNode) -> None:
     follow. A down node cannot stop anything (its tasks were rescheduled): removed at once."""
     name = entry.labels[NODE_LABEL]
     if entry.state != "down":
-        manager_run("docker", "node", "update", "--availability", "drain", entry.id)
+        manager_run(*docker.node_drain(entry.id))
         deadline = time.monotonic() + DRAIN_TIMEOUT
         while any(line.split(" ", 1)[0] in LIVE_TASK_STATES
-                  for line in manager_run("docker", "node", "ps", entry.id, "--format", "{{.CurrentState}}").splitlines()):
+                  for line in manager_run(*docker.node_task_states(entry.id)).splitlines()):
             if time.monotonic() > deadline:  # the manager's other roles still run; the next run tries again
                 logger.warning(f"{name} still runs tasks {DRAIN_TIMEOUT} s after the drain: it stays in the swarm, "
                                "drained (see `docker node ps`)")
                 return
             time.sleep(2)  # pyinfra_cli monkey-patches it for its greenlets
     # --force: the node itself is not in this run to `docker swarm leave` first (docs/cluster.md).
-    manager_run("docker", "node", "rm", "--force", entry.id)
+    manager_run(*docker.node_rm(entry.id))

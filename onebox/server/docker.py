@@ -1,6 +1,7 @@
-"""Every docker and compose command the server tools run, as argument lists built here and
-nowhere else (each builder is pure, and tests/unit/test_docker_argv.py holds its exact list),
-and the one parser of `docker ps` that every part of the server tools reads containers with."""
+"""Every docker and compose command onebox runs, as argument lists built here and nowhere else
+(each builder is pure, and tests/unit/test_docker_argv.py holds its exact list): the server
+tools' and the controller's (onebox/images.py on this machine, the swarm role through pyinfra).
+Also the one parser of `docker ps` that every part of the server tools reads containers with."""
 
 from __future__ import annotations
 
@@ -38,14 +39,23 @@ def image_inspect(ref: str, template: str | None = None) -> list[str]:
     return ["docker", "image", "inspect", *(["-f", template] if template else []), ref]
 
 
-def build(ref: str, dockerfile: str, target: str | None, args: dict[str, str]) -> list[str]:
-    """Built from the context on stdin (`-`): the uploaded tarball itself."""
+def build(ref: str, dockerfile: str, target: str | None, args: dict[str, str], context: str = "-") -> list[str]:
+    """Built from `context`; on the server the context on stdin (`-`): the uploaded tarball itself."""
     argv = ["docker", "build", "-q", "-f", dockerfile, "-t", ref]
     if target:
         argv += ["--target", target]
     for name, value in args.items():
         argv += ["--build-arg", f"{name}={value}"]
-    return [*argv, "-"]
+    return [*argv, context]
+
+
+def save(*refs: str) -> list[str]:
+    """The images as one archive on stdout (the controller sends its own images: app_image_source)."""
+    return ["docker", "save", *refs]
+
+
+def load(archive: str) -> list[str]:
+    return ["docker", "load", "-q", "-i", archive]
 
 
 def login(server: str | None, username: str) -> list[str]:
@@ -190,6 +200,38 @@ def node_ids() -> list[str]:
 
 def node_inspect(*ids: str) -> list[str]:
     return ["docker", "node", "inspect", *ids]
+
+
+def health_starting() -> list[str]:
+    """The containers whose health check has not passed yet."""
+    return ["docker", "ps", "-q", "--filter", "health=starting"]
+
+
+def swarm_init(address: str) -> list[str]:
+    """A new swarm, its manager reached by the others at `address` (its stdout holds the join token)."""
+    return ["docker", "swarm", "init", "--advertise-addr", address, "--listen-addr", f"{address}:2377"]
+
+
+def join_token(role: str) -> list[str]:
+    return ["docker", "swarm", "join-token", "-q", role]
+
+
+def node_add_labels(node_id: str, labels: dict[str, str]) -> list[str]:
+    return ["docker", "node", "update", *[arg for key, value in labels.items() for arg in ("--label-add", f"{key}={value}")],
+            node_id]
+
+
+def node_drain(node_id: str) -> list[str]:
+    return ["docker", "node", "update", "--availability", "drain", node_id]
+
+
+def node_task_states(node_id: str) -> list[str]:
+    return ["docker", "node", "ps", node_id, "--format", "{{.CurrentState}}"]
+
+
+def node_rm(node_id: str) -> list[str]:
+    """--force: the node itself is not there to `docker swarm leave` first."""
+    return ["docker", "node", "rm", "--force", node_id]
 
 
 def secret_inspect(name: str) -> list[str]:

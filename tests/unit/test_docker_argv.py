@@ -1,8 +1,9 @@
-"""Every docker argv the server tools run, as the exact list each builder returns (borgmatic's
+"""Every docker argv onebox runs (server tools and controller), as the exact list each builder returns (borgmatic's
 tests are the model): a changed flag or order shows here before it reaches a server."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from onebox.server import docker
@@ -210,6 +211,35 @@ def test_network_connect() -> None:
 # --- swarm -----------------------------------------------------------------------------------
 
 
+def test_build_from_a_directory_on_the_controller() -> None:
+    assert docker.build("shop:r1", "/src/shop/Dockerfile", None, {}, context="/src/shop") == [
+        "docker", "build", "-q", "-f", "/src/shop/Dockerfile", "-t", "shop:r1", "/src/shop"]
+
+
+def test_save_and_load() -> None:
+    assert docker.save("shop:r1", "postgres:17") == ["docker", "save", "shop:r1", "postgres:17"]
+    assert docker.load("/var/lib/onebox/image-archives/ab.tar.gz") == [
+        "docker", "load", "-q", "-i", "/var/lib/onebox/image-archives/ab.tar.gz"]
+
+
+def test_health_starting() -> None:
+    assert docker.health_starting() == ["docker", "ps", "-q", "--filter", "health=starting"]
+
+
+def test_swarm_init_and_join_token() -> None:
+    assert docker.swarm_init("10.0.0.1") == [
+        "docker", "swarm", "init", "--advertise-addr", "10.0.0.1", "--listen-addr", "10.0.0.1:2377"]
+    assert docker.join_token("worker") == ["docker", "swarm", "join-token", "-q", "worker"]
+
+
+def test_node_labels_drain_tasks_and_removal() -> None:
+    assert docker.node_add_labels("n1", {"onebox.host": "10.0.0.2", "zone": "a"}) == [
+        "docker", "node", "update", "--label-add", "onebox.host=10.0.0.2", "--label-add", "zone=a", "n1"]
+    assert docker.node_drain("n1") == ["docker", "node", "update", "--availability", "drain", "n1"]
+    assert docker.node_task_states("n1") == ["docker", "node", "ps", "n1", "--format", "{{.CurrentState}}"]
+    assert docker.node_rm("n1") == ["docker", "node", "rm", "--force", "n1"]
+
+
 def test_info() -> None:
     assert docker.info("{{.Swarm.LocalNodeState}}") == ["docker", "info", "--format", "{{.Swarm.LocalNodeState}}"]
 
@@ -257,3 +287,12 @@ def test_service_rm_tasks_and_logs() -> None:
     assert docker.service_task_ids("shop-blue-api") == ["docker", "service", "ps", "-q", "--no-trunc", "shop-blue-api"]
     assert docker.service_logs("shop-blue-api", 40) == [
         "docker", "service", "logs", "--no-task-ids", "--tail", "40", "shop-blue-api"]
+
+
+def test_no_docker_argv_is_written_out_anywhere_else_in_onebox() -> None:
+    """The controller's too (onebox/images.py, the swarm role, the facts): they call the builders."""
+    package = Path(docker.__file__).resolve().parents[1]
+    literal = re.compile(r'[\[(]\s*"docker",')
+    elsewhere = [str(path.relative_to(package)) for path in sorted(package.rglob("*.py"))
+                 if path != Path(docker.__file__).resolve() and literal.search(path.read_text())]
+    assert elsewhere == []
