@@ -11,8 +11,8 @@ from io import BytesIO
 
 from pyinfra import host
 from pyinfra.api import FileUploadCommand, QuoteString, StringCommand, operation
-from pyinfra.facts.files import File, Sha1File
-from pyinfra.operations import apt
+from pyinfra.facts.files import File, FindFiles, Sha1File
+from pyinfra.operations import apt, files
 
 from onebox.facts import (
     AIDE_INIT_UNIT,
@@ -211,3 +211,15 @@ def remove_start_policy():
         host.noop(f"no policy-rc.d of onebox's in {POLICY_RC_D}")
         return
     yield StringCommand("rm", "-f", QuoteString(POLICY_RC_D))
+
+
+def unlisted(directory: str, pattern: str, keep: set[str]) -> list[str]:
+    """The files in `directory` matching `pattern` that are not in `keep` (full paths): what onebox
+    wrote for an app the server no longer runs, or under an app's earlier name."""
+    found = host.get_fact(FindFiles, path=directory, maxdepth=1, fname=pattern) or []
+    return sorted(set(found) - keep)
+
+
+def remove_unlisted(directory: str, pattern: str, keep: set[str], what: str) -> list:
+    return [files.file(name=f"Remove {path} ({what} of no current app).", path=path, present=False)
+            for path in unlisted(directory, pattern, keep)]

@@ -23,8 +23,7 @@ from pyinfra.operations.util import any_changed
 
 from onebox import ci, contract, pitr
 from onebox.cluster import api_nodes, manager
-from onebox.deploys.backup import server_name
-from onebox.deploys.swarm import cluster_nodes
+from onebox.hosts import cluster_nodes, server_name
 from onebox.images import build_local_image, images_from_controller, local_image_id
 from onebox.operations import private_file, upload_once
 from onebox.render import render

@@ -14,7 +14,6 @@ from io import StringIO
 
 from pyinfra import host
 from pyinfra.api import deploy
-from pyinfra.facts.files import FindFiles
 from pyinfra.operations import files
 
 from onebox import contract
@@ -62,13 +61,3 @@ def register_apps(s: Settings, registry: dict[str, contract.RegisteredApp]) -> N
               src=StringIO(contract.apps_text(registry)), dest=contract.APPS_FILE, mode="644")
 
 
-def unlisted(directory: str, pattern: str, keep: set[str]) -> list[str]:
-    """The files in `directory` matching `pattern` that are not in `keep` (full paths): what onebox
-    wrote for an app the server no longer runs, or under an app's earlier name."""
-    found = host.get_fact(FindFiles, path=directory, maxdepth=1, fname=pattern) or []
-    return sorted(set(found) - keep)
-
-
-def remove_unlisted(directory: str, pattern: str, keep: set[str], what: str) -> list:
-    return [files.file(name=f"Remove {path} ({what} of no current app).", path=path, present=False)
-            for path in unlisted(directory, pattern, keep)]

@@ -13,8 +13,8 @@ from pyinfra.operations import files, server, systemd
 from pyinfra.operations.util import any_changed
 
 from onebox import contract, pitr, server_calls
-from onebox.deploys.apps import remove_unlisted, unlisted
-from onebox.operations import checked_file, install_packages
+from onebox.hosts import server_name
+from onebox.operations import checked_file, install_packages, remove_unlisted, unlisted
 from onebox.render import render, secret_env_lines
 from onebox.settings import Settings
 
@@ -33,12 +33,6 @@ def installed_stamp(s: Settings) -> str:
 def units(s: Settings) -> tuple[str, str]:
     """The app's backup timer and service."""
     return f"{s.files.backup_unit}.timer", f"{s.files.backup_unit}.service"
-
-
-def server_name(s: Settings, inventory_name: str) -> str:
-    """The server's identity off-site: backup_server_name, else the inventory's host name (which a
-    rebuild of the server keeps, unlike its app name, shared by staging and production)."""
-    return s.backup_server_name or inventory_name
 
 
 def backup_config(s: Settings, identity: str) -> contract.BackupConfig:

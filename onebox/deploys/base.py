@@ -14,8 +14,8 @@ from pyinfra.facts.systemd import SystemdEnabled
 from pyinfra.operations import apt, files, server, systemd
 
 from onebox import ci, contract
-from onebox.deploys.swarm import swarm_firewall
 from onebox.facts import InContainer
+from onebox.hosts import swarm_firewall
 from onebox.operations import aide_baseline, checked_file, install_packages, security_updates
 from onebox.render import render
 from onebox.settings import Settings

@@ -7,9 +7,10 @@ from io import StringIO
 
 from pyinfra import host
 from pyinfra.api import deploy
-from pyinfra.facts.server import Arch, LinuxDistribution
+from pyinfra.facts.server import Arch
 from pyinfra.operations import apt, files, server, systemd
 
+from onebox.hosts import codename, distro
 from onebox.operations import checked_file, install_packages
 from onebox.render import render
 from onebox.server import docker as docker_argv
@@ -23,16 +24,6 @@ DISTRO_PACKAGES = {
 DOCKER_REPO_PACKAGES = ["docker-ce", "docker-ce-cli", "containerd.io", "docker-buildx-plugin", "docker-compose-plugin"]
 DPKG_ARCH = {"x86_64": "amd64", "aarch64": "arm64"}
 RESTART_HEALTH_WAIT = 300  # seconds; a container's health check ends "starting" on its own (healthy or not)
-
-
-def distro() -> tuple[str, str]:
-    """(distribution id, version), e.g. ("debian", "13") or ("ubuntu", "24.04")."""
-    meta = host.get_fact(LinuxDistribution)["release_meta"]
-    return meta.get("ID", "unknown").lower(), meta.get("VERSION_ID", "")
-
-
-def codename() -> str:
-    return host.get_fact(LinuxDistribution)["release_meta"].get("VERSION_CODENAME", "")
 
 
 def docker_repo_source(s: Settings, distro_id: str, codename: str, arch: str) -> str:

@@ -18,7 +18,7 @@ from pyinfra.operations.util import any_changed
 from onebox import contract, server_calls
 from onebox.cluster import Node, api_nodes
 from onebox.consoles import config_script
-from onebox.deploys.swarm import cluster_nodes
+from onebox.hosts import cluster_nodes
 from onebox.operations import checked_file, install_packages
 from onebox.render import render
 from onebox.settings import Settings

@@ -8,14 +8,19 @@ from pyinfra.operations import files, systemd
 from pyinfra.operations.util import any_changed
 
 from onebox.contract import NOT_INSTALLED
-from onebox.deploys.apps import remove_unlisted
-from onebox.deploys.docker import distro
-from onebox.deploys.swarm import cluster_nodes
-from onebox.deploys.tls import ensure_certificate_paths
 from onebox.facts import ReleaseState
-from onebox.nginx import SERVER_LAYOUT, distro_nginx, initial_upstream, nginx_files, upstream_file
-from onebox.operations import checked_file, install_packages, upload_once
+from onebox.hosts import cluster_nodes, distro
+from onebox.nginx import SERVER_LAYOUT, Layout, distro_nginx, initial_upstream, nginx_files, upstream_file
+from onebox.operations import checked_file, install_packages, remove_unlisted, upload_once
 from onebox.settings import Settings
+from onebox.tls_operations import self_signed_certificate
+
+
+def ensure_certificate_paths(s: Settings, layout: Layout) -> None:
+    """Give nginx a certificate at its stable path before the first real one exists."""
+    files.directory(name="Create the directory of TLS certificates nginx reads.", path=layout.tls_dir, mode="700")
+    self_signed_certificate(name="Create a self-signed bootstrap certificate when there is none.",
+                            cert_dir=layout.cert_dir(s), domains=s.domains)
 
 
 @deploy("Configure the reverse proxy")

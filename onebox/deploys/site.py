@@ -24,7 +24,7 @@ from onebox.deploys.base import (
 from onebox.deploys.docker import install_docker
 from onebox.deploys.monitoring import configure_monitoring
 from onebox.deploys.proxy import configure_proxy
-from onebox.deploys.swarm import check_swarm_membership, cluster_nodes, configure_swarm
+from onebox.deploys.swarm import check_swarm_membership, configure_swarm
 from onebox.deploys.tls import issue_certificates
 from onebox.deploys.tools import (
     check_onebox_version,
@@ -33,6 +33,7 @@ from onebox.deploys.tools import (
     install_server_tools,
     record_onebox_version,
 )
+from onebox.hosts import cluster_nodes
 from onebox.inventory import use_private_upload_dir
 from onebox.operations import remove_start_policy
 

@@ -22,27 +22,16 @@ from onebox.cluster import (
     Node,
     SwarmNode,
     by_address,
-    firewall,
     manager,
-    nodes_of,
     plan,
-    worker_api_ports,
 )
 from onebox.facts import SwarmNodes, SwarmState
+from onebox.hosts import cluster_nodes
 from onebox.server import docker
 from onebox.settings import Settings
 from onebox.shell import raw_shell
 
 DRAIN_TIMEOUT = 300  # seconds a dropped node's tasks may take to move elsewhere
-
-
-def cluster_nodes() -> list[Node]:
-    return nodes_of([(other.name, other.data.dict()) for other in inventory])
-
-
-def swarm_firewall() -> dict | None:
-    """The swarm ports this host opens, and to whom (None: not a swarm node)."""
-    return firewall(host.name, cluster_nodes(), worker_api_ports(host.data.onebox_settings.app_list))
 
 
 def wanted_labels(node: Node) -> dict[str, str]:

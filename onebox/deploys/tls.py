@@ -9,11 +9,11 @@ from pyinfra.api import deploy
 from pyinfra.operations import files, systemd
 from pyinfra.operations.util import any_changed
 
-from onebox.nginx import SERVER_LAYOUT, Layout
+from onebox.nginx import SERVER_LAYOUT
 from onebox.operations import install_packages
 from onebox.render import render
 from onebox.settings import Settings
-from onebox.tls_operations import certbot_certificate, self_signed_certificate
+from onebox.tls_operations import certbot_certificate
 
 ACME_DIRECTORIES = {
     "letsencrypt": "https://acme-v02.api.letsencrypt.org/directory",
@@ -26,13 +26,6 @@ CERTBOT_DROP_IN = "/etc/systemd/system/certbot.service.d/onebox-acme-ca.conf"
 
 def acme_directory(s: Settings) -> str:
     return s.acme_directory_url if s.acme_server == "custom" else ACME_DIRECTORIES[s.acme_server]  # type: ignore[return-value]
-
-
-def ensure_certificate_paths(s: Settings, layout: Layout) -> None:
-    """Give nginx a certificate at its stable path before the first real one exists."""
-    files.directory(name="Create the directory of TLS certificates nginx reads.", path=layout.tls_dir, mode="700")
-    self_signed_certificate(name="Create a self-signed bootstrap certificate when there is none.",
-                            cert_dir=layout.cert_dir(s), domains=s.domains)
 
 
 @deploy("Issue TLS certificates")

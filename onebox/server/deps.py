@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from onebox.server import basics, docker, placement, secret_files
+from onebox.server import basics, docker, docker_state, placement, secret_files
 from onebox.server.basics import OneboxError
 from onebox.server.model import App
 
@@ -50,14 +50,14 @@ def contract(app: App) -> None:
 def removed(app: App) -> list[str]:
     """Services of the dependencies' project that run but are no longer declared."""
     wanted = set(app.spec.dependencies)
-    return sorted({c.service for c in docker.containers(app.name)} - wanted)
+    return sorted({c.service for c in docker_state.containers(app.name)} - wanted)
 
 
 def postgres_major_of_image(image: str) -> str | None:
     """The image's PostgreSQL major version: its PG_MAJOR (the official image and onebox's
     stand-in set it), else the tag's leading number (postgres:17.2 -> 17); None when unknown."""
-    if docker.image_present(image):
-        for item in docker.image_config(image).get("Env") or []:
+    if docker_state.image_present(image):
+        for item in docker_state.image_config(image).get("Env") or []:
             if item.startswith("PG_MAJOR="):
                 return item.split("=", 1)[1].split(".")[0]
     name = image.split("@", 1)[0]  # postgres:17@sha256:... -> postgres:17

@@ -1,15 +1,11 @@
 """Every docker and compose command onebox runs, as argument lists built here and nowhere else
 (each builder is pure, and tests/unit/test_docker_argv.py holds its exact list): the server
 tools' and the controller's (onebox/images.py on this machine, the swarm role through pyinfra).
-Also the one parser of `docker ps` that every part of the server tools reads containers with."""
+What the engine answers is read in onebox/server/docker_state.py."""
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
 from pathlib import Path
-
-from onebox.server import basics
 
 
 def compose(project: str, project_dir: Path, files: list[Path], *args: str) -> list[str]:
@@ -285,49 +281,3 @@ def service_task_ids(name: str) -> list[str]:
 
 def service_logs(name: str, tail: int) -> list[str]:
     return ["docker", "service", "logs", "--no-task-ids", "--tail", str(tail), name]
-
-
-@dataclass(frozen=True)
-class Container:
-    service: str
-    state: str  # running, exited, restarting, ...
-    health: str  # healthy, unhealthy, starting, none
-    name: str
-    id: str = ""
-
-    @property
-    def up(self) -> bool:
-        return self.state == "running" and self.health != "unhealthy"
-
-
-def parse_ps(output: str) -> list[Container]:
-    found = []
-    for line in output.splitlines():
-        if not line.strip():
-            continue
-        item = json.loads(line)
-        labels = dict(part.split("=", 1) for part in item.get("Labels", "").split(",") if "=" in part)
-        status = item.get("Status", "")
-        health = ("healthy" if "(healthy)" in status else "unhealthy" if "(unhealthy)" in status
-                  else "starting" if "(health: starting)" in status else "none")
-        found.append(Container(labels.get("com.docker.compose.service", "?"), item.get("State", "?"), health,
-                               item.get("Names", ""), item.get("ID", "")))
-    return found
-
-
-def containers(project: str) -> list[Container]:
-    """The compose project's containers (none when docker cannot answer)."""
-    return parse_ps(basics.run(ps(project), check=False).stdout)
-
-
-def image_present(ref: str) -> bool:
-    return image_id(ref) is not None
-
-
-def image_config(ref: str, field: str = "Config"):  # noqa: ANN201 - JSON of the field
-    return json.loads(basics.run(image_inspect(ref, f"{{{{json .{field}}}}}")).stdout)
-
-
-def image_id(ref: str) -> str | None:
-    found = basics.run(image_inspect(ref, "{{.Id}}"), check=False)
-    return found.stdout.strip() if found.ok else None

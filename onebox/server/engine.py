@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from onebox import contract
-from onebox.server import basics, deps, docker, events, images, pruning, secret_files, slot_project, slots, switch
+from onebox.server import basics, deps, docker, docker_state, events, images, pruning, secret_files, slot_project, slots, switch
 from onebox.server.basics import OneboxError
 from onebox.server.model import App, ReleaseRecord, Transition, now, other
 
@@ -257,7 +257,7 @@ def rollback(app: App, target: str | None) -> None:
     if target == state.live:
         log(f"{target} is already live")
         return
-    if not docker.image_present(record.image):
+    if not docker_state.image_present(record.image):
         raise OneboxError(f"the image of {target} ({record.image}) is gone; deploy it again instead")
     log(f"rolling back to {target}; database migrations are NOT reversed (expand/contract, see README)")
     switch_to(app, record, run_release_step=False)

@@ -22,7 +22,7 @@ import secrets
 from pathlib import Path
 
 from onebox import contract
-from onebox.server import basics, docker
+from onebox.server import basics, docker, docker_state
 from onebox.server.basics import OneboxError
 from onebox.server.model import App
 
@@ -110,7 +110,7 @@ def address(container_id: str, network: str) -> str | None:
 
 def running_dependencies(app: App) -> dict[str, str]:
     """Service -> container ID of the app's dependencies that run (one `docker ps`)."""
-    return {c.service: c.id for c in docker.containers(app.name) if c.state == "running"}
+    return {c.service: c.id for c in docker_state.containers(app.name) if c.state == "running"}
 
 
 def write_if_changed(path: Path, content: str, mode: int = 0o644, group: str | None = None) -> bool:

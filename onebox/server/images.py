@@ -4,14 +4,14 @@ pulled from a registry; and what its compose file cannot say before the image ex
 from __future__ import annotations
 
 from onebox import contract
-from onebox.server import basics, docker, secret_files
+from onebox.server import basics, docker, docker_state, secret_files
 from onebox.server.basics import OneboxError
 from onebox.server.model import App
 
 
 def ensure_image(app: App) -> str:
     image = app.spec.release.image
-    if image.source == "build" and not docker.image_present(image.ref):
+    if image.source == "build" and not docker_state.image_present(image.ref):
         # The uploaded tarball itself is the build context (`-f` is a path inside it). Never an
         # extracted directory: its files all carry mtime 0 (the tarball is reproducible), and
         # BuildKit re-sends a directory context only where size or mtime changed, so an edit
@@ -42,7 +42,7 @@ def ensure_image(app: App) -> str:
         # The release runs the digest, not the tag: a rollback returns to these exact bytes
         # even after the tag has moved on.
         return pinned(image.ref)
-    if not docker.image_present(image.ref):
+    if not docker_state.image_present(image.ref):
         raise OneboxError(f"image {image.ref} is not on the server (app_image_source = {image.source})")
     return image.ref
 
@@ -52,7 +52,7 @@ def pinned(ref: str) -> str:
     if "@sha256:" in ref:
         return ref
     repository = contract.image_repository(ref)
-    for digest in docker.image_config(ref, "RepoDigests") or []:
+    for digest in docker_state.image_config(ref, "RepoDigests") or []:
         if contract.same_repository(digest, repository):
             return digest
     raise OneboxError(f"{ref} was pulled but Docker knows no digest for it from {repository}")
@@ -61,7 +61,7 @@ def pinned(ref: str) -> str:
 def release_override(app: App, image: str) -> dict | None:
     """What the release's compose file cannot say before the image exists (from its config)."""
     release = app.spec.release
-    config = docker.image_config(image)
+    config = docker_state.image_config(image)
     services: dict[str, dict] = {}
     if release.secrets_in_env:
         # Wrap the image's entrypoint in the shim that exports /run/secrets/* as variables.

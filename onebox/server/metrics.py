@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from onebox import contract
-from onebox.server import basics, docker, events, exporters, reports, slots, swarm
+from onebox.server import basics, docker, docker_state, events, exporters, reports, slots, swarm
 from onebox.server.backup import config as backup
 from onebox.server.backup import docker as backup_docker
 from onebox.server.backup import pitr
@@ -59,7 +59,7 @@ def app_samples(app: App) -> list[tuple[str, str]]:
     state = app.load_state()
     record = app.record(state.live)
     expected = set(app.spec.dependencies)
-    running = docker.containers(app.name)
+    running = docker_state.containers(app.name)
     if record and state.slot:
         expected |= app.slot_services(record)
         running += slots.containers(app, state.slot)

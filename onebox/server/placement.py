@@ -12,7 +12,7 @@ import contextlib
 import time
 from dataclasses import dataclass
 
-from onebox.server import basics, docker, slot_project, swarm
+from onebox.server import basics, docker, docker_state, slot_project, swarm
 from onebox.server.basics import OneboxError
 from onebox.server.model import App, ReleaseRecord
 
@@ -45,7 +45,7 @@ class OnThisServer:
         app = self.app
         deadline = time.monotonic() + app.spec.release.health_timeout
         while time.monotonic() < deadline:
-            api = [c for c in docker.containers(app.project(slot)) if c.service == "api"]
+            api = [c for c in docker_state.containers(app.project(slot)) if c.service == "api"]
             if api and api[0].state in ("exited", "dead", "restarting"):
                 break  # it crashed: restarting it in a loop would not make it healthy
             if api and api[0].health in ("healthy", "none") and slot_project.http_ok(app, app.port(slot)):
@@ -56,7 +56,7 @@ class OnThisServer:
         raise OneboxError(f"the new version did not become healthy on {app.spec.release.health_path} "
                           "(its last log lines are above); it never received traffic")
 
-    def api_outside_project(self, slot: str) -> list[docker.Container]:
+    def api_outside_project(self, slot: str) -> list[docker_state.Container]:
         """The API is one of the compose project's containers: nothing more to list."""
         return []
 
@@ -96,7 +96,7 @@ class OnWorkers:
     def wait_healthy(self, record: ReleaseRecord, slot: str) -> None:
         swarm.wait_healthy(self.app, record, slot)
 
-    def api_outside_project(self, slot: str) -> list[docker.Container]:
+    def api_outside_project(self, slot: str) -> list[docker_state.Container]:
         """The slot's service as one entry beside the compose containers."""
         return [swarm.api_container(self.app, slot)]
 

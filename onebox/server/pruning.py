@@ -9,7 +9,7 @@ import shutil
 from pathlib import Path
 
 from onebox import contract
-from onebox.server import basics, docker, placement
+from onebox.server import basics, docker, docker_state, placement
 from onebox.server.basics import OneboxError
 from onebox.server.model import App, registered_apps
 
@@ -59,9 +59,9 @@ def prune(app: App) -> None:
     except OneboxError as error:  # the apps registry unreadable: what the others keep is unknown
         log(f"kept every image of {contract.image_repository(image.ref)} ({error})")
         listed, others = [], set()
-    kept_image_ids = {docker.image_id(ref) for ref in kept_images | {image.ref} | others} - {None}
+    kept_image_ids = {docker_state.image_id(ref) for ref in kept_images | {image.ref} | others} - {None}
     for ref in listed:
-        if docker.image_id(ref) not in kept_image_ids:
+        if docker_state.image_id(ref) not in kept_image_ids:
             basics.run(docker.image_rm(ref), check=False)
     placement.of(app).prune()
     for upload in (app.dir / "incoming").glob("src-*.tar.gz"):

@@ -19,7 +19,7 @@ from onebox.server import (
     alerts,
     basics,
     deps,
-    docker,
+    docker_state,
     events,
     placement,
     port_map,
@@ -41,7 +41,7 @@ def state_report(app: App) -> contract.StateReport:
     state = app.load_state()
     live = app.record(state.live)
     problems = []
-    running_deps = {c.service: c for c in docker.containers(app.name)}
+    running_deps = {c.service: c for c in docker_state.containers(app.name)}
     for service in app.spec.dependencies:
         item = running_deps.get(service)
         if not item or not item.up:
@@ -116,7 +116,7 @@ def status(app: App) -> int:
     if state.transition:
         attention.append(f"release {state.transition.release} was interrupted (run the deploy again)")
     where = placement.of(app)
-    services = docker.containers(app.name) + (slots.containers(app, state.slot) if live and state.slot else [])
+    services = docker_state.containers(app.name) + (slots.containers(app, state.slot) if live and state.slot else [])
     for item in services:
         lines.append(f"service        {item.service:<12} {item.state:<10} health: {item.health}"
                      # in a cluster the slot's API is its swarm service: how many nodes answer

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 
-from onebox.server import basics, docker, placement, slot_project
+from onebox.server import basics, docker, docker_state, placement, slot_project
 from onebox.server.basics import OneboxError
 from onebox.server.model import App, ReleaseRecord
 
@@ -22,9 +22,9 @@ def start_api(app: App, record: ReleaseRecord, slot: str) -> None:
     placement.of(app).start_api(record, slot)
 
 
-def containers(app: App, slot: str) -> list[docker.Container]:
+def containers(app: App, slot: str) -> list[docker_state.Container]:
     """What runs in a slot: its compose project's containers, and in a cluster its API service."""
-    return [*docker.containers(app.project(slot)), *placement.of(app).api_outside_project(slot)]
+    return [*docker_state.containers(app.project(slot)), *placement.of(app).api_outside_project(slot)]
 
 
 def stop(app: App, slot: str, record: ReleaseRecord | None) -> None:
@@ -42,7 +42,7 @@ def start_processes(app: App, record: ReleaseRecord, slot: str, settle: float = 
     names = list(app.spec.release.processes)
     slot_project.compose(app, record, slot, *docker.up(*names))
     time.sleep(settle)
-    found = {c.service: c for c in docker.containers(app.project(slot))}
+    found = {c.service: c for c in docker_state.containers(app.project(slot))}
     failing = [name for name in names if name not in found or not found[name].up]
     if failing:
         slot_project.compose(app, record, slot, "logs", "--no-color", "--tail", "30", *failing, check=False)

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from onebox import contract
-from onebox.server import basics, docker, secret_files, slot_project
+from onebox.server import basics, docker, docker_state, secret_files, slot_project
 from onebox.server.basics import OneboxError
 from onebox.server.model import App, ReleaseRecord
 
@@ -50,7 +50,7 @@ def attach_dependencies(app: App) -> None:
     """PostgreSQL and Redis on the overlay too, under their service names. After every compose
     up of the dependencies: a recreated container has only compose's own network."""
     ensure_network(app)
-    for item in docker.containers(app.name):
+    for item in docker_state.containers(app.name):
         if item.state != "running":
             continue
         networks = basics.run(docker.container_networks(item.name), check=False).stdout
@@ -240,12 +240,12 @@ def tasks(app: App, slot: str) -> list[dict]:
             for task in described]
 
 
-def api_container(app: App, slot: str) -> docker.Container:
+def api_container(app: App, slot: str) -> docker_state.Container:
     """The slot's API as one entry beside the compose containers: up when every node answers health."""
     healthy = [node for node in app.spec.swarm_nodes if slot_project.http_ok(app, app.port(slot), host=node)]
     wanted = len(app.spec.swarm_nodes)
     state = "running" if len(healthy) == wanted else "missing" if not exists(app, slot) else "degraded"
-    return docker.Container("api", state, "healthy" if state == "running" else "none",
+    return docker_state.Container("api", state, "healthy" if state == "running" else "none",
                             f"{service(app, slot)} ({len(healthy)}/{wanted} nodes healthy)")
 
 

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from onebox.contract import backup_config_text
-from onebox.deploys.backup import backup_config, backup_secrets, restore_refusal, secrets_files, server_name
+from onebox.deploys.backup import backup_config, backup_secrets, restore_refusal, secrets_files
+from onebox.hosts import server_name
 from onebox.inventory import group_data
 from onebox.render import render
 from onebox.settings import Settings, SettingsError, validate_settings
