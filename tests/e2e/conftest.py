@@ -94,12 +94,12 @@ class Deployed:
 
 @pytest.fixture(scope="session")
 def deployed(tmp_path_factory: pytest.TempPathFactory) -> Deployed:
-    settings = settings_for_group("local")
     workdir = tmp_path_factory.mktemp("upgrade")
     # The virtualenvs are made while the target boots and while the earlier version converges it.
     with ThreadPoolExecutor(max_workers=1) as installer:
         previous_installed = installer.submit(install_previous, workdir)
-        bring_up(TARGET, fresh=True)
+        bring_up(TARGET, fresh=True)  # first: it makes the SSH key the group data reads
+        settings = settings_for_group("local")
         previous = previous_installed.result()
         current_installed = installer.submit(install_current, workdir, TARGET)
         first = run_deploy(TARGET.index, PREVIOUS_SETTINGS, pyinfra=previous.pyinfra, cwd=previous.tree)
