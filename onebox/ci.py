@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 
-from onebox import contract
+from onebox import contract, server_calls
 
 CI_USER = "onebox-ci"
 # Root-owned, and so is the .ssh directory in it: the account cannot change its own keys.
@@ -20,7 +20,7 @@ CI_HOME = f"/var/lib/{CI_USER}"
 CI_AUTHORIZED_KEYS = f"{CI_HOME}/.ssh/authorized_keys"
 CI_SUDOERS = f"/etc/sudoers.d/{CI_USER}"
 # What each of CI's keys runs, whatever command the client asks for (sshd's forced command).
-CI_FORCED_COMMAND = f"sudo -n {contract.RELEASE_COMMAND} {contract.CI_DEPLOY_COMMAND}"
+CI_FORCED_COMMAND = f"sudo -n {server_calls.as_shell(server_calls.ci_deploy())}"
 
 
 def authorized_keys(keys: list[str]) -> str:
@@ -32,7 +32,7 @@ def authorized_keys(keys: list[str]) -> str:
 def sudoers_rule() -> str:
     """One rule: root may run onebox-release with the one argument ci-deploy (sudo matches the
     arguments exactly: `onebox-release ci-deploy --app x`, or any other command, is refused)."""
-    return f"{CI_USER} ALL=(root) NOPASSWD: {contract.RELEASE_COMMAND} {contract.CI_DEPLOY_COMMAND}\n"
+    return f"{CI_USER} ALL=(root) NOPASSWD: {server_calls.as_shell(server_calls.ci_deploy())}\n"
 
 
 def recorded_ref(lines: list[str] | None) -> str | None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from pyinfra.api.command import QuoteString, StringCommand
 
-from onebox.contract import BACKUP_COMMAND, RELEASE_COMMAND
+from onebox.contract import BACKUP_COMMAND, CI_DEPLOY_COMMAND, RELEASE_COMMAND
 
 # What the state fact reads when the server has no onebox-release yet (a server never converged).
 NOT_INSTALLED_REPORT = '{"installed": false}'
@@ -98,6 +98,11 @@ def restore(app_dir: str, config: str, source: str, name: str = "", to: str = ""
 def backup_config_check(config: str) -> StringCommand:
     """Accepts a backup.json only if onebox-backup reads it."""
     return StringCommand(backup_tool(config, "status"), ">/dev/null")
+
+
+def ci_deploy() -> StringCommand:
+    """What CI's keys run (sshd's forced command, through sudo) and the one call its sudo rule allows."""
+    return release_tool_for(None, CI_DEPLOY_COMMAND)
 
 
 def as_shell(command: StringCommand) -> str:

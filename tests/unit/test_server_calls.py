@@ -45,6 +45,7 @@ def test_the_calls_about_every_app_or_one_by_name() -> None:
     assert text(calls.release_tool_for(None, "run", "--", "sh", "-c", "echo $HOME")) == (
         f"{RELEASE} run -- sh -c 'echo $HOME'")
     assert text(calls.backup_tool_for("jobs", "list")) == f"{BACKUP} --app jobs list"
+    assert text(calls.ci_deploy()) == f"{RELEASE} ci-deploy"
 
 
 def test_the_backup_calls_run_under_the_deploy_lock() -> None:
@@ -69,6 +70,7 @@ def test_the_server_program_parses_what_the_controller_sends() -> None:
         (calls.purge("jobs"), "purge"),
         (calls.unmonitor(), "unmonitor"),
         (calls.release_tool_for("jobs", "status"), "status"),
+        (calls.ci_deploy(), "ci-deploy"),
     ]:
         words = shlex.split(text(command))
         assert words[0] == RELEASE
