@@ -90,7 +90,10 @@ def upstream_file(s: Settings, layout: Layout) -> str:
 
 
 def initial_upstream(s: Settings, live_slot: str | None = None) -> str:
-    """The upstream before onebox-release owns the file: the live slot when a release is live
-    (an app whose files moved), else the blue slot."""
-    slot = live_slot if live_slot in ("blue", "green") else "blue"
-    return contract.upstream_text(slot, s.slot_ports[0 if slot == "blue" else 1])
+    """The upstream before onebox-release owns the file. Nothing live yet: the stable address the
+    kernel's map will send to the first release's slot, so that release reloads nothing. A release
+    live (the server of an older onebox whose file went missing): its slot, as that version wrote
+    it, until onebox-release converts the file at the next switch."""
+    if live_slot not in ("blue", "green"):
+        return contract.switched_upstream_text(s.slot_ports[0])
+    return contract.upstream_text(live_slot, s.slot_ports[0 if live_slot == "blue" else 1])

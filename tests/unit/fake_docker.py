@@ -172,6 +172,7 @@ def declared_services(files: list[Path]) -> list[str]:
 
 def make_app(tmp_path: Path, settings, fake: FakeDocker, monkeypatch, tag: str = "v1") -> App:  # noqa: ANN001
     """An app directory as the controller writes it, for `settings`, on the fake Docker."""
+    from onebox.nginx import initial_upstream
     from onebox.render import render
 
     app_dir = tmp_path / "app"
@@ -187,8 +188,8 @@ def make_app(tmp_path: Path, settings, fake: FakeDocker, monkeypatch, tag: str =
     nginx_dir = tmp_path / "nginx"
     nginx_dir.mkdir(exist_ok=True)
     upstream = Path(contract.upstream_path(str(nginx_dir), settings.files.key))
-    if not upstream.exists():
-        upstream.write_text(contract.upstream_text("blue", settings.slot_ports[0]))
+    if not upstream.exists():  # as the proxy role writes it on a fresh server
+        upstream.write_text(initial_upstream(settings))
     monkeypatch.setattr(basics, "run", fake)
     monkeypatch.setattr(slot_project, "http_ok", lambda app, port, timeout=2.0: fake_http_ok(fake, app, port))
     monkeypatch.setattr("onebox.server.switch.shutil.which", lambda name: f"/usr/sbin/{name}")

@@ -376,6 +376,16 @@ def test_a_failed_switch_leaves_the_live_version_and_its_map(tmp_path, fake, mon
     assert fake.services(GREEN) == {} and fake.services(BLUE)["api"] == "running"
 
 
+def test_a_fresh_servers_first_release_reloads_nothing(tmp_path, fake, monkeypatch) -> None:
+    """The proxy role wrote the stable address from the start: the first switch only maps the kernel."""
+    app = make_app(tmp_path, settings(), fake, monkeypatch, "v1")
+    fake.calls.clear()
+    engine.apply(app)
+    assert app.load_state().live is not None and upstream_slot(app) == "blue"
+    assert app.upstream.read_text() == contract.switched_upstream_text(app.port("blue"))
+    assert not fake.commands("systemctl", "reload", "nginx")
+
+
 def test_a_server_switched_by_its_upstream_file_converts_to_the_map_with_one_reload(tmp_path, fake, monkeypatch) -> None:
     """A server an earlier onebox converged: nginx's file names the live slot. The next switch maps
     the kernel first, then points nginx at the stable address (one reload); later ones reload nothing."""

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from test_settings import valid
 
+from onebox import contract
 from onebox.nginx import Layout, distro_nginx, initial_upstream, nginx_files, upstream_file
 from onebox.settings import Settings, validate_settings
 from onebox.settings.proxy import CLIENT_CONNECTIONS_CEILING
@@ -131,7 +132,7 @@ def test_security_headers_and_proxy_limits() -> None:
     assert "client_max_body_size 3m;" in config
     assert "proxy_read_timeout 17s;" in config
     assert "include /etc/nginx/onebox-upstream.conf;" in config and "keepalive_timeout 4s;" in config
-    assert "server 127.0.0.1:8123;" in initial_upstream(settings(api_port=8123))
+    assert "server 127.100.0.1:8123;" in initial_upstream(settings(api_port=8123))
 
 
 def test_tls_is_mozilla_intermediate_at_http_level() -> None:
@@ -319,10 +320,13 @@ def test_each_app_has_its_own_site_upstream_zones_socket_and_maintenance_flag() 
     assert "map " not in api  # the shared variables are defined once, for every site
 
 
-def test_the_initial_upstream_keeps_a_live_green_slot() -> None:
+def test_the_initial_upstream_keeps_a_live_green_slot_and_a_fresh_server_starts_switched() -> None:
     s = settings(api_port=8100)
     assert "server 127.0.0.1:8101;" in initial_upstream(s, "green")
-    assert "server 127.0.0.1:8100;" in initial_upstream(s, None)
+    assert "server 127.0.0.1:8100;" in initial_upstream(s, "blue")
+    # Nothing live: what onebox-release's switch writes itself, so the first release reloads nothing.
+    assert initial_upstream(s, None) == contract.switched_upstream_text(8100)
+    assert contract.upstream_port(initial_upstream(s, None)) is None
 
 
 def test_an_apps_own_metrics_path_is_hidden_from_the_internet_too() -> None:
