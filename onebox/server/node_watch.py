@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from onebox.server import basics, port_map
+from onebox.server import basics, placement, port_map
 from onebox.server.basics import OneboxError, log
 from onebox.server.model import SLOTS, App
 
@@ -66,7 +66,7 @@ def round_for(app: App, streaks: Streaks, check: Callable[[str, int, str], bool]
     slot = live_slot(app)
     if slot is None:
         return
-    for node in app.spec.swarm_nodes:
+    for node in placement.of(app).fronts().nodes:
         streaks.record(node, check(node, app.port(slot), app.spec.release.health_path))
     if streaks.down == port_map.down_nodes(app):
         return
@@ -96,7 +96,7 @@ def watch(app_dirs: Callable[[], list[Path]], rounds: int | None = None) -> None
         for app_dir in app_dirs():
             with contextlib.suppress(OneboxError):
                 app = App(app_dir)
-                if app.spec.swarm_nodes:
+                if placement.of(app).fronts().nodes:
                     round_for(app, streaks.setdefault(app.name, Streaks(port_map.down_nodes(app))))
         rounds = None if rounds is None else rounds - 1
         time.sleep(INTERVAL)

@@ -12,11 +12,29 @@ import contextlib
 import time
 from dataclasses import dataclass
 
+from onebox import contract
 from onebox.server import basics, docker, docker_state, slot_project, swarm
 from onebox.server.basics import OneboxError
 from onebox.server.model import App, ReleaseRecord
 
 SWARM_WAIT = 300  # seconds: a manager's swarm comes up after dockerd, once its raft store is read
+# nginx's workers run as this user (nginx.conf.j2): on a cluster only their connections are
+# mapped, so the manager's own tools and Prometheus still reach a node's slot ports as they are.
+NGINX_USER = "www-data"
+
+
+@dataclass(frozen=True)
+class Fronts:
+    """What the kernel's map (port_map.py) catches: each address nginx's upstream names (at the
+    app's api_port) and the host its connections go to, and whose connections (None: anyone's)."""
+
+    targets: dict[str, str]
+    owner: str | None = None
+
+    @property
+    def nodes(self) -> list[str]:
+        """The swarm nodes that serve the API, each watched by onebox-node-watch ([]: none)."""
+        return list(self.targets) if self.owner else []
 
 
 @dataclass(frozen=True)
@@ -76,6 +94,10 @@ class OnThisServer:
         """A compose container's name says nothing its state and health do not."""
         return False
 
+    def fronts(self) -> Fronts:
+        """nginx names a stable local address that nothing listens on; the slot is on loopback."""
+        return Fronts({contract.SWITCH_ADDRESS: "127.0.0.1"})
+
 
 @dataclass(frozen=True)
 class OnWorkers:
@@ -117,6 +139,10 @@ class OnWorkers:
     def api_status_in_name(self) -> bool:
         """The service's entry names how many nodes answer health."""
         return True
+
+    def fronts(self) -> Fronts:
+        """nginx names each node, whose replica answers on the slot's port there."""
+        return Fronts({node: node for node in self.app.spec.swarm_nodes}, owner=NGINX_USER)
 
 
 Placement = OnThisServer | OnWorkers

@@ -24,8 +24,7 @@ import re
 import time
 from pathlib import Path
 
-from onebox import contract
-from onebox.server import basics
+from onebox.server import basics, placement
 from onebox.server.basics import OneboxError
 from onebox.server.model import App
 
@@ -41,16 +40,12 @@ def rules_file(app: App) -> Path:
     return app.dir / RULES_FILE
 
 
-# nginx's workers run as this user (nginx.conf.j2): on a cluster only their connections are
-# mapped, so the manager's own tools and Prometheus still reach a node's slot ports as they are.
-NGINX_USER = "www-data"
 DOWN_FILE = "down-nodes.json"  # the nodes the watcher found down (node_watch.py)
 
 
 def fronts(app: App) -> list[str]:
-    """The addresses nginx's upstream names, each with the app's api_port: the stable local
-    address on one server; on a cluster each node's own address."""
-    return list(app.spec.swarm_nodes) or [contract.SWITCH_ADDRESS]
+    """The addresses nginx's upstream names, each with the app's api_port (placement.Fronts)."""
+    return list(placement.of(app).fronts().targets)
 
 
 def down_nodes(app: App) -> set[str]:
@@ -60,14 +55,13 @@ def down_nodes(app: App) -> set[str]:
 def rules(app: App, slot: str, down: set[str] | None = None) -> list[str]:
     """One DNAT rule per address nginx names. A node the watcher found down is sent to a live
     node instead (nginx never waits on it), in turn so the live ones share its load."""
-    port = app.port(slot)
-    if not app.spec.swarm_nodes:
-        return [f"ip daddr {contract.SWITCH_ADDRESS} tcp dport {app.port('blue')} dnat to 127.0.0.1:{port}"]
+    port, fronts = app.port(slot), placement.of(app).fronts()
     down = down_nodes(app) if down is None else down
-    alive = [node for node in app.spec.swarm_nodes if node not in down] or list(app.spec.swarm_nodes)
+    alive = [host for host in fronts.targets.values() if host not in down] or list(fronts.targets.values())
     spare = itertools.cycle(alive)
-    return [f'meta skuid "{NGINX_USER}" ip daddr {node} tcp dport {app.port("blue")} '
-            f"dnat to {node if node in alive else next(spare)}:{port}" for node in app.spec.swarm_nodes]
+    owner = f'meta skuid "{fronts.owner}" ' if fronts.owner else ""
+    return [f"{owner}ip daddr {front} tcp dport {app.port('blue')} dnat to {host if host in alive else next(spare)}:{port}"
+            for front, host in fronts.targets.items()]
 
 
 def front(rule: str) -> str:
