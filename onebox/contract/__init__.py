@@ -83,6 +83,12 @@ from onebox.contract.layout import (
     upstream_port,
     upstream_text,
 )
+from onebox.contract.monitoring_config import (
+    MONITORING_CONFIG_VERSION,
+    MonitoringConfig,
+    load_monitoring_config,
+    monitoring_config_text,
+)
 from onebox.contract.state_report import (
     NOT_INSTALLED,
     STATE_REPORT_VERSION,
@@ -96,7 +102,8 @@ from onebox.contract.state_report import (
 __all__ = [
     "ADDED_BACKUP_FIELDS", "BACKUP_CONFIG_VERSION", "BackupConfig", "LiveRelease", "NOT_INSTALLED", "ReleaseTransition",
     "STATE_REPORT_VERSION", "StateReport", "backup_config_text", "load_backup_config", "parse_state_report",
-    "state_report_text",
+    "state_report_text", "MONITORING_CONFIG_VERSION", "MonitoringConfig", "load_monitoring_config",
+    "monitoring_config_text",
     "ADDED_FIELDS", "ALERTMANAGER_URL", "APPS_FILE", "APP_DIR_FILE", "BACKUP_COMMAND", "BACKUP_CONFIG", "BACKUP_NAME",
     "BACKUP_STATE_DIR", "CI_DEPLOY_COMMAND", "CI_IMAGE_FILE", "EXPORTER_TARGETS_DIR", "FAIL_TIMEOUT_BEFORE",
     "LIB_DIR", "MAINTENANCE_DIR", "MAINTENANCE_FLAG", "MAINTENANCE_PAGE", "MAINTENANCE_RETRY_AFTER",

@@ -5,7 +5,6 @@ webhook and/or e-mail. `monitoring_enabled = False` removes all of it."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from io import StringIO
 
@@ -59,8 +58,7 @@ def go_runtime(s: Settings, service: str) -> dict[str, object]:
 
 def monitoring_config(s: Settings) -> str:
     """contract.MONITORING_FILE: what `onebox-release status` needs to report alerts."""
-    return json.dumps({"prometheus": contract.PROMETHEUS_URL, "alertmanager": contract.ALERTMANAGER_URL,
-                       "routes": s.alert_routes}, indent=2) + "\n"
+    return contract.monitoring_config_text(contract.MonitoringConfig(routes=s.alert_routes))
 
 
 @deploy("Monitor the server and its apps")

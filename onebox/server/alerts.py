@@ -33,16 +33,17 @@ def firing(app_name: str, config: str = contract.MONITORING_FILE) -> tuple[list[
     """(where alerts go, None when monitoring is off; the alerts firing now about this app or the
     server, one line each)."""
     try:
-        monitoring = json.loads(Path(config).read_text())
-    except (OSError, ValueError):
+        text = Path(config).read_text()
+    except OSError:
         return None, []
+    monitoring = contract.load_monitoring_config(text, config)  # ContractError: another onebox's file
     try:
-        answer = get_json(f"{monitoring.get('prometheus', contract.PROMETHEUS_URL)}/api/v1/alerts")
+        answer = get_json(f"{monitoring.prometheus}/api/v1/alerts")
         alerts = [alert for alert in answer["data"]["alerts"] if alert["state"] == "firing"]
     except (OSError, ValueError, KeyError) as error:
-        return monitoring["routes"], [f"Prometheus does not answer ({error})"]
-    quiet = suppressed(monitoring.get("alertmanager", contract.ALERTMANAGER_URL)) if alerts else set()
-    return monitoring["routes"], [
+        return monitoring.routes, [f"Prometheus does not answer ({error})"]
+    quiet = suppressed(monitoring.alertmanager) if alerts else set()
+    return monitoring.routes, [
         f"{alert['labels'].get('alertname')}: {alert.get('annotations', {}).get('summary', '')}"
         for alert in alerts
         if alert["labels"].get("app") in (None, app_name) and frozenset(alert["labels"].items()) not in quiet]

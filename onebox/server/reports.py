@@ -144,7 +144,11 @@ def status(app: App) -> int:
 
 
 def alert_lines(app: App, attention: list[str]) -> list[str]:
-    routes, firing = alerts.firing(app.name)
+    try:
+        routes, firing = alerts.firing(app.name)
+    except contract.ContractError as error:  # another onebox wrote it: which version, and what to do
+        attention.append(str(error))
+        return ["alerts         unknown (see below)"]
     if routes is None:
         return ["alerts         monitoring is off (monitoring_enabled)"]
     if not routes:

@@ -53,3 +53,15 @@ STATE_REPORT_0_3_0_INTERRUPTED = (
     '"transition": {"release": "r2", "slot": "green", "phase": "switching", "since": "2026-12-06T06:40:00Z", '
     '"kind": "release"}, "deps_inputs": "d", "problems": ["api is exited"], "slot": "blue", "maintenance": true}'
 )
+
+# deploys/monitoring.py's monitoring_config(settings(alert_webhook_url=..., **EMAIL)) of 0.5.0 (commit e5209a0,
+# tests/unit/test_alert_rules.py's settings): no version field.
+MONITORING_JSON_0_5_0 = """{
+  "prometheus": "http://127.0.0.1:9090",
+  "alertmanager": "http://127.0.0.1:9093",
+  "routes": [
+    "webhook",
+    "e-mail"
+  ]
+}
+"""

@@ -1,6 +1,7 @@
-"""The two messages between the controller and the server program besides the spec: backup.json
-(controller -> server) and the state report (server -> controller). Each written by one function,
-read by one, every field checked; what onebox 0.3.0 left or prints (contract_shapes.py) still reads."""
+"""The messages between the controller and the server programs besides the spec: backup.json and
+monitoring.json (controller -> server) and the state report (server -> controller). Each written
+by one function, read by one, every field checked; what onebox 0.3.0 and 0.5.0 left or print
+(contract_shapes.py) still reads."""
 
 from __future__ import annotations
 
@@ -11,16 +12,21 @@ import pytest
 from contract_shapes import (
     ADDED_BY_0_3_0,
     BACKUP_JSON_0_3_0,
+    MONITORING_JSON_0_5_0,
     STATE_REPORT_0_3_0,
     STATE_REPORT_0_3_0_INTERRUPTED,
     STATE_REPORT_0_3_0_NOT_INSTALLED,
 )
+from test_alert_rules import EMAIL
+from test_alert_rules import settings as alert_settings
 from test_backup_settings import settings
 
 from onebox import contract
 from onebox.contract import ContractError
 from onebox.deploys.backup import backup_config
+from onebox.deploys.monitoring import monitoring_config
 from onebox.facts import ReleaseState
+from onebox.server import alerts
 
 PATH = "/etc/onebox/backup.json"
 
@@ -144,3 +150,46 @@ def test_going_back_to_an_older_onebox_on_purpose_reads_a_newer_report_s_known_f
     report = ReleaseState().process([newer])
     assert report == contract.parse_state_report(STATE_REPORT_0_3_0)
     assert report.live is not None and report.live.id == old["live"]["id"]
+
+
+# --- monitoring.json (controller -> server: where `onebox-release status` asks about alerts) -----
+
+MONITORING_PATH = "/etc/onebox/monitoring.json"
+
+
+def test_monitoring_json_written_by_the_controller_loads_as_the_same_config() -> None:
+    written = monitoring_config(alert_settings(alert_webhook_url="https://hooks.example.com/onebox", **EMAIL))
+    config = contract.load_monitoring_config(written, MONITORING_PATH)
+    assert config == contract.MonitoringConfig(routes=["webhook", "e-mail"])
+    assert contract.monitoring_config_text(config) == written
+
+
+def test_monitoring_json_of_onebox_0_5_0_loads_as_version_1() -> None:
+    config = contract.load_monitoring_config(MONITORING_JSON_0_5_0, MONITORING_PATH)
+    assert config == contract.MonitoringConfig(routes=["webhook", "e-mail"], prometheus="http://127.0.0.1:9090",
+                                               alertmanager="http://127.0.0.1:9093", version=1)
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"routes": "webhook"}, r"\.routes: expected a list"),
+    ({"prometheus": 9090}, r"\.prometheus: expected str"),
+    ({"receivers": []}, r"unknown key\(s\) receivers"),
+])
+def test_monitoring_json_with_a_wrong_field_is_refused_naming_it(change: dict, message: str) -> None:
+    with pytest.raises(ContractError, match=message):
+        contract.load_monitoring_config(json.dumps({**json.loads(MONITORING_JSON_0_5_0), **change}), MONITORING_PATH)
+
+
+def test_monitoring_json_of_another_version_is_refused_saying_to_converge() -> None:
+    with pytest.raises(ContractError) as error:
+        contract.load_monitoring_config(json.dumps({**json.loads(MONITORING_JSON_0_5_0), "version": 2}),
+                                        MONITORING_PATH)
+    assert str(error.value) == (f"{MONITORING_PATH} has version 2, this onebox-release reads version 1: "
+                                "converge the server with this onebox: pyinfra INVENTORY deploys/site.py")
+
+
+def test_status_says_which_monitoring_json_it_cannot_read_and_what_to_do(tmp_path) -> None:
+    newer = tmp_path / "monitoring.json"
+    newer.write_text(json.dumps({"routes": [], "version": 2}))
+    with pytest.raises(ContractError, match="has version 2"):
+        alerts.firing("onebox", str(newer))
