@@ -19,8 +19,10 @@ CI_USER = "onebox-ci"
 CI_HOME = f"/var/lib/{CI_USER}"
 CI_AUTHORIZED_KEYS = f"{CI_HOME}/.ssh/authorized_keys"
 CI_SUDOERS = f"/etc/sudoers.d/{CI_USER}"
-# What each of CI's keys runs, whatever command the client asks for (sshd's forced command).
-CI_FORCED_COMMAND = f"sudo -n {server_calls.as_shell(server_calls.ci_deploy())}"
+# The one call CI may make: what sshd forces each of CI's keys to run (through sudo), and all
+# that sudo lets it run.
+CI_CALL = server_calls.as_shell(server_calls.ci_deploy())
+CI_FORCED_COMMAND = f"sudo -n {CI_CALL}"
 
 
 def authorized_keys(keys: list[str]) -> str:
@@ -32,7 +34,7 @@ def authorized_keys(keys: list[str]) -> str:
 def sudoers_rule() -> str:
     """One rule: root may run onebox-release with the one argument ci-deploy (sudo matches the
     arguments exactly: `onebox-release ci-deploy --app x`, or any other command, is refused)."""
-    return f"{CI_USER} ALL=(root) NOPASSWD: {server_calls.as_shell(server_calls.ci_deploy())}\n"
+    return f"{CI_USER} ALL=(root) NOPASSWD: {CI_CALL}\n"
 
 
 def recorded_ref(lines: list[str] | None) -> str | None:

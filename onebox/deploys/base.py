@@ -132,8 +132,9 @@ def configure_fail2ban(s: Settings) -> None:
     # fresh worker converging beside another on 2 cores): only a fail2ban already running reloads.
     was_running = host.get_fact(SystemdStatus, services="fail2ban.service").get("fail2ban.service", False)
     systemd.service(name="Run fail2ban.", service="fail2ban", running=True, enabled=True)
-    systemd.service(name="Reload fail2ban for the new jail.", service="fail2ban", reloaded=True,
-                    _if=[jail.did_change, lambda: was_running])
+    if was_running:
+        systemd.service(name="Reload fail2ban for the new jail.", service="fail2ban", reloaded=True,
+                        _if=jail.did_change)
 
 
 @deploy("Configure the firewall")
