@@ -4,13 +4,14 @@ The controller (deploys/, onebox/rollout.py) imports this package; the server's 
 (onebox/server/, shipped as one zipapp) carry a copy of it. Standard library only.
 
 What is here: the paths both sides name, the upstream file's format and the names an operator
-types (layout.py); the spec's version and shape, the apps registry and the hashes that say
-whether a release is what the settings ask for (documents.py); image references and what a CI
+types (layout.py); the spec's version and shape and the hashes that say
+whether a release is what the settings ask for (documents.py); apps.json (apps_registry.py); image references and what a CI
 deploy records (images.py); backup.json (backup_config.py); the state report the controller's
 change detection reads (state_report.py). Everything is named from here
 (`contract.X`), so which module holds a fact is this package's business only.
 """
 
+from onebox.contract.apps_registry import APPS_VERSION, RegisteredApp, apps_text, parse_apps
 from onebox.contract.backup_config import (
     ADDED_BACKUP_FIELDS,
     BACKUP_CONFIG_VERSION,
@@ -24,13 +25,10 @@ from onebox.contract.documents import (
     ContractError,
     Image,
     Process,
-    RegisteredApp,
     ReleaseSpec,
     Spec,
-    apps_text,
     deps_hash,
     inputs_hash,
-    parse_apps,
 )
 from onebox.contract.images import (
     CI_DEPLOY_COMMAND,
@@ -100,7 +98,8 @@ from onebox.contract.state_report import (
 )
 
 __all__ = [
-    "ADDED_BACKUP_FIELDS", "BACKUP_CONFIG_VERSION", "BackupConfig", "LiveRelease", "NOT_INSTALLED", "ReleaseTransition",
+    "APPS_VERSION", "ADDED_BACKUP_FIELDS",
+    "BACKUP_CONFIG_VERSION", "BackupConfig", "LiveRelease", "NOT_INSTALLED", "ReleaseTransition",
     "STATE_REPORT_VERSION", "StateReport", "backup_config_text", "load_backup_config", "parse_state_report",
     "state_report_text", "MONITORING_CONFIG_VERSION", "MonitoringConfig", "load_monitoring_config",
     "monitoring_config_text",

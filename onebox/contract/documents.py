@@ -1,5 +1,5 @@
 """The JSON documents the controller writes and the server reads: spec.json (what the server
-is asked to run) and apps.json (which apps it has), each loaded with every field checked, and
+is asked to run), loaded with every field checked, the loader the other documents share, and
 the hashes that say whether a release or the dependencies are what the settings ask for.
 Standard library only (the server's zipapp carries it)."""
 
@@ -11,7 +11,7 @@ import json
 import typing
 from typing import Any
 
-from onebox.contract.layout import APPS_FILE, FAIL_TIMEOUT_BEFORE, AppFiles
+from onebox.contract.layout import FAIL_TIMEOUT_BEFORE, AppFiles
 
 # --- the spec: what the server is asked to run ------------------------------------------------
 
@@ -191,21 +191,3 @@ def _value(kind: Any, value: Any, where: str) -> Any:
             or kind is str and not isinstance(value, str):
         raise ContractError(f"{where}: expected {kind.__name__}, got {value!r}")
     return value
-
-
-# --- the apps registry: which apps this server has (written by the converge) -----------------
-
-@dataclasses.dataclass(frozen=True)
-class RegisteredApp:
-    dir: str
-    key: str | None
-    removed: bool = False  # named in apps_removed: stopped, its data and backups kept until a purge
-
-
-def apps_text(apps: dict[str, RegisteredApp]) -> str:
-    return json.dumps({name: dataclasses.asdict(app) for name, app in sorted(apps.items())}, indent=2) + "\n"
-
-
-def parse_apps(text: str) -> dict[str, RegisteredApp]:
-    data = json_object(text, APPS_FILE)
-    return {name: load_checked(RegisteredApp, entry, f"{APPS_FILE}: {name}") for name, entry in data.items()}

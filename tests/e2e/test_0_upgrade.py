@@ -5,11 +5,12 @@ server made by the version before it."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 
 import httpx
 
-from onebox import __version__
+from onebox import __version__, server_calls
 from onebox.verify.api import api_tunnel, wait_ready
 from testbed.deploy import changed_operations, run_deploy
 
@@ -59,6 +60,25 @@ def test_a_rollback_to_the_previous_version_s_release_works_and_a_rerun_changes_
     assert deployed.live_release() != before
     again = deployed.deploy()  # the repository's converge: the installed onebox left nothing for it to do
     assert again.returncode == 0 and again.changed == 0, changed_operations(again.output)
+
+
+def test_the_previous_onebox_reads_what_this_one_left_on_the_server(deployed) -> None:
+    """The way back (ONEBOX_ALLOW_OLDER=1) starts with the previous version's facts: its own readers, run
+    from its virtualenv, must take this version's apps.json and state report."""
+    python = str(deployed.upgrade.previous.bin / "python")
+    state_call = server_calls.as_shell(server_calls.state(deployed.settings.app_dir))
+    reads = {
+        "apps.json": ("cat /etc/onebox/apps.json",
+                      "import sys; from onebox.contract import parse_apps; print(sorted(parse_apps(sys.stdin.read())))"),
+        "the state report": (state_call, "import sys; from onebox.contract import parse_state_report; "
+                             "print(parse_state_report(sys.stdin.read().splitlines()[-1], allow_newer=True).live)"),
+    }
+    for message, (server_command, reader) in reads.items():
+        text = deployed.ssh(server_command).stdout
+        done = subprocess.run([python, "-c", reader], input=text, capture_output=True, text=True, check=False,
+                              env={**os.environ, "ONEBOX_ALLOW_OLDER": "1"})
+        assert done.returncode == 0 and done.stdout.strip(), (message, text, done.stderr[-2000:])
+        print(f"onebox {deployed.upgrade.previous.version} reads this version's {message}: {done.stdout.strip()}")
 
 
 def test_an_older_onebox_refuses_before_changing_anything(deployed) -> None:

@@ -65,3 +65,19 @@ MONITORING_JSON_0_5_0 = """{
   ]
 }
 """
+
+# contract.apps_text of 0.5.0 (commit e5209a0) for {"onebox": RegisteredApp("/opt/onebox", None),
+# "jobs": RegisteredApp("/opt/onebox-jobs", "jobs", removed=True)}: app name -> entry, no version.
+APPS_JSON_0_5_0 = """{
+  "jobs": {
+    "dir": "/opt/onebox-jobs",
+    "key": "jobs",
+    "removed": true
+  },
+  "onebox": {
+    "dir": "/opt/onebox",
+    "key": null,
+    "removed": false
+  }
+}
+"""

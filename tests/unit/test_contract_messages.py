@@ -1,5 +1,5 @@
-"""The messages between the controller and the server programs besides the spec: backup.json and
-monitoring.json (controller -> server) and the state report (server -> controller). Each written
+"""The messages between the controller and the server programs besides the spec: backup.json,
+monitoring.json and apps.json (controller -> server) and the state report (server -> controller). Each written
 by one function, read by one, every field checked; what onebox 0.3.0 and 0.5.0 left or print
 (contract_shapes.py) still reads."""
 
@@ -11,6 +11,7 @@ import json
 import pytest
 from contract_shapes import (
     ADDED_BY_0_3_0,
+    APPS_JSON_0_5_0,
     BACKUP_JSON_0_3_0,
     MONITORING_JSON_0_5_0,
     STATE_REPORT_0_3_0,
@@ -25,8 +26,8 @@ from onebox import contract
 from onebox.contract import ContractError
 from onebox.deploys.backup import backup_config
 from onebox.deploys.monitoring import monitoring_config
-from onebox.facts import ReleaseState
-from onebox.server import alerts
+from onebox.facts import ReleaseState, ServerApps
+from onebox.server import alerts, basics, model
 
 PATH = "/etc/onebox/backup.json"
 
@@ -193,3 +194,55 @@ def test_status_says_which_monitoring_json_it_cannot_read_and_what_to_do(tmp_pat
     newer.write_text(json.dumps({"routes": [], "version": 2}))
     with pytest.raises(ContractError, match="has version 2"):
         alerts.firing("onebox", str(newer))
+
+
+# --- apps.json (controller -> server: which apps the server has) ---------------------------------
+
+APPS_0_5_0 = {"onebox": contract.RegisteredApp("/opt/onebox", None),
+              "jobs": contract.RegisteredApp("/opt/onebox-jobs", "jobs", removed=True)}
+
+
+def test_apps_json_written_by_the_converge_reads_as_the_same_apps() -> None:
+    assert contract.parse_apps(contract.apps_text(APPS_0_5_0)) == APPS_0_5_0
+
+
+def test_apps_json_version_1_is_written_byte_for_byte_as_onebox_0_5_0_wrote_it() -> None:
+    """0.5.x reads every key of apps.json as an app: going back to it (ONEBOX_ALLOW_OLDER=1) works only
+    while this onebox writes version 1 exactly as 0.5.0 did, with no version key."""
+    assert contract.APPS_VERSION == 1
+    assert contract.apps_text(APPS_0_5_0) == APPS_JSON_0_5_0
+    assert contract.parse_apps(APPS_JSON_0_5_0) == APPS_0_5_0
+
+
+def test_apps_json_naming_version_1_reads_as_version_1() -> None:
+    assert contract.parse_apps(json.dumps({"_version": 1, **json.loads(APPS_JSON_0_5_0)})) == APPS_0_5_0
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"onebox": {"dir": "/opt/onebox"}}, r"apps.json: onebox\.key: missing"),
+    ({"onebox": {"dir": 1, "key": None}}, r"apps.json: onebox\.dir: expected str"),
+    ({"jobs": {"dir": "/opt/onebox-jobs", "key": "jobs", "kept": True}}, r"jobs: unknown key\(s\) kept"),
+    ({"version": 2}, r"apps.json: version: expected an object"),  # "version" could be an app's name
+])
+def test_apps_json_with_a_wrong_entry_is_refused_naming_it(change: dict, message: str) -> None:
+    with pytest.raises(ContractError, match=message):
+        contract.parse_apps(json.dumps({**json.loads(APPS_JSON_0_5_0), **change}))
+
+
+@pytest.mark.parametrize("version", [2, 0, "1", None])
+def test_apps_json_of_another_version_is_refused_saying_which_and_what_to_do(version: object) -> None:
+    with pytest.raises(ContractError) as error:
+        contract.parse_apps(json.dumps({"_version": version, **json.loads(APPS_JSON_0_5_0)}))
+    assert str(error.value) == (
+        f"/etc/onebox/apps.json has version {version!r}, this onebox reads version 1: the onebox that last "
+        "converged the server (/etc/onebox/version, shown by `onebox status`) wrote it; converge the server "
+        "with that version or a newer one")
+
+
+def test_server_programs_and_the_controller_say_which_apps_json_they_cannot_read(tmp_path) -> None:
+    newer = tmp_path / "apps.json"
+    newer.write_text(json.dumps({"_version": 2, "apps": {}}))
+    with pytest.raises(basics.OneboxError, match="has version 2, this onebox reads version 1"):
+        model.chosen_apps(None, registry=str(newer))
+    with pytest.raises(ContractError, match="has version 2, this onebox reads version 1"):
+        ServerApps().process(newer.read_text().splitlines())
