@@ -94,6 +94,6 @@ def initial_upstream(s: Settings, live_slot: str | None = None) -> str:
     kernel's map will send to the first release's slot, so that release reloads nothing. A release
     live (the server of an older onebox whose file went missing): its slot, as that version wrote
     it, until onebox-release converts the file at the next switch."""
-    if live_slot not in ("blue", "green"):
-        return contract.switched_upstream_text(s.slot_ports[0])
-    return contract.upstream_text(live_slot, s.slot_ports[0 if live_slot == "blue" else 1])
+    if live_slot not in contract.SLOTS:
+        return contract.switched_upstream_text(s.api_port)
+    return contract.upstream_text(live_slot, contract.slot_port(s.slot_ports, live_slot))

@@ -6,6 +6,7 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
+from onebox import contract
 from onebox.kit import TEMPLATES
 
 HEADER = "managed by onebox: local edits are overwritten on the next deploy"
@@ -15,6 +16,7 @@ _env = Environment(
     loader=FileSystemLoader(TEMPLATES), undefined=StrictUndefined,
     keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True, autoescape=False,
 )
+_env.globals["SLOTS"] = contract.SLOTS  # the slots' names, in the order of an app's slot_ports
 
 
 def yaml_str(value: object) -> str:

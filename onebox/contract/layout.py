@@ -98,6 +98,21 @@ class AppFiles:
         return f"{root}/{self.key}" if self.key else root
 
 
+# --- the slots: the two places a release runs, the live one and the next ---------------------
+
+SLOTS = ("blue", "green")  # an app's ports, in this order: api_port (also the stable address), api_port + 1
+
+
+def slot_port(ports: tuple[int, int] | list[int], slot: str) -> int:
+    """The port of `slot` among an app's slot ports (settings' slot_ports, the spec's)."""
+    return ports[SLOTS.index(slot)]
+
+
+def other_slot(slot: str | None) -> str:
+    """Where the next release goes: the slot that is not live (the first one when none is)."""
+    return SLOTS[1] if slot == SLOTS[0] else SLOTS[0]
+
+
 # --- the upstream file: which slot nginx sends traffic to -------------------------------------
 
 def upstream_path(nginx_dir: str = NGINX_DIR, key: str | None = None) -> str:

@@ -19,7 +19,7 @@ from pathlib import Path
 from onebox import contract
 from onebox.server import basics, deps, docker, docker_state, events, images, pruning, secret_files, slot_project, slots, switch
 from onebox.server.basics import OneboxError
-from onebox.server.model import App, ReleaseRecord, Transition, now, other
+from onebox.server.model import App, ReleaseRecord, Transition, now
 
 
 def log(message: str) -> None:
@@ -92,7 +92,7 @@ def set_phase(app: App, phase: str) -> None:
 def switch_to(app: App, record: ReleaseRecord, run_release_step: bool) -> None:
     """Start `record` in the idle slot, gate it on health, point nginx at it, retire the old slot."""
     state = app.load_state()
-    new_slot = other(state.slot) if state.live else "blue"
+    new_slot = contract.other_slot(state.slot if state.live else None)
     slots.stop(app, new_slot, app.record(state.slots.get(new_slot)))  # an abandoned attempt goes first
     state.slots[new_slot] = record.id
     state.transition = Transition(release=record.id, slot=new_slot, phase="starting", since=now(),
@@ -130,7 +130,7 @@ def abandon(app: App, slot: str, record: ReleaseRecord | None) -> None:
 def finish_switch(app: App, record: ReleaseRecord, new_slot: str, healthy_at: float | None = None) -> None:
     """nginx points at the new slot: it is live. Drain and stop the old one, start the processes."""
     state = app.load_state()
-    old_slot = other(new_slot)
+    old_slot = contract.other_slot(new_slot)
     old_record = app.record(state.slots.get(old_slot)) or app.record(state.live if state.slot == old_slot else None)
     kind = state.transition.kind if state.transition else "release"
     changed = state.live != record.id  # not a recovery finishing a switch that had gone live already

@@ -12,16 +12,11 @@ from onebox import contract
 from onebox.server import basics
 from onebox.server.basics import OneboxError
 
-SLOTS = ("blue", "green")
 HISTORY_KEPT = 50
 
 
 def now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def other(slot: str | None) -> str:
-    return "green" if slot == "blue" else "blue"
 
 
 @dataclasses.dataclass
@@ -121,7 +116,12 @@ class App:
         return {"api", *self.spec.release.processes} if record.processes_started else {"api"}
 
     def port(self, slot: str) -> int:
-        return self.spec.slot_ports[SLOTS.index(slot)]
+        return contract.slot_port(self.spec.slot_ports, slot)
+
+    @property
+    def api_port(self) -> int:
+        """The port nginx's upstream names whichever slot is live (the first slot's, the settings' api_port)."""
+        return self.port(contract.SLOTS[0])
 
     @property
     def upstream(self) -> Path:

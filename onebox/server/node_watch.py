@@ -18,9 +18,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from onebox import contract
 from onebox.server import basics, placement, port_map
 from onebox.server.basics import OneboxError, log
-from onebox.server.model import SLOTS, App
+from onebox.server.model import App
 
 DOWN_AFTER = 2  # failed checks in a row
 UP_AFTER = 3  # answered checks in a row
@@ -58,7 +59,7 @@ class Streaks:
 
 def live_slot(app: App) -> str | None:
     port = port_map.mapped_port(app)
-    return next((slot for slot in SLOTS if app.port(slot) == port), None)
+    return next((slot for slot in contract.SLOTS if app.port(slot) == port), None)
 
 
 def round_for(app: App, streaks: Streaks, check: Callable[[str, int, str], bool] = answers) -> None:

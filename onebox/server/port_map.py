@@ -60,7 +60,7 @@ def rules(app: App, slot: str, down: set[str] | None = None) -> list[str]:
     alive = [host for host in fronts.targets.values() if host not in down] or list(fronts.targets.values())
     spare = itertools.cycle(alive)
     owner = f'meta skuid "{fronts.owner}" ' if fronts.owner else ""
-    return [f"{owner}ip daddr {front} tcp dport {app.port('blue')} dnat to {host if host in alive else next(spare)}:{port}"
+    return [f"{owner}ip daddr {front} tcp dport {app.api_port} dnat to {host if host in alive else next(spare)}:{port}"
             for front, host in fronts.targets.items()]
 
 
@@ -170,7 +170,7 @@ def drain(app: App, slot: str) -> float:
     def drained() -> bool:
         try:
             text = CONNTRACK.read_text()
-            return sum(mapped_connections(text, (front, app.port("blue")), app.port(slot)) for front in fronts(app)) == 0
+            return sum(mapped_connections(text, (front, app.api_port), app.port(slot)) for front in fronts(app)) == 0
         except OSError:  # a kernel without the conntrack table in /proc: wait out the grace period
             return False
 

@@ -9,13 +9,13 @@ from pathlib import Path
 from onebox import contract
 from onebox.server import basics, deps, docker, port_map, slots
 from onebox.server.basics import OneboxError, log
-from onebox.server.model import SLOTS, App, registered_apps
+from onebox.server.model import App, registered_apps
 
 
 def retire(app: App) -> None:
     """Every container of the app stops and goes, both slots and the dependencies. Volumes,
     secrets, releases and backups stay until a purge."""
-    for slot in SLOTS:
+    for slot in contract.SLOTS:
         slots.stop(app, slot, None)
     port_map.remove(app)
     basics.run(deps.compose_argv(app, "down"), capture=False, check=False, what="stopping the dependencies")

@@ -282,7 +282,7 @@ def prune(app: App) -> None:
     refuses to remove one in use, so a race with a starting release loses nothing."""
     names = basics.run(docker.secret_names(f"{app.name}_"), check=False).stdout.split()
     used = set()
-    for slot in ("blue", "green"):
+    for slot in contract.SLOTS:
         found = basics.run(docker.service_inspect(service(app, slot), "{{json .Spec.TaskTemplate.ContainerSpec.Secrets}}"),
                            check=False)
         if found.ok:

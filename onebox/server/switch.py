@@ -32,7 +32,7 @@ def live_port(app: App) -> int | None:
 def upstream_text(app: App, slot: str) -> str:
     """nginx's upstream file, whatever the slot: the app's stable address on one server, each
     node's address on a cluster, with the app's api_port; the kernel's map picks the slot."""
-    return contract.switched_upstream_text(app.port("blue"), placement.of(app).fronts().nodes, app.spec.cluster_fail_timeout)
+    return contract.switched_upstream_text(app.api_port, placement.of(app).fronts().nodes, app.spec.cluster_fail_timeout)
 
 
 def points_at(app: App, slot: str) -> bool:

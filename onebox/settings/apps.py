@@ -13,12 +13,12 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
+from onebox import contract
 from onebox.settings.app import AppSettings
 from onebox.settings.backup import BackupSettings
 from onebox.settings.proxy import ProxySettings
 
 AppKey = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,29}$")]
-SLOTS = ("blue", "green")
 # What an entry of `apps` may set: the app's contract and resources, its proxy, its backups.
 # Secrets are never settings here; app_name is the entry's key; backups go to backup_dir/<name>.
 PER_APP_SETTINGS = frozenset(
@@ -47,7 +47,7 @@ class AppsSettings(BaseModel):
                                      "(host, firewall, Docker, TLS account, backup_dir, backup_server_name) are set "
                                      "outside apps")
             for a, b in ((name, other) for other in apps if other != name):
-                if any(a == f"{b}-{slot}" for slot in SLOTS):
+                if any(a == f"{b}-{slot}" for slot in contract.SLOTS):
                     raise ValueError(f"apps.{a}: its name is the compose project of app {b}'s {a[len(b) + 1:]} "
                                      "slot; rename it")
         return apps

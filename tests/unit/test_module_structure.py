@@ -68,3 +68,25 @@ def test_roles_import_no_other_role_and_no_deploy_imports_the_cli() -> None:
         assert "onebox.cli" not in imports, name
         if name.rpartition(".")[2] not in ENTRY_DEPLOYS:
             assert imports & deploys == set(), f"{name} imports the role(s) {sorted(imports & deploys)}"
+
+
+def test_the_slots_are_named_only_in_the_contract() -> None:
+    """contract.SLOTS is where a slot's name and its place among the app's ports live: nowhere in onebox/
+    is a slot named by a string of its own (docstrings and comments aside)."""
+    named = []
+    for name, path in MODULES.items():
+        if name == "onebox.contract.layout":
+            continue
+        tree = ast.parse(path.read_text())
+        docstrings = {id(node.body[0].value) for node in ast.walk(tree)
+                      if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef) and node.body
+                      and isinstance(node.body[0], ast.Expr)}
+        named += [f"{name}:{node.lineno}" for node in ast.walk(tree)
+                  if isinstance(node, ast.Constant) and node.value in ("blue", "green") and id(node) not in docstrings]
+    assert named == []
+
+
+def test_the_slots_take_the_app_s_ports_in_order_and_a_release_goes_to_the_one_not_live() -> None:
+    from onebox import contract
+    assert [contract.slot_port((8000, 8001), slot) for slot in contract.SLOTS] == [8000, 8001]
+    assert [contract.other_slot(slot) for slot in (None, *contract.SLOTS)] == ["blue", "green", "blue"]
