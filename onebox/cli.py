@@ -50,16 +50,18 @@ from pathlib import Path
 from typing import Any
 
 from onebox import __version__
+from onebox.contract import ATTENTION as ATTENTION_LINE
+from onebox.contract import EXIT_ATTENTION, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 from onebox.operator_args import MAINTENANCE_MESSAGE_MAX, RESTORE_SOURCES, Refused
 from onebox.pyinfra_argv import plan
 
-OK, FAILED, USAGE, ATTENTION, INTERRUPTED = 0, 1, 2, 3, 130
-EXIT_CODES = """exit status:
-  0    ok
-  1    a host failed (or pyinfra did)
-  2    usage error, or refused before connecting (nothing was run)
-  3    a host needs attention (status)
-  130  interrupted"""
+EXIT_CODES = f"""exit status:
+  {EXIT_OK:<4} ok
+  {EXIT_FAILED:<4} a host failed (or pyinfra did)
+  {EXIT_USAGE:<4} usage error, or refused before connecting (nothing was run)
+  {EXIT_ATTENTION:<4} a host needs attention (status)
+  {EXIT_INTERRUPTED:<4} interrupted"""
+PYINFRA_USAGE = 2  # click's exit status for a usage error
 
 SERVER_LINE = re.compile(r"^\[([^\]]+)\] ?(.*)$")  # column 0: "[host] ..." is the server's own output
 PYINFRA_HOST_LINE = re.compile(r"^\s+\[([^\]]+)\]\s+(.*)$")  # indented: pyinfra's own word about a host
@@ -185,25 +187,25 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
 def outcome(returncode: int) -> int:
     """onebox's exit status for pyinfra's."""
     if returncode == 0:
-        return OK
-    if returncode in (INTERRUPTED, -signal.SIGINT):
-        return INTERRUPTED
-    if returncode == USAGE:  # click's usage error: pyinfra stopped before connecting
-        return USAGE
-    return FAILED
+        return EXIT_OK
+    if returncode in (EXIT_INTERRUPTED, -signal.SIGINT):
+        return EXIT_INTERRUPTED
+    if returncode == PYINFRA_USAGE:  # pyinfra stopped before connecting
+        return EXIT_USAGE
+    return EXIT_FAILED
 
 
 def exec_outcome(command: str, returncode: int, transcript: Sequence[str]) -> int:
     """Like outcome(), and 3 for `status` when every host that failed said what needs attention
     (and every host connected)."""
     code = outcome(returncode)
-    if code != FAILED or command != "status":
+    if code != EXIT_FAILED or command != "status":
         return code
     attention, failed, mentioned, connected = set(), set(), set(), set()
     for raw in transcript:
         line = ANSI.sub("", raw.rstrip("\n"))
         if server := SERVER_LINE.match(line):
-            if server[2].lstrip().startswith("ATTENTION:"):
+            if server[2].lstrip().startswith(ATTENTION_LINE):
                 attention.add(server[1].strip())
         elif pyinfra := PYINFRA_HOST_LINE.match(line):
             host = pyinfra[1].strip()
@@ -212,7 +214,7 @@ def exec_outcome(command: str, returncode: int, transcript: Sequence[str]) -> in
                 connected.add(host)
             elif pyinfra[2].startswith("Error"):
                 failed.add(host)
-    return ATTENTION if attention and failed <= attention and mentioned <= connected else FAILED
+    return EXIT_ATTENTION if attention and failed <= attention and mentioned <= connected else EXIT_FAILED
 
 
 def _wait(process: subprocess.Popen) -> int:
@@ -225,7 +227,7 @@ def _wait(process: subprocess.Popen) -> int:
         except (KeyboardInterrupt, subprocess.TimeoutExpired):
             process.terminate()
             process.wait()
-        return INTERRUPTED
+        return EXIT_INTERRUPTED
 
 
 def run_deploy(argv: list[str]) -> int:
@@ -245,9 +247,9 @@ def run_exec(command: str, argv: list[str]) -> int:
                 print(line, end="", flush=True)
     except KeyboardInterrupt:
         _wait(process)
-        return INTERRUPTED
+        return EXIT_INTERRUPTED
     code = exec_outcome(command, _wait(process), transcript)
-    if code in (FAILED, USAGE):
+    if code in (EXIT_FAILED, EXIT_USAGE):
         problems = [line for line in transcript if (match := PYINFRA_HOST_LINE.match(ANSI.sub("", line)))
                     and not match[2].startswith(ROUTINE)]
         if not any(SERVER_LINE.match(ANSI.sub("", line)) for line in transcript):
@@ -264,19 +266,19 @@ def init_directory(directory: Path) -> int:
     except FileExistsError as exists:
         print(f"onebox: init writes no file over yours, and these exist: {exists}; nothing was written. "
               "Choose an empty directory (e.g. onebox init deploy)", file=sys.stderr)
-        return USAGE
+        return EXIT_USAGE
     for path in written:
         print(f"wrote {path}")
     print(f"Next: set what must be set in {directory / 'group_data' / 'prod.py'}, then from {directory}:\n"
           "  ONEBOX_HOST=<server address> onebox deploy inventories/prod.py")
-    return OK
+    return EXIT_OK
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = sys.argv[1:] if argv is None else list(argv)
     if not arguments:
         parser().print_help(sys.stderr)
-        return USAGE
+        return EXIT_USAGE
     args = parse(arguments)
     if args.command == "init":  # files on this machine, no server
         return init_directory(Path(args.directory))
@@ -288,7 +290,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         command, filtered = plan(args)
     except Refused as refused:
         print(refused, file=sys.stderr)
-        return USAGE
+        return EXIT_USAGE
     return run_exec(args.command, command) if filtered else run_deploy(command)
 
 

@@ -15,6 +15,11 @@ LIB_DIR = "/usr/local/lib/onebox"
 SERVER_ZIPAPP = f"{LIB_DIR}/onebox-server.pyz"  # both tools, one upload
 RELEASE_COMMAND = "/usr/local/sbin/onebox-release"  # links to the zipapp
 BACKUP_COMMAND = "/usr/local/sbin/onebox-backup"
+# Their exit codes, which `onebox` passes on as its own (the README lists them), and how
+# `onebox-release status` starts each line that needs the operator (`onebox status` exits
+# EXIT_ATTENTION when every host that failed printed one).
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_ATTENTION, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+ATTENTION = "ATTENTION: "
 SHIM = f"{LIB_DIR}/with-secrets.sh"  # exports /run/secrets/* as variables (app_secrets_in_env)
 APP_DIR_FILE = "/etc/onebox/app-dir"  # where the app lived, as an onebox before the apps registry wrote it
 VERSION_FILE = "/etc/onebox/version"  # the onebox version that last converged this server (one line)

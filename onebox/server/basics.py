@@ -14,8 +14,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-# Exit codes of onebox-release and onebox-backup (the README lists them).
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_ATTENTION, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+# The server tools' exit codes, named here for them (the contract holds them: `onebox` passes them on).
+from onebox.contract.layout import EXIT_ATTENTION, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE  # noqa: F401
 
 
 class OneboxError(RuntimeError):

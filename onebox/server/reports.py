@@ -139,8 +139,8 @@ def status(app: App) -> int:
     # Containers' states, task errors, alerts and the last deploy's message come from the app's side.
     print("\n".join(basics.printable(line) for line in lines))
     for need in attention:
-        print(basics.printable(f"ATTENTION: {need}"))
-    return basics.EXIT_ATTENTION if attention else basics.EXIT_OK
+        print(basics.printable(f"{contract.ATTENTION}{need}"))
+    return contract.EXIT_ATTENTION if attention else contract.EXIT_OK
 
 
 def alert_lines(app: App, attention: list[str]) -> list[str]:

@@ -81,7 +81,7 @@ def test_the_variables_the_scaffolded_inventory_reads_are_not_taken_for_settings
 def test_init_refuses_to_overwrite_anything(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / "group_data").mkdir()
     (tmp_path / "group_data" / "prod.py").write_text("domains = ['mine.example.com']\n")
-    assert cli.main(["init", str(tmp_path)]) == cli.USAGE
+    assert cli.main(["init", str(tmp_path)]) == cli.EXIT_USAGE
     assert "group_data/prod.py" in capsys.readouterr().err
     assert (tmp_path / "group_data" / "prod.py").read_text() == "domains = ['mine.example.com']\n"
     assert not (tmp_path / "inventories").exists()  # nothing written
