@@ -1,11 +1,12 @@
 """What the deploys read about the host they converge and its place in the inventory: its
-distribution, the cluster's nodes and this host's share of the swarm's firewall, its name
-off-site. Shared by the roles (onebox/deploys/), so that no role imports another."""
+distribution, which services ran before this run, the cluster's nodes and this host's share of
+the swarm's firewall, its name off-site. Shared by the roles (onebox/deploys/), so that no role imports another."""
 
 from __future__ import annotations
 
 from pyinfra import host, inventory
 from pyinfra.facts.server import LinuxDistribution
+from pyinfra.facts.systemd import SystemdStatus
 
 from onebox.cluster import Node, firewall, nodes_of, worker_api_ports
 from onebox.settings import Settings
@@ -19,6 +20,15 @@ def distro() -> tuple[str, str]:
 
 def codename() -> str:
     return host.get_fact(LinuxDistribution)["release_meta"].get("VERSION_CODENAME", "")
+
+
+def ran_before_this_run(service: str) -> bool:
+    """Whether `service` was running when this run began (read while planning). Only such a service
+    may be reloaded for new files: one this run starts reads them as it starts, and a reload right
+    after that start can reach it before it handles the signal (fail2ban-client then finds no server
+    and fails the run, seen on a fresh worker; a Go program's default for SIGHUP is to exit)."""
+    unit = f"{service}.service"
+    return bool(host.get_fact(SystemdStatus, services=unit).get(unit, False))
 
 
 def cluster_nodes() -> list[Node]:

@@ -10,12 +10,12 @@ from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.facts.files import Directory
 from pyinfra.facts.server import Users
-from pyinfra.facts.systemd import SystemdEnabled, SystemdStatus
+from pyinfra.facts.systemd import SystemdEnabled
 from pyinfra.operations import apt, files, server, systemd
 
 from onebox import ci, contract
 from onebox.facts import InContainer
-from onebox.hosts import swarm_firewall
+from onebox.hosts import ran_before_this_run, swarm_firewall
 from onebox.operations import aide_baseline, checked_file, install_packages, security_updates
 from onebox.render import render
 from onebox.settings import Settings
@@ -127,10 +127,7 @@ def configure_fail2ban(s: Settings) -> None:
         name="Ban addresses that keep failing SSH authentication (checked by fail2ban-client -t).",
         dest="/etc/fail2ban/jail.local", content=render("fail2ban/jail.local.j2", s=s), check="fail2ban-client -t",
     )
-    # A fail2ban this run starts reads the new jail as it starts. Reloaded right after that start
-    # (its unit is Type=simple), fail2ban-client finds no server yet and fails the run (seen on a
-    # fresh worker converging beside another on 2 cores): only a fail2ban already running reloads.
-    was_running = host.get_fact(SystemdStatus, services="fail2ban.service").get("fail2ban.service", False)
+    was_running = ran_before_this_run("fail2ban")
     systemd.service(name="Run fail2ban.", service="fail2ban", running=True, enabled=True)
     if was_running:
         systemd.service(name="Reload fail2ban for the new jail.", service="fail2ban", reloaded=True,

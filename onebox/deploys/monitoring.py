@@ -17,7 +17,7 @@ from pyinfra.operations.util import any_changed
 from onebox import contract, server_calls
 from onebox.cluster import Node, api_nodes
 from onebox.consoles import config_script
-from onebox.hosts import cluster_nodes
+from onebox.hosts import cluster_nodes, ran_before_this_run
 from onebox.operations import checked_file, install_packages
 from onebox.render import render
 from onebox.settings import Settings
@@ -134,10 +134,11 @@ def install_monitoring(s: Settings) -> None:
     reload_on = {"prometheus": [rules, config, console], "prometheus-alertmanager": [routes],
                  "prometheus-blackbox-exporter": [blackbox]}
     for service, changes in restart_on.items():
+        was_running = ran_before_this_run(service)
         systemd.service(name=f"Run {service} at boot.", service=service, running=True, enabled=True)
         restart = any_changed(*changes)
         systemd.service(name=f"Restart {service} for its new arguments.", service=service, restarted=True, _if=restart)
-        if service in reload_on:
+        if service in reload_on and was_running:  # one this run starts reads its new files as it starts
             systemd.service(name=f"Reload {service} for its new configuration.", service=service, reloaded=True,
                             _if=only_if(any_changed(*reload_on[service]), unless=restart))
     systemd.service(name=f"Run {COLLECTOR}.timer.", service=f"{COLLECTOR}.timer", running=True, enabled=True)
