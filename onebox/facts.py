@@ -13,6 +13,7 @@ from onebox.contract import (
     APP_DIR_FILE,
     APPS_FILE,
     NOT_INSTALLED,
+    SPEC_NAME,
     VERSION_FILE,
     RegisteredApp,
     StateReport,
@@ -128,7 +129,7 @@ class ServerApps(FactBase):
 
     def command(self) -> str:
         legacy = ("import json,sys; d=sys.argv[1]; "
-                  "print(json.dumps({json.load(open(d+'/spec.json'))['app_name']: {'dir': d, 'key': None}}))")
+                  f"print(json.dumps({{json.load(open(d+'/{SPEC_NAME}'))['app_name']: {{'dir': d, 'key': None}}}}))")
         return raw_shell(f"if [ -f {APPS_FILE} ]; then cat {APPS_FILE}; "
                          f"elif [ -f {APP_DIR_FILE} ]; then python3 -c {shlex.quote(legacy)} \"$(cat {APP_DIR_FILE})\" "
                          "2>/dev/null || true; fi")

@@ -5,12 +5,23 @@ The controller (deploys/, onebox/rollout.py) imports this package; the server's 
 
 What is here: the paths both sides name, the upstream file's format and the names an operator
 types (layout.py); the spec's version and shape and the hashes that say
-whether a release is what the settings ask for (documents.py); apps.json (apps_registry.py); image references and what a CI
+whether a release is what the settings ask for (documents.py); apps.json (apps_registry.py); an
+app's directory and its supplied secrets (app_dir.py); image references and what a CI
 deploy records (images.py); backup.json (backup_config.py); the state report the controller's
 change detection reads (state_report.py). Everything is named from here
 (`contract.X`), so which module holds a fact is this package's business only.
 """
 
+from onebox.contract.app_dir import (
+    SPEC_NAME,
+    SUPPLIED_SECRETS_VERSION,
+    UPLOAD_GLOB,
+    AppDir,
+    SuppliedSecrets,
+    parse_supplied_secrets,
+    supplied_secrets_text,
+    upload_name,
+)
 from onebox.contract.apps_registry import APPS_VERSION, RegisteredApp, apps_text, parse_apps
 from onebox.contract.backup_config import (
     ADDED_BACKUP_FIELDS,
@@ -45,6 +56,8 @@ from onebox.contract.layout import (
     ATTENTION,
     BACKUP_COMMAND,
     BACKUP_CONFIG,
+    BACKUP_LAST_RUN,
+    BACKUP_LAST_SUCCESS,
     BACKUP_NAME,
     BACKUP_STATE_DIR,
     EXIT_ATTENTION,
@@ -63,11 +76,13 @@ from onebox.contract.layout import (
     MONITORING_FILE,
     NGINX_DIR,
     NGINX_STATUS,
+    PITR_READY,
     POSTGRES_EXPORTER_CONFIG,
     POSTGRES_MONITOR_PASSWORD,
     PROMETHEUS_URL,
     RELEASE_COMMAND,
     RELEASE_ID,
+    RESTIC_CHECK_FAILED,
     SERVER_ZIPAPP,
     SHIM,
     SLOTS,
@@ -107,6 +122,8 @@ from onebox.contract.state_report import (
 )
 
 __all__ = [
+    "SPEC_NAME", "SUPPLIED_SECRETS_VERSION", "UPLOAD_GLOB", "AppDir", "SuppliedSecrets", "parse_supplied_secrets",
+    "supplied_secrets_text", "upload_name",
     "APPS_VERSION", "ADDED_BACKUP_FIELDS",
     "BACKUP_CONFIG_VERSION", "BackupConfig", "LiveRelease", "NOT_INSTALLED", "ReleaseTransition",
     "STATE_REPORT_VERSION", "StateReport", "backup_config_text", "load_backup_config", "parse_state_report",
@@ -114,7 +131,9 @@ __all__ = [
     "monitoring_config_text",
     "ADDED_FIELDS", "ALERTMANAGER_URL", "ATTENTION", "EXIT_ATTENTION", "EXIT_FAILED", "EXIT_INTERRUPTED",
     "EXIT_OK", "EXIT_USAGE", "APPS_FILE", "APP_DIR_FILE", "BACKUP_COMMAND", "BACKUP_CONFIG", "BACKUP_NAME",
-    "BACKUP_STATE_DIR", "CI_DEPLOY_COMMAND", "CI_IMAGE_FILE", "EXPORTER_TARGETS_DIR", "FAIL_TIMEOUT_BEFORE",
+    "BACKUP_STATE_DIR", "BACKUP_LAST_RUN", "BACKUP_LAST_SUCCESS", "PITR_READY", "RESTIC_CHECK_FAILED",
+    "CI_DEPLOY_COMMAND", "CI_IMAGE_FILE",
+    "EXPORTER_TARGETS_DIR", "FAIL_TIMEOUT_BEFORE",
     "LIB_DIR", "MAINTENANCE_DIR", "MAINTENANCE_FLAG", "MAINTENANCE_PAGE", "MAINTENANCE_RETRY_AFTER",
     "MONITORING_FILE", "MONITOR_ROLES_FILE", "NGINX_DIR", "NGINX_STATUS", "POSTGRES_EXPORTER_CONFIG",
     "POSTGRES_MONITOR_PASSWORD", "PROMETHEUS_URL", "RELEASE_COMMAND", "RELEASE_ID", "SERVER_ZIPAPP", "SHIM",

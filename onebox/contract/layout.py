@@ -27,6 +27,13 @@ APPS_FILE = "/etc/onebox/apps.json"  # the apps on this server: name -> {"dir": 
 TLS_DIR = "/etc/onebox/tls"  # stable certificate paths nginx reads
 BACKUP_CONFIG = "/etc/onebox/backup.json"
 BACKUP_STATE_DIR = "/var/lib/onebox/backup"
+# In an app's backup state directory (AppFiles.backup_state_dir), as onebox-backup and the converge
+# write them and onebox-release's status and metrics read them:
+BACKUP_INSTALLED = "installed"  # the converge's stamp of when backups were first configured
+BACKUP_LAST_SUCCESS = "last-success"  # the end of the last backup that succeeded (Unix seconds)
+BACKUP_LAST_RUN = "last-run.json"  # the last run's result, failed or not
+RESTIC_CHECK_FAILED = "last-check-failed"  # present while the off-site repository's last check failed
+PITR_READY = "pitr-ready"  # the pitr_fingerprint of the last point-in-time recovery setup that succeeded
 NGINX_DIR = "/etc/nginx"
 MONITORING_FILE = "/etc/onebox/monitoring.json"  # where alerts go, for `onebox-release status`
 ALERTMANAGER_URL = "http://127.0.0.1:9093"
@@ -97,7 +104,19 @@ class AppFiles:
         return root if self.key is None else f"{root}/{self.key}"
 
     def last_backup_success(self) -> str:
-        return f"{self.backup_state_dir}/last-success"
+        return f"{self.backup_state_dir}/{BACKUP_LAST_SUCCESS}"
+
+    def last_backup_run(self) -> str:
+        return f"{self.backup_state_dir}/{BACKUP_LAST_RUN}"
+
+    def backup_installed(self) -> str:
+        return f"{self.backup_state_dir}/{BACKUP_INSTALLED}"
+
+    def restic_check_failed(self) -> str:
+        return f"{self.backup_state_dir}/{RESTIC_CHECK_FAILED}"
+
+    def pitr_ready(self) -> str:
+        return f"{self.backup_state_dir}/{PITR_READY}"
 
     def maintenance_dir(self, root: str = MAINTENANCE_DIR) -> str:
         return f"{root}/{self.key}" if self.key else root

@@ -28,19 +28,18 @@ from onebox.images import build_local_image, images_from_controller, local_image
 from onebox.operations import private_file, upload_once
 from onebox.render import render
 from onebox.rollout import release, release_spec
-from onebox.server.backup.config import PITR_READY
 from onebox.settings import Settings
 from onebox.source import source_hash, source_tarball
 
 
 @deploy("Deploy the application")
 def deploy_app(s: Settings) -> None:
-    project = s.app_dir
+    project, layout = s.app_dir, contract.AppDir(s.app_dir)
     files.directory(name=f"Create the project directory {project}.", path=project, mode="755")
-    for sub in ("secrets", "releases", "incoming"):
-        files.directory(name=f"Create {project}/{sub} (root only).", path=f"{project}/{sub}", mode="700")
+    for private in layout.private_dirs:
+        files.directory(name=f"Create {private} (root only).", path=private, mode="700")
     secrets = private_file(name="Upload the supplied secrets (root only, streamed, never printed).",
-                           dest=f"{project}/secrets/supplied.json", content=supplied_secrets(s))
+                           dest=layout.supplied_secrets, content=supplied_secrets(s))
 
     image, source_label, upload = prepare_image(s)
     nodes = cluster_nodes()
@@ -52,10 +51,10 @@ def deploy_app(s: Settings) -> None:
     deps_compose = pitr.deps_compose(s)
     archiving = write_pitr_files(s)
     spec_op = files.put(name="Write the release spec (spec.json).", src=StringIO(spec.to_json()),
-                        dest=f"{project}/spec.json")
-    files.put(name="Write the app's compose file.", src=StringIO(app_compose), dest=f"{project}/app.compose.yaml")
+                        dest=layout.spec)
+    files.put(name="Write the app's compose file.", src=StringIO(app_compose), dest=layout.app_compose)
     deps_op = files.put(name="Write the dependencies' compose file.", src=StringIO(deps_compose),
-                        dest=f"{project}/deps.compose.yaml")
+                        dest=layout.deps_compose)
     if s.controller_images:
         images_from_controller(name="Load the images built on this machine.",
                                local_ids={ref: local_image_id(ref) for ref in s.controller_images})
@@ -70,7 +69,7 @@ def deploy_app(s: Settings) -> None:
     if pitr.enabled(s):
         # Run when PostgreSQL or pgBackRest's files changed, or no setup succeeded for them yet (a failed
         # one is tried again by the next converge, and by the backup timer).
-        ready = host.get_fact(FileContents, path=f"{s.files.backup_state_dir}/{PITR_READY}") or []
+        ready = host.get_fact(FileContents, path=s.files.pitr_ready()) or []
         done = ready == [pitr.fingerprint(s, server_name(s, host.name))]
         server.shell(name=f"Point-in-time recovery of {s.app_name}: pgBackRest's stanza and a first base backup.",
                      commands=[f"{contract.BACKUP_COMMAND} --config {shlex.quote(s.files.backup_config)} pitr-setup"],
@@ -112,12 +111,11 @@ def load_worker_images(s: Settings) -> None:
 
 def supplied_secrets(s: Settings) -> str:
     """The secrets the user supplied, as the server reads them; absent ones are generated there."""
-    values = {
-        "postgres_password": s.postgres_password.get_secret_value() if s.postgres_password else None,
-        "registry_password": s.registry_password.get_secret_value() if s.registry_password else None,
-        "secret": {name: value.get_secret_value() for name, value in s.app_secret_values.items()},
-    }
-    return json.dumps(values, sort_keys=True)
+    return contract.supplied_secrets_text(contract.SuppliedSecrets(
+        postgres_password=s.postgres_password.get_secret_value() if s.postgres_password else None,
+        registry_password=s.registry_password.get_secret_value() if s.registry_password else None,
+        secret={name: value.get_secret_value() for name, value in s.app_secret_values.items()},
+    ))
 
 
 def image_tag(s: Settings) -> tuple[bytes, str]:
@@ -161,9 +159,9 @@ def prepare_image(s: Settings) -> tuple[dict[str, Any], str, Any]:
     if s.app_image_source == "tarball":
         load_tarball_image(s, tag)
         return {"source": "tarball", "ref": tag}, label, None
-    name = f"src-{source_hash(tarball)}.tar.gz"
+    name = contract.upload_name(source_hash(tarball))
     upload = upload_once(name="Upload the build context (.dockerignore applied).", data=tarball,
-                         dest=f"{s.app_dir}/incoming/{name}")
+                         dest=contract.AppDir(s.app_dir).upload(name))
     image = {"source": "build", "ref": tag, "tarball": name, "dockerfile": s.app_dockerfile,
              "target": s.app_build_target, "args": s.app_build_args}
     return image, label, upload

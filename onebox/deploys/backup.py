@@ -27,7 +27,7 @@ UNIT_DIR = "/etc/systemd/system"
 def installed_stamp(s: Settings) -> str:
     """Written once when backups are first configured: until the first run, the host check
     measures the backup's age from here."""
-    return f"{s.files.backup_state_dir}/installed"
+    return s.files.backup_installed()
 
 
 def units(s: Settings) -> tuple[str, str]:

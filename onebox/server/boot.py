@@ -14,6 +14,7 @@ import contextlib
 from collections.abc import Callable
 from pathlib import Path
 
+from onebox import contract
 from onebox.server import deps, engine, placement
 from onebox.server.basics import EXIT_FAILED, EXIT_OK, OneboxError, log, printable
 from onebox.server.model import App
@@ -34,7 +35,7 @@ def heal_every_app(app_dirs: list[Path], lock: Callable[[App], contextlib.Abstra
     """Each app on its own: one that fails to come back does not keep the others down."""
     failed = []
     for app_dir in app_dirs:
-        if not (app_dir / "spec.json").exists():
+        if not Path(contract.AppDir(str(app_dir)).spec).exists():
             log(f"no app deployed at {app_dir} yet; nothing to start")
             continue
         try:

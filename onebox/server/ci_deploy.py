@@ -114,7 +114,7 @@ def deploy(app: App, ref: str, apply: Callable[[App], None], clock: Callable[[],
     is live (even if something after the switch failed) CI's record is written; otherwise spec.json
     goes back to the version that runs, unless a converge has rewritten it meanwhile."""
     check_ref(app, ref)  # again, under the lock: a converge may have changed the spec since `request`
-    path = app.dir / "spec.json"
+    path = Path(app.layout.spec)
     before, mode = path.read_text(), stat.S_IMODE(path.stat().st_mode)
     written = with_image(app.spec, ref).to_json()
     basics.write_atomic(path, written, mode)

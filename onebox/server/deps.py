@@ -17,7 +17,7 @@ PITR_REPO_VOLUME = "pgbackrest-repo"  # the same: pgBackRest's repository on the
 
 
 def compose_argv(app: App, *args: str) -> list[str]:
-    return docker.compose(app.name, app.dir, [app.dir / "deps.compose.yaml"], *args)
+    return docker.compose(app.name, app.dir, [Path(app.layout.deps_compose)], *args)
 
 
 def _network(app: App) -> None:

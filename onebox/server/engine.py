@@ -40,7 +40,7 @@ def new_release(app: App, image: str) -> ReleaseRecord:
                            processes_started=bool(app.spec.release.processes))
     release_dir = app.releases_dir / record.id
     release_dir.mkdir(parents=True, mode=0o700)
-    shutil.copy(app.dir / "app.compose.yaml", release_dir / "compose.yaml")
+    shutil.copy(app.layout.app_compose, release_dir / "compose.yaml")
     env = secret_files.render(app.spec.release.env, secret_files.placeholders(app, record.id))
     try:
         env_text = contract.env_file_text(env)  # quoted: compose would read `$`, `#` and quotes in it

@@ -3,6 +3,8 @@ pulled from a registry; and what its compose file cannot say before the image ex
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from onebox import contract
 from onebox.server import basics, docker, docker_state, secret_files
 from onebox.server.basics import OneboxError
@@ -19,7 +21,7 @@ def ensure_image(app: App) -> str:
         basics.log(f"building {image.ref}", timed=True)
         assert image.tarball and image.dockerfile  # the contract's build entries
         # Killing the docker client on timeout ends the build: the daemon cancels a build whose client is gone.
-        with (app.dir / "incoming" / image.tarball).open("rb") as context:
+        with Path(app.layout.upload(image.tarball)).open("rb") as context:
             try:
                 result = basics.run(docker.build(image.ref, image.dockerfile, image.target, image.args),
                                     stdin_file=context, check=False, timeout=app.spec.build_timeout)

@@ -98,18 +98,17 @@ def restart_counts(ids: list[str]) -> dict[str, int]:
 def backup_samples(app: App) -> list[tuple[str, str]]:
     if not app.spec.backup_before_release:  # backups off for this app
         return []
-    state_dir = Path(app.files.backup_state_dir)
     out = [sample("onebox_backup_max_age_seconds", app.spec.backup_max_age_hours * 3600, app=app.name)]
-    success, installed = state_dir / "last-success", state_dir / "installed"
+    success, installed = Path(app.files.last_backup_success()), Path(app.files.backup_installed())
     if success.is_file():
         out.append(sample("onebox_backup_last_success_timestamp_seconds", int(success.read_text().strip()), app=app.name))
     if installed.is_file():
         out.append(sample("onebox_backup_configured_timestamp_seconds", int(installed.stat().st_mtime), app=app.name))
-    last_run = basics.read_json(state_dir / "last-run.json", None)
+    last_run = basics.read_json(Path(app.files.last_backup_run()), None)
     if isinstance(last_run, dict):
         out.append(sample("onebox_backup_last_run_ok", 1 if last_run.get("result") == "ok" else 0, app=app.name,
                           unit=f"{app.files.backup_unit}.service"))
-    out.append(sample("onebox_restic_check_ok", 0 if (state_dir / "last-check-failed").exists() else 1, app=app.name))
+    out.append(sample("onebox_restic_check_ok", 0 if Path(app.files.restic_check_failed()).exists() else 1, app=app.name))
     return out
 
 

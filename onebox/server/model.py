@@ -87,12 +87,13 @@ class App:
     def __init__(self, directory: Path, nginx_dir: str = contract.NGINX_DIR,
                  maintenance_dir: str = contract.MAINTENANCE_DIR) -> None:
         self.dir = directory
+        self.layout = contract.AppDir(str(directory))
         self.nginx_dir = nginx_dir
         self._maintenance_root = maintenance_dir
         try:
-            text = (directory / "spec.json").read_text()
+            text = Path(self.layout.spec).read_text()
         except OSError:
-            raise OneboxError(f"{directory}/spec.json is missing: run the deploy (deploys/site.py) first") from None
+            raise OneboxError(f"{self.layout.spec} is missing: run the deploy (deploys/site.py) first") from None
         try:
             self.spec = contract.Spec.from_json(text)
         except contract.ContractError as error:
@@ -100,8 +101,8 @@ class App:
         self.name = self.spec.app_name
         self.files = self.spec.files
         self.maintenance_dir = Path(self.files.maintenance_dir(maintenance_dir))
-        self.secrets_dir = directory / "secrets"
-        self.releases_dir = directory / "releases"
+        self.secrets_dir = Path(self.layout.secrets)
+        self.releases_dir = Path(self.layout.releases)
 
     def reloaded(self) -> App:
         """The app as its spec.json now reads (after a CI deploy rewrote it), with the same roots."""
@@ -129,11 +130,11 @@ class App:
 
     @property
     def app_inputs(self) -> str:
-        return contract.inputs_hash(self.spec.release, (self.dir / "app.compose.yaml").read_bytes())
+        return contract.inputs_hash(self.spec.release, Path(self.layout.app_compose).read_bytes())
 
     @property
     def deps_inputs(self) -> str:
-        return contract.deps_hash((self.dir / "deps.compose.yaml").read_bytes())
+        return contract.deps_hash(Path(self.layout.deps_compose).read_bytes())
 
     # --- state ---
     def load_state(self) -> State:

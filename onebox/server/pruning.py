@@ -64,6 +64,6 @@ def prune(app: App) -> None:
         if docker_state.image_id(ref) not in kept_image_ids:
             basics.run(docker.image_rm(ref), check=False)
     placement.of(app).prune()
-    for upload in (app.dir / "incoming").glob("src-*.tar.gz"):
+    for upload in Path(app.layout.incoming).glob(contract.UPLOAD_GLOB):
         if upload.name != image.tarball:
             upload.unlink()  # a new build context replaces the old one; releases keep their images

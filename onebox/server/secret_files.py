@@ -9,28 +9,42 @@ import string
 from pathlib import Path
 from urllib.parse import quote
 
+from onebox import contract
 from onebox.server import basics
 from onebox.server.model import App
 
 
 def values(app: App) -> dict:
     """{'postgres_password': ..., 'secret': {NAME: ...}, 'registry_password': ...}; generates what is missing."""
-    supplied = basics.read_json(app.secrets_dir / "supplied.json", {})
+    supplied = supplied_secrets(app)
     generated_path = app.secrets_dir / "generated.json"
     generated = basics.read_json(generated_path, {"secret": {}})
     changed = False
-    if app.spec.postgres_enabled and not supplied.get("postgres_password") and not generated.get("postgres_password"):
+    if app.spec.postgres_enabled and not supplied.postgres_password and not generated.get("postgres_password"):
         generated["postgres_password"] = secrets.token_hex(32)
         changed = True
     for name in app.spec.release.secrets:
-        if name not in supplied.get("secret", {}) and name not in generated["secret"]:
+        if name not in supplied.secret and name not in generated["secret"]:
             generated["secret"][name] = secrets.token_hex(32)
             changed = True
     if changed:
         basics.write_json(generated_path, generated, mode=0o600)
-    return {"postgres_password": supplied.get("postgres_password") or generated.get("postgres_password", ""),
-            "registry_password": supplied.get("registry_password"),
-            "secret": {**generated["secret"], **supplied.get("secret", {})}}
+    return {"postgres_password": supplied.postgres_password or generated.get("postgres_password", ""),
+            "registry_password": supplied.registry_password,
+            "secret": {**generated["secret"], **supplied.secret}}
+
+
+def supplied_secrets(app: App) -> contract.SuppliedSecrets:
+    """What the converge uploaded (none yet: nothing supplied)."""
+    path = Path(app.layout.supplied_secrets)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return contract.SuppliedSecrets()
+    try:
+        return contract.parse_supplied_secrets(text, str(path))
+    except contract.ContractError as error:
+        raise basics.OneboxError(str(error)) from None
 
 
 def keyed_digest(app: App, data: bytes, size: int = 16) -> str:
@@ -43,7 +57,7 @@ def keyed_digest(app: App, data: bytes, size: int = 16) -> str:
 
 def fingerprint(app: App) -> str:
     """A keyed fingerprint of the supplied secrets, kept here: it never leaves the server."""
-    supplied = app.secrets_dir / "supplied.json"
+    supplied = Path(app.layout.supplied_secrets)
     return keyed_digest(app, supplied.read_bytes() if supplied.exists() else b"")
 
 
@@ -82,9 +96,8 @@ def write_release_secrets(app: App, release_dir: Path, release_id: str) -> None:
 def write_postgres_secret(app: App) -> None:
     if not app.spec.postgres_enabled:
         return
-    directory = app.secrets_dir / "postgres"
-    directory.mkdir(mode=0o700, exist_ok=True)
-    path = directory / "postgres_password"
+    path = Path(app.layout.postgres_password)
+    path.parent.mkdir(mode=0o700, exist_ok=True)
     value = values(app)["postgres_password"]
     if not path.exists() or path.read_text() != value:
         basics.write_atomic(path, value, mode=0o444)

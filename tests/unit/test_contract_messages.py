@@ -246,3 +246,50 @@ def test_server_programs_and_the_controller_say_which_apps_json_they_cannot_read
         model.chosen_apps(None, registry=str(newer))
     with pytest.raises(ContractError, match="has version 2, this onebox reads version 1"):
         ServerApps().process(newer.read_text().splitlines())
+
+
+# --- an app's directory and secrets/supplied.json (controller -> server) ------------------------
+
+def test_an_app_directory_s_files_are_where_servers_of_0_5_keep_them() -> None:
+    layout = contract.AppDir("/opt/shop")
+    assert (layout.spec, layout.app_compose, layout.deps_compose) == (
+        "/opt/shop/spec.json", "/opt/shop/app.compose.yaml", "/opt/shop/deps.compose.yaml")
+    assert layout.private_dirs == ("/opt/shop/secrets", "/opt/shop/releases", "/opt/shop/incoming")
+    assert layout.supplied_secrets == "/opt/shop/secrets/supplied.json"
+    assert layout.postgres_password == "/opt/shop/secrets/postgres/postgres_password"
+    assert layout.upload(contract.upload_name("ab12")) == "/opt/shop/incoming/src-ab12.tar.gz"
+    assert contract.UPLOAD_GLOB == "src-*.tar.gz"
+
+
+SUPPLIED = contract.SuppliedSecrets(postgres_password=None, registry_password="r-pass", secret={"API_KEY": "k-1"})
+# deploys/app.py's supplied_secrets of 0.5.1 (json.dumps of the same values, sort_keys=True).
+SUPPLIED_JSON_0_5_1 = '{"postgres_password": null, "registry_password": "r-pass", "secret": {"API_KEY": "k-1"}}'
+SUPPLIED_PATH = "/opt/shop/secrets/supplied.json"
+
+
+def test_supplied_json_reads_as_written_and_is_byte_for_byte_what_0_5_wrote() -> None:
+    """The server tells a change of the secrets by a digest of the file's bytes: other bytes for the
+    same secrets would make a release on every server an upgrade converges."""
+    assert contract.supplied_secrets_text(SUPPLIED) == SUPPLIED_JSON_0_5_1
+    assert contract.parse_supplied_secrets(SUPPLIED_JSON_0_5_1, SUPPLIED_PATH) == SUPPLIED
+    assert contract.parse_supplied_secrets("{}", SUPPLIED_PATH) == contract.SuppliedSecrets()
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"secret": {"API_KEY": 12345}}, r"supplied.json.secret.API_KEY: expected str$"),
+    ({"postgres_password": ["hunter2"]}, r"supplied.json.postgres_password: expected str$"),
+    ({"extra": "hunter2"}, r"unknown key\(s\) extra$"),
+    ({"version": 2}, r"has version 2, this onebox-release reads version 1: converge the server with this onebox$"),
+])
+def test_supplied_json_that_cannot_be_read_is_refused_naming_the_field_never_the_value(change, message) -> None:
+    with pytest.raises(ContractError, match=message) as error:
+        contract.parse_supplied_secrets(json.dumps({**json.loads(SUPPLIED_JSON_0_5_1), **change}), SUPPLIED_PATH)
+    assert "12345" not in str(error.value) and "hunter2" not in str(error.value)
+
+
+def test_the_backup_state_files_are_where_servers_of_0_5_keep_them() -> None:
+    files = contract.AppFiles(None)
+    assert (files.last_backup_success(), files.last_backup_run(), files.backup_installed(), files.pitr_ready(),
+            files.restic_check_failed()) == tuple(f"/var/lib/onebox/backup/{name}" for name in (
+                "last-success", "last-run.json", "installed", "pitr-ready", "last-check-failed"))
+    assert contract.AppFiles("jobs").pitr_ready() == "/var/lib/onebox/backup-jobs/pitr-ready"

@@ -13,7 +13,7 @@ from contextlib import AbstractContextManager
 from onebox import contract
 from onebox.server import backup as package
 from onebox.server.backup import pitr
-from onebox.server.backup.config import CONFIG_ENV, SCHEDULED_LABEL, BackupError, Config
+from onebox.server.backup.config import CONFIG_ENV, LAST_CHECK, SCHEDULED_LABEL, BackupError, Config
 from onebox.server.backup.docker import require_container
 from onebox.server.backup.dump import take_backup
 from onebox.server.backup.restic import Restic, offsite_sync
@@ -65,13 +65,13 @@ def cmd_run(config: Config, args: argparse.Namespace) -> None:
                 offsite_sync(config)
     except BaseException as error:
         reason = str(error) if isinstance(error, OneboxError) else f"{type(error).__name__}: {error}"
-        write_json(state / "last-run.json", {"result": "failed", "started": int(started),
+        write_json(state / contract.BACKUP_LAST_RUN, {"result": "failed", "started": int(started),
                                              "finished": int(time.time()), "error": reason}, mode=0o644)
         raise
     finished = int(time.time())
-    write_json(state / "last-run.json", {"result": "ok", "started": int(started), "finished": finished,
+    write_json(state / contract.BACKUP_LAST_RUN, {"result": "ok", "started": int(started), "finished": finished,
                                          "name": backup.name, "offsite": bool(config.restic_repository)}, mode=0o644)
-    write_atomic(state / "last-success", f"{finished}\n", 0o644)
+    write_atomic(state / contract.BACKUP_LAST_SUCCESS, f"{finished}\n", 0o644)
     log(f"run finished in {time.time() - started:.1f} s")
 
 
@@ -135,7 +135,7 @@ def cmd_check(config: Config, args: argparse.Namespace) -> None:
 
 
 def cmd_status(config: Config, args: argparse.Namespace) -> None:
-    for name in ("last-run.json", "last-success", "last-check"):
+    for name in (contract.BACKUP_LAST_RUN, contract.BACKUP_LAST_SUCCESS, LAST_CHECK):
         path = config.state_path / name
         print(f"{name}: {path.read_text().strip() if path.is_file() else '(none)'}")
 

@@ -14,7 +14,7 @@ SCHEDULED_LABEL = "scheduled"
 RESTIC_TAG = "onebox"
 NAME_TAG = "set="
 APP_TAG = "app="  # off-site snapshots: restic host = the server's identity (server_name), tag app=<app_name>
-PITR_READY = "pitr-ready"  # in state_dir: the pitr_fingerprint of the last setup that succeeded
+LAST_CHECK = "last-check"  # in state_dir: when restic last checked the off-site repository
 MANIFEST = "manifest.json"
 PG_FILE = "postgres.dump"
 REDIS_FILE = "redis.rdb"

@@ -13,10 +13,12 @@ import datetime as dt
 import json
 import secrets
 import time
+from pathlib import Path
 from typing import Any
 
+from onebox import contract
 from onebox.server import docker, exporters
-from onebox.server.backup.config import PITR_READY, BackupError, Config
+from onebox.server.backup.config import BackupError, Config
 from onebox.server.backup.docker import require_container, run_exec
 from onebox.server.backup.postgres import quote_ident
 from onebox.server.backup.restic import Restic
@@ -128,7 +130,7 @@ def setup(config: Config, first_backup: bool = True) -> None:
         for repo in repos(config):
             if not backups(info(config, pg, repo)):
                 backup(config, pg, repo, "full")
-    write_atomic(config.state_path / PITR_READY, f"{config.pitr_fingerprint}\n", 0o644)
+    write_atomic(config.state_path / contract.PITR_READY, f"{config.pitr_fingerprint}\n", 0o644)
 
 
 def backup(config: Config, pg: str, repo: int, kind: str) -> None:
@@ -218,7 +220,7 @@ def recover(config: Config, pg: str, repo: int, target: dt.datetime | None) -> N
     started and promoted. Runs with the PostgreSQL container stopped."""
     aim = ["--type=time", f"--target={pg_time(target)}", "--target-action=promote"] if target else ["--type=default"]
     log(f"pgBackRest restore from repo{repo} to {iso(target) if target else 'the end of the archive'}")
-    deps = docker.compose(config.app_name, config.project_path, [config.project_path / "deps.compose.yaml"],
+    deps = docker.compose(config.app_name, config.project_path, [Path(contract.AppDir(str(config.project_path)).deps_compose)],
                            "run", "--rm", "--no-deps", "-T", "--user", "postgres", "--entrypoint", "pgbackrest",
                            "postgres", f"--stanza={config.app_name}", "--delta", f"--repo={repo}", *aim, "restore")
     run(deps, what="pgbackrest restore")
@@ -255,7 +257,7 @@ def adopt_roles(config: Config, pg: str) -> None:
     """A physical restore brings the roles of the server the backup was taken on, their passwords
     included: on a new server (its own postgres_password, its own monitoring password) the app and
     the exporter could not log in. This server's passwords are set again."""
-    app_file = config.project_path / "secrets" / "postgres" / "postgres_password"
+    app_file = Path(contract.AppDir(str(config.project_path)).postgres_password)
     app_password = app_file.read_text() if app_file.is_file() else None
     monitor = exporters.PASSWORD_FILE.read_text().strip() if exporters.PASSWORD_FILE.is_file() else None
     result = exporters.psql(pg, roles_sql(config, app_password, monitor))

@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from onebox.server.backup.config import APP_TAG, MANIFEST, NAME_TAG, RESTIC_TAG, BackupError, Config
+from onebox import contract
+from onebox.server.backup.config import APP_TAG, LAST_CHECK, MANIFEST, NAME_TAG, RESTIC_TAG, BackupError, Config
 from onebox.server.backup.sets import BackupSet, local_sets
 from onebox.server.basics import OneboxError, log, run, write_atomic
 
@@ -139,14 +140,14 @@ class Restic:
         log("off-site retention applied (restic forget --prune)")
 
     def check(self) -> None:
-        failed = self.config.state_path / "last-check-failed"  # read by monitoring (OneboxResticCheckFailed)
+        failed = self.config.state_path / contract.RESTIC_CHECK_FAILED  # read by monitoring (OneboxResticCheckFailed)
         try:
             self("check", what="restic check")
         except BackupError:
             write_atomic(failed, f"{int(time.time())}\n", 0o644)
             raise
         failed.unlink(missing_ok=True)
-        write_atomic(self.config.state_path / "last-check", f"{int(time.time())}\n", 0o644)
+        write_atomic(self.config.state_path / LAST_CHECK, f"{int(time.time())}\n", 0o644)
         log("off-site repository checked (restic check)")
 
     def download(self, snapshot: dict[str, Any], into: Path) -> BackupSet:
@@ -165,7 +166,7 @@ def offsite_sync(config: Config) -> None:
         if backup.name not in present:
             restic.upload(backup)
     restic.forget()
-    last_check = config.state_path / "last-check"
+    last_check = config.state_path / LAST_CHECK
     interval = float(config.restic_check_interval_days) * 86400
     checked = float(last_check.read_text().strip()) if last_check.is_file() else 0.0
     if time.time() - checked >= interval - 3600:  # an hour's slack: a daily timer drifts
