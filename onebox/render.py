@@ -43,4 +43,4 @@ def render(template: str, **context: Any) -> str:
 def secret_env_lines(values: dict[str, Any]) -> str:
     """NAME=value lines of the secrets supplied (pydantic SecretStr; None left out), for a root-only
     file a program reads into its environment (restic's backup.env, pgBackRest's)."""
-    return "".join(f"{name}={value.get_secret_value()}\n" for name, value in values.items() if value is not None)
+    return contract.secret_env_text({name: value.get_secret_value() for name, value in values.items() if value is not None})

@@ -26,9 +26,15 @@ from onebox.contract.apps_registry import APPS_VERSION, RegisteredApp, apps_text
 from onebox.contract.backup_config import (
     ADDED_BACKUP_FIELDS,
     BACKUP_CONFIG_VERSION,
+    BACKUP_SECRET_NAMES,
+    RESTIC_PASSWORD,
+    S3_ACCESS_KEY_ID,
+    S3_SECRET_ACCESS_KEY,
     BackupConfig,
     backup_config_text,
     load_backup_config,
+    parse_secret_env,
+    secret_env_text,
 )
 from onebox.contract.documents import (
     ADDED_FIELDS,
@@ -122,6 +128,8 @@ from onebox.contract.state_report import (
 )
 
 __all__ = [
+    "BACKUP_SECRET_NAMES", "RESTIC_PASSWORD", "S3_ACCESS_KEY_ID", "S3_SECRET_ACCESS_KEY", "parse_secret_env",
+    "secret_env_text",
     "SPEC_NAME", "SUPPLIED_SECRETS_VERSION", "UPLOAD_GLOB", "AppDir", "SuppliedSecrets", "parse_supplied_secrets",
     "supplied_secrets_text", "upload_name",
     "APPS_VERSION", "ADDED_BACKUP_FIELDS",

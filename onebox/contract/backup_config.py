@@ -78,3 +78,27 @@ def load_backup_config(text: str, path: str) -> BackupConfig:
     if not config.app_name:  # every name the backups use starts with it
         raise ContractError(f"{path}.app_name: empty")
     return config
+
+
+# --- the app's backup secrets (AppFiles.backup_secrets, root only) ------------------------------
+# The off-site copies' secrets as restic reads them from its environment: NAME=value lines, the
+# value verbatim to the end of the line. The converge writes them with secret_env_text (pgBackRest's
+# environment file too); onebox-backup reads them with parse_secret_env.
+
+RESTIC_PASSWORD, S3_ACCESS_KEY_ID, S3_SECRET_ACCESS_KEY = "RESTIC_PASSWORD", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"
+BACKUP_SECRET_NAMES = (RESTIC_PASSWORD, S3_ACCESS_KEY_ID, S3_SECRET_ACCESS_KEY)
+
+
+def secret_env_text(values: dict[str, str | None]) -> str:
+    """One NAME=value line per secret supplied (None left out)."""
+    return "".join(f"{name}={value}\n" for name, value in values.items() if value is not None)
+
+
+def parse_secret_env(text: str) -> dict[str, str]:
+    """The NAME=value lines of secret_env_text (blank lines and # comments, an admin's, skipped)."""
+    values = {}
+    for line in text.splitlines():
+        if line.strip() and not line.lstrip().startswith("#") and "=" in line:
+            name, value = line.split("=", 1)
+            values[name.strip()] = value
+    return values

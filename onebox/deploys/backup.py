@@ -73,9 +73,9 @@ def backup_secrets(s: Settings) -> str:
     if not (s.backup_enabled and s.backup_restic_repository):
         return ""
     return secret_env_lines({
-        "RESTIC_PASSWORD": s.backup_restic_password,
-        "AWS_ACCESS_KEY_ID": s.backup_s3_access_key_id,
-        "AWS_SECRET_ACCESS_KEY": s.backup_s3_secret_access_key,
+        contract.RESTIC_PASSWORD: s.backup_restic_password,
+        contract.S3_ACCESS_KEY_ID: s.backup_s3_access_key_id,
+        contract.S3_SECRET_ACCESS_KEY: s.backup_s3_secret_access_key,
     })
 
 

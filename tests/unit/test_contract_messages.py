@@ -293,3 +293,11 @@ def test_the_backup_state_files_are_where_servers_of_0_5_keep_them() -> None:
             files.restic_check_failed()) == tuple(f"/var/lib/onebox/backup/{name}" for name in (
                 "last-success", "last-run.json", "installed", "pitr-ready", "last-check-failed"))
     assert contract.AppFiles("jobs").pitr_ready() == "/var/lib/onebox/backup-jobs/pitr-ready"
+
+
+def test_the_backup_secrets_read_as_the_converge_writes_them_values_verbatim() -> None:
+    values = {contract.RESTIC_PASSWORD: "p=a ss#1 'x'", contract.S3_ACCESS_KEY_ID: "AKIA", contract.S3_SECRET_ACCESS_KEY: None}
+    text = contract.secret_env_text(values)
+    assert text == "RESTIC_PASSWORD=p=a ss#1 'x'\nAWS_ACCESS_KEY_ID=AKIA\n"
+    assert contract.parse_secret_env("# the admin's note\n\n" + text) == {"RESTIC_PASSWORD": "p=a ss#1 'x'",
+                                                                         "AWS_ACCESS_KEY_ID": "AKIA"}

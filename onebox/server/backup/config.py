@@ -67,9 +67,4 @@ class Config(contract.BackupConfig):
             return {}
         if path.stat().st_mode & 0o077:
             raise BackupError(f"{path} is readable by others than root; `chmod 600 {path}` (and change the secrets)")
-        values = {}
-        for line in path.read_text().splitlines():
-            if line.strip() and not line.lstrip().startswith("#") and "=" in line:
-                key, value = line.split("=", 1)
-                values[key.strip()] = value
-        return values
+        return contract.parse_secret_env(path.read_text())

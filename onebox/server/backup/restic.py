@@ -16,7 +16,6 @@ from onebox.server.backup.config import APP_TAG, LAST_CHECK, MANIFEST, NAME_TAG,
 from onebox.server.backup.sets import BackupSet, local_sets
 from onebox.server.basics import OneboxError, log, run, write_atomic
 
-SECRET_KEYS = ("RESTIC_PASSWORD", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
 NOT_INITIALISED = ("does not exist", "Is there a repository", "no such file")
 # Looked for in restic's error with the repository's URL taken out: its port may read "40343".
 UNREACHABLE = ("dial tcp", "connection refused", "no such host", "timeout", "certificate", "403", "Forbidden")
@@ -28,7 +27,7 @@ class Restic:
             raise BackupError("no off-site repository is configured (backup_restic_repository)")
         self.repository: str = config.restic_repository
         secrets = config.secrets()
-        if not secrets.get("RESTIC_PASSWORD"):
+        if not secrets.get(contract.RESTIC_PASSWORD):
             raise BackupError(f"the restic password is missing from {config.secrets_file} "
                               "(supply ONEBOX_BACKUP_RESTIC_PASSWORD to the deploy)")
         cache = Path(config.restic_cache_dir)
@@ -42,7 +41,7 @@ class Restic:
             # A known region spares the bucket-location lookup, which restic 0.18 retries for
             # minutes when the bucket does not exist yet (before `restic init` creates it).
             "AWS_DEFAULT_REGION": str(config.s3_region),
-            **{key: value for key, value in secrets.items() if key in SECRET_KEYS},
+            **{key: value for key, value in secrets.items() if key in contract.BACKUP_SECRET_NAMES},
         }
         if config.s3_ca_file:  # backup_s3_ca_bundle: a private S3 server's CA
             self.env["RESTIC_CACERT"] = config.s3_ca_file
