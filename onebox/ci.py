@@ -9,9 +9,6 @@ repository, nothing else: no shell, no forwarding, no other command as root.
 
 from __future__ import annotations
 
-import contextlib
-import json
-
 from onebox import contract, server_calls
 
 CI_USER = "onebox-ci"
@@ -39,14 +36,8 @@ def sudoers_rule() -> str:
 
 def recorded_ref(lines: list[str] | None) -> str | None:
     """The digest in an app's CI_IMAGE_FILE (pyinfra's FileContents lines), or None: absent or unreadable."""
-    if not lines:
-        return None
-    with contextlib.suppress(ValueError):
-        record = json.loads("\n".join(lines))
-        ref = record.get("ref") if isinstance(record, dict) else None
-        if isinstance(ref, str) and contract.is_digest(ref):
-            return ref
-    return None
+    record = contract.parse_ci_image("\n".join(lines)) if lines else None
+    return record.ref if record else None
 
 
 def image_to_run(app_image: str, ci_ref: str | None) -> str:

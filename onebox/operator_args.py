@@ -26,8 +26,8 @@ APP = "onebox_app"
 PURGE_CONFIRM = "onebox_purge_confirm"
 
 # What an argument may be.
-APP_NAME = re.compile(r"^[a-z][a-z0-9-]{0,29}$")  # as settings/apps.py's AppKey
-RESTORE_SOURCES = ("local", "offsite")
+APP_NAME = re.compile(contract.APP_NAME_PATTERN)
+RESTORE_SOURCES = contract.RESTORE_SOURCES
 MAINTENANCE_MESSAGE_MAX = 500
 SERVICE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}\Z")
 
@@ -81,8 +81,8 @@ def check_maintenance_message(message: str) -> str:
 
 def checked_app_name(value: str) -> str | None:
     if value and not APP_NAME.match(value):
-        raise Refused(f"onebox: --app {value!r} is not an app name (lowercase letters, digits and -, as in the "
-                      "apps setting); nothing was changed")
+        raise Refused(f"onebox: --app {value!r} is not an app name (lowercase letters, digits, - and _, as "
+                      "app_name and the apps setting allow); nothing was changed")
     return value or None
 
 

@@ -14,7 +14,8 @@ from pyinfra.api.command import QuoteString, StringCommand
 
 from onebox.contract import BACKUP_COMMAND, CI_DEPLOY_COMMAND, RELEASE_COMMAND
 
-# What the state fact reads when the server has no onebox-release yet (a server never converged).
+# What the state fact reads when the server has no onebox-release yet (a server never converged):
+# contract.NOT_INSTALLED, as short as the state report can say it (tests/unit/test_server_calls.py).
 NOT_INSTALLED_REPORT = '{"installed": false}'
 
 
@@ -93,6 +94,11 @@ def backup_now(app_dir: str, config: str, label: str) -> StringCommand:
 def restore(app_dir: str, config: str, source: str, name: str = "", to: str = "") -> StringCommand:
     return locked(app_dir, backup_tool(config, "restore", "--from", source, *(["--name", name] if name else []),
                                        *(["--to", to] if to else [])))
+
+
+def pitr_setup(config: str) -> StringCommand:
+    """pgBackRest's stanza and a first base backup (point-in-time recovery)."""
+    return backup_tool(config, "pitr-setup")
 
 
 def backup_config_check(config: str) -> StringCommand:

@@ -50,14 +50,19 @@ from onebox.contract.documents import (
 from onebox.contract.images import (
     CI_DEPLOY_COMMAND,
     CI_IMAGE_FILE,
+    CiImageRecord,
+    ci_image_text,
     hub_name,
     image_repository,
     is_digest,
+    parse_ci_image,
     same_repository,
 )
 from onebox.contract.layout import (
     ALERTMANAGER_URL,
     APP_DIR_FILE,
+    APP_KEY_PATTERN,
+    APP_NAME_PATTERN,
     APPS_FILE,
     ATTENTION,
     BACKUP_COMMAND,
@@ -73,6 +78,7 @@ from onebox.contract.layout import (
     EXIT_USAGE,
     EXPORTER_TARGETS_DIR,
     FAIL_TIMEOUT_BEFORE,
+    LEGACY_APP_DIR,
     LIB_DIR,
     MAINTENANCE_DIR,
     MAINTENANCE_FLAG,
@@ -89,6 +95,7 @@ from onebox.contract.layout import (
     RELEASE_COMMAND,
     RELEASE_ID,
     RESTIC_CHECK_FAILED,
+    RESTORE_SOURCES,
     SERVER_ZIPAPP,
     SHIM,
     SLOTS,
@@ -128,6 +135,9 @@ from onebox.contract.state_report import (
 )
 
 __all__ = [
+    "LEGACY_APP_DIR",
+    "APP_KEY_PATTERN", "APP_NAME_PATTERN", "RESTORE_SOURCES",
+    "CiImageRecord", "ci_image_text", "parse_ci_image",
     "BACKUP_SECRET_NAMES", "RESTIC_PASSWORD", "S3_ACCESS_KEY_ID", "S3_SECRET_ACCESS_KEY", "parse_secret_env",
     "secret_env_text",
     "SPEC_NAME", "SUPPLIED_SECRETS_VERSION", "UPLOAD_GLOB", "AppDir", "SuppliedSecrets", "parse_supplied_secrets",

@@ -9,6 +9,7 @@ import dataclasses
 import json
 
 from onebox.contract.documents import ContractError, json_object, load_checked
+from onebox.contract.images import CI_IMAGE_FILE
 
 UPLOAD_PREFIX, UPLOAD_SUFFIX = "src-", ".tar.gz"  # a build context, named by its content's hash
 SPEC_NAME = "spec.json"
@@ -51,6 +52,10 @@ class AppDir:
     @property
     def incoming(self) -> str:  # root only: the uploaded build context
         return f"{self.root}/incoming"
+
+    @property
+    def ci_image(self) -> str:  # CiImageRecord: what CI deployed last
+        return f"{self.root}/{CI_IMAGE_FILE}"
 
     def upload(self, name: str) -> str:
         return f"{self.incoming}/{name}"

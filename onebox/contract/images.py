@@ -5,16 +5,41 @@ carries it)."""
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import re
 
 # REPOSITORY@sha256:<64 hex>: bytes that never change, unlike a tag.
 DIGEST_SUFFIX = re.compile(r"@sha256:[0-9a-f]{64}\Z")
 # The one argument sudo lets onebox-ci give onebox-release (its sudo rule names it exactly).
 CI_DEPLOY_COMMAND = "ci-deploy"
-# In the app's directory: {"ref": the digest CI deployed, "at": unix time}, written by a CI deploy
-# once its release is live; the admin's next converge keeps that digest when app_image is a tag
-# of the same repository (onebox/ci.py).
+# In the app's directory: CiImageRecord, written by a CI deploy once its release is live; the
+# admin's next converge keeps that digest when app_image is a tag of the same repository (onebox/ci.py).
 CI_IMAGE_FILE = "ci-image.json"
+
+
+@dataclasses.dataclass(frozen=True)
+class CiImageRecord:
+    ref: str  # the digest CI deployed
+    at: int  # when its release went live (Unix seconds)
+
+
+def ci_image_text(record: CiImageRecord) -> str:
+    """onebox-release ci-deploy's one writer."""
+    return json.dumps(dataclasses.asdict(record), indent=2, sort_keys=True) + "\n"
+
+
+def parse_ci_image(text: str) -> CiImageRecord | None:
+    """The converge's one reader: the record, or None when it is not one whose ref is a digest (the
+    converge then goes by app_image, as with no record)."""
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return None
+    if not isinstance(data, dict) or not isinstance(data.get("ref"), str) or not is_digest(data["ref"]):
+        return None
+    at = data.get("at")
+    return CiImageRecord(data["ref"], at if isinstance(at, int) and not isinstance(at, bool) else 0)
 
 
 def image_repository(ref: str) -> str:

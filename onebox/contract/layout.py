@@ -22,6 +22,7 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_ATTENTION, EXIT_INTERRUPTED = 0, 1, 2, 3,
 ATTENTION = "ATTENTION: "
 SHIM = f"{LIB_DIR}/with-secrets.sh"  # exports /run/secrets/* as variables (app_secrets_in_env)
 APP_DIR_FILE = "/etc/onebox/app-dir"  # where the app lived, as an onebox before the apps registry wrote it
+LEGACY_APP_DIR = "/opt/onebox"  # where the first onebox, before APP_DIR_FILE, put its only app
 VERSION_FILE = "/etc/onebox/version"  # the onebox version that last converged this server (one line)
 APPS_FILE = "/etc/onebox/apps.json"  # the apps on this server: name -> {"dir": ..., "removed": bool}
 TLS_DIR = "/etc/onebox/tls"  # stable certificate paths nginx reads
@@ -120,6 +121,16 @@ class AppFiles:
 
     def maintenance_dir(self, root: str = MAINTENANCE_DIR) -> str:
         return f"{root}/{self.key}" if self.key else root
+
+
+# --- names an operator types ------------------------------------------------------------------
+
+# An app's name (its settings' app_name): its compose projects, containers and paths carry it.
+APP_NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]*$"
+# A name in the `apps` setting (several apps on one server): shorter, since file and unit names carry it too.
+APP_KEY_PATTERN = r"^[a-z][a-z0-9-]{0,29}$"
+# Where `onebox restore --from` takes a backup: this server's copies or the off-site ones.
+RESTORE_SOURCES = ("local", "offsite")
 
 
 # --- the slots: the two places a release runs, the live one and the next ---------------------

@@ -10,7 +10,6 @@ old version drained. A re-run with nothing changed and everything running is a n
 from __future__ import annotations
 
 import json
-import shlex
 from io import StringIO
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,7 @@ from pyinfra.facts.files import FileContents
 from pyinfra.operations import files, server
 from pyinfra.operations.util import any_changed
 
-from onebox import ci, contract, pitr
+from onebox import ci, contract, pitr, server_calls
 from onebox.cluster import api_nodes, manager
 from onebox.hosts import cluster_nodes, server_name
 from onebox.images import build_local_image, images_from_controller, local_image_id
@@ -72,7 +71,7 @@ def deploy_app(s: Settings) -> None:
         ready = host.get_fact(FileContents, path=s.files.pitr_ready()) or []
         done = ready == [pitr.fingerprint(s, server_name(s, host.name))]
         server.shell(name=f"Point-in-time recovery of {s.app_name}: pgBackRest's stanza and a first base backup.",
-                     commands=[f"{contract.BACKUP_COMMAND} --config {shlex.quote(s.files.backup_config)} pitr-setup"],
+                     commands=[server_calls.as_shell(server_calls.pitr_setup(s.files.backup_config))],
                      _if=any_changed(deps_op, *archiving) if done else None)
 
 
@@ -143,7 +142,7 @@ def registry_image(s: Settings, ci_ref: str | None) -> tuple[dict[str, Any], str
 
 def prepare_image(s: Settings) -> tuple[dict[str, Any], str, Any]:
     """(the spec's image entry, a label of where it came from, the source upload operation or None)."""
-    ci_record = f"{s.app_dir}/{contract.CI_IMAGE_FILE}"
+    ci_record = contract.AppDir(s.app_dir).ci_image
     ci_ref = ci.recorded_ref(host.get_fact(FileContents, path=ci_record))
     image, label = registry_image(s, ci_ref) if s.app_image_source == "registry" else ({}, "")
     kept = ci_ref is not None and image.get("ref") == ci_ref

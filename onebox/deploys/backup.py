@@ -94,7 +94,7 @@ def restore_refusal(confirm: str, source: str, name: str, offsite_configured: bo
                 "`onebox restore INVENTORY --from local|offsite [--name NAME] --yes`, or give deploys/restore.py "
                 "the data --data onebox_restore_confirm=yes --data onebox_restore_from=local|offsite "
                 "(optionally --data onebox_restore_name=<name from `onebox backup list`>).")
-    if source not in ("local", "offsite"):
+    if source not in contract.RESTORE_SOURCES:
         return (f"onebox: --from (onebox_restore_from) must be 'local' or 'offsite' (got {source!r}); "
                 "nothing was changed.")
     if name:

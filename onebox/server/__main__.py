@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 import sys
 
+from onebox.contract.layout import EXIT_USAGE
+
 
 def main() -> int:
     name = os.path.basename(sys.argv[0])
@@ -13,7 +15,7 @@ def main() -> int:
     if not name.startswith("onebox-release") and not name.startswith("onebox-backup"):
         if not args or args[0] not in ("release", "backup"):
             print("usage: onebox-server.pyz release|backup ...", file=sys.stderr)
-            return 2
+            return EXIT_USAGE
         name, args = f"onebox-{args[0]}", args[1:]
     if name.startswith("onebox-backup"):
         from onebox.server.backup.cli import main as backup

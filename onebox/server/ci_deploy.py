@@ -124,6 +124,7 @@ def deploy(app: App, ref: str, apply: Callable[[App], None], clock: Callable[[],
     finally:
         live = app.record(app.load_state().live)
         if live is not None and live.image == ref:
-            basics.write_json(app.dir / contract.CI_IMAGE_FILE, {"ref": ref, "at": int(clock())}, mode=0o644)
+            basics.write_atomic(Path(app.layout.ci_image), contract.ci_image_text(contract.CiImageRecord(ref, int(clock()))),
+                                mode=0o644)
         elif path.read_text() == written:
             basics.write_atomic(path, before, mode)

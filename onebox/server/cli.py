@@ -251,7 +251,7 @@ def status_of_every_app(app_dirs: list[Path]) -> int:
             print(f"== app {app.name} ({app_dir})", flush=True)
             codes.append(reports.status(app))
         except OneboxError as error:
-            print(f"== app at {app_dir}\nATTENTION: {basics.printable(str(error))}", flush=True)
+            print(f"== app at {app_dir}\n{contract.ATTENTION}{basics.printable(str(error))}", flush=True)
             codes.append(basics.EXIT_ATTENTION)
     return max(codes, key=lambda code: {basics.EXIT_OK: 0, basics.EXIT_ATTENTION: 1}.get(code, 2))
 

@@ -205,4 +205,4 @@ def app_dirs_from_server(explicit: str | None, name: str | None, every: bool = F
     try:
         return [Path(Path(contract.APP_DIR_FILE).read_text().strip())]
     except OSError:
-        return [Path("/opt/onebox")]
+        return [Path(contract.LEGACY_APP_DIR)]

@@ -70,7 +70,7 @@ def placeholders(template: str) -> set[str]:
 
 
 class AppSettings(BaseModel):
-    app_name: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")]
+    app_name: Annotated[str, Field(pattern=contract.APP_NAME_PATTERN)]
     app_dir: Annotated[str, Field(pattern=r"^/[A-Za-z0-9._/-]+$")]
     app_image_source: Literal["build", "registry", "tarball"]
     api_placement: Literal["manager", "workers"]

@@ -18,7 +18,7 @@ from onebox.settings.app import AppSettings
 from onebox.settings.backup import BackupSettings
 from onebox.settings.proxy import ProxySettings
 
-AppKey = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,29}$")]
+AppKey = Annotated[str, Field(pattern=contract.APP_KEY_PATTERN)]
 # What an entry of `apps` may set: the app's contract and resources, its proxy, its backups.
 # Secrets are never settings here; app_name is the entry's key; backups go to backup_dir/<name>.
 PER_APP_SETTINGS = frozenset(

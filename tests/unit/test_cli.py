@@ -257,6 +257,8 @@ def test_app_reaches_the_deploy_files_as_data_and_the_server_tools_as_an_option(
     assert pyinfra_argv.plan(cli.parse(["backup", "list", "inv.py", "--app", "jobs"]))[0][-1].endswith("--app jobs list")
     assert pyinfra_argv.plan(cli.parse(["logs", "inv.py", "--app", "api", "worker"]))[0][-1].endswith("--app api logs worker")
     assert "onebox_app=api" in pyinfra_argv.plan(cli.parse(["restore", "inv.py", "--from", "local", "--yes", "--app", "api"]))[0]
+    # Any name app_name allows (a single app's may have _ or begin with a digit), not only the apps setting's.
+    assert pyinfra_argv.plan(cli.parse(["logs", "inv.py", "--app", "my_app2"]))[0][-1].endswith("--app my_app2 logs")
 
 
 @pytest.mark.parametrize(("argv", "expected"), [

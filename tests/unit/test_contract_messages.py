@@ -301,3 +301,20 @@ def test_the_backup_secrets_read_as_the_converge_writes_them_values_verbatim() -
     assert text == "RESTIC_PASSWORD=p=a ss#1 'x'\nAWS_ACCESS_KEY_ID=AKIA\n"
     assert contract.parse_secret_env("# the admin's note\n\n" + text) == {"RESTIC_PASSWORD": "p=a ss#1 'x'",
                                                                          "AWS_ACCESS_KEY_ID": "AKIA"}
+
+
+# --- ci-image.json (server -> controller: what CI deployed last) ---------------------------------
+
+DIGEST = "registry.example.com/shop@sha256:" + "ab" * 32
+
+
+def test_ci_image_json_reads_as_the_server_writes_it() -> None:
+    record = contract.CiImageRecord(DIGEST, 1765000000)
+    assert contract.parse_ci_image(contract.ci_image_text(record)) == record
+    assert contract.AppDir("/opt/shop").ci_image == "/opt/shop/ci-image.json"
+
+
+@pytest.mark.parametrize("text", ["", "not json", "[]", '{"at": 1}', '{"ref": "shop:latest", "at": 1}',
+                                  '{"ref": 7}'])
+def test_a_ci_image_json_without_a_digest_is_no_record(text: str) -> None:
+    assert contract.parse_ci_image(text) is None

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shlex
 
+from onebox import contract
 from onebox import server_calls as calls
 from onebox.server.backup.cli import parser as backup_parser
 from onebox.server.cli import parser as release_parser
@@ -90,3 +91,13 @@ def test_onebox_backup_parses_what_the_controller_sends() -> None:
         assert words[0] == BACKUP
         parsed = vars(backup_parser().parse_args(words[1:]))
         assert {key: parsed[key] for key in expected} == expected
+
+
+def test_a_server_without_onebox_release_reads_as_not_installed() -> None:
+    assert contract.parse_state_report(calls.NOT_INSTALLED_REPORT) == contract.NOT_INSTALLED
+
+
+def test_pitr_setup_call() -> None:
+    assert text(calls.pitr_setup("/etc/onebox/backup.json")) == (
+        "/usr/local/sbin/onebox-backup --config /etc/onebox/backup.json pitr-setup")
+    assert backup_parser().parse_args(["--config", "/etc/onebox/backup.json", "pitr-setup"]).command == "pitr-setup"

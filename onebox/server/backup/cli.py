@@ -19,7 +19,17 @@ from onebox.server.backup.dump import take_backup
 from onebox.server.backup.restic import Restic, offsite_sync
 from onebox.server.backup.restore import restore, restore_point_in_time
 from onebox.server.backup.sets import apply_local_retention, check_label, local_sets
-from onebox.server.basics import EXIT_INTERRUPTED, OneboxError, UsageError, file_lock, log, set_prefix, write_atomic, write_json
+from onebox.server.basics import (
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    OneboxError,
+    UsageError,
+    file_lock,
+    log,
+    set_prefix,
+    write_atomic,
+    write_json,
+)
 from onebox.server.model import chosen_apps
 
 PROG = "onebox-backup"
@@ -151,7 +161,7 @@ def parser() -> argparse.ArgumentParser:
     commands.add_parser("run", help="backup, retention, off-site upload (the timer)").set_defaults(func=cmd_run)
     commands.add_parser("list", help="local and off-site backups").set_defaults(func=cmd_list)
     restore_cmd = commands.add_parser("restore", help="replace the data with a backup (the app is stopped meanwhile)")
-    restore_cmd.add_argument("--from", dest="source", choices=["local", "offsite"], required=True)
+    restore_cmd.add_argument("--from", dest="source", choices=contract.RESTORE_SOURCES, required=True)
     restore_cmd.add_argument("--name", help="the backup to restore (default: the latest that is not a safety dump)")
     restore_cmd.add_argument("--to", help="point-in-time recovery: an ISO 8601 time with its zone, or 'latest'")
     restore_cmd.add_argument("--no-safety-dump", action="store_true", help="skip the dump of the current data")
@@ -188,4 +198,4 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"{PROG}: {args.command} interrupted", file=sys.stderr, flush=True)
         return EXIT_INTERRUPTED
-    return 0
+    return EXIT_OK
