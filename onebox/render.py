@@ -17,6 +17,7 @@ _env = Environment(
     keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True, autoescape=False,
 )
 _env.globals["SLOTS"] = contract.SLOTS  # the slots' names, in the order of an app's slot_ports
+_env.globals["compose"] = contract.compose  # what the compose files and onebox-release agree on
 
 
 def yaml_str(value: object) -> str:

@@ -12,6 +12,7 @@ change detection reads (state_report.py). Everything is named from here
 (`contract.X`), so which module holds a fact is this package's business only.
 """
 
+from onebox.contract import compose
 from onebox.contract.app_dir import (
     SPEC_NAME,
     SUPPLIED_SECRETS_VERSION,
@@ -135,6 +136,7 @@ from onebox.contract.state_report import (
 )
 
 __all__ = [
+    "compose",
     "LEGACY_APP_DIR",
     "APP_KEY_PATTERN", "APP_NAME_PATTERN", "RESTORE_SOURCES",
     "CiImageRecord", "ci_image_text", "parse_ci_image",

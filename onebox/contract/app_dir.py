@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import json
 
+from onebox.contract.compose import POSTGRES_PASSWORD_FILE
 from onebox.contract.documents import ContractError, json_object, load_checked
 from onebox.contract.images import CI_IMAGE_FILE
 
@@ -43,7 +44,7 @@ class AppDir:
 
     @property
     def postgres_password(self) -> str:  # written by the server, mounted by deps.compose.yaml
-        return f"{self.secrets}/postgres/postgres_password"
+        return f"{self.root}/{POSTGRES_PASSWORD_FILE}"
 
     @property
     def releases(self) -> str:  # root only: one directory per release, kept by the server

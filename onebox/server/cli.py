@@ -82,7 +82,7 @@ def parser() -> argparse.ArgumentParser:
     logs.add_argument("-f", "--follow", action="store_true")
     logs.add_argument("-n", "--lines", type=int, default=100)
     logs.add_argument("--raw", action="store_true", help="the lines as the app wrote them")
-    logs.add_argument("service", nargs="?", default="api", help="api, a process name, postgres or redis")
+    logs.add_argument("service", nargs="?", default=contract.compose.API_SERVICE, help="api, a process name, postgres or redis")
     run = commands.add_parser("run", help="a one-off container of the live release: run -- alembic current")
     run.add_argument("argv", nargs=argparse.REMAINDER)
     locked = commands.add_parser("locked", help="run a command under the deploy lock, detached (restore uses it)")

@@ -8,12 +8,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from onebox.contract import compose
 from onebox.server import basics, docker, docker_state, placement, secret_files
 from onebox.server.basics import OneboxError
 from onebox.server.model import App
-
-PG_DATA_VOLUME = "postgres-data"  # as templates/app/deps.compose.yaml.j2 names it
-PITR_REPO_VOLUME = "pgbackrest-repo"  # the same: pgBackRest's repository on the server (point-in-time recovery)
 
 
 def compose_argv(app: App, *args: str) -> list[str]:
@@ -21,7 +19,7 @@ def compose_argv(app: App, *args: str) -> list[str]:
 
 
 def _network(app: App) -> None:
-    name = f"{app.name}_default"
+    name = compose.network(app.name)
     if not basics.run(docker.network_inspect(name), check=False).ok:
         basics.run(docker.network_create(name, app.spec.network_subnet), what=f"docker network create {name}")
 
@@ -68,7 +66,7 @@ def postgres_major_of_image(image: str) -> str | None:
 
 def postgres_major_of_data(app: App) -> str | None:
     """PG_VERSION of the data volume, or None when there is no data yet."""
-    found = basics.run(docker.volume_mountpoint(f"{app.name}_{PG_DATA_VOLUME}"), check=False)
+    found = basics.run(docker.volume_mountpoint(compose.volume(app.name, compose.PG_DATA_VOLUME)), check=False)
     if not found.ok:
         return None
     try:

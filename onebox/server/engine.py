@@ -46,7 +46,7 @@ def new_release(app: App, image: str) -> ReleaseRecord:
         env_text = contract.env_file_text(env)  # quoted: compose would read `$`, `#` and quotes in it
     except ValueError as error:
         raise OneboxError(str(error)) from None
-    basics.write_atomic(release_dir / "app.env", env_text)
+    basics.write_atomic(release_dir / contract.compose.RELEASE_ENV_FILE, env_text)
     secret_files.write_release_secrets(app, release_dir, record.id)
     override = images.release_override(app, image)
     if override:
@@ -71,8 +71,8 @@ def release_step(app: App, record: ReleaseRecord, slot: str, backup_command: str
     name = f"{app.project(slot)}-release-{record.id}"
     timeout = app.spec.release_step_timeout
     try:
-        done = slot_project.compose(app, record, slot, "run", "--rm", "--no-deps", "-T", "--name", name, "api", *step,
-                                    check=False, timeout=timeout)
+        done = slot_project.compose(app, record, slot, "run", "--rm", "--no-deps", "-T", "--name", name,
+                                    contract.compose.API_SERVICE, *step, check=False, timeout=timeout)
     except basics.CommandTimeout:
         # Killed at once: PostgreSQL rolls back what the step had not committed when its connection drops.
         basics.run(docker.rm_force(name), check=False)

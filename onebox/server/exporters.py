@@ -131,7 +131,7 @@ def refresh(apps: list[App], targets_dir: Path) -> None:
     made = basics.read_json(ROLES_FILE, {})
     postgres, redis = [], []
     for app in apps:
-        network, found = f"{app.name}_default", running_dependencies(app)
+        network, found = contract.compose.network(app.name), running_dependencies(app)
         if app.spec.postgres_enabled and (pg := found.get("postgres")):
             ensure_role(app, pg, password, made)
             if ip := address(pg, network):

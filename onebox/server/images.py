@@ -69,7 +69,7 @@ def release_override(app: App, image: str) -> dict | None:
         # Wrap the image's entrypoint in the shim that exports /run/secrets/* as variables.
         entrypoint = ["/bin/sh", "/onebox/with-secrets.sh", *(config.get("Entrypoint") or [])]
         shim = {"type": "bind", "source": contract.SHIM, "target": "/onebox/with-secrets.sh", "read_only": True}
-        commands = {"api": release.command or config.get("Cmd") or []}
+        commands = {contract.compose.API_SERVICE: release.command or config.get("Cmd") or []}
         commands.update({name: process.command for name, process in release.processes.items()})
         services = {name: {"entrypoint": entrypoint, "command": command, "volumes": [shim]}
                     for name, command in commands.items()}
@@ -77,6 +77,6 @@ def release_override(app: App, image: str) -> dict | None:
         # The image's own HEALTHCHECK first runs after its interval (15-30 s is common) and the
         # switch waits for it: check every second while the new version starts. Docker takes
         # the image's test, interval and retries for what is not set here.
-        services.setdefault("api", {})["healthcheck"] = {"start_period": f"{release.health_timeout}s",
+        services.setdefault(contract.compose.API_SERVICE, {})["healthcheck"] = {"start_period": f"{release.health_timeout}s",
                                                         "start_interval": "1s"}
     return {"services": services} if services else None

@@ -114,7 +114,8 @@ class App:
 
     def slot_services(self, record: ReleaseRecord) -> set[str]:
         """The services a release runs in its slot: the API, and its processes once started."""
-        return {"api", *self.spec.release.processes} if record.processes_started else {"api"}
+        api = contract.compose.API_SERVICE
+        return {api, *self.spec.release.processes} if record.processes_started else {api}
 
     def port(self, slot: str) -> int:
         return contract.slot_port(self.spec.slot_ports, slot)

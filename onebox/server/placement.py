@@ -50,7 +50,8 @@ class OnThisServer:
         """`compose up` of the API, again when runc did not start its container (compose has
         removed it then, and nothing of the app ran)."""
         def up() -> basics.Result:
-            result = slot_project.compose(self.app, record, slot, *docker.up("api"), check=False, capture=True)
+            result = slot_project.compose(self.app, record, slot, *docker.up(contract.compose.API_SERVICE), check=False,
+                                          capture=True)
             with contextlib.suppress(OSError):  # the release log, as when not captured (a gone session: no log)
                 print(result.stdout + result.stderr, end="", flush=True)
             return result
@@ -63,14 +64,14 @@ class OnThisServer:
         app = self.app
         deadline = time.monotonic() + app.spec.release.health_timeout
         while time.monotonic() < deadline:
-            api = [c for c in docker_state.containers(app.project(slot)) if c.service == "api"]
+            api = [c for c in docker_state.containers(app.project(slot)) if c.service == contract.compose.API_SERVICE]
             if api and api[0].state in ("exited", "dead", "restarting"):
                 break  # it crashed: restarting it in a loop would not make it healthy
             if api and api[0].health in ("healthy", "none") and slot_project.http_ok(app, app.port(slot)):
                 return
             time.sleep(0.5)
         # Enough lines for a crash loop: each failed boot logs a few (the traceback, the exit).
-        slot_project.compose(app, record, slot, "logs", "--no-color", "--tail", "80", "api", check=False)
+        slot_project.compose(app, record, slot, "logs", "--no-color", "--tail", "80", contract.compose.API_SERVICE, check=False)
         raise OneboxError(f"the new version did not become healthy on {app.spec.release.health_path} "
                           "(its last log lines are above); it never received traffic")
 

@@ -36,8 +36,8 @@ def purge(app: App, registry: str = contract.APPS_FILE) -> None:
     basics.run(deps.compose_argv(app, "down", "--volumes"), capture=False, check=False, what="removing the volumes")
     # `down --volumes` removes the volumes the current compose file names: the WAL archive's stays
     # when point-in-time recovery was turned off before the purge.
-    basics.run(docker.volume_rm(f"{app.name}_{deps.PITR_REPO_VOLUME}"), check=False)
-    basics.run(docker.network_rm(f"{app.name}_default"), check=False)
+    basics.run(docker.volume_rm(contract.compose.volume(app.name, contract.compose.PITR_REPO_VOLUME)), check=False)
+    basics.run(docker.network_rm(contract.compose.network(app.name)), check=False)
     for image in sorted({record.image for record in app.records()}):
         basics.run(docker.image_rm(image), check=False)
     if app.files.key is None:  # the one app of a former single-app server: its backups share the root

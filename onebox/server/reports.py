@@ -120,7 +120,7 @@ def status(app: App) -> int:
     for item in services:
         lines.append(f"service        {item.service:<12} {item.state:<10} health: {item.health}"
                      # in a cluster the slot's API is its swarm service: how many nodes answer
-                     + (f"  {item.name}" if where.api_status_in_name() and item.service == "api" else ""))
+                     + (f"  {item.name}" if where.api_status_in_name() and item.service == contract.compose.API_SERVICE else ""))
         if not item.up:
             attention.append(f"{item.service} is {item.state} ({item.health})")
     for problem in state_report(app).problems:
@@ -263,5 +263,5 @@ def run_in_app(app: App, command: list[str]) -> int:
     assert state.slot is not None
     # A terminal gets a TTY (`ssh -t ... onebox-release run -- python` is an interactive shell); a pipe does not.
     tty = [] if sys.stdin.isatty() else ["-T"]
-    return slot_project.compose(app, record, state.slot, "run", "--rm", "--no-deps", *tty, "api", *command,
+    return slot_project.compose(app, record, state.slot, "run", "--rm", "--no-deps", *tty, contract.compose.API_SERVICE, *command,
                                 check=False).returncode

@@ -85,7 +85,7 @@ def write_release_secrets(app: App, release_dir: Path, release_id: str) -> None:
     release = app.spec.release
     files = {name: value for name, value in found["secret"].items() if name in release.secrets}
     files.update(render(release.secret_env, secret_placeholders(placeholders(app, release_id), found)))
-    directory = release_dir / "secrets"
+    directory = release_dir / contract.compose.RELEASE_SECRETS_DIR
     directory.mkdir(mode=0o700, exist_ok=True)
     directory.chmod(0o700)
     for name, value in files.items():

@@ -9,6 +9,7 @@ from __future__ import annotations
 import urllib.error
 import urllib.request
 
+from onebox import contract
 from onebox.server import basics, docker
 from onebox.server.basics import Result
 from onebox.server.model import App, ReleaseRecord
@@ -18,7 +19,8 @@ OVERRIDES = ("override.json", "entrypoint.json")
 
 
 def compose_env(app: App, record: ReleaseRecord, slot: str) -> dict[str, str]:
-    return {"APP_IMAGE": record.image, "ONEBOX_RELEASE": record.id, "ONEBOX_SLOT_PORT": str(app.port(slot))}
+    names = contract.compose
+    return {names.IMAGE_VAR: record.image, names.RELEASE_VAR: record.id, names.SLOT_PORT_VAR: str(app.port(slot))}
 
 
 def compose_argv(app: App, record: ReleaseRecord, slot: str, *args: str) -> list[str]:

@@ -65,7 +65,7 @@ def api_config(app: App, record: ReleaseRecord, slot: str) -> tuple[dict, dict]:
     """The API service and the top-level secrets of the release's compose file, resolved."""
     text = slot_project.compose(app, record, slot, "config", "--format", "json", capture=True).stdout
     config = json.loads(text)
-    return config["services"]["api"], config.get("secrets") or {}
+    return config["services"][contract.compose.API_SERVICE], config.get("secrets") or {}
 
 
 def secret_name(app: App, name: str, content: bytes) -> str:
@@ -245,7 +245,7 @@ def api_container(app: App, slot: str) -> docker_state.Container:
     healthy = [node for node in app.spec.swarm_nodes if slot_project.http_ok(app, app.port(slot), host=node)]
     wanted = len(app.spec.swarm_nodes)
     state = "running" if len(healthy) == wanted else "missing" if not exists(app, slot) else "degraded"
-    return docker_state.Container("api", state, "healthy" if state == "running" else "none",
+    return docker_state.Container(contract.compose.API_SERVICE, state, "healthy" if state == "running" else "none",
                             f"{service(app, slot)} ({len(healthy)}/{wanted} nodes healthy)")
 
 

@@ -30,7 +30,7 @@ from onebox.settings.types import (
 )
 
 # Services and commands onebox itself runs in the compose projects.
-MANAGED_SERVICES = {"api", "postgres", "redis", "release"}
+MANAGED_SERVICES = {contract.compose.API_SERVICE, contract.compose.POSTGRES_SERVICE, contract.compose.REDIS_SERVICE, "release"}
 # Variables onebox sets in every app container.
 MANAGED_ENV = {"ONEBOX_RELEASE", "ONEBOX_SERVICE"}
 # Values any app_env / app_secret_env entry may use, as {name}.

@@ -35,3 +35,28 @@ def test_capabilities_the_image_needs_are_given_back_by_name() -> None:
 def test_app_read_only_makes_the_root_file_system_read_only_with_a_tmpfs_on_tmp() -> None:
     for name, service in app_services(app_read_only=True).items():
         assert service["read_only"] is True and service["tmpfs"] == ["/tmp"], name
+
+
+def test_the_compose_files_name_what_onebox_release_names() -> None:
+    """The converge renders them, onebox-release runs them: the service it starts, the variables it
+    sets, the network and volumes it makes or removes, the files it writes beside them."""
+    from onebox import contract, pitr
+    from onebox.contract import compose
+    from onebox.server import slot_project
+
+    s = validate_settings(valid(app_processes=WORKER, app_secrets=["API_KEY"], backup_pitr_enabled=True))
+    text = render("app/app.compose.yaml.j2", s=s)
+    release = yaml.safe_load(text)
+    api = release["services"][compose.API_SERVICE]
+    record = type("Record", (), {"image": "shop:1", "id": "r1"})()
+    app = type("App", (), {"port": lambda self, slot: 8001})()
+    for variable in slot_project.compose_env(app, record, "green"):  # type: ignore[arg-type]
+        assert compose.required(variable) in text, variable
+    assert api["env_file"] == [compose.RELEASE_ENV_FILE]
+    assert release["secrets"]["API_KEY"]["file"] == f"./{compose.RELEASE_SECRETS_DIR}/API_KEY"
+    assert release["networks"]["default"]["name"] == compose.network(s.app_name)
+    deps = yaml.safe_load(pitr.deps_compose(s))
+    assert set(deps["services"]) == {compose.POSTGRES_SERVICE, compose.REDIS_SERVICE}
+    assert deps["networks"]["default"]["name"] == compose.network(s.app_name)
+    assert {compose.PG_DATA_VOLUME, compose.REDIS_DATA_VOLUME, compose.PITR_REPO_VOLUME} <= set(deps["volumes"])
+    assert f"{s.app_dir}/{deps['secrets']['postgres_password']['file'][2:]}" == contract.AppDir(s.app_dir).postgres_password
