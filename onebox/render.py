@@ -16,8 +16,8 @@ _env = Environment(
     loader=FileSystemLoader(TEMPLATES), undefined=StrictUndefined,
     keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True, autoescape=False,
 )
-_env.globals["SLOTS"] = contract.SLOTS  # the slots' names, in the order of an app's slot_ports
-_env.globals["compose"] = contract.compose  # what the compose files and onebox-release agree on
+# The facts a rendered file shares with the server programs (contract.SLOTS, contract.compose, ...).
+_env.globals["contract"] = contract
 
 
 def yaml_str(value: object) -> str:

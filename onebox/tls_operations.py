@@ -8,6 +8,7 @@ from pyinfra import host
 from pyinfra.api import QuoteString, StringCommand, operation
 from pyinfra.facts.files import File
 
+from onebox import contract
 from onebox.facts import CertificateLineage
 
 # certbot's own renewal threshold: a deploy renews no earlier than its timer would.
@@ -25,12 +26,12 @@ def self_signed_certificate(cert_dir: str, domains: list[str], days: int = 30):
         self_signed_certificate(name="Bootstrap TLS", cert_dir="/etc/onebox/tls/api.example.com",
                                 domains=["api.example.com"])
     """
-    fullchain, privkey = f"{cert_dir}/fullchain.pem", f"{cert_dir}/privkey.pem"
+    fullchain, privkey = f"{cert_dir}/{contract.CERT_CHAIN}", f"{cert_dir}/{contract.CERT_KEY}"
     if host.get_fact(File, path=fullchain) is not None and host.get_fact(File, path=privkey) is not None:
         host.noop(f"{cert_dir} already holds a certificate")
         return
     boot = f"{cert_dir}/bootstrap"
-    boot_chain, boot_key = f"{boot}/fullchain.pem", f"{boot}/privkey.pem"
+    boot_chain, boot_key = f"{boot}/{contract.CERT_CHAIN}", f"{boot}/{contract.CERT_KEY}"
     sans = ",".join(f"DNS:{domain}" for domain in domains)
     # One command each: pyinfra runs them in order and stops at the first that fails.
     yield StringCommand("install", "-d", "-m", "700", QuoteString(boot))

@@ -72,6 +72,8 @@ from onebox.contract.layout import (
     BACKUP_LAST_SUCCESS,
     BACKUP_NAME,
     BACKUP_STATE_DIR,
+    CERT_CHAIN,
+    CERT_KEY,
     EXIT_ATTENTION,
     EXIT_FAILED,
     EXIT_INTERRUPTED,
@@ -136,6 +138,7 @@ from onebox.contract.state_report import (
 )
 
 __all__ = [
+    "CERT_CHAIN", "CERT_KEY",
     "compose",
     "LEGACY_APP_DIR",
     "APP_KEY_PATTERN", "APP_NAME_PATTERN", "RESTORE_SOURCES",

@@ -51,8 +51,11 @@ MAINTENANCE_PAGE = "onebox-maintenance.html"  # in MAINTENANCE_DIR; nginx serves
 MAINTENANCE_RETRY_AFTER = 60  # seconds, in the 503's Retry-After
 
 
+CERT_CHAIN, CERT_KEY = "fullchain.pem", "privkey.pem"  # certbot's names, which the stable links keep
+
+
 def cert_dir(domain: str, tls_dir: str = TLS_DIR) -> str:
-    """Holds fullchain.pem and privkey.pem: links to the bootstrap or certbot's files."""
+    """Holds CERT_CHAIN and CERT_KEY: links to the bootstrap or certbot's files."""
     return f"{tls_dir}/{domain}"
 
 

@@ -9,6 +9,7 @@ from pyinfra.api import deploy
 from pyinfra.operations import files, systemd
 from pyinfra.operations.util import any_changed
 
+from onebox import contract
 from onebox.nginx import SERVER_LAYOUT
 from onebox.operations import install_packages
 from onebox.render import render
@@ -48,7 +49,7 @@ def issue_certificates(s: Settings) -> None:
         changes += [
             files.link(name=f"Point nginx's {part} for {name} at certbot's.", path=f"{SERVER_LAYOUT.cert_dir(app)}/{part}",
                        target=f"/etc/letsencrypt/live/{name}/{part}")
-            for part in ("fullchain.pem", "privkey.pem")
+            for part in (contract.CERT_CHAIN, contract.CERT_KEY)
         ]
     systemd.service(name="Reload nginx for the new certificates.", service="nginx", reloaded=True,
                     _if=any_changed(*changes))

@@ -163,7 +163,7 @@ def security_updates() -> int:
 
 
 def certificate_lines(app: App, attention: list[str]) -> list[str]:
-    cert = f"{contract.cert_dir(app.spec.domain)}/fullchain.pem"
+    cert = f"{contract.cert_dir(app.spec.domain)}/{contract.CERT_CHAIN}"
     out = basics.run(["openssl", "x509", "-in", cert, "-noout", "-enddate"], check=False).stdout.strip()
     if not out.startswith("notAfter="):
         attention.append(f"no certificate at {cert}")
