@@ -39,6 +39,8 @@ from onebox.contract.backup_config import (
 )
 from onebox.contract.documents import (
     ADDED_FIELDS,
+    RELEASE_PLACEHOLDER,
+    SECRET_PLACEHOLDERS,
     SPEC_VERSION,
     ContractError,
     Image,
@@ -138,6 +140,7 @@ from onebox.contract.state_report import (
 )
 
 __all__ = [
+    "RELEASE_PLACEHOLDER", "SECRET_PLACEHOLDERS",
     "CERT_CHAIN", "CERT_KEY",
     "compose",
     "LEGACY_APP_DIR",

@@ -44,6 +44,12 @@ class Process:
     stop_grace_period: int = 30
 
 
+# The placeholders of app_env and app_secret_env that onebox-release fills in, not the settings: the
+# release's id (known once the server makes it) and, in app_secret_env only, the secrets.
+RELEASE_PLACEHOLDER = "release"
+SECRET_PLACEHOLDERS = ("postgres_password", "postgres_password_url", "secret")
+
+
 @dataclasses.dataclass(frozen=True)
 class ReleaseSpec:
     """The part of the spec that makes a release: a change here is a new release."""

@@ -62,7 +62,7 @@ def fingerprint(app: App) -> str:
 
 
 def placeholders(app: App, release_id: str) -> dict:
-    return {**app.spec.release.placeholders, "release": release_id}
+    return {**app.spec.release.placeholders, contract.RELEASE_PLACEHOLDER: release_id}
 
 
 def render(templates: dict[str, str], known: dict) -> dict[str, str]:
@@ -74,8 +74,9 @@ def secret_placeholders(plain: dict, found: dict) -> dict:
     """What app_secret_env templates may use: the plain values, the secrets, and the
     PostgreSQL password percent-encoded for URLs ({postgres_password_url})."""
     password = found["postgres_password"]
-    return {**plain, "postgres_password": password, "postgres_password_url": quote(password, safe=""),
-            "secret": found["secret"]}
+    secret = {"postgres_password": password, "postgres_password_url": quote(password, safe=""), "secret": found["secret"]}
+    assert set(secret) == set(contract.SECRET_PLACEHOLDERS)  # what the settings' check lets app_secret_env use
+    return {**plain, **secret}
 
 
 def write_release_secrets(app: App, release_dir: Path, release_id: str) -> None:

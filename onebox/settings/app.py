@@ -32,11 +32,11 @@ from onebox.settings.types import (
 # Services and commands onebox itself runs in the compose projects.
 MANAGED_SERVICES = {contract.compose.API_SERVICE, contract.compose.POSTGRES_SERVICE, contract.compose.REDIS_SERVICE, "release"}
 # Variables onebox sets in every app container.
-MANAGED_ENV = {"ONEBOX_RELEASE", "ONEBOX_SERVICE"}
+MANAGED_ENV = {contract.compose.RELEASE_VAR}
 # Values any app_env / app_secret_env entry may use, as {name}.
 PLAIN_PLACEHOLDERS = {
     "postgres_host", "postgres_port", "postgres_user", "postgres_db", "redis_url", "domain", "public_url",
-    "release", "app_port", "proxy_ip", "api_workers", "api_timeout", "api_graceful_timeout",
+    contract.RELEASE_PLACEHOLDER, "app_port", "proxy_ip", "api_workers", "api_timeout", "api_graceful_timeout",
     "api_max_requests", "api_max_requests_jitter",
 }
 # A step's time limit under the deploy lock: at least a second, at most a day (a value in
@@ -44,7 +44,7 @@ PLAIN_PLACEHOLDERS = {
 Seconds = Annotated[int, Field(ge=1, le=86400)]
 # Only app_secret_env may embed secrets: it is assembled on the server, never here.
 # {postgres_password_url} is the password percent-encoded, for a URL such as DATABASE_URL.
-SECRET_PLACEHOLDERS = {"postgres_password", "postgres_password_url", "secret"}
+SECRET_PLACEHOLDERS = set(contract.SECRET_PLACEHOLDERS)
 
 
 class Process(BaseModel):

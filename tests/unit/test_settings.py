@@ -116,7 +116,7 @@ def test_defaults_plus_the_three_required_settings_are_valid() -> None:
         ({"app_health_path": "/he alth"}, "app_health_path: String should match pattern"),
         ({"app_port": 0}, "app_port: Input should be greater than or equal to 1"),
         ({"app_env": {"ONEBOX_RELEASE": "x"}}, "app_env: ONEBOX_RELEASE is set by onebox itself; choose another name"),
-        ({"app_secret_env": {"ONEBOX_SERVICE": "x"}}, "app_secret_env: ONEBOX_SERVICE is set by onebox itself"),
+        ({"app_secret_env": {"ONEBOX_RELEASE": "x"}}, "app_secret_env: ONEBOX_RELEASE is set by onebox itself"),
         ({"app_env": {"POSTGRES_PASSWORD": "x"}},
          "app_secret_env: POSTGRES_PASSWORD is also set by app_env; set each variable once"),
         ({"app_env": {"APP_SECRET_KEY_FILE": "x"}},
