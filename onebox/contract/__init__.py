@@ -62,6 +62,7 @@ from onebox.contract.images import (
     same_repository,
 )
 from onebox.contract.layout import (
+    ALERTMANAGER_LISTEN,
     ALERTMANAGER_URL,
     APP_DIR_FILE,
     APP_KEY_PATTERN,
@@ -81,6 +82,7 @@ from onebox.contract.layout import (
     EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_USAGE,
+    EXPORTER_AUTH_MODULE,
     EXPORTER_TARGETS_DIR,
     FAIL_TIMEOUT_BEFORE,
     LEGACY_APP_DIR,
@@ -96,6 +98,7 @@ from onebox.contract.layout import (
     PITR_READY,
     POSTGRES_EXPORTER_CONFIG,
     POSTGRES_MONITOR_PASSWORD,
+    PROMETHEUS_LISTEN,
     PROMETHEUS_URL,
     RELEASE_COMMAND,
     RELEASE_ID,
@@ -114,6 +117,7 @@ from onebox.contract.layout import (
     check_release_id,
     env_file_text,
     env_value_problem,
+    exporter_targets,
     node_address,
     other_slot,
     recovery_target,
@@ -140,6 +144,7 @@ from onebox.contract.state_report import (
 )
 
 __all__ = [
+    "ALERTMANAGER_LISTEN", "EXPORTER_AUTH_MODULE", "PROMETHEUS_LISTEN", "exporter_targets",
     "RELEASE_PLACEHOLDER", "SECRET_PLACEHOLDERS",
     "CERT_CHAIN", "CERT_KEY",
     "compose",

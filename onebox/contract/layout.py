@@ -37,12 +37,20 @@ RESTIC_CHECK_FAILED = "last-check-failed"  # present while the off-site reposito
 PITR_READY = "pitr-ready"  # the pitr_fingerprint of the last point-in-time recovery setup that succeeded
 NGINX_DIR = "/etc/nginx"
 MONITORING_FILE = "/etc/onebox/monitoring.json"  # where alerts go, for `onebox-release status`
-ALERTMANAGER_URL = "http://127.0.0.1:9093"
-PROMETHEUS_URL = "http://127.0.0.1:9090"
+# Where Prometheus and Alertmanager listen (their defaults files) and `onebox-release status` asks.
+PROMETHEUS_LISTEN, ALERTMANAGER_LISTEN = "127.0.0.1:9090", "127.0.0.1:9093"
+ALERTMANAGER_URL = f"http://{ALERTMANAGER_LISTEN}"
+PROMETHEUS_URL = f"http://{PROMETHEUS_LISTEN}"
 POSTGRES_EXPORTER_CONFIG = "/etc/onebox/postgres-exporter.yml"  # written by onebox-release metrics: its password
 POSTGRES_MONITOR_PASSWORD = "/etc/onebox/postgres-monitor.password"  # the monitoring role's, root only
 MONITOR_ROLES_FILE = "/var/lib/onebox/monitor-roles.json"  # app -> the PostgreSQL container its role was made in
 EXPORTER_TARGETS_DIR = "/var/lib/prometheus/onebox-targets"  # the apps' PostgreSQL and Redis, for file discovery
+EXPORTER_AUTH_MODULE = "onebox"  # POSTGRES_EXPORTER_CONFIG's module, which prometheus.yml's postgres job names
+
+
+def exporter_targets(service: str, targets_dir: str = EXPORTER_TARGETS_DIR) -> str:
+    """The file discovery file of one kind of dependency (compose.POSTGRES_SERVICE, REDIS_SERVICE)."""
+    return f"{targets_dir}/{service}.json"
 NGINX_STATUS = "127.0.0.1:9180"  # nginx's stub_status, for the nginx exporter (loopback only)
 # Maintenance mode: nginx answers 503 while this file exists (no reload needed to turn it on or off).
 MAINTENANCE_DIR = "/var/lib/onebox/maintenance"

@@ -22,6 +22,7 @@ import secrets
 from pathlib import Path
 
 from onebox import contract
+from onebox.contract import compose
 from onebox.server import basics, docker, docker_state
 from onebox.server.basics import OneboxError
 from onebox.server.model import App
@@ -46,7 +47,7 @@ def exporter_config(password: str) -> str:
     server that does not answer in 5 s is reported down (pg_up 0), not a scrape timing out."""
     module = {"type": "userpass", "userpass": {"username": MONITOR_ROLE, "password": password},
               "options": {"sslmode": "disable", "connect_timeout": "5"}}
-    return json.dumps({"auth_modules": {"onebox": module}}, indent=2) + "\n"
+    return json.dumps({"auth_modules": {contract.EXPORTER_AUTH_MODULE: module}}, indent=2) + "\n"
 
 
 def scram_verifier(password: str, salt: bytes, iterations: int = SCRAM_ITERATIONS) -> str:
@@ -132,12 +133,13 @@ def refresh(apps: list[App], targets_dir: Path) -> None:
     postgres, redis = [], []
     for app in apps:
         network, found = contract.compose.network(app.name), running_dependencies(app)
-        if app.spec.postgres_enabled and (pg := found.get("postgres")):
+        if app.spec.postgres_enabled and (pg := found.get(compose.POSTGRES_SERVICE)):
             ensure_role(app, pg, password, made)
             if ip := address(pg, network):
                 postgres.append({"targets": [f"postgresql://{ip}:5432/postgres"], "labels": {"app": app.name}})
-        if app.spec.redis_enabled and (cache := found.get("redis")) and (ip := address(cache, network)):
+        if app.spec.redis_enabled and (cache := found.get(compose.REDIS_SERVICE)) and (ip := address(cache, network)):
             redis.append({"targets": [f"redis://{ip}:6379"], "labels": {"app": app.name}})
     write_if_changed(ROLES_FILE, json.dumps(made, indent=2, sort_keys=True) + "\n", mode=0o600)
-    for name, groups in (("postgres", postgres), ("redis", redis)):
-        write_if_changed(targets_dir / f"{name}.json", json.dumps(groups, indent=2, sort_keys=True) + "\n")
+    for service, groups in ((compose.POSTGRES_SERVICE, postgres), (compose.REDIS_SERVICE, redis)):
+        write_if_changed(Path(contract.exporter_targets(service, str(targets_dir))),
+                         json.dumps(groups, indent=2, sort_keys=True) + "\n")
