@@ -13,6 +13,7 @@ from pyinfra import host
 from pyinfra.api import FunctionCommand, StringCommand, operation
 from pyinfra.api.arguments import CONNECTOR_ARGUMENT_KEYS
 
+from onebox import contract
 from onebox.facts import DockerImageIds
 from onebox.server import docker
 from onebox.settings import Settings
@@ -20,7 +21,7 @@ from onebox.shell import raw_shell
 
 # Root's own (0700): no other account can plant or read an archive there. Each run names its
 # archive anew, so two deploys never load each other's.
-ARCHIVE_DIR = "/var/lib/onebox/image-archives"
+ARCHIVE_DIR = f"{contract.STATE_ROOT}/image-archives"
 
 
 def local_image_id(reference: str) -> str:

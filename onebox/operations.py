@@ -14,6 +14,7 @@ from pyinfra.api import FileUploadCommand, QuoteString, StringCommand, operation
 from pyinfra.facts.files import File, FindFiles, Sha1File
 from pyinfra.operations import apt, files
 
+from onebox import contract
 from onebox.facts import (
     AIDE_INIT_UNIT,
     POLICY_RC_D,
@@ -27,8 +28,8 @@ from onebox.shell import raw_shell
 
 # Root-only (0700): files wait here before they go into place, so a staged secret is
 # never readable by others and a staged nginx file never sits in an include directory.
-STAGING_DIR = "/var/lib/onebox/staging"
-BACKUP_DIR = "/var/lib/onebox/previous"
+STAGING_DIR = f"{contract.STATE_ROOT}/staging"
+BACKUP_DIR = f"{contract.STATE_ROOT}/previous"
 # In the environment of onebox's package installs: its policy-rc.d (install_packages) holds the
 # services they bring until onebox has configured and started them.
 HOLD_NEW_SERVICES = {"ONEBOX_HOLD_NEW_SERVICES": "1"}

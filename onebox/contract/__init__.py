@@ -77,6 +77,7 @@ from onebox.contract.layout import (
     BACKUP_STATE_DIR,
     CERT_CHAIN,
     CERT_KEY,
+    ETC_DIR,
     EXIT_ATTENTION,
     EXIT_FAILED,
     EXIT_INTERRUPTED,
@@ -102,11 +103,13 @@ from onebox.contract.layout import (
     PROMETHEUS_URL,
     RELEASE_COMMAND,
     RELEASE_ID,
+    RESTIC_CACHE_DIR,
     RESTIC_CHECK_FAILED,
     RESTORE_SOURCES,
     SERVER_ZIPAPP,
     SHIM,
     SLOTS,
+    STATE_ROOT,
     SWARM_NODE_LABEL,
     SWITCH_ADDRESS,
     TLS_DIR,
@@ -144,6 +147,7 @@ from onebox.contract.state_report import (
 )
 
 __all__ = [
+    "ETC_DIR", "RESTIC_CACHE_DIR", "STATE_ROOT",
     "ALERTMANAGER_LISTEN", "EXPORTER_AUTH_MODULE", "PROMETHEUS_LISTEN", "exporter_targets",
     "RELEASE_PLACEHOLDER", "SECRET_PLACEHOLDERS",
     "CERT_CHAIN", "CERT_KEY",

@@ -9,6 +9,7 @@ import dataclasses
 import json
 
 from onebox.contract.documents import ContractError, json_object, load_checked
+from onebox.contract.layout import RESTIC_CACHE_DIR
 
 # Raise it with every change of the shape below that an older server program cannot read; the
 # server refuses other versions. A file without a version was written by onebox 0.3.0 or before:
@@ -53,7 +54,7 @@ class BackupConfig:
     project_dir: str | None = None  # the app's directory (its deps.compose.yaml): the restore runs pgBackRest from it
     # No setting for these: the controller writes the contract's values as they are, and a file of
     # 0.3.0, which has neither, reads the same.
-    restic_cache_dir: str = "/var/cache/onebox-backup"
+    restic_cache_dir: str = RESTIC_CACHE_DIR
     lock_timeout: int = 3600
 
 

@@ -20,14 +20,17 @@ BACKUP_COMMAND = "/usr/local/sbin/onebox-backup"
 # EXIT_ATTENTION when every host that failed printed one).
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_ATTENTION, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 ATTENTION = "ATTENTION: "
+ETC_DIR = "/etc/onebox"  # onebox's settings on the server, secrets included (root only where they are)
+STATE_ROOT = "/var/lib/onebox"  # what onebox keeps between runs: backup state, staging, image archives
+RESTIC_CACHE_DIR = "/var/cache/onebox-backup"  # restic's cache of the off-site repositories
 SHIM = f"{LIB_DIR}/with-secrets.sh"  # exports /run/secrets/* as variables (app_secrets_in_env)
-APP_DIR_FILE = "/etc/onebox/app-dir"  # where the app lived, as an onebox before the apps registry wrote it
+APP_DIR_FILE = f"{ETC_DIR}/app-dir"  # where the app lived, as an onebox before the apps registry wrote it
 LEGACY_APP_DIR = "/opt/onebox"  # where the first onebox, before APP_DIR_FILE, put its only app
-VERSION_FILE = "/etc/onebox/version"  # the onebox version that last converged this server (one line)
-APPS_FILE = "/etc/onebox/apps.json"  # the apps on this server: name -> {"dir": ..., "removed": bool}
-TLS_DIR = "/etc/onebox/tls"  # stable certificate paths nginx reads
-BACKUP_CONFIG = "/etc/onebox/backup.json"
-BACKUP_STATE_DIR = "/var/lib/onebox/backup"
+VERSION_FILE = f"{ETC_DIR}/version"  # the onebox version that last converged this server (one line)
+APPS_FILE = f"{ETC_DIR}/apps.json"  # the apps on this server: name -> {"dir": ..., "removed": bool}
+TLS_DIR = f"{ETC_DIR}/tls"  # stable certificate paths nginx reads
+BACKUP_CONFIG = f"{ETC_DIR}/backup.json"
+BACKUP_STATE_DIR = f"{STATE_ROOT}/backup"
 # In an app's backup state directory (AppFiles.backup_state_dir), as onebox-backup and the converge
 # write them and onebox-release's status and metrics read them:
 BACKUP_INSTALLED = "installed"  # the converge's stamp of when backups were first configured
@@ -36,14 +39,14 @@ BACKUP_LAST_RUN = "last-run.json"  # the last run's result, failed or not
 RESTIC_CHECK_FAILED = "last-check-failed"  # present while the off-site repository's last check failed
 PITR_READY = "pitr-ready"  # the pitr_fingerprint of the last point-in-time recovery setup that succeeded
 NGINX_DIR = "/etc/nginx"
-MONITORING_FILE = "/etc/onebox/monitoring.json"  # where alerts go, for `onebox-release status`
+MONITORING_FILE = f"{ETC_DIR}/monitoring.json"  # where alerts go, for `onebox-release status`
 # Where Prometheus and Alertmanager listen (their defaults files) and `onebox-release status` asks.
 PROMETHEUS_LISTEN, ALERTMANAGER_LISTEN = "127.0.0.1:9090", "127.0.0.1:9093"
 ALERTMANAGER_URL = f"http://{ALERTMANAGER_LISTEN}"
 PROMETHEUS_URL = f"http://{PROMETHEUS_LISTEN}"
-POSTGRES_EXPORTER_CONFIG = "/etc/onebox/postgres-exporter.yml"  # written by onebox-release metrics: its password
-POSTGRES_MONITOR_PASSWORD = "/etc/onebox/postgres-monitor.password"  # the monitoring role's, root only
-MONITOR_ROLES_FILE = "/var/lib/onebox/monitor-roles.json"  # app -> the PostgreSQL container its role was made in
+POSTGRES_EXPORTER_CONFIG = f"{ETC_DIR}/postgres-exporter.yml"  # written by onebox-release metrics: its password
+POSTGRES_MONITOR_PASSWORD = f"{ETC_DIR}/postgres-monitor.password"  # the monitoring role's, root only
+MONITOR_ROLES_FILE = f"{STATE_ROOT}/monitor-roles.json"  # app -> the PostgreSQL container its role was made in
 EXPORTER_TARGETS_DIR = "/var/lib/prometheus/onebox-targets"  # the apps' PostgreSQL and Redis, for file discovery
 EXPORTER_AUTH_MODULE = "onebox"  # POSTGRES_EXPORTER_CONFIG's module, which prometheus.yml's postgres job names
 

@@ -56,7 +56,7 @@ def register_apps(s: Settings, registry: dict[str, contract.RegisteredApp]) -> N
     for name, app in registry.items():
         if app.removed and not on_server[name].removed:
             retire(name=f"Take app {name} off the server: stop its containers (its data stays).", app_dir=app.dir)
-    files.directory(name="Create /etc/onebox.", path="/etc/onebox", mode="755")
+    files.directory(name=f"Create {contract.ETC_DIR}.", path=contract.ETC_DIR, mode="755")
     files.put(name="Register the server's apps (onebox-release --app NAME finds them here).",
               src=StringIO(contract.apps_text(registry)), dest=contract.APPS_FILE, mode="644")
 

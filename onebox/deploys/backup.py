@@ -19,7 +19,7 @@ from onebox.render import render, secret_env_lines
 from onebox.settings import Settings
 
 SCRIPT = contract.BACKUP_COMMAND  # installed by deploys/tools.py
-SECRETS_DIR = "/etc/onebox"  # each app's secrets file (contract.AppFiles.backup_secrets): backup.env, backup-<app>.env
+SECRETS_DIR = contract.ETC_DIR  # each app's secrets file (contract.AppFiles.backup_secrets): backup.env, backup-<app>.env
 RELEASE_TOOL = contract.RELEASE_COMMAND
 UNIT_DIR = "/etc/systemd/system"
 
@@ -113,7 +113,7 @@ def configure_backups(s: Settings) -> None:
     """The server's part once, then each app's: configuration, directories, timer."""
     if any(app.backup_enabled and app.backup_restic_repository for app in s.app_list):
         install_packages(name="Install restic from the distribution.", packages=["restic"])
-    files.directory(name="Create /etc/onebox.", path="/etc/onebox", mode="755")
+    files.directory(name=f"Create {contract.ETC_DIR}.", path=contract.ETC_DIR, mode="755")
     files.directory(name=f"Create the backup directory {s.backup_dir} (root only).", path=s.backup_dir,
                     mode="700", user="root", group="root")
     secrets = secrets_files(s)

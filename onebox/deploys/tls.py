@@ -20,7 +20,7 @@ ACME_DIRECTORIES = {
     "letsencrypt": "https://acme-v02.api.letsencrypt.org/directory",
     "letsencrypt-staging": "https://acme-staging-v02.api.letsencrypt.org/directory",
 }
-CA_BUNDLE = "/etc/onebox/acme-ca.pem"
+CA_BUNDLE = f"{contract.ETC_DIR}/acme-ca.pem"
 DEPLOY_HOOK = "/etc/letsencrypt/renewal-hooks/deploy/onebox-reload-nginx"
 CERTBOT_DROP_IN = "/etc/systemd/system/certbot.service.d/onebox-acme-ca.conf"
 
@@ -59,7 +59,7 @@ def trust_custom_acme_server(s: Settings) -> str | None:
     """Upload the custom ACME server's CA and hand it to certbot's renewals too."""
     bundle = s.acme_ca_bundle if s.acme_server == "custom" else None
     if bundle:
-        files.directory(name="Create /etc/onebox.", path="/etc/onebox", mode="755")
+        files.directory(name=f"Create {contract.ETC_DIR}.", path=contract.ETC_DIR, mode="755")
         files.put(name="Upload the CA bundle of the custom ACME server.", src=bundle,
                   dest=CA_BUNDLE, mode="644")
         drop_in = files.put(name="Make certbot's renewals trust the custom ACME server.",

@@ -29,7 +29,7 @@ def check_onebox_version() -> None:
 
 @deploy("Record the onebox version")
 def record_onebox_version() -> None:
-    files.directory(name="Create /etc/onebox.", path="/etc/onebox", mode="755")
+    files.directory(name=f"Create {contract.ETC_DIR}.", path=contract.ETC_DIR, mode="755")
     files.put(name=f"Record onebox {__version__} as the version that converged this server.",
               src=StringIO(f"{__version__}\n"), dest=contract.VERSION_FILE, mode="644")
 

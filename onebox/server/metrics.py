@@ -23,7 +23,7 @@ from onebox.server.basics import OneboxError
 from onebox.server.model import App, registered_apps
 
 REBOOT_REQUIRED = Path("/run/reboot-required")
-UPDATES_CACHE = Path("/var/lib/onebox/security-updates")  # apt's simulation costs a second: once in 10 minutes
+UPDATES_CACHE = Path(contract.STATE_ROOT) / "security-updates"  # apt's simulation costs a second: once in 10 minutes
 UPDATES_CACHE_SECONDS = 600
 HELP = {
     "onebox_container_up": "1 when the container runs and is not unhealthy",

@@ -63,7 +63,7 @@ OWNED_TREES = {
                                        "/sys", "/usr")},
     "/var/lib/docker": "the Docker engine", "/var/lib/containerd": "the Docker engine",
     # onebox's own state and programs (onebox/contract/): the apps registry, backup state, the server tools
-    str(PurePosixPath(contract.APPS_FILE).parent): "onebox", str(PurePosixPath(contract.BACKUP_STATE_DIR).parent): "onebox",
+    contract.ETC_DIR: "onebox", contract.STATE_ROOT: "onebox",
     contract.LIB_DIR: "onebox",
 }
 
