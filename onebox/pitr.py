@@ -93,5 +93,5 @@ def enabled(s: Settings) -> bool:
 def deps_compose(s: Settings) -> str:
     """The dependencies' compose file (templates/app/deps.compose.yaml.j2), with PostgreSQL's
     archiving when point-in-time recovery is on."""
-    pitr = {"image": image(s)} if enabled(s) else None
+    pitr = {"image": image(s), "dir": PGBACKREST_DIR, "env_file": ENV_FILE} if enabled(s) else None
     return render("app/deps.compose.yaml.j2", s=s, pitr=pitr)

@@ -64,6 +64,7 @@ from onebox.contract.images import (
 from onebox.contract.layout import (
     ALERTMANAGER_LISTEN,
     ALERTMANAGER_URL,
+    ANY_APP,
     APP_DIR_FILE,
     APP_KEY_PATTERN,
     APP_NAME_PATTERN,
@@ -147,6 +148,7 @@ from onebox.contract.state_report import (
 )
 
 __all__ = [
+    "ANY_APP",
     "ETC_DIR", "RESTIC_CACHE_DIR", "STATE_ROOT",
     "ALERTMANAGER_LISTEN", "EXPORTER_AUTH_MODULE", "PROMETHEUS_LISTEN", "exporter_targets",
     "RELEASE_PLACEHOLDER", "SECRET_PLACEHOLDERS",

@@ -73,6 +73,9 @@ def cert_dir(domain: str, tls_dir: str = TLS_DIR) -> str:
 # --- the files of one app ---------------------------------------------------------------------
 # An app's key is None for the one app of a single-app server (the files keep the names they
 # had before onebox hosted several apps, so such a server needs no migration), else its name.
+# AppFiles(ANY_APP) names glob patterns that match each app's file, the single app's too.
+ANY_APP = "*"
+
 
 @dataclasses.dataclass(frozen=True)
 class AppFiles:
@@ -81,6 +84,8 @@ class AppFiles:
     key: str | None
 
     def _named(self, stem: str, sep: str = "-") -> str:
+        if self.key == ANY_APP:
+            return f"{stem}*"
         return stem if self.key is None else f"{stem}{sep}{self.key}"
 
     @property
@@ -101,11 +106,11 @@ class AppFiles:
 
     @property
     def backup_config(self) -> str:
-        return f"/etc/onebox/{self._named('backup')}.json"
+        return f"{ETC_DIR}/{self._named('backup')}.json"
 
     @property
     def backup_secrets(self) -> str:  # the restic password and S3 keys of this app's off-site copies
-        return f"/etc/onebox/{self._named('backup')}.env"
+        return f"{ETC_DIR}/{self._named('backup')}.env"
 
     @property
     def backup_state_dir(self) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import shlex
 from io import StringIO
+from pathlib import PurePosixPath
 
 from pyinfra import host
 from pyinfra.api import deploy
@@ -124,12 +125,13 @@ def configure_backups(s: Settings) -> None:
     for app in s.app_list:
         configure_app_backups(app, identity)
     # What no current app reads: a former single-app server's backup.env, a retired app's file.
-    remove_unlisted(SECRETS_DIR, "backup*.env", set(secrets), "the off-site backup secrets")
+    every_app = contract.AppFiles(contract.ANY_APP)
+    remove_unlisted(SECRETS_DIR, PurePosixPath(every_app.backup_secrets).name, set(secrets), "the off-site backup secrets")
     kept = {f"{UNIT_DIR}/{unit}" for app in s.app_list if app.backup_enabled for unit in units(app)}
-    for timer in (path for path in unlisted(UNIT_DIR, "onebox-backup*.timer", kept)):
+    for timer in (path for path in unlisted(UNIT_DIR, f"{every_app.backup_unit}.timer", kept)):
         server.shell(name=f"Stop and disable {timer} (no current app's).",
                      commands=[f"systemctl disable --now {shlex.quote(timer.rsplit('/', 1)[1])}"])
-    removed = remove_unlisted(UNIT_DIR, "onebox-backup*.*", kept, "the backup unit")
+    removed = remove_unlisted(UNIT_DIR, f"{every_app.backup_unit}.*", kept, "the backup unit")
     systemd.daemon_reload(name="Reload systemd without the backup units of no current app.", _if=any_changed(*removed))
 
 

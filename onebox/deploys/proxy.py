@@ -7,6 +7,7 @@ from pyinfra.api import deploy
 from pyinfra.operations import files, systemd
 from pyinfra.operations.util import any_changed
 
+from onebox import contract
 from onebox.contract import NOT_INSTALLED
 from onebox.facts import ReleaseState
 from onebox.hosts import cluster_nodes, distro
@@ -42,8 +43,9 @@ def configure_proxy(s: Settings) -> None:
         if dest not in sites:
             changes.append(checked_file(name=f"Write {dest} (checked by nginx -t).", dest=dest, content=content,
                                         check="nginx -t -q"))
-    changes += remove_unlisted(f"{layout.nginx_dir}/sites-enabled", "onebox*.conf", set(sites), "the site")
-    changes += remove_unlisted(layout.nginx_dir, "onebox-upstream*.conf",
+    every_app = contract.AppFiles(contract.ANY_APP)
+    changes += remove_unlisted(f"{layout.nginx_dir}/sites-enabled", every_app.site, set(sites), "the site")
+    changes += remove_unlisted(layout.nginx_dir, every_app.upstream,
                                {upstream_file(app, layout) for app in s.app_list}, "the upstream")
     for dest, app in sites.items():
         live_slot = (host.get_fact(ReleaseState, app_dir=app.app_dir) or NOT_INSTALLED).slot

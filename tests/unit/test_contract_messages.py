@@ -318,3 +318,12 @@ def test_ci_image_json_reads_as_the_server_writes_it() -> None:
                                   '{"ref": 7}'])
 def test_a_ci_image_json_without_a_digest_is_no_record(text: str) -> None:
     assert contract.parse_ci_image(text) is None
+
+
+def test_any_app_s_files_glob_matches_the_single_app_s_and_each_named_app_s() -> None:
+    from fnmatch import fnmatch
+    every = contract.AppFiles(contract.ANY_APP)
+    for files in (contract.AppFiles(None), contract.AppFiles("jobs")):
+        for name in ("site", "upstream", "backup_secrets", "backup_config", "backup_unit"):
+            assert fnmatch(getattr(files, name), getattr(every, name)), (files.key, name)
+    assert not fnmatch("onebox-api.sock.conf", every.upstream) and not fnmatch("/etc/onebox/backup.json", every.backup_secrets)
