@@ -9,7 +9,7 @@ import dataclasses
 import json
 
 from onebox.contract.compose import POSTGRES_PASSWORD_FILE
-from onebox.contract.documents import ContractError, json_object, load_checked
+from onebox.contract.documents import ContractError, json_object, load_checked, message_version
 from onebox.contract.images import CI_IMAGE_FILE
 
 UPLOAD_PREFIX, UPLOAD_SUFFIX = "src-", ".tar.gz"  # a build context, named by its content's hash
@@ -99,10 +99,7 @@ def supplied_secrets_text(supplied: SuppliedSecrets) -> str:
 def parse_supplied_secrets(text: str, path: str) -> SuppliedSecrets:
     """The server's one reader; names the file (never a value) when it cannot read it."""
     data = json_object(text, path)
-    version = data.pop("version", 1)
-    if version != SUPPLIED_SECRETS_VERSION:
-        raise ContractError(f"{path} has version {version!r}, this onebox-release reads version "
-                            f"{SUPPLIED_SECRETS_VERSION}: converge the server with this onebox")
+    message_version(data, SUPPLIED_SECRETS_VERSION, path, "onebox-release", "converge the server with this onebox")
     try:
         supplied: SuppliedSecrets = load_checked(SuppliedSecrets, data, path)
     except ContractError as error:  # its message ends with the value it met: a secret's, here

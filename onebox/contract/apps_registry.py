@@ -14,8 +14,8 @@ from __future__ import annotations
 import dataclasses
 import json
 
-from onebox.contract.documents import ContractError, json_object, load_checked
-from onebox.contract.layout import APPS_FILE
+from onebox.contract.documents import json_object, load_checked, message_version
+from onebox.contract.layout import APPS_FILE, VERSION_FILE
 
 # Raise it with every change of the shape below that this reader cannot read.
 APPS_VERSION = 1
@@ -38,9 +38,7 @@ def parse_apps(text: str) -> dict[str, RegisteredApp]:
     """The one reader of apps.json, the server programs' and the controller's: every field checked;
     another version is refused, naming it and what to do."""
     data = json_object(text, APPS_FILE)
-    version = data.pop(VERSION_KEY, 1)
-    if version != APPS_VERSION:
-        raise ContractError(f"{APPS_FILE} has version {version!r}, this onebox reads version {APPS_VERSION}: "
-                            "the onebox that last converged the server (/etc/onebox/version, shown by "
-                            "`onebox status`) wrote it; converge the server with that version or a newer one")
+    message_version(data, APPS_VERSION, APPS_FILE, "onebox",
+                    f"the onebox that last converged the server ({VERSION_FILE}, shown by `onebox status`) wrote it; "
+                    "converge the server with that version or a newer one", key=VERSION_KEY)
     return {name: load_checked(RegisteredApp, entry, f"{APPS_FILE}: {name}") for name, entry in data.items()}

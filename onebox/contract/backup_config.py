@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 import json
 
-from onebox.contract.documents import ContractError, json_object, load_checked
+from onebox.contract.documents import ContractError, json_object, load_checked, message_version
 from onebox.contract.layout import RESTIC_CACHE_DIR
 
 # Raise it with every change of the shape below that an older server program cannot read; the
@@ -71,10 +71,8 @@ def backup_config_text(config: BackupConfig) -> str:
 def load_backup_config(text: str, path: str) -> BackupConfig:
     """The server's one reader of backup.json (`path` names it in errors): every field checked."""
     data = json_object(text, path)
-    version = data.get("version", 1)  # none: written by onebox 0.3.0 or before, which is version 1
-    if version != BACKUP_CONFIG_VERSION:
-        raise ContractError(f"{path} has version {version!r}, this onebox-backup reads version "
-                            f"{BACKUP_CONFIG_VERSION}: {CONVERGE_HINT}")
+    # None: written by onebox 0.3.0 or before, which is version 1.
+    version = message_version(data, BACKUP_CONFIG_VERSION, path, "onebox-backup", CONVERGE_HINT)
     config: BackupConfig = load_checked(BackupConfig, {**data, "version": version}, path)
     if not config.app_name:  # every name the backups use starts with it
         raise ContractError(f"{path}.app_name: empty")

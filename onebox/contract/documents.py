@@ -157,6 +157,16 @@ def json_object(text: str, where: str) -> dict[str, Any]:
     return data
 
 
+def message_version(data: dict[str, Any], expected: int, where: str, reader: str, hint: str,
+                    key: str = "version") -> int:
+    """A message's version, taken out of `data` (none: 1, the shape before versions); another is
+    refused, naming both versions, the program that cannot read it and what to do."""
+    version = data.pop(key, 1)
+    if version != expected:
+        raise ContractError(f"{where} has version {version!r}, this {reader} reads version {expected}: {hint}")
+    return expected
+
+
 def load_checked(cls: Any, data: Any, where: str) -> Any:
     """A dataclass from JSON, every field checked: a wrong shape names its path."""
     if not isinstance(data, dict):

@@ -9,7 +9,7 @@ import dataclasses
 import json
 
 from onebox.contract.backup_config import CONVERGE_HINT
-from onebox.contract.documents import ContractError, json_object, load_checked
+from onebox.contract.documents import json_object, load_checked, message_version
 from onebox.contract.layout import ALERTMANAGER_URL, PROMETHEUS_URL
 
 # Raise it with every change of the shape below that an older server program cannot read. A file
@@ -33,9 +33,6 @@ def monitoring_config_text(config: MonitoringConfig) -> str:
 def load_monitoring_config(text: str, path: str) -> MonitoringConfig:
     """The server's one reader of monitoring.json (`path` names it in errors): every field checked."""
     data = json_object(text, path)
-    version = data.get("version", 1)
-    if version != MONITORING_CONFIG_VERSION:
-        raise ContractError(f"{path} has version {version!r}, this onebox-release reads version "
-                            f"{MONITORING_CONFIG_VERSION}: {CONVERGE_HINT}")
+    version = message_version(data, MONITORING_CONFIG_VERSION, path, "onebox-release", CONVERGE_HINT)
     config: MonitoringConfig = load_checked(MonitoringConfig, {**data, "version": version}, path)
     return config
