@@ -81,6 +81,9 @@ def test_off_site_wal_goes_beside_restics_repository_under_this_servers_name(tmp
         assert secret not in conf
         assert secret in pitr.env(s)
     assert "./postgres-pitr:/etc/pgbackrest:ro" in pitr.deps_compose(s)
+    # onebox-backup's restore and checks name the repositories by number: the off-site one is this file's repo2.
+    assert [server_pitr.repo_of(source) for source in contract.RESTORE_SOURCES] == [1, 2]
+    assert f"[{s.app_name}]\n" in conf  # the stanza onebox-backup names (--stanza=app_name)
     assert pitr.offsite_of("s3:https://host/bucket") == pitr.Offsite("host", None, "bucket", "/pgbackrest")
 
 
