@@ -49,17 +49,17 @@ POSTGRES_MONITOR_PASSWORD = f"{ETC_DIR}/postgres-monitor.password"  # the monito
 MONITOR_ROLES_FILE = f"{STATE_ROOT}/monitor-roles.json"  # app -> the PostgreSQL container its role was made in
 EXPORTER_TARGETS_DIR = "/var/lib/prometheus/onebox-targets"  # the apps' PostgreSQL and Redis, for file discovery
 EXPORTER_AUTH_MODULE = "onebox"  # POSTGRES_EXPORTER_CONFIG's module, which prometheus.yml's postgres job names
+NGINX_STATUS = "127.0.0.1:9180"  # nginx's stub_status, for the nginx exporter (loopback only)
+# Maintenance mode: nginx answers 503 while this file exists (no reload needed to turn it on or off).
+MAINTENANCE_DIR = f"{STATE_ROOT}/maintenance"
+MAINTENANCE_FLAG = "on"  # a file in MAINTENANCE_DIR
+MAINTENANCE_PAGE = "onebox-maintenance.html"  # in MAINTENANCE_DIR; nginx serves it as /onebox-maintenance.html
+MAINTENANCE_RETRY_AFTER = 60  # seconds, in the 503's Retry-After
 
 
 def exporter_targets(service: str, targets_dir: str = EXPORTER_TARGETS_DIR) -> str:
     """The file discovery file of one kind of dependency (compose.POSTGRES_SERVICE, REDIS_SERVICE)."""
     return f"{targets_dir}/{service}.json"
-NGINX_STATUS = "127.0.0.1:9180"  # nginx's stub_status, for the nginx exporter (loopback only)
-# Maintenance mode: nginx answers 503 while this file exists (no reload needed to turn it on or off).
-MAINTENANCE_DIR = "/var/lib/onebox/maintenance"
-MAINTENANCE_FLAG = "on"  # a file in MAINTENANCE_DIR
-MAINTENANCE_PAGE = "onebox-maintenance.html"  # in MAINTENANCE_DIR; nginx serves it as /onebox-maintenance.html
-MAINTENANCE_RETRY_AFTER = 60  # seconds, in the 503's Retry-After
 
 
 CERT_CHAIN, CERT_KEY = "fullchain.pem", "privkey.pem"  # certbot's names, which the stable links keep
