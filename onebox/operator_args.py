@@ -80,7 +80,7 @@ def check_maintenance_message(message: str) -> str:
 
 
 def checked_app_name(value: str) -> str | None:
-    if value and not APP_NAME.match(value):
+    if value and not APP_NAME.fullmatch(value):  # fullmatch: no trailing newline either
         raise Refused(f"onebox: --app {value!r} is not an app name (lowercase letters, digits, - and _, as "
                       "app_name and the apps setting allow); nothing was changed")
     return value or None

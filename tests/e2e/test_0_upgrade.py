@@ -65,20 +65,25 @@ def test_a_rollback_to_the_previous_version_s_release_works_and_a_rerun_changes_
 def test_the_previous_onebox_reads_what_this_one_left_on_the_server(deployed) -> None:
     """The way back (ONEBOX_ALLOW_OLDER=1) starts with the previous version's facts: its own readers, run
     from its virtualenv, must take this version's apps.json and state report."""
-    python = str(deployed.upgrade.previous.bin / "python")
+    previous = deployed.upgrade.previous
     state_call = server_calls.as_shell(server_calls.state(deployed.settings.app_dir))
     reads = {
         "apps.json": ("cat /etc/onebox/apps.json",
-                      "import sys; from onebox.contract import parse_apps; print(sorted(parse_apps(sys.stdin.read())))"),
-        "the state report": (state_call, "import sys; from onebox.contract import parse_state_report; "
+                      "from onebox.contract import parse_apps; print(sorted(parse_apps(sys.stdin.read())))"),
+        "the state report": (state_call, "from onebox.contract import parse_state_report; "
                              "print(parse_state_report(sys.stdin.read().splitlines()[-1], allow_newer=True).live)"),
     }
     for message, (server_command, reader) in reads.items():
         text = deployed.ssh(server_command).stdout
-        done = subprocess.run([python, "-c", reader], input=text, capture_output=True, text=True, check=False,
+        # -I: not this checkout's onebox (python -c would import it from the working directory first);
+        # the first line printed says whose onebox read the message.
+        done = subprocess.run([str(previous.bin / "python"), "-I", "-c", f"import sys, onebox; print(onebox.__file__); {reader}"],
+                              input=text, capture_output=True, text=True, check=False,
                               env={**os.environ, "ONEBOX_ALLOW_OLDER": "1"})
-        assert done.returncode == 0 and done.stdout.strip(), (message, text, done.stderr[-2000:])
-        print(f"onebox {deployed.upgrade.previous.version} reads this version's {message}: {done.stdout.strip()}")
+        assert done.returncode == 0, (message, text, done.stderr[-2000:])
+        module, answer = done.stdout.strip().split("\n", 1)
+        assert module.startswith(str(previous.tree)), f"{module}: not onebox {previous.version}'s own code"
+        print(f"onebox {previous.version} ({module}) reads this version's {message}: {answer}")
 
 
 def test_an_older_onebox_refuses_before_changing_anything(deployed) -> None:

@@ -264,6 +264,7 @@ def test_app_reaches_the_deploy_files_as_data_and_the_server_tools_as_an_option(
 @pytest.mark.parametrize(("argv", "expected"), [
     (["rollback", "inv.py", "--app", "Jobs"], "--app 'Jobs' is not an app name"),
     (["status", "inv.py", "--app", "x;rm"], "is not an app name"),
+    (["status", "inv.py", "--app", "jobs\n"], "is not an app name"),
     (["purge", "inv.py", "--yes"], "purge needs --app NAME"),
     (["purge", "inv.py", "--app", "jobs"], "a purge DELETES app jobs's database"),
 ])
