@@ -96,6 +96,9 @@ def run(*args: str, check: bool = True, **kwargs) -> subprocess.CompletedProcess
     return subprocess.run(args, check=check, text=True, **kwargs)
 
 
+DOCKERD_LOG = Path("/var/log/onebox-dockerd.log")
+
+
 def ensure_host_docker() -> None:
     """Install and start this machine's Docker engine when missing (no systemd here)."""
     if shutil.which("dockerd") is None:
@@ -104,13 +107,20 @@ def ensure_host_docker() -> None:
         run("apt-get", "install", "-y", "-qq", "docker.io", "debootstrap", env=env)
     if run("docker", "info", check=False, capture_output=True).returncode == 0:
         return
-    log = open("/var/log/onebox-dockerd.log", "ab")  # noqa: SIM115 - handed to the daemon
-    subprocess.Popen(["dockerd"], stdout=log, stderr=log, start_new_session=True)
-    for _ in range(60):
-        if run("docker", "info", check=False, capture_output=True).returncode == 0:
-            return
-        time.sleep(0.5)
-    sys.exit("onebox: dockerd did not start; see /var/log/onebox-dockerd.log")
+    # On one CI machine dockerd did not answer within 30 s and the log was lost with the machine:
+    # wait up to three minutes, start the daemon again if it exited, and print the log's end.
+    for _attempt in range(2):
+        with open(DOCKERD_LOG, "ab") as log:
+            daemon = subprocess.Popen(["dockerd"], stdout=log, stderr=log, start_new_session=True)
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline and daemon.poll() is None:
+            if run("docker", "info", check=False, capture_output=True).returncode == 0:
+                return
+            time.sleep(0.5)
+        if daemon.poll() is None:
+            break
+    log_end = "".join(DOCKERD_LOG.read_text(errors="replace").splitlines(keepends=True)[-40:])
+    sys.exit(f"{log_end}\nonebox: dockerd did not start; the end of {DOCKERD_LOG} is above")
 
 
 def ensure_target_image() -> None:
